@@ -1,0 +1,295 @@
+//! Exported records and enums, and their `From` conversions to and from `cubechat-core`.
+
+use std::time::Duration;
+
+use cubechat_core as core;
+
+/// Client configuration. Only the application credentials and `api_url` are required.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ClientConfig {
+    /// The ConnectyCube application id.
+    pub app_id: u64,
+    /// The application's auth key.
+    pub auth_key: String,
+    /// The application's auth secret; when set, session requests are signed.
+    #[uniffi(default)]
+    pub auth_secret: Option<String>,
+    /// REST base URL, e.g. `https://api.connectycube.com`. Plain `http://` is allowed only to
+    /// loopback unless `insecure_allow_plaintext` is set.
+    pub api_url: String,
+    /// The chat (JID) domain. Default `chat.connectycube.com`.
+    #[uniffi(default)]
+    pub chat_domain: Option<String>,
+    /// The chat host to dial, when it differs from the domain.
+    #[uniffi(default)]
+    pub chat_host: Option<String>,
+    /// XMPP port with STARTTLS.
+    #[uniffi(default = 5222)]
+    pub chat_port: u16,
+    /// XMPP port with direct TLS.
+    #[uniffi(default = 5223)]
+    pub chat_tls_port: u16,
+    /// Use direct TLS instead of STARTTLS.
+    #[uniffi(default = false)]
+    pub chat_direct_tls: bool,
+    /// Extra trusted CA certificates (PEM), added to the bundled Mozilla roots.
+    #[uniffi(default)]
+    pub extra_ca_pem: Option<String>,
+    /// **Insecure**: accept any server certificate. Debugging only.
+    #[uniffi(default = false)]
+    pub insecure_accept_any_certificate: bool,
+    /// **Insecure**: allow unencrypted HTTP/XMPP to non-loopback hosts.
+    #[uniffi(default = false)]
+    pub insecure_allow_plaintext: bool,
+    /// Connection set-up timeout in milliseconds.
+    #[uniffi(default = 15000)]
+    pub connect_timeout_ms: u64,
+    /// Whole-request timeout in milliseconds.
+    #[uniffi(default = 30000)]
+    pub request_timeout_ms: u64,
+    /// Chat keep-alive ping interval in milliseconds.
+    #[uniffi(default = 60000)]
+    pub ping_interval_ms: u64,
+    /// Reconnection policy of the chat connection; `None` = defaults.
+    #[uniffi(default)]
+    pub reconnect: Option<ReconnectConfig>,
+}
+
+/// Exponential backoff with jitter for the chat connection.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ReconnectConfig {
+    /// Reconnect at all.
+    #[uniffi(default = true)]
+    pub enabled: bool,
+    /// First delay in milliseconds.
+    #[uniffi(default = 1000)]
+    pub initial_delay_ms: u64,
+    /// Largest delay in milliseconds.
+    #[uniffi(default = 60000)]
+    pub max_delay_ms: u64,
+    /// Growth factor between attempts (≥ 1).
+    #[uniffi(default = 2.0)]
+    pub multiplier: f64,
+    /// Random spread 0–1 applied to each delay.
+    #[uniffi(default = 0.3)]
+    pub jitter: f64,
+    /// Give up after this many attempts; `None` = never.
+    #[uniffi(default)]
+    pub max_attempts: Option<u32>,
+}
+
+impl From<ClientConfig> for core::Config {
+    fn from(c: ClientConfig) -> Self {
+        let defaults = core::ChatEndpoint::default();
+        let reconnect = c.reconnect.map(Into::into).unwrap_or_default();
+        core::Config {
+            app_id: c.app_id,
+            auth_key: c.auth_key,
+            auth_secret: c.auth_secret,
+            api_url: c.api_url,
+            chat: core::ChatEndpoint {
+                host: c.chat_host.unwrap_or_default(),
+                domain: c.chat_domain.unwrap_or(defaults.domain),
+                port: c.chat_port,
+                tls_port: c.chat_tls_port,
+                direct_tls: c.chat_direct_tls,
+            },
+            tls: core::TlsOptions {
+                extra_ca_pem: c.extra_ca_pem,
+                insecure_accept_any_certificate: c.insecure_accept_any_certificate,
+                insecure_allow_plaintext: c.insecure_allow_plaintext,
+            },
+            timeouts: core::Timeouts {
+                connect: Duration::from_millis(c.connect_timeout_ms),
+                request: Duration::from_millis(c.request_timeout_ms),
+                ping_interval: Duration::from_millis(c.ping_interval_ms),
+            },
+            reconnect,
+        }
+    }
+}
+
+impl From<ReconnectConfig> for core::ReconnectPolicy {
+    fn from(r: ReconnectConfig) -> Self {
+        Self {
+            enabled: r.enabled,
+            initial_delay: Duration::from_millis(r.initial_delay_ms),
+            max_delay: Duration::from_millis(r.max_delay_ms),
+            multiplier: r.multiplier,
+            jitter: r.jitter,
+            max_attempts: r.max_attempts,
+        }
+    }
+}
+
+/// How a user identifies at log-in.
+#[derive(Debug, Clone, uniffi::Enum)]
+pub enum LoginId {
+    /// By login name.
+    Login { login: String },
+    /// By e-mail address.
+    Email { email: String },
+}
+
+impl From<LoginId> for core::LoginId {
+    fn from(l: LoginId) -> Self {
+        match l {
+            LoginId::Login { login } => Self::Login(login),
+            LoginId::Email { email } => Self::Email(email),
+        }
+    }
+}
+
+/// A ConnectyCube user.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct User {
+    /// Numeric user id.
+    pub id: u64,
+    pub login: Option<String>,
+    pub email: Option<String>,
+    pub full_name: Option<String>,
+    pub phone: Option<String>,
+    pub website: Option<String>,
+    pub external_id: Option<String>,
+    /// Free-form app data.
+    pub custom_data: Option<String>,
+    /// Avatar blob UID or URL.
+    pub avatar: Option<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Minutes offset from UTC.
+    pub timezone: Option<i64>,
+    /// ISO-8601 times.
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+    pub last_request_at: Option<String>,
+}
+
+impl From<core::User> for User {
+    fn from(u: core::User) -> Self {
+        let tags = u
+            .user_tags
+            .as_deref()
+            .map(|t| t.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+            .unwrap_or_default();
+        Self {
+            id: u.id,
+            login: u.login,
+            email: u.email,
+            full_name: u.full_name,
+            phone: u.phone,
+            website: u.website,
+            external_id: u.external_id,
+            custom_data: u.custom_data,
+            avatar: u.avatar,
+            tags,
+            timezone: u.timezone,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+            last_request_at: u.last_request_at,
+        }
+    }
+}
+
+/// The profile of a user to sign up. The password is passed separately, so it never sits
+/// in a record that an app might print.
+#[derive(Debug, Clone, Default, uniffi::Record)]
+pub struct NewUser {
+    /// Login name; a login or an email is required.
+    #[uniffi(default)]
+    pub login: Option<String>,
+    #[uniffi(default)]
+    pub email: Option<String>,
+    #[uniffi(default)]
+    pub full_name: Option<String>,
+    #[uniffi(default)]
+    pub phone: Option<String>,
+    #[uniffi(default)]
+    pub website: Option<String>,
+    #[uniffi(default)]
+    pub external_id: Option<String>,
+    #[uniffi(default)]
+    pub custom_data: Option<String>,
+    #[uniffi(default)]
+    pub avatar: Option<String>,
+    #[uniffi(default)]
+    pub tags: Vec<String>,
+    #[uniffi(default)]
+    pub timezone: Option<i64>,
+}
+
+impl NewUser {
+    pub(crate) fn into_params(self, password: String) -> core::UserParams {
+        core::UserParams {
+            login: self.login,
+            email: self.email,
+            password: Some(password),
+            old_password: None,
+            full_name: self.full_name,
+            phone: self.phone,
+            website: self.website,
+            external_id: self.external_id,
+            custom_data: self.custom_data,
+            avatar: self.avatar,
+            tag_list: (!self.tags.is_empty()).then(|| self.tags.join(",")),
+            timezone: self.timezone,
+        }
+    }
+}
+
+/// A REST session. The token itself is not here (records get printed); read it with
+/// `ChatClient.session_token()`.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Session {
+    /// Session id.
+    pub id: u64,
+    /// The logged-in user, 0 for an application session.
+    pub user_id: u64,
+    pub application_id: u64,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+    /// The user, when the server included it.
+    pub user: Option<User>,
+}
+
+impl From<core::Session> for Session {
+    fn from(s: core::Session) -> Self {
+        Self {
+            id: s.id,
+            user_id: s.user_id,
+            application_id: s.application_id,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            user: s.user.map(Into::into),
+        }
+    }
+}
+
+/// What happens to the session.
+#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+pub enum SessionEvent {
+    /// Delivered first on subscribe: the session at that moment (`None` = no session).
+    Current { user_id: Option<u64> },
+    /// A session was created or adopted; `user_id` 0 for an application session.
+    Started { user_id: u64 },
+    /// An expired session was renewed transparently.
+    Renewed { user_id: u64 },
+    /// The user logged out; the application session remains.
+    LoggedOut,
+    /// The session expired and could not be renewed: log in again.
+    Expired { reason: String },
+    /// The session was destroyed on request.
+    Destroyed,
+}
+
+impl From<core::SessionEvent> for SessionEvent {
+    fn from(e: core::SessionEvent) -> Self {
+        match e {
+            core::SessionEvent::Started { user_id } => Self::Started { user_id },
+            core::SessionEvent::Renewed { user_id } => Self::Renewed { user_id },
+            core::SessionEvent::LoggedOut => Self::LoggedOut,
+            core::SessionEvent::Expired { reason } => Self::Expired { reason },
+            core::SessionEvent::Destroyed => Self::Destroyed,
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! `cubechat-ffi`: the thin UniFFI facade over `cubechat-core`, and the only library that
+//! apps link (Kotlin/Android, Swift/iOS, Python).
+//!
+//! It owns the single tokio runtime ([`runtime`]), logging setup ([`logging`]), the flat
+//! [`ChatError`], conversions between core and exported types ([`convert`]), listeners and
+//! their [`SubscriptionHandle`]s. No protocol logic lives here.
+
+uniffi::setup_scaffolding!();
+
+mod client;
+mod convert;
+mod error;
+mod handle;
+mod logging;
+mod runtime;
+
+pub use client::{ChatClient, SessionListener};
+pub use convert::{
+    ClientConfig, LoginId, NewUser, ReconnectConfig, Session, SessionEvent, User,
+};
+pub use error::ChatError;
+pub use handle::SubscriptionHandle;
+pub use logging::{init_platform, LogConfig, LogLevel, LogRecord, LogSink};
+pub use runtime::{trigger_test_panic, trigger_test_panic_async};

@@ -1,0 +1,136 @@
+//! [`Client`]: the engine's entry point. It owns the REST transport and the session state,
+//! and runs every authenticated call through [`Client::call`], which renews an expired
+//! session once and retries.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::auth::{SessionEvent, StoredLogin};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::rest::{decode, Auth, Rest};
+use cubechat_wire::auth::Session;
+
+/// How many session events a slow subscriber may fall behind before it skips some.
+const EVENT_BUFFER: usize = 64;
+
+/// Mutable session state, guarded by one lock that is never held across an await.
+#[derive(Default)]
+pub(crate) struct State {
+    pub(crate) session: Option<Session>,
+    /// Kept in memory only, to renew an expired user session without asking the app.
+    pub(crate) login: Option<StoredLogin>,
+}
+
+/// The cubechat engine for one application and at most one logged-in user.
+///
+/// Cheap to share (`Arc<Client>`); every method takes `&self`.
+pub struct Client {
+    pub(crate) cfg: Config,
+    pub(crate) rest: Rest,
+    state: Mutex<State>,
+    /// Serialises session renewals so concurrent 401s renew once.
+    pub(crate) renewal: tokio::sync::Mutex<()>,
+    events: broadcast::Sender<SessionEvent>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("app_id", &self.cfg.app_id).finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Validates the config and builds a client. No network traffic happens here.
+    pub fn new(cfg: Config) -> Result<Arc<Self>> {
+        let base = cfg.validate()?;
+        let rest = Rest::new(&cfg, base)?;
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        Ok(Arc::new(Self {
+            cfg,
+            rest,
+            state: Mutex::new(State::default()),
+            renewal: tokio::sync::Mutex::new(()),
+            events,
+        }))
+    }
+
+    /// The configuration this client was built with.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The session as last seen, without a network call.
+    pub fn current_session(&self) -> Option<Session> {
+        self.state().session.clone()
+    }
+
+    /// The current session token, if any. Treat it as a secret.
+    pub fn session_token(&self) -> Option<String> {
+        self.state().session.as_ref().map(|s| s.token.clone())
+    }
+
+    /// The current snapshot and a receiver of every later [`SessionEvent`].
+    pub fn subscribe_session(&self) -> (Option<Session>, broadcast::Receiver<SessionEvent>) {
+        // Subscribe under the state lock so no event falls between snapshot and receiver.
+        let state = self.state();
+        let rx = self.events.subscribe();
+        (state.session.clone(), rx)
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock cannot leave the plain data half-written in a way
+        // that matters more than losing the session, so recover from poisoning.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn emit(&self, event: SessionEvent) {
+        // No subscriber is fine.
+        let _ = self.events.send(event);
+    }
+
+    /// An authenticated call: sends with the current token; on "session does not exist"
+    /// renews the session once (see [`Client::renew_session`]) and retries.
+    pub(crate) async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Result<T> {
+        let bytes = self.call_raw(method, path, query, body).await?;
+        decode(path, &bytes)
+    }
+
+    /// Like [`Client::call`] for endpoints whose success body is empty or ignored.
+    pub(crate) async fn call_empty(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Result<()> {
+        self.call_raw(method, path, query, body).await.map(drop)
+    }
+
+    async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Result<Vec<u8>> {
+        let token = self.session_token().ok_or(Error::NotLoggedIn)?;
+        match self.rest.send(method.clone(), path, query, body, Auth::Token(&token)).await {
+            Err(Error::SessionExpired(_)) => {
+                let fresh = self.renew_session(&token).await?;
+                self.rest.send(method, path, query, body, Auth::Token(&fresh)).await
+            }
+            other => other,
+        }
+    }
+}

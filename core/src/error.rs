@@ -1,0 +1,89 @@
+//! Errors of the engine. Each variant is something a caller can tell apart and act on; none
+//! carries a password, a token or a message body.
+
+/// Result alias of the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, as precisely as the engine knows it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// The caller gave something unusable (empty or oversized value, bad config, unknown id
+    /// format). Nothing was sent.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The server could not be reached, or the connection broke or timed out.
+    #[error("network: {0}")]
+    Network(String),
+    /// The login or password was rejected.
+    #[error("invalid credentials: {0}")]
+    InvalidCredentials(String),
+    /// The application id or auth key was rejected.
+    #[error("application rejected: {0}")]
+    ApplicationRejected(String),
+    /// The session signature was rejected: wrong auth secret, or the clock is far off.
+    #[error("signature rejected: {0}")]
+    SignatureRejected(String),
+    /// The session token expired or is unknown and could not be renewed: log in again.
+    #[error("session expired: {0}")]
+    SessionExpired(String),
+    /// The call needs a session (or a user session) and there is none.
+    #[error("not logged in")]
+    NotLoggedIn,
+    /// The server refused the call for lack of permission.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The thing asked for does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Any other error status from the server (validation 4xx, 429, 5xx).
+    #[error("server {status}: {message}")]
+    Server { status: u16, message: String },
+    /// The server answered with something that is not the expected shape (malformed JSON,
+    /// missing fields).
+    #[error("protocol: {0}")]
+    Protocol(String),
+}
+
+impl Error {
+    /// Maps a reqwest transport error, without its URL (URLs may one day carry a token).
+    pub(crate) fn from_transport(e: reqwest::Error) -> Self {
+        let kind = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "could not connect"
+        } else if e.is_body() || e.is_decode() {
+            "connection broke while reading the response"
+        } else if e.is_request() {
+            "request failed"
+        } else {
+            "transport error"
+        };
+        let mut detail = String::new();
+        let mut source = std::error::Error::source(&e);
+        // The innermost cause says the most (e.g. "Connection refused", "invalid peer certificate").
+        while let Some(s) = source {
+            detail = s.to_string();
+            source = s.source();
+        }
+        if detail.is_empty() {
+            Error::Network(kind.to_owned())
+        } else {
+            Error::Network(format!("{kind}: {detail}"))
+        }
+    }
+
+    /// Describes a JSON decoding failure by position only: serde's messages may quote values.
+    pub(crate) fn malformed_json(what: &str, e: &serde_json::Error) -> Self {
+        let kind = match e.classify() {
+            serde_json::error::Category::Io => "i/o error",
+            serde_json::error::Category::Syntax => "syntax error",
+            serde_json::error::Category::Data => "unexpected shape",
+            serde_json::error::Category::Eof => "truncated",
+        };
+        Error::Protocol(format!(
+            "malformed JSON in {what}: {kind} at line {} column {}",
+            e.line(),
+            e.column()
+        ))
+    }
+}

@@ -1,0 +1,21 @@
+//! `cubechat-core`: the cubechat engine, written once and shipped to every platform through
+//! the `cubechat-ffi` facade.
+//!
+//! It speaks the ConnectyCube wire protocol. This crate is plain async Rust: it knows
+//! nothing of FFI. Its main types are:
+//! - [`Config`]: everything a [`Client`] needs, validated up front;
+//! - [`Client`]: sessions, sign-up and log-in over REST ([`auth`]);
+//! - [`Error`]: precise errors, never carrying a secret or a message body;
+//! - [`SessionEvent`]: what happens to the session (created, renewed, expired, ended).
+
+pub mod auth;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod rest;
+
+pub use auth::{LoginId, SessionEvent};
+pub use client::Client;
+pub use config::{ChatEndpoint, Config, ReconnectPolicy, Timeouts, TlsOptions};
+pub use cubechat_wire::auth::{Session, User, UserParams};
+pub use error::{Error, Result};

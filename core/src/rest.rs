@@ -1,0 +1,190 @@
+//! The REST transport: one `reqwest` client (rustls + ring, bundled Mozilla roots plus an
+//! optional extra CA), ConnectyCube headers, and the mapping of HTTP statuses and
+//! `{"errors": …}` bodies to [`Error`]. Higher layers (auth, chat) build on [`Rest::send`].
+
+use std::time::Instant;
+
+use cubechat_wire::{auth::SESSION_DOES_NOT_EXIST, error::ErrorBody};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tracing::debug;
+use url::Url;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// Value of the `CB-SDK` header.
+const SDK_HEADER: &str = concat!("cubechat-rust ", env!("CARGO_PKG_VERSION"));
+
+/// Longest server error text kept in an [`Error`].
+const MAX_ERROR_TEXT: usize = 300;
+
+/// How a request identifies itself.
+#[derive(Clone, Copy)]
+pub(crate) enum Auth<'a> {
+    /// No credentials (session creation).
+    None,
+    /// `CB-Token`.
+    Token(&'a str),
+}
+
+/// A REST endpoint client bound to one base URL.
+#[derive(Debug)]
+pub(crate) struct Rest {
+    http: reqwest::Client,
+    base: Url,
+}
+
+impl Rest {
+    /// Builds the HTTP client from a validated config.
+    pub(crate) fn new(cfg: &Config, base: Url) -> Result<Self> {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(cfg.timeouts.connect)
+            .timeout(cfg.timeouts.request)
+            .use_rustls_tls()
+            .https_only(!base.scheme().eq("http"))
+            .redirect(reqwest::redirect::Policy::limited(5));
+        if let Some(pem) = &cfg.tls.extra_ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                .map_err(|_| Error::InvalidInput("extra_ca_pem is not a valid PEM certificate".into()))?;
+            if certs.is_empty() {
+                return Err(Error::InvalidInput("extra_ca_pem holds no certificate".into()));
+            }
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        if cfg.tls.insecure_accept_any_certificate {
+            tracing::warn!("TLS certificate verification is OFF (insecure_accept_any_certificate)");
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| Error::InvalidInput(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self { http, base })
+    }
+
+    /// Sends one request and returns the body of a 2xx response.
+    ///
+    /// `path` is relative to the base (e.g. `session`, `users/5`); `.json` is appended as
+    /// the JS SDK does. Non-2xx statuses become typed errors: 401 with "Required session does
+    /// not exist" is [`Error::SessionExpired`], other 401s [`Error::InvalidCredentials`]
+    /// (callers refine it), 403 [`Error::Forbidden`], 404 [`Error::NotFound`], the rest
+    /// [`Error::Server`].
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+        auth: Auth<'_>,
+    ) -> Result<Vec<u8>> {
+        let mut url = self.base.clone();
+        {
+            let mut segs = url
+                .path_segments_mut()
+                .map_err(|_| Error::InvalidInput("api_url cannot be a base URL".into()))?;
+            segs.pop_if_empty();
+            let mut parts = path.split('/').peekable();
+            while let Some(p) = parts.next() {
+                if parts.peek().is_none() {
+                    segs.push(&format!("{p}.json"));
+                } else {
+                    segs.push(p);
+                }
+            }
+        }
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        }
+        let mut req = self.http.request(method.clone(), url).header("CB-SDK", SDK_HEADER);
+        req = match auth {
+            Auth::None => req,
+            Auth::Token(t) => req.header("CB-Token", t),
+        };
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let started = Instant::now();
+        let resp = req.send().await.map_err(Error::from_transport)?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(Error::from_transport)?;
+        debug!(%method, path, status = status.as_u16(), ms = started.elapsed().as_millis() as u64, "rest");
+        if status.is_success() {
+            Ok(bytes.to_vec())
+        } else {
+            Err(status_error(status, &bytes))
+        }
+    }
+}
+
+/// Turns an error status and body into an [`Error`].
+fn status_error(status: StatusCode, body: &[u8]) -> Error {
+    let messages = serde_json::from_slice::<ErrorBody>(body)
+        .map(|b| b.messages())
+        .unwrap_or_default();
+    let mut text = if messages.is_empty() {
+        format!("HTTP {}", status.as_u16())
+    } else {
+        messages.join("; ")
+    };
+    if text.len() > MAX_ERROR_TEXT {
+        let mut cut = MAX_ERROR_TEXT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    match status {
+        StatusCode::UNAUTHORIZED
+            if messages.iter().any(|m| m == SESSION_DOES_NOT_EXIST || m == "Token is required") =>
+        {
+            Error::SessionExpired(text)
+        }
+        StatusCode::UNAUTHORIZED => Error::InvalidCredentials(text),
+        StatusCode::FORBIDDEN => Error::Forbidden(text),
+        StatusCode::NOT_FOUND => Error::NotFound(text),
+        s => Error::Server { status: s.as_u16(), message: text },
+    }
+}
+
+/// Decodes a JSON body, describing failures without quoting the body.
+pub(crate) fn decode<T: DeserializeOwned>(what: &str, body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| Error::malformed_json(what, &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_statuses() {
+        let e = status_error(StatusCode::UNAUTHORIZED, br#"{"errors":{"base":["Required session does not exist"]}}"#);
+        assert!(matches!(e, Error::SessionExpired(_)));
+        let e = status_error(StatusCode::UNAUTHORIZED, br#"{"errors":["Unauthorized"]}"#);
+        assert_eq!(e, Error::InvalidCredentials("Unauthorized".into()));
+        let e = status_error(StatusCode::FORBIDDEN, br#"{"errors":{"base":["Forbidden. Need user."]}}"#);
+        assert_eq!(e, Error::Forbidden("Forbidden. Need user.".into()));
+        let e = status_error(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>");
+        assert_eq!(e, Error::Server { status: 502, message: "HTTP 502".into() });
+        let e = status_error(StatusCode::UNPROCESSABLE_ENTITY, br#"{"errors":{"login":["has already been taken"]}}"#);
+        assert_eq!(e, Error::Server { status: 422, message: "login has already been taken".into() });
+    }
+
+    #[test]
+    fn long_error_text_is_cut() {
+        let long = format!(r#"{{"errors":["{}"]}}"#, "é".repeat(400));
+        match status_error(StatusCode::INTERNAL_SERVER_ERROR, long.as_bytes()) {
+            Error::Server { message, .. } => assert!(message.len() <= MAX_ERROR_TEXT + 3),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn decode_errors_do_not_quote_the_body() {
+        let e = decode::<u64>("session", br#""secret-token""#).unwrap_err();
+        assert!(!e.to_string().contains("secret-token"), "{e}");
+    }
+}

@@ -1,0 +1,12 @@
+//! ConnectyCube wire types shared by the cubechat engine (`cubechat-core`) and the local
+//! backend (`cubeserver`).
+//!
+//! Everything here is plain data plus the few pure rules both sides must agree on: JSON
+//! shapes of sessions, users and errors ([`auth`], [`error`]), the legacy HMAC-SHA1 session
+//! signature ([`signature`]), and time formats ([`time`]). The official JS SDK tests against
+//! cubeserver keep the two sides from agreeing on a mistake.
+
+pub mod auth;
+pub mod error;
+pub mod signature;
+pub mod time;
