@@ -37,7 +37,9 @@ impl ChatClient {
     #[uniffi::constructor]
     pub fn new(config: ClientConfig) -> Result<Arc<Self>, ChatError> {
         crate::runtime::rt()?;
-        Ok(Arc::new(Self { inner: core::Client::new(config.into())? }))
+        Ok(Arc::new(Self {
+            inner: core::Client::new(config.into())?,
+        }))
     }
 
     /// Creates an application session (no user), needed before `sign_up`; `log_in`
@@ -47,15 +49,23 @@ impl ChatClient {
     /// `Network`, `Protocol`.
     pub async fn create_session(&self) -> Result<Session, ChatError> {
         let c = self.inner.clone();
-        run(async move { c.create_session().await }).await.map(Into::into)
+        run(async move { c.create_session().await })
+            .await
+            .map(Into::into)
     }
 
     /// Creates a user session in one request. The server answers 401 for both an unknown
     /// application and a wrong password here, reported as `InvalidCredentials`; use
     /// `log_in` when the two must be told apart.
-    pub async fn create_user_session(&self, login: LoginId, password: String) -> Result<Session, ChatError> {
+    pub async fn create_user_session(
+        &self,
+        login: LoginId,
+        password: String,
+    ) -> Result<Session, ChatError> {
         let c = self.inner.clone();
-        run(async move { c.create_user_session(login.into(), &password).await }).await.map(Into::into)
+        run(async move { c.create_user_session(login.into(), &password).await })
+            .await
+            .map(Into::into)
     }
 
     /// Signs up a new user (creating an application session first when needed). Does not
@@ -65,7 +75,9 @@ impl ChatClient {
     /// password too short), `ApplicationRejected`, `Network`.
     pub async fn sign_up(&self, user: NewUser, password: String) -> Result<User, ChatError> {
         let c = self.inner.clone();
-        run(async move { c.sign_up(user.into_params(password)).await }).await.map(Into::into)
+        run(async move { c.sign_up(user.into_params(password)).await })
+            .await
+            .map(Into::into)
     }
 
     /// Logs a user in with login or e-mail and password. The client keeps the credentials
@@ -74,21 +86,27 @@ impl ChatClient {
     /// Errors: `InvalidCredentials`, `ApplicationRejected`, `SignatureRejected`, `Network`.
     pub async fn log_in(&self, login: LoginId, password: String) -> Result<User, ChatError> {
         let c = self.inner.clone();
-        run(async move { c.log_in(login.into(), &password).await }).await.map(Into::into)
+        run(async move { c.log_in(login.into(), &password).await })
+            .await
+            .map(Into::into)
     }
 
     /// Adopts an existing session token after checking it with the server. Such a session
     /// cannot be renewed automatically. Errors: `SessionExpired`, `InvalidInput`, `Network`.
     pub async fn use_token(&self, token: String) -> Result<Session, ChatError> {
         let c = self.inner.clone();
-        run(async move { c.use_token(&token).await }).await.map(Into::into)
+        run(async move { c.use_token(&token).await })
+            .await
+            .map(Into::into)
     }
 
     /// Fetches the current session from the server. Errors: `NotLoggedIn`,
     /// `SessionExpired`, `Network`.
     pub async fn get_session(&self) -> Result<Session, ChatError> {
         let c = self.inner.clone();
-        run(async move { c.get_session().await }).await.map(Into::into)
+        run(async move { c.get_session().await })
+            .await
+            .map(Into::into)
     }
 
     /// The session as last seen, without a network call; `None` without a session.
@@ -121,12 +139,16 @@ impl ChatClient {
     ) -> Result<Arc<SubscriptionHandle>, ChatError> {
         let (snapshot, mut rx) = self.inner.subscribe_session();
         SubscriptionHandle::spawn(async move {
-            let current = SessionEvent::Current { user_id: snapshot.map(|s| s.user_id) };
+            let current = SessionEvent::Current {
+                user_id: snapshot.map(|s| s.user_id),
+            };
             deliver("session", || listener.on_session_event(current));
             loop {
                 match rx.recv().await {
                     Ok(event) => deliver("session", || listener.on_session_event(event.into())),
-                    Err(RecvError::Lagged(n)) => tracing::warn!(skipped = n, "session listener lagged"),
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!(skipped = n, "session listener lagged")
+                    }
                     Err(RecvError::Closed) => break,
                 }
             }

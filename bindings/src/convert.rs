@@ -170,7 +170,13 @@ impl From<core::User> for User {
         let tags = u
             .user_tags
             .as_deref()
-            .map(|t| t.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+            .map(|t| {
+                t.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
             .unwrap_or_default();
         Self {
             id: u.id,

@@ -58,7 +58,10 @@ impl From<CoreError> for ChatError {
             CoreError::NotLoggedIn => Self::NotLoggedIn,
             CoreError::Forbidden(message) => Self::Forbidden { message },
             CoreError::NotFound(message) => Self::NotFound { message },
-            CoreError::Server { status, message } => Self::Server { code: status, message },
+            CoreError::Server { status, message } => Self::Server {
+                code: status,
+                message,
+            },
             CoreError::Protocol(message) => Self::Protocol { message },
         }
     }
@@ -66,6 +69,8 @@ impl From<CoreError> for ChatError {
 
 impl From<uniffi::UnexpectedUniFFICallbackError> for ChatError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        Self::Internal { message: format!("listener failed: {}", e.reason) }
+        Self::Internal {
+            message: format!("listener failed: {}", e.reason),
+        }
     }
 }

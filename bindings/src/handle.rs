@@ -24,7 +24,9 @@ impl SubscriptionHandle {
         F: Future<Output = ()> + Send + 'static,
     {
         let handle = rt()?.spawn(fut);
-        Ok(Arc::new(Self { task: Mutex::new(Some(handle.abort_handle())) }))
+        Ok(Arc::new(Self {
+            task: Mutex::new(Some(handle.abort_handle())),
+        }))
     }
 }
 
@@ -58,6 +60,8 @@ pub(crate) fn deliver(what: &str, call: impl FnOnce() -> Result<(), ChatError>) 
     match catch_unwind(AssertUnwindSafe(call)) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(listener = what, error = %e, "listener returned an error"),
-        Err(p) => tracing::error!(listener = what, panic = %panic_text(p.as_ref()), "listener panicked"),
+        Err(p) => {
+            tracing::error!(listener = what, panic = %panic_text(p.as_ref()), "listener panicked")
+        }
     }
 }

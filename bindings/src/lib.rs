@@ -15,9 +15,7 @@ mod logging;
 mod runtime;
 
 pub use client::{ChatClient, SessionListener};
-pub use convert::{
-    ClientConfig, LoginId, NewUser, ReconnectConfig, Session, SessionEvent, User,
-};
+pub use convert::{ClientConfig, LoginId, NewUser, ReconnectConfig, Session, SessionEvent, User};
 pub use error::ChatError;
 pub use handle::SubscriptionHandle;
 pub use logging::{init_platform, LogConfig, LogLevel, LogRecord, LogSink};

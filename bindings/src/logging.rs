@@ -98,16 +98,23 @@ thread_local! {
 pub fn init_platform(config: LogConfig, sink: Option<Arc<dyn LogSink>>) -> Result<(), ChatError> {
     let directive = match &config.filter {
         Some(f) => f.clone(),
-        None => config.level.unwrap_or(LogLevel::Info).directive().to_owned(),
+        None => config
+            .level
+            .unwrap_or(LogLevel::Info)
+            .directive()
+            .to_owned(),
     };
-    let filter = EnvFilter::try_new(&directive)
-        .map_err(|e| ChatError::InvalidInput { message: format!("bad log filter: {e}") })?;
+    let filter = EnvFilter::try_new(&directive).map_err(|e| ChatError::InvalidInput {
+        message: format!("bad log filter: {e}"),
+    })?;
     *SINK.write().unwrap_or_else(|p| p.into_inner()) = sink;
     let mut first = false;
     INIT.call_once(|| {
         first = true;
         let console = config.console.then(|| {
-            tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(false)
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(false)
         });
         let _ = tracing_subscriber::registry()
             .with(filter)
@@ -138,7 +145,9 @@ struct SinkLayer;
 
 impl<S: Subscriber> Layer<S> for SinkLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let Some(sink) = SINK.read().unwrap_or_else(|p| p.into_inner()).clone() else { return };
+        let Some(sink) = SINK.read().unwrap_or_else(|p| p.into_inner()).clone() else {
+            return;
+        };
         if IN_SINK.with(|f| f.replace(true)) {
             return;
         }

@@ -51,7 +51,9 @@ where
         Err(e) if e.is_panic() => Err(ChatError::Internal {
             message: format!("panic in cubechat: {}", panic_text(e.into_panic().as_ref())),
         }),
-        Err(_) => Err(ChatError::Internal { message: "the operation was cancelled".into() }),
+        Err(_) => Err(ChatError::Internal {
+            message: "the operation was cancelled".into(),
+        }),
     }
 }
 

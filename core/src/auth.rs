@@ -57,7 +57,9 @@ impl std::fmt::Debug for StoredLogin {
 impl LoginId {
     fn validate(&self) -> Result<()> {
         match self {
-            LoginId::Login(l) if l.trim().is_empty() => Err(Error::InvalidInput("login is empty".into())),
+            LoginId::Login(l) if l.trim().is_empty() => {
+                Err(Error::InvalidInput("login is empty".into()))
+            }
             LoginId::Email(e) if !e.contains('@') => {
                 Err(Error::InvalidInput("email is not an e-mail address".into()))
             }
@@ -70,7 +72,11 @@ impl LoginId {
             LoginId::Login(l) => (Some(l.clone()), None),
             LoginId::Email(e) => (None, Some(e.clone())),
         };
-        Credentials { login, email, password: Some(password.to_owned()) }
+        Credentials {
+            login,
+            email,
+            password: Some(password.to_owned()),
+        }
     }
 }
 
@@ -79,7 +85,9 @@ fn check_password(password: &str) -> Result<()> {
         return Err(Error::InvalidInput("password is empty".into()));
     }
     if password.len() > 1024 {
-        return Err(Error::InvalidInput("password is longer than 1024 bytes".into()));
+        return Err(Error::InvalidInput(
+            "password is longer than 1024 bytes".into(),
+        ));
     }
     Ok(())
 }
@@ -95,7 +103,10 @@ impl Client {
             body["user"] = json!(l.id.credentials(&l.password));
         }
         if let Some(secret) = &self.cfg.auth_secret {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
             body["nonce"] = json!(rand::thread_rng().gen_range(1..u32::MAX));
             body["timestamp"] = json!(now);
             body["signature"] = json!(signature::sign(&body, secret));
@@ -113,15 +124,19 @@ impl Client {
             .map_err(|e| match e {
                 Error::InvalidCredentials(m) | Error::SessionExpired(m) => {
                     let lower = m.to_ascii_lowercase();
-                    if login.is_some() && !lower.contains("application") && !lower.contains("auth_key") {
+                    if login.is_some()
+                        && !lower.contains("application")
+                        && !lower.contains("auth_key")
+                    {
                         Error::InvalidCredentials(m)
                     } else {
                         Error::ApplicationRejected(m)
                     }
                 }
-                Error::Server { status: 422, message }
-                    if message.contains("ignature") || message.contains("imestamp") =>
-                {
+                Error::Server {
+                    status: 422,
+                    message,
+                } if message.contains("ignature") || message.contains("imestamp") => {
                     Error::SignatureRejected(message)
                 }
                 Error::NotFound(m) => Error::ApplicationRejected(m),
@@ -158,7 +173,10 @@ impl Client {
     pub async fn create_user_session(&self, id: LoginId, password: &str) -> Result<Session> {
         id.validate()?;
         check_password(password)?;
-        let login = StoredLogin { id, password: password.to_owned() };
+        let login = StoredLogin {
+            id,
+            password: password.to_owned(),
+        };
         let session = self.post_session(Some(&login)).await?;
         info!(user_id = session.user_id, "user session created");
         self.adopt(session.clone(), Some(login));
@@ -173,7 +191,9 @@ impl Client {
             .iter()
             .any(|v| v.as_deref().is_some_and(|s| !s.trim().is_empty()));
         if !has_id {
-            return Err(Error::InvalidInput("sign-up needs a login or an email".into()));
+            return Err(Error::InvalidInput(
+                "sign-up needs a login or an email".into(),
+            ));
         }
         check_password(params.password.as_deref().unwrap_or_default())?;
         if self.session_token().is_none() {
@@ -208,7 +228,10 @@ impl Client {
                 s.user_id = user.id;
                 s.user = Some(user.clone());
             }
-            st.login = Some(StoredLogin { id, password: password.to_owned() });
+            st.login = Some(StoredLogin {
+                id,
+                password: password.to_owned(),
+            });
         }
         info!(user_id, "logged in");
         self.emit(SessionEvent::Started { user_id });
@@ -224,7 +247,10 @@ impl Client {
         if token.is_empty() || token.len() > 512 || !token.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(Error::InvalidInput("token is empty or malformed".into()));
         }
-        let bytes = self.rest.send(Method::GET, "session", &[], None, Auth::Token(token)).await?;
+        let bytes = self
+            .rest
+            .send(Method::GET, "session", &[], None, Auth::Token(token))
+            .await?;
         let mut session = decode::<SessionEnvelope>("session", &bytes)?.session;
         if session.token.is_empty() {
             session.token = token.to_owned();
@@ -266,8 +292,14 @@ impl Client {
     /// Destroys the session (`DELETE /session`) and forgets it locally. A session the
     /// server no longer knows counts as destroyed. Calling it without a session is a no-op.
     pub async fn destroy_session(&self) -> Result<()> {
-        let Some(token) = self.session_token() else { return Ok(()) };
-        match self.rest.send(Method::DELETE, "session", &[], None, Auth::Token(&token)).await {
+        let Some(token) = self.session_token() else {
+            return Ok(());
+        };
+        match self
+            .rest
+            .send(Method::DELETE, "session", &[], None, Auth::Token(&token))
+            .await
+        {
             Ok(_) | Err(Error::SessionExpired(_)) => {}
             Err(e) => return Err(e),
         }
@@ -287,7 +319,11 @@ impl Client {
         let (current, login, user_id) = {
             let st = self.state();
             let s = st.session.as_ref();
-            (s.map(|s| s.token.clone()), st.login.clone(), s.map_or(0, |s| s.user_id))
+            (
+                s.map(|s| s.token.clone()),
+                st.login.clone(),
+                s.map_or(0, |s| s.user_id),
+            )
         };
         match current {
             Some(t) if t != stale => return Ok(t),
@@ -316,7 +352,9 @@ impl Client {
                 let reason = e.to_string();
                 warn!(%reason, "session expired and could not be renewed");
                 *self.state() = Default::default();
-                self.emit(SessionEvent::Expired { reason: reason.clone() });
+                self.emit(SessionEvent::Expired {
+                    reason: reason.clone(),
+                });
                 Err(Error::SessionExpired(reason))
             }
         }

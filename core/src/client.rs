@@ -40,7 +40,9 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("app_id", &self.cfg.app_id).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("app_id", &self.cfg.app_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -125,10 +127,16 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<Vec<u8>> {
         let token = self.session_token().ok_or(Error::NotLoggedIn)?;
-        match self.rest.send(method.clone(), path, query, body, Auth::Token(&token)).await {
+        match self
+            .rest
+            .send(method.clone(), path, query, body, Auth::Token(&token))
+            .await
+        {
             Err(Error::SessionExpired(_)) => {
                 let fresh = self.renew_session(&token).await?;
-                self.rest.send(method, path, query, body, Auth::Token(&fresh)).await
+                self.rest
+                    .send(method, path, query, body, Auth::Token(&fresh))
+                    .await
             }
             other => other,
         }

@@ -74,7 +74,10 @@ impl std::fmt::Debug for TlsOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsOptions")
             .field("extra_ca_pem", &self.extra_ca_pem.as_ref().map(|p| p.len()))
-            .field("insecure_accept_any_certificate", &self.insecure_accept_any_certificate)
+            .field(
+                "insecure_accept_any_certificate",
+                &self.insecure_accept_any_certificate,
+            )
             .field("insecure_allow_plaintext", &self.insecure_allow_plaintext)
             .finish()
     }
@@ -165,9 +168,11 @@ impl Config {
             "http" if is_loopback(url.host_str().unwrap_or_default()) => {}
             "http" if self.tls.insecure_allow_plaintext => {}
             "http" => {
-                return bad("api_url uses plain http to a non-loopback host; use https or set \
+                return bad(
+                    "api_url uses plain http to a non-loopback host; use https or set \
                             insecure_allow_plaintext"
-                    .into())
+                        .into(),
+                )
             }
             other => return bad(format!("api_url has unsupported scheme '{other}'")),
         }
@@ -210,7 +215,9 @@ impl Config {
 pub fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -247,7 +254,10 @@ mod tests {
         for (i, mutate) in cases.iter().enumerate() {
             let mut c = ok();
             mutate(&mut c);
-            assert!(matches!(c.validate(), Err(Error::InvalidInput(_))), "case {i}");
+            assert!(
+                matches!(c.validate(), Err(Error::InvalidInput(_))),
+                "case {i}"
+            );
         }
     }
 
@@ -261,7 +271,10 @@ mod tests {
 
     #[test]
     fn debug_hides_ca_contents() {
-        let t = TlsOptions { extra_ca_pem: Some("-----BEGIN".into()), ..Default::default() };
+        let t = TlsOptions {
+            extra_ca_pem: Some("-----BEGIN".into()),
+            ..Default::default()
+        };
         assert!(!format!("{t:?}").contains("BEGIN"));
     }
 }

@@ -46,10 +46,13 @@ impl Rest {
             .https_only(!base.scheme().eq("http"))
             .redirect(reqwest::redirect::Policy::limited(5));
         if let Some(pem) = &cfg.tls.extra_ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-                .map_err(|_| Error::InvalidInput("extra_ca_pem is not a valid PEM certificate".into()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|_| {
+                Error::InvalidInput("extra_ca_pem is not a valid PEM certificate".into())
+            })?;
             if certs.is_empty() {
-                return Err(Error::InvalidInput("extra_ca_pem holds no certificate".into()));
+                return Err(Error::InvalidInput(
+                    "extra_ca_pem holds no certificate".into(),
+                ));
             }
             for c in certs {
                 builder = builder.add_root_certificate(c);
@@ -96,9 +99,13 @@ impl Rest {
             }
         }
         if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         }
-        let mut req = self.http.request(method.clone(), url).header("CB-SDK", SDK_HEADER);
+        let mut req = self
+            .http
+            .request(method.clone(), url)
+            .header("CB-SDK", SDK_HEADER);
         req = match auth {
             Auth::None => req,
             Auth::Token(t) => req.header("CB-Token", t),
@@ -139,14 +146,19 @@ fn status_error(status: StatusCode, body: &[u8]) -> Error {
     }
     match status {
         StatusCode::UNAUTHORIZED
-            if messages.iter().any(|m| m == SESSION_DOES_NOT_EXIST || m == "Token is required") =>
+            if messages
+                .iter()
+                .any(|m| m == SESSION_DOES_NOT_EXIST || m == "Token is required") =>
         {
             Error::SessionExpired(text)
         }
         StatusCode::UNAUTHORIZED => Error::InvalidCredentials(text),
         StatusCode::FORBIDDEN => Error::Forbidden(text),
         StatusCode::NOT_FOUND => Error::NotFound(text),
-        s => Error::Server { status: s.as_u16(), message: text },
+        s => Error::Server {
+            status: s.as_u16(),
+            message: text,
+        },
     }
 }
 
@@ -161,16 +173,37 @@ mod tests {
 
     #[test]
     fn maps_statuses() {
-        let e = status_error(StatusCode::UNAUTHORIZED, br#"{"errors":{"base":["Required session does not exist"]}}"#);
+        let e = status_error(
+            StatusCode::UNAUTHORIZED,
+            br#"{"errors":{"base":["Required session does not exist"]}}"#,
+        );
         assert!(matches!(e, Error::SessionExpired(_)));
         let e = status_error(StatusCode::UNAUTHORIZED, br#"{"errors":["Unauthorized"]}"#);
         assert_eq!(e, Error::InvalidCredentials("Unauthorized".into()));
-        let e = status_error(StatusCode::FORBIDDEN, br#"{"errors":{"base":["Forbidden. Need user."]}}"#);
+        let e = status_error(
+            StatusCode::FORBIDDEN,
+            br#"{"errors":{"base":["Forbidden. Need user."]}}"#,
+        );
         assert_eq!(e, Error::Forbidden("Forbidden. Need user.".into()));
         let e = status_error(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>");
-        assert_eq!(e, Error::Server { status: 502, message: "HTTP 502".into() });
-        let e = status_error(StatusCode::UNPROCESSABLE_ENTITY, br#"{"errors":{"login":["has already been taken"]}}"#);
-        assert_eq!(e, Error::Server { status: 422, message: "login has already been taken".into() });
+        assert_eq!(
+            e,
+            Error::Server {
+                status: 502,
+                message: "HTTP 502".into()
+            }
+        );
+        let e = status_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            br#"{"errors":{"login":["has already been taken"]}}"#,
+        );
+        assert_eq!(
+            e,
+            Error::Server {
+                status: 422,
+                message: "login has already been taken".into()
+            }
+        );
     }
 
     #[test]

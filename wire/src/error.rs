@@ -13,7 +13,9 @@ pub struct ErrorBody {
 impl ErrorBody {
     /// `{"errors": ["msg"]}`
     pub fn list(message: impl Into<String>) -> Self {
-        Self { errors: Value::Array(vec![Value::String(message.into())]) }
+        Self {
+            errors: Value::Array(vec![Value::String(message.into())]),
+        }
     }
 
     /// `{"errors": {"base": ["msg"]}}`
@@ -24,8 +26,13 @@ impl ErrorBody {
     /// `{"errors": {"<field>": ["msg"]}}`
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         let mut map = serde_json::Map::new();
-        map.insert(field.to_owned(), Value::Array(vec![Value::String(message.into())]));
-        Self { errors: Value::Object(map) }
+        map.insert(
+            field.to_owned(),
+            Value::Array(vec![Value::String(message.into())]),
+        );
+        Self {
+            errors: Value::Object(map),
+        }
     }
 
     /// Every message, flattened; field errors other than `base` are prefixed with the field.
@@ -74,7 +81,13 @@ mod tests {
             json!({"errors": {"base": ["Required session does not exist"], "login": ["has already been taken"]}}),
         )
         .unwrap();
-        assert_eq!(b.messages(), vec!["Required session does not exist", "login has already been taken"]);
+        assert_eq!(
+            b.messages(),
+            vec![
+                "Required session does not exist",
+                "login has already been taken"
+            ]
+        );
         assert_eq!(ErrorBody::base("x").errors, json!({"base": ["x"]}));
     }
 }

@@ -63,7 +63,10 @@ mod tests {
         assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
         assert_eq!(iso8601(1_544_010_682), "2018-12-05T11:51:22Z");
         assert_eq!(parse_iso8601("2018-12-05T11:51:22Z"), Some(1_544_010_682));
-        assert_eq!(parse_iso8601("2018-12-05T11:51:22.123Z"), Some(1_544_010_682));
+        assert_eq!(
+            parse_iso8601("2018-12-05T11:51:22.123Z"),
+            Some(1_544_010_682)
+        );
         assert_eq!(parse_iso8601("2018-13-05T11:51:22Z"), None);
         assert_eq!(expiration_header(0), "1970-01-01 00:00:00 UTC");
         for t in [-86_401_i64, 951_782_400, 4_102_444_799] {

@@ -1,0 +1,105 @@
+# cubechat: every entry point. `make demo` and `make test` work on a fresh machine; they
+# install what they need (scripts/setup.sh) and build once into the shared target/.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+
+ROOT      := $(CURDIR)
+TARGET    := $(ROOT)/target/debug
+LIB       := $(TARGET)/libcubechat.so
+BINDGEN   := $(TARGET)/uniffi-bindgen
+VENV      := $(ROOT)/.venv
+KOTLINC   := $(ROOT)/.tools/node_modules/kotlin-compiler/bin/kotlinc
+KOTLIN_LIB:= $(ROOT)/.tools/node_modules/kotlin-compiler/lib
+BUILD     := $(ROOT)/build
+JAVA_CP   := $(KOTLIN_LIB)/kotlin-stdlib.jar:/usr/share/java/jna.jar:/usr/share/java/junit-jupiter-api.jar:$(KOTLIN_LIB)/kotlinx-coroutines-core-jvm.jar:$(KOTLIN_LIB)/kotlin-test.jar:$(KOTLIN_LIB)/kotlin-test-junit5.jar
+PORTABILITY_TARGETS := aarch64-linux-android aarch64-apple-ios
+
+export CARGO_TERM_COLOR := never
+
+.PHONY: setup build bindings python kotlin swift android ios test test-rust test-python \
+        test-kotlin test-interop check-targets demo lint clean
+
+setup:
+	scripts/setup.sh
+
+## build: the engine, the FFI library, cubeserver and uniffi-bindgen (dev profile, once).
+build:
+	cargo build --workspace --all-targets
+	cargo build -p cubechat-ffi --features bindgen --bin uniffi-bindgen
+
+## bindings: Python, Kotlin and Swift sources generated from the unstripped library.
+bindings: build
+	rm -rf $(BUILD)/bindings && mkdir -p $(BUILD)/bindings
+	$(BINDGEN) generate $(LIB) --language python --no-format --out-dir $(BUILD)/bindings/python
+	$(BINDGEN) generate $(LIB) --language kotlin --no-format --out-dir $(BUILD)/bindings/kotlin
+	$(MAKE) --no-print-directory swift
+
+## python: a wheel built by maturin (uniffi bindings), installed into .venv.
+python: build
+	scripts/setup.sh python
+	rm -rf $(BUILD)/wheels
+	PATH="$(TARGET):$$PATH" $(VENV)/bin/maturin build -q -m bindings/Cargo.toml --out $(BUILD)/wheels
+	$(VENV)/bin/pip install -q --disable-pip-version-check --force-reinstall --no-deps $(BUILD)/wheels/cubechat-*.whl
+
+## kotlin: the Kotlin bindings and JUnit tests compiled for the JVM.
+kotlin: build
+	scripts/setup.sh kotlin
+	rm -rf $(BUILD)/kotlin && mkdir -p $(BUILD)/kotlin/src $(BUILD)/kotlin/classes
+	$(BINDGEN) generate $(LIB) --language kotlin --no-format --out-dir $(BUILD)/kotlin/src
+	$(KOTLINC) -nowarn -jvm-target 17 -cp "$(JAVA_CP)" -d $(BUILD)/kotlin/classes \
+	    $$(find $(BUILD)/kotlin/src tests/kotlin -name '*.kt') 2>&1 | grep -v '^warning: unable to find kotlin-stdlib' || true
+	test -n "$$(find $(BUILD)/kotlin/classes -name '*Test.class')"
+
+## swift: Swift sources, header and modulemap for ios/ (built into an XCFramework on macOS).
+swift: build
+	mkdir -p ios/Sources/CubeChat ios/Sources/CubeChatFFI/include
+	$(BINDGEN) generate $(LIB) --language swift --no-format --out-dir $(BUILD)/swift
+	cp $(BUILD)/swift/CubeChat.swift ios/Sources/CubeChat/
+	cp $(BUILD)/swift/CubeChatFFI.h ios/Sources/CubeChatFFI/include/
+	cp $(BUILD)/swift/CubeChatFFI.modulemap ios/Sources/CubeChatFFI/include/module.modulemap
+
+ios: swift
+	ios/build-xcframework.sh
+
+android:
+	android/build-aar.sh
+
+## test: everything this machine can prove, in every language.
+test: setup build test-rust test-python test-kotlin test-interop check-targets test-swift
+	@echo "make test: all suites passed"
+
+test-rust: build
+	cargo test --workspace --no-fail-fast
+
+test-python: python
+	cd tests/python && CUBESERVER_BIN=$(TARGET)/cubeserver timeout 600 $(VENV)/bin/python -m pytest -q
+
+test-kotlin: kotlin
+	CUBESERVER_BIN=$(TARGET)/cubeserver timeout 600 scripts/run-junit.sh $(BUILD)/kotlin/classes "$(JAVA_CP)" $(TARGET)
+
+test-interop: build
+	scripts/setup.sh interop
+	cd tests/interop && CUBESERVER_BIN=$(TARGET)/cubeserver timeout 600 node --test --test-reporter=spec
+
+test-swift: swift
+	@if command -v swift >/dev/null 2>&1; then cd ios && swift test; \
+	 else echo "swift: skipped (no Swift toolchain on this machine; ios/ sources generated)"; fi
+
+## check-targets: the engine and facade compile for Android and iOS (no NDK/Xcode needed).
+check-targets:
+	scripts/setup.sh targets
+	for t in $(PORTABILITY_TARGETS); do cargo check -q -p cubechat-ffi --lib --target $$t; done
+	@echo "check-targets: $(PORTABILITY_TARGETS) ok"
+
+## demo: cubeserver on free local ports, two users sign up and log in from Python.
+demo: python
+	CUBESERVER_BIN=$(TARGET)/cubeserver $(VENV)/bin/python scripts/demo.py
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+clean:
+	cargo clean
+	rm -rf $(BUILD)

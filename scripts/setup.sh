@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs everything `make test` and `make demo` need, idempotently:
+#   apt: JNA + JUnit 5 (Kotlin tests); pip (in .venv): maturin, pytest, pytest-asyncio;
+#   npm (in .tools): the Kotlin compiler; npm (tests/interop): the official ConnectyCube JS SDK;
+#   rustup: the Android and iOS targets used for the portability check.
+# Usage: scripts/setup.sh [python] [kotlin] [interop] [targets]   (no argument = all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+want() { [ $# -eq 0 ] && return 0; return 1; }
+parts=("$@"); [ ${#parts[@]} -eq 0 ] && parts=(python kotlin interop targets)
+has() { local p; for p in "${parts[@]}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
+
+log() { echo "setup: $*" >&2; }
+
+if has python; then
+  if [ ! -x .venv/bin/python ]; then
+    log "creating .venv"; python3 -m venv .venv
+  fi
+  if ! .venv/bin/python -c 'import maturin, pytest, pytest_asyncio' 2>/dev/null \
+     || ! .venv/bin/maturin --version >/dev/null 2>&1; then
+    log "installing Python tools"
+    .venv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt
+  fi
+fi
+
+if has kotlin; then
+  need_apt=()
+  [ -f /usr/share/java/jna.jar ] || need_apt+=(libjna-java)
+  dpkg -s libjna-jni >/dev/null 2>&1 || need_apt+=(libjna-jni)
+  [ -f /usr/share/java/junit-platform-console-standalone.jar ] || need_apt+=(junit5)
+  if [ ${#need_apt[@]} -gt 0 ]; then
+    log "apt-get install ${need_apt[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  fi
+  KOTLINC_VERSION=2.4.20
+  if [ ! -x .tools/node_modules/kotlin-compiler/bin/kotlinc ]; then
+    log "npm install kotlin-compiler@$KOTLINC_VERSION"
+    mkdir -p .tools
+    npm install --silent --no-audit --no-fund --prefix .tools "kotlin-compiler@$KOTLINC_VERSION" >/dev/null
+  fi
+fi
+
+if has interop; then
+  if [ ! -f tests/interop/node_modules/connectycube/package.json ]; then
+    log "npm install (tests/interop)"
+    (cd tests/interop && npm install --silent --no-audit --no-fund >/dev/null)
+  fi
+fi
+
+if has targets; then
+  installed=$(rustup target list --installed)
+  for t in aarch64-linux-android aarch64-apple-ios; do
+    grep -qx "$t" <<<"$installed" || { log "rustup target add $t"; rustup target add "$t" >/dev/null; }
+  done
+fi
+log "ok"

@@ -1,0 +1,152 @@
+// JUnit 5 tests of the Kotlin bindings against a real cubeserver: the same flow as the
+// Python tests (sign up, log in, session, log callbacks, typed errors, no panic escapes).
+package io.cubechat.tests
+
+import io.cubechat.*
+import kotlinx.coroutines.runBlocking
+import org.junit.jupiter.api.AfterAll
+import org.junit.jupiter.api.Assertions.*
+import org.junit.jupiter.api.BeforeAll
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.TestInstance
+import org.junit.jupiter.api.assertThrows
+import java.io.BufferedReader
+import java.io.InputStreamReader
+import java.nio.file.Files
+import java.util.UUID
+import java.util.concurrent.CopyOnWriteArrayList
+import java.util.concurrent.TimeUnit
+
+const val APP_ID = 7uL
+const val AUTH_KEY = "key-7"
+const val AUTH_SECRET = "secret-7"
+const val PASSWORD = "correct-horse-9"
+
+/** A cubeserver process on free ports; [apiUrl] comes from its ready line. */
+class Cubeserver : AutoCloseable {
+    private val process: Process
+    val apiUrl: String
+
+    init {
+        val bin = System.getenv("CUBESERVER_BIN") ?: error("CUBESERVER_BIN is not set")
+        val certs = Files.createTempDirectory("cubeserver-kt")
+        process = ProcessBuilder(bin, "--api-port", "0", "--db", ":memory:", "--cert-dir", certs.toString(),
+            "--app", "$APP_ID:$AUTH_KEY:$AUTH_SECRET")
+            .redirectError(ProcessBuilder.Redirect.DISCARD).start()
+        val reader = BufferedReader(InputStreamReader(process.inputStream))
+        val line = java.util.concurrent.Executors.newSingleThreadExecutor().submit<String?> { reader.readLine() }
+            .get(20, TimeUnit.SECONDS) ?: error("cubeserver printed no ready line")
+        apiUrl = Regex("\"api_url\"\\s*:\\s*\"([^\"]+)\"").find(line)?.groupValues?.get(1)
+            ?: error("no api_url in ready line")
+    }
+
+    override fun close() {
+        process.destroy() // SIGTERM
+        if (!process.waitFor(10, TimeUnit.SECONDS)) process.destroyForcibly()
+    }
+}
+
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class AuthTest {
+    private lateinit var server: Cubeserver
+
+    @BeforeAll
+    fun start() {
+        server = Cubeserver()
+        initPlatform(LogConfig(level = LogLevel.INFO), null)
+    }
+
+    @AfterAll
+    fun stop() = server.close()
+
+    private fun client(
+        appId: ULong = APP_ID,
+        authSecret: String? = AUTH_SECRET,
+        apiUrl: String = server.apiUrl,
+    ) = ChatClient(ClientConfig(appId = appId, authKey = AUTH_KEY, authSecret = authSecret, apiUrl = apiUrl))
+
+    private fun unique(prefix: String) = prefix + UUID.randomUUID().toString().replace("-", "").take(10)
+
+    private suspend fun signUpAndLogIn(c: ChatClient): Pair<String, User> {
+        val login = unique("kt")
+        val created = c.signUp(NewUser(login = login, fullName = "Kotlin Tester"), PASSWORD)
+        val me = c.logIn(LoginId.Login(login), PASSWORD)
+        assertEquals(created.id, me.id)
+        return login to me
+    }
+
+    @Test
+    fun signUpLogInSessionAndLogOut() = runBlocking {
+        val c = client()
+        assertNull(c.currentSession())
+        val (_, me) = signUpAndLogIn(c)
+        val s = c.getSession()
+        assertEquals(me.id, s.userId)
+        assertEquals(APP_ID, s.applicationId)
+        val token = c.sessionToken()!!
+        assertFalse(s.toString().contains(token))
+        c.logOut()
+        assertEquals(0uL, c.getSession().userId)
+        c.destroySession()
+        assertThrows<ChatException.NotLoggedIn> { runBlocking { c.getSession() } }
+        Unit
+    }
+
+    @Test
+    fun logRecordsArriveFromABackgroundThread() = runBlocking {
+        val records = CopyOnWriteArrayList<Pair<String, LogRecord>>()
+        val sink = object : LogSink {
+            override fun log(record: LogRecord) {
+                records.add(Thread.currentThread().name to record)
+            }
+        }
+        initPlatform(LogConfig(level = LogLevel.INFO), sink)
+        try {
+            signUpAndLogIn(client())
+        } finally {
+            initPlatform(LogConfig(), null)
+        }
+        val loggedIn = records.filter { it.second.message.contains("logged in") }
+        assertTrue(loggedIn.isNotEmpty(), records.toString())
+        assertTrue(loggedIn.all { it.first != "main" && it.first != Thread.currentThread().name })
+        assertTrue(records.none { it.second.message.contains(PASSWORD) })
+    }
+
+    @Test
+    fun sessionListenerHearsEvents() = runBlocking {
+        val events = CopyOnWriteArrayList<SessionEvent>()
+        val c = client()
+        val handle = c.subscribeSession(object : SessionListener {
+            override fun onSessionEvent(event: SessionEvent) { events.add(event) }
+        })
+        val (_, me) = signUpAndLogIn(c)
+        c.logOut()
+        val deadline = System.currentTimeMillis() + 5000
+        while (events.none { it is SessionEvent.LoggedOut } && System.currentTimeMillis() < deadline) Thread.sleep(20)
+        assertEquals(SessionEvent.Current(null), events.first())
+        assertTrue(events.contains(SessionEvent.Started(me.id)), events.toString())
+        assertTrue(events.contains(SessionEvent.LoggedOut), events.toString())
+        handle.cancel()
+        assertFalse(handle.isActive())
+    }
+
+    @Test
+    fun typedErrors() = runBlocking {
+        val (login, _) = signUpAndLogIn(client())
+        assertThrows<ChatException.InvalidCredentials> { runBlocking { client().logIn(LoginId.Login(login), "wrong-password") } }
+        assertThrows<ChatException.ApplicationRejected> { runBlocking { client(appId = 999uL).logIn(LoginId.Login(login), PASSWORD) } }
+        assertThrows<ChatException.SignatureRejected> { runBlocking { client(authSecret = "bad").logIn(LoginId.Login(login), PASSWORD) } }
+        assertThrows<ChatException.Network> { runBlocking { client(apiUrl = "http://127.0.0.1:1").createSession() } }
+        assertThrows<ChatException.InvalidInput> { client(apiUrl = "http://example.com") }
+        val taken = assertThrows<ChatException.Server> { runBlocking { client().signUp(NewUser(login = login), PASSWORD) } }
+        assertEquals(422.toUShort(), taken.code)
+    }
+
+    @Test
+    fun noPanicCrossesTheFfi() = runBlocking {
+        assertThrows<InternalException> { triggerTestPanic() }
+        assertThrows<ChatException.Internal> { runBlocking { triggerTestPanicAsync() } }
+        client().createSession()
+        Unit
+    }
+}

@@ -1,0 +1,200 @@
+//! SQLite storage: one connection behind a mutex, a linear list of schema migrations, and
+//! one submodule of plain query functions per area (`users`, `sessions`; chat and blobs
+//! will follow the same pattern).
+//!
+//! Query functions take a `&Connection` (a `Transaction` derefs to one), so a handler can run
+//! several of them atomically inside one [`Db::call`].
+
+pub mod sessions;
+pub mod users;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::Connection;
+
+/// Storage errors. Handlers usually convert them into a 500 `ApiError` (logged).
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the database is closed")]
+    Closed,
+}
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+/// Append new entries (never edit old ones) when a later issue needs more tables.
+const MIGRATIONS: &[&str] = &[
+    // 1: users and sessions.
+    "CREATE TABLE users (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        app_id INTEGER NOT NULL,
+        login TEXT,
+        email TEXT COLLATE NOCASE,
+        password_hash TEXT,
+        full_name TEXT,
+        phone TEXT,
+        website TEXT,
+        external_id TEXT,
+        custom_data TEXT,
+        avatar TEXT,
+        user_tags TEXT,
+        timezone INTEGER,
+        is_guest INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        last_request_at INTEGER
+    );
+    CREATE UNIQUE INDEX users_app_login ON users(app_id, login);
+    CREATE UNIQUE INDEX users_app_email ON users(app_id, email);
+    CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        token TEXT NOT NULL UNIQUE,
+        app_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE INDEX sessions_user ON sessions(user_id);",
+];
+
+/// The shared database handle. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Option<Connection>>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Db")
+    }
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path`, or an in-memory one for
+    /// `:memory:`, and applies pending migrations.
+    pub fn open(path: &str) -> Result<Self, DbError> {
+        let conn = if path == ":memory:" {
+            Connection::open_in_memory()?
+        } else {
+            let conn = Connection::open(path)?;
+            // WAL: readers never block the writer; `close` checkpoints it back into the file.
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn
+        };
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let mut conn = conn;
+        migrate(&mut conn)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(Some(conn))),
+        })
+    }
+
+    /// Runs `f` with exclusive access to the connection. Keep `f` short: it blocks the
+    /// calling worker thread (SQLite calls take microseconds here).
+    pub fn call<T, E>(&self, f: impl FnOnce(&mut Connection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<DbError>,
+    {
+        let mut guard = self.lock();
+        match guard.as_mut() {
+            Some(conn) => f(conn),
+            None => Err(E::from(DbError::Closed)),
+        }
+    }
+
+    /// [`Db::call`] for plain SQLite work: any error is a [`DbError`].
+    pub fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, DbError> {
+        self.call(|c| f(c).map_err(DbError::from))
+    }
+
+    /// Closes the connection (checkpointing the WAL of a file database). Later calls fail
+    /// with [`DbError::Closed`]. Closing twice is a no-op.
+    pub fn close(&self) -> Result<(), DbError> {
+        let conn = self.lock().take();
+        match conn {
+            Some(conn) => conn.close().map_err(|(_, e)| DbError::Sqlite(e)),
+            None => Ok(()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Connection>> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (every statement is
+        // atomic and open transactions roll back on drop), so a poisoned lock is still usable.
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), DbError> {
+    let done: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let done = usize::try_from(done).unwrap_or(0);
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+        tracing::debug!(version = i + 1, "applied schema migration");
+    }
+    Ok(())
+}
+
+/// Current Unix time in seconds.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// 40 random lower-case hex characters (a session token).
+pub fn random_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 20];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_once_and_closes() {
+        let dir = std::env::temp_dir().join(format!("cubeserver-dbtest-{}", random_token()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.db");
+        let path = path.to_str().unwrap();
+        let db = Db::open(path).unwrap();
+        db.with(|c| {
+            c.execute(
+                "INSERT INTO sessions(token, app_id, created_at, updated_at, expires_at) VALUES ('t', 1, 0, 0, 0)",
+                [],
+            )
+        })
+        .unwrap();
+        db.close().unwrap();
+        db.close().unwrap();
+        assert!(matches!(
+            db.call(|_| Ok::<_, DbError>(())),
+            Err(DbError::Closed)
+        ));
+        // Reopening applies no migration twice and keeps the data.
+        let db = Db::open(path).unwrap();
+        let n: i64 = db
+            .with(|c| c.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(n, 1);
+        db.close().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(random_token().len(), 40);
+    }
+}
