@@ -9,60 +9,62 @@ use cubechat_core::Error as CoreError;
 pub enum ChatError {
     /// The app passed something unusable (empty or oversized value, bad config). Nothing was
     /// sent; fix the input.
-    #[error("invalid input: {message}")]
-    InvalidInput { message: String },
+    #[error("invalid input: {reason}")]
+    InvalidInput { reason: String },
     /// The server could not be reached, or the connection broke or timed out. Retry later.
-    #[error("network: {message}")]
-    Network { message: String },
+    #[error("network: {reason}")]
+    Network { reason: String },
     /// Wrong login or password. Ask the user again.
-    #[error("invalid credentials: {message}")]
-    InvalidCredentials { message: String },
+    #[error("invalid credentials: {reason}")]
+    InvalidCredentials { reason: String },
     /// The application id or auth key was rejected. A configuration error.
-    #[error("application rejected: {message}")]
-    ApplicationRejected { message: String },
+    #[error("application rejected: {reason}")]
+    ApplicationRejected { reason: String },
     /// The session signature was rejected: wrong auth secret, or the device clock is far off.
-    #[error("signature rejected: {message}")]
-    SignatureRejected { message: String },
+    #[error("signature rejected: {reason}")]
+    SignatureRejected { reason: String },
     /// The session expired and could not be renewed. Log in again.
-    #[error("session expired: {message}")]
-    SessionExpired { message: String },
+    #[error("session expired: {reason}")]
+    SessionExpired { reason: String },
     /// The call needs a logged-in session and there is none.
     #[error("not logged in")]
     NotLoggedIn,
     /// Not allowed for this user.
-    #[error("forbidden: {message}")]
-    Forbidden { message: String },
+    #[error("forbidden: {reason}")]
+    Forbidden { reason: String },
     /// The thing asked for does not exist.
-    #[error("not found: {message}")]
-    NotFound { message: String },
+    #[error("not found: {reason}")]
+    NotFound { reason: String },
     /// Any other error status from the server (validation, rate limit, 5xx).
-    #[error("server {code}: {message}")]
-    Server { code: u16, message: String },
+    #[error("server {code}: {reason}")]
+    Server { code: u16, reason: String },
     /// The server's answer was malformed. Usually a server or proxy problem.
-    #[error("protocol: {message}")]
-    Protocol { message: String },
+    #[error("protocol: {reason}")]
+    Protocol { reason: String },
     /// A bug in cubechat (including a caught panic) or in a listener. Report it.
-    #[error("internal: {message}")]
-    Internal { message: String },
+    #[error("internal: {reason}")]
+    Internal { reason: String },
 }
 
 impl From<CoreError> for ChatError {
     fn from(e: CoreError) -> Self {
         match e {
-            CoreError::InvalidInput(message) => Self::InvalidInput { message },
-            CoreError::Network(message) => Self::Network { message },
-            CoreError::InvalidCredentials(message) => Self::InvalidCredentials { message },
-            CoreError::ApplicationRejected(message) => Self::ApplicationRejected { message },
-            CoreError::SignatureRejected(message) => Self::SignatureRejected { message },
-            CoreError::SessionExpired(message) => Self::SessionExpired { message },
+            CoreError::InvalidInput(message) => Self::InvalidInput { reason: message },
+            CoreError::Network(message) => Self::Network { reason: message },
+            CoreError::InvalidCredentials(message) => Self::InvalidCredentials { reason: message },
+            CoreError::ApplicationRejected(message) => {
+                Self::ApplicationRejected { reason: message }
+            }
+            CoreError::SignatureRejected(message) => Self::SignatureRejected { reason: message },
+            CoreError::SessionExpired(message) => Self::SessionExpired { reason: message },
             CoreError::NotLoggedIn => Self::NotLoggedIn,
-            CoreError::Forbidden(message) => Self::Forbidden { message },
-            CoreError::NotFound(message) => Self::NotFound { message },
+            CoreError::Forbidden(message) => Self::Forbidden { reason: message },
+            CoreError::NotFound(message) => Self::NotFound { reason: message },
             CoreError::Server { status, message } => Self::Server {
                 code: status,
-                message,
+                reason: message,
             },
-            CoreError::Protocol(message) => Self::Protocol { message },
+            CoreError::Protocol(message) => Self::Protocol { reason: message },
         }
     }
 }
@@ -70,7 +72,7 @@ impl From<CoreError> for ChatError {
 impl From<uniffi::UnexpectedUniFFICallbackError> for ChatError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
         Self::Internal {
-            message: format!("listener failed: {}", e.reason),
+            reason: format!("listener failed: {}", e.reason),
         }
     }
 }

@@ -105,7 +105,7 @@ pub fn init_platform(config: LogConfig, sink: Option<Arc<dyn LogSink>>) -> Resul
             .to_owned(),
     };
     let filter = EnvFilter::try_new(&directive).map_err(|e| ChatError::InvalidInput {
-        message: format!("bad log filter: {e}"),
+        reason: format!("bad log filter: {e}"),
     })?;
     *SINK.write().unwrap_or_else(|p| p.into_inner()) = sink;
     let mut first = false;

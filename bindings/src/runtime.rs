@@ -26,7 +26,7 @@ pub(crate) fn rt() -> Result<&'static Runtime, ChatError> {
                 .map_err(|e| format!("cannot start the runtime: {e}"))
         })
         .as_ref()
-        .map_err(|m| ChatError::Internal { message: m.clone() })
+        .map_err(|m| ChatError::Internal { reason: m.clone() })
 }
 
 /// Aborts the task when the foreign future awaiting it is dropped.
@@ -49,10 +49,10 @@ where
     match handle.await {
         Ok(result) => result.map_err(ChatError::from),
         Err(e) if e.is_panic() => Err(ChatError::Internal {
-            message: format!("panic in cubechat: {}", panic_text(e.into_panic().as_ref())),
+            reason: format!("panic in cubechat: {}", panic_text(e.into_panic().as_ref())),
         }),
         Err(_) => Err(ChatError::Internal {
-            message: "the operation was cancelled".into(),
+            reason: "the operation was cancelled".into(),
         }),
     }
 }

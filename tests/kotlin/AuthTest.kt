@@ -9,7 +9,7 @@ import org.junit.jupiter.api.Assertions.*
 import org.junit.jupiter.api.BeforeAll
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.TestInstance
-import org.junit.jupiter.api.assertThrows
+import kotlin.test.assertFailsWith
 import java.io.BufferedReader
 import java.io.InputStreamReader
 import java.nio.file.Files
@@ -88,7 +88,7 @@ class AuthTest {
         c.logOut()
         assertEquals(0uL, c.getSession().userId)
         c.destroySession()
-        assertThrows<ChatException.NotLoggedIn> { runBlocking { c.getSession() } }
+        assertFailsWith<ChatException.NotLoggedIn> { runBlocking { c.getSession() } }
         Unit
     }
 
@@ -133,19 +133,19 @@ class AuthTest {
     @Test
     fun typedErrors() = runBlocking {
         val (login, _) = signUpAndLogIn(client())
-        assertThrows<ChatException.InvalidCredentials> { runBlocking { client().logIn(LoginId.Login(login), "wrong-password") } }
-        assertThrows<ChatException.ApplicationRejected> { runBlocking { client(appId = 999uL).logIn(LoginId.Login(login), PASSWORD) } }
-        assertThrows<ChatException.SignatureRejected> { runBlocking { client(authSecret = "bad").logIn(LoginId.Login(login), PASSWORD) } }
-        assertThrows<ChatException.Network> { runBlocking { client(apiUrl = "http://127.0.0.1:1").createSession() } }
-        assertThrows<ChatException.InvalidInput> { client(apiUrl = "http://example.com") }
-        val taken = assertThrows<ChatException.Server> { runBlocking { client().signUp(NewUser(login = login), PASSWORD) } }
+        assertFailsWith<ChatException.InvalidCredentials> { runBlocking { client().logIn(LoginId.Login(login), "wrong-password") } }
+        assertFailsWith<ChatException.ApplicationRejected> { runBlocking { client(appId = 999uL).logIn(LoginId.Login(login), PASSWORD) } }
+        assertFailsWith<ChatException.SignatureRejected> { runBlocking { client(authSecret = "bad").logIn(LoginId.Login(login), PASSWORD) } }
+        assertFailsWith<ChatException.Network> { runBlocking { client(apiUrl = "http://127.0.0.1:1").createSession() } }
+        assertFailsWith<ChatException.InvalidInput> { client(apiUrl = "http://example.com") }
+        val taken = assertFailsWith<ChatException.Server> { runBlocking { client().signUp(NewUser(login = login), PASSWORD) } }
         assertEquals(422.toUShort(), taken.code)
     }
 
     @Test
     fun noPanicCrossesTheFfi() = runBlocking {
-        assertThrows<InternalException> { triggerTestPanic() }
-        assertThrows<ChatException.Internal> { runBlocking { triggerTestPanicAsync() } }
+        assertFailsWith<InternalException> { triggerTestPanic() }
+        assertFailsWith<ChatException.Internal> { runBlocking { triggerTestPanicAsync() } }
         client().createSession()
         Unit
     }
