@@ -360,3 +360,137 @@ impl Client {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::Config;
+    use serde_json::Value;
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+    fn session_json(token: &str, user_id: u64) -> Value {
+        json!({"session": {"id": 1, "user_id": user_id, "application_id": 7, "token": token, "ts": 0}})
+    }
+
+    async fn client(server: &MockServer, secret: Option<&str>) -> std::sync::Arc<Client> {
+        let mut cfg = Config::new(7, "key-7", server.uri());
+        cfg.auth_secret = secret.map(String::from);
+        Client::new(cfg).unwrap()
+    }
+
+    #[tokio::test]
+    async fn session_request_is_signed_verifiably() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/session.json"))
+            .and(|r: &Request| {
+                let body: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                signature::verify(&body, "s3cret") && body["application_id"] == 7
+            })
+            .respond_with(ResponseTemplate::new(201).set_body_json(session_json("t1", 0)))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let s = client(&server, Some("s3cret"))
+            .await
+            .create_session()
+            .await
+            .unwrap();
+        assert_eq!(s.token, "t1");
+    }
+
+    #[tokio::test]
+    async fn malformed_and_failing_answers_are_typed() {
+        let server = MockServer::start().await;
+        Mock::given(path("/session.json"))
+            .respond_with(
+                ResponseTemplate::new(201).set_body_string(r#"{"session": {"token": "leak"#),
+            )
+            .mount(&server)
+            .await;
+        let e = client(&server, None)
+            .await
+            .create_session()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Protocol(m) if !m.contains("leak")),
+            "{e:?}"
+        );
+
+        let server = MockServer::start().await;
+        Mock::given(path("/session.json"))
+            .respond_with(ResponseTemplate::new(503).set_body_string("<html>down</html>"))
+            .mount(&server)
+            .await;
+        let e = client(&server, None)
+            .await
+            .create_session()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e,
+            Error::Server {
+                status: 503,
+                message: "HTTP 503".into()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn expired_token_renews_from_stored_login_and_retries() {
+        let server = MockServer::start().await;
+        // First session (app), then the user session made on renewal.
+        Mock::given(method("POST"))
+            .and(path("/session.json"))
+            .and(|r: &Request| !String::from_utf8_lossy(&r.body).contains("\"user\""))
+            .respond_with(ResponseTemplate::new(201).set_body_json(session_json("app", 0)))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/session.json"))
+            .and(|r: &Request| String::from_utf8_lossy(&r.body).contains("\"user\""))
+            .respond_with(ResponseTemplate::new(201).set_body_json(session_json("fresh", 5)))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/login.json"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"user": {"id": 5}})))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/session.json"))
+            .and(header("CB-Token", "app"))
+            .respond_with(
+                ResponseTemplate::new(401).set_body_json(
+                    json!({"errors": {"base": ["Required session does not exist"]}}),
+                ),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/session.json"))
+            .and(header("CB-Token", "fresh"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(session_json("fresh", 5)))
+            .mount(&server)
+            .await;
+        let c = client(&server, None).await;
+        c.log_in(LoginId::Login("bob".into()), "pw").await.unwrap();
+        let (_, mut rx) = c.subscribe_session();
+        assert_eq!(c.get_session().await.unwrap().user_id, 5);
+        assert_eq!(c.session_token().as_deref(), Some("fresh"));
+        assert_eq!(rx.try_recv().unwrap(), SessionEvent::Renewed { user_id: 5 });
+    }
+
+    #[test]
+    fn stored_login_debug_is_redacted() {
+        let l = StoredLogin {
+            id: LoginId::Login("bob".into()),
+            password: "pw-123".into(),
+        };
+        assert!(!format!("{l:?}").contains("pw-123"));
+    }
+}

@@ -36,7 +36,8 @@ function loadSdk(info) {
   for (const k of Object.keys(require.cache)) {
     if (k.includes(`${path.sep}connectycube${path.sep}`)) delete require.cache[k];
   }
-  const ConnectyCube = require('connectycube');
+  const mod = require('connectycube');
+  const ConnectyCube = mod.default || mod;
   const host = new URL(info.api_url).hostname;
   ConnectyCube.init({ appId: APP.appId, authKey: APP.authKey }, {
     endpoints: { api_url: info.api_url, chat: host, chat_url: `xmpp://${host}:${info.xmpp_port || 5222}` },
