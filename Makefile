@@ -89,8 +89,7 @@ test-swift: swift
 ## check-targets: the engine and facade compile for Android and iOS (no NDK/Xcode needed).
 check-targets:
 	scripts/setup.sh targets
-	for t in $(PORTABILITY_TARGETS); do cargo check -q -p cubechat-ffi --lib --target $$t; done
-	@echo "check-targets: $(PORTABILITY_TARGETS) ok"
+	scripts/check-targets.sh $(PORTABILITY_TARGETS)
 
 ## demo: cubeserver on free local ports, two users sign up and log in from Python.
 demo: python

@@ -2,7 +2,7 @@
 # Installs everything `make test` and `make demo` need, idempotently:
 #   apt: JNA + JUnit 5 (Kotlin tests); pip (in .venv): maturin, pytest, pytest-asyncio;
 #   npm (in .tools): the Kotlin compiler; npm (tests/interop): the official ConnectyCube JS SDK;
-#   rustup: the Android and iOS targets used for the portability check.
+#   rustup + apt clang: the Android and iOS targets used for the portability check.
 # Usage: scripts/setup.sh [python] [kotlin] [interop] [targets]   (no argument = all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +51,12 @@ if has interop; then
 fi
 
 if has targets; then
+  if ! command -v clang >/dev/null 2>&1; then
+    log "apt-get install clang (C for ring when checking mobile targets)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends clang >/dev/null
+  fi
   installed=$(rustup target list --installed)
   for t in aarch64-linux-android aarch64-apple-ios; do
     grep -qx "$t" <<<"$installed" || { log "rustup target add $t"; rustup target add "$t" >/dev/null; }
