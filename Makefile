@@ -18,7 +18,7 @@ PORTABILITY_TARGETS := aarch64-linux-android aarch64-apple-ios
 export CARGO_TERM_COLOR := never
 
 .PHONY: setup build bindings python kotlin swift android ios test test-rust test-python \
-        test-kotlin test-interop check-targets demo lint clean
+        test-kotlin test-interop check-targets check-deps demo lint clean
 
 setup:
 	scripts/setup.sh
@@ -66,7 +66,7 @@ android:
 	android/build-aar.sh
 
 ## test: everything this machine can prove, in every language.
-test: setup build test-rust test-python test-kotlin test-interop check-targets test-swift
+test: setup build check-deps test-rust test-python test-kotlin test-interop check-targets test-swift
 	@echo "make test: all suites passed"
 
 test-rust: build
@@ -85,6 +85,12 @@ test-interop: build
 test-swift: swift
 	@if command -v swift >/dev/null 2>&1; then cd ios && swift test; \
 	 else echo "swift: skipped (no Swift toolchain on this machine; ios/ sources generated)"; fi
+
+## check-deps: one TLS stack (rustls + ring) in the shipped library: no OpenSSL, native-tls, aws-lc.
+check-deps:
+	@if cargo tree -p cubechat-ffi -e normal --prefix none | grep -iE '^(openssl|native-tls|aws-lc)'; then \
+	  echo "check-deps: forbidden TLS crates in cubechat-ffi" >&2; exit 1; fi
+	@echo "check-deps: cubechat-ffi uses rustls + ring only"
 
 ## check-targets: the engine and facade compile for Android and iOS (no NDK/Xcode needed).
 check-targets:
