@@ -9,6 +9,7 @@
 //! - [`SessionEvent`]: what happens to the session (created, renewed, expired, ended).
 
 pub mod auth;
+pub mod chat;
 pub mod client;
 pub mod config;
 pub mod error;

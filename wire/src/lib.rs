@@ -7,6 +7,7 @@
 //! cubeserver keep the two sides from agreeing on a mistake.
 
 pub mod auth;
+pub mod chat;
 pub mod error;
 pub mod signature;
 pub mod time;
