@@ -28,6 +28,13 @@ pub struct ChatClient {
     inner: Arc<core::Client>,
 }
 
+impl ChatClient {
+    /// The engine handle, for facade modules.
+    pub(crate) fn core(&self) -> Arc<core::Client> {
+        self.inner.clone()
+    }
+}
+
 #[uniffi::export]
 impl ChatClient {
     /// Validates the config and builds a client. No network traffic happens here.

@@ -7,6 +7,7 @@
 
 uniffi::setup_scaffolding!();
 
+mod chat;
 mod client;
 mod convert;
 mod error;
@@ -14,6 +15,11 @@ mod handle;
 mod logging;
 mod runtime;
 
+pub use chat::{
+    Attachment, ChatMessage, DeleteResult, Dialog, DialogPage, DialogType, DialogUpdate, Filter,
+    FilterOp, ListParams, NewDialog, NewMessage, Reactions, SearchQuery, SearchResults,
+    UnreadCounts,
+};
 pub use client::{ChatClient, SessionListener};
 pub use convert::{ClientConfig, LoginId, NewUser, ReconnectConfig, Session, SessionEvent, User};
 pub use error::ChatError;

@@ -237,6 +237,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn rejects_bad_fields() {
         let cases: Vec<Box<dyn Fn(&mut Config)>> = vec![
             Box::new(|c| c.app_id = 0),
