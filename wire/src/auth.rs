@@ -145,6 +145,7 @@ pub struct UsersPage {
 pub const SESSION_DOES_NOT_EXIST: &str = "Required session does not exist";
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -79,6 +79,7 @@ pub fn verify(body: &Value, secret: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;
