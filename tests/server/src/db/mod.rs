@@ -1,10 +1,12 @@
 //! SQLite storage: one connection behind a mutex, a linear list of schema migrations, and
-//! one submodule of plain query functions per area (`users`, `sessions`; chat and blobs
-//! will follow the same pattern).
+//! one submodule of plain query functions per area (`users`, `sessions`, `dialogs`,
+//! `messages`; blobs will follow the same pattern).
 //!
 //! Query functions take a `&Connection` (a `Transaction` derefs to one), so a handler can run
 //! several of them atomically inside one [`Db::call`].
 
+pub mod dialogs;
+pub mod messages;
 pub mod sessions;
 pub mod users;
 
@@ -57,6 +59,88 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL
     );
     CREATE INDEX sessions_user ON sessions(user_id);",
+    // 2: chat (dialogs, occupants, messages and their per-user state).
+    "CREATE TABLE dialogs (
+        id TEXT PRIMARY KEY,
+        app_id INTEGER NOT NULL,
+        type INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        name TEXT,
+        description TEXT,
+        photo TEXT,
+        extensions TEXT,
+        permissions TEXT,
+        pinned_messages_ids TEXT NOT NULL DEFAULT '[]',
+        private_key TEXT,
+        last_message TEXT,
+        last_message_id TEXT,
+        last_message_user_id INTEGER,
+        last_message_date_sent INTEGER,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX dialogs_app_type ON dialogs(app_id, type);
+    CREATE UNIQUE INDEX dialogs_private ON dialogs(app_id, private_key);
+    CREATE TABLE dialog_occupants (
+        dialog_id TEXT NOT NULL REFERENCES dialogs(id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL,
+        role INTEGER NOT NULL DEFAULT 0,
+        hidden INTEGER NOT NULL DEFAULT 0,
+        cleared_seq INTEGER NOT NULL DEFAULT 0,
+        notifications INTEGER NOT NULL DEFAULT 1,
+        joined_at INTEGER NOT NULL,
+        PRIMARY KEY (dialog_id, user_id)
+    );
+    CREATE INDEX dialog_occupants_user ON dialog_occupants(user_id);
+    CREATE TABLE messages (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        dialog_id TEXT NOT NULL REFERENCES dialogs(id) ON DELETE CASCADE,
+        sender_id INTEGER NOT NULL,
+        recipient_id INTEGER NOT NULL DEFAULT 0,
+        body TEXT,
+        attachments TEXT NOT NULL DEFAULT '[]',
+        custom TEXT NOT NULL DEFAULT '{}',
+        date_sent INTEGER NOT NULL,
+        markable INTEGER NOT NULL DEFAULT 0,
+        send_to_chat INTEGER NOT NULL DEFAULT 0,
+        views_count INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX messages_dialog_date ON messages(dialog_id, date_sent);
+    CREATE INDEX messages_dialog_seq ON messages(dialog_id, seq);
+    CREATE TABLE message_reads (
+        message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL,
+        PRIMARY KEY (message_id, user_id)
+    );
+    CREATE TABLE message_deliveries (
+        message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL,
+        PRIMARY KEY (message_id, user_id)
+    );
+    CREATE TABLE message_hidden (
+        message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL,
+        PRIMARY KEY (message_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE reactions (
+        message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL,
+        reaction TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (message_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE system_messages (
+        id TEXT PRIMARY KEY,
+        app_id INTEGER NOT NULL,
+        sender_id INTEGER NOT NULL,
+        recipient_id INTEGER NOT NULL,
+        params TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX system_messages_recipient ON system_messages(recipient_id);",
 ];
 
 /// The shared database handle. Cheap to clone.
@@ -152,6 +236,26 @@ pub fn now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// A new 24-hex-digit ObjectId: 8 hex digits of Unix seconds, then 10 random hex digits
+/// fixed per process and a 6-digit counter (the MongoDB layout). Ids made later by this
+/// process sort after earlier ones, so `_id` order is creation order.
+pub fn object_id() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::OnceLock;
+    static PROCESS: OnceLock<(String, u32)> = OnceLock::new();
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let (process, start) = PROCESS.get_or_init(|| {
+        use rand::RngCore;
+        let mut bytes = [0u8; 5];
+        let mut rng = rand::thread_rng();
+        rng.fill_bytes(&mut bytes);
+        (hex::encode(bytes), rng.next_u32() & 0x7f_ffff)
+    });
+    let n = start.wrapping_add(COUNTER.fetch_add(1, Ordering::Relaxed)) & 0xff_ffff;
+    let secs = u32::try_from(now()).unwrap_or(u32::MAX);
+    format!("{secs:08x}{process}{n:06x}")
 }
 
 /// 40 random lower-case hex characters (a session token).

@@ -1,4 +1,4 @@
-//! The REST API (protocol reference §2–3), one module per area. Each area exposes
+//! The REST API (protocol reference §2–4), one module per area. Each area exposes
 //! `routes() -> Router<AppState>`; [`router`] merges them and adds the shared layers:
 //!
 //! - a trailing `.json` is stripped from the path before routing ([`app`]), so `/session`
@@ -10,7 +10,11 @@
 
 pub mod admin;
 pub mod auth;
+#[cfg(test)]
+mod chat_tests;
+pub mod dialogs;
 pub mod extract;
+pub mod messages;
 pub mod query;
 pub mod users;
 
@@ -49,6 +53,8 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::routes())
         .merge(users::routes())
         .merge(admin::routes())
+        .merge(dialogs::routes())
+        .merge(messages::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), track_session))

@@ -153,8 +153,8 @@ pub struct SqlFilter {
 }
 
 /// Builds conditions from every parameter naming one of `fields`. Operators: none (equal;
-/// several values mean "any of"), `ne`, `in`, `nin`, `gt`, `gte`, `lt`, `lte`, and
-/// `start_with` for text. Parameters naming no field are ignored; a bad operator or value on
+/// several values mean "any of"), `ne`, `in`, `nin`, `all` (equal to every value), `gt`,
+/// `gte`, `lt`, `lte`, `ctn` (case-sensitive contains), and `start_with` for text. Parameters naming no field are ignored; a bad operator or value on
 /// a known field is a 422.
 pub fn build_filter(query: &Query, fields: &[Field]) -> Result<SqlFilter, ApiError> {
     let mut filter = SqlFilter::default();
@@ -168,7 +168,7 @@ pub fn build_filter(query: &Query, fields: &[Field]) -> Result<SqlFilter, ApiErr
             return Err(invalid(&p.name, "unsupported operator"));
         };
         let values: Vec<String> = match op {
-            "in" | "nin" => split_list(&p.value).collect(),
+            "in" | "nin" | "all" => split_list(&p.value).collect(),
             // A plain text value may itself contain commas ("Smith, John").
             "" if field.kind == FieldKind::Text => Some(p.value.clone())
                 .filter(|v| !v.is_empty())
@@ -196,12 +196,14 @@ pub fn build_filter(query: &Query, fields: &[Field]) -> Result<SqlFilter, ApiErr
             "" if typed.is_empty() => continue,
             "in" if typed.is_empty() => "0".to_owned(),
             "" | "in" => format!("{col} IN ({})", placeholders(typed.len())),
-            "nin" if typed.is_empty() => continue,
+            "nin" | "all" if typed.is_empty() => continue,
+            // A scalar field equals "all of" the values only when they are all equal.
+            "all" => vec![format!("{col} = ?"); typed.len()].join(" AND "),
             "nin" => format!(
                 "({col} IS NULL OR {col} NOT IN ({}))",
                 placeholders(typed.len())
             ),
-            "ne" | "gt" | "gte" | "lt" | "lte" | "start_with" => {
+            "ne" | "gt" | "gte" | "lt" | "lte" | "start_with" | "ctn" => {
                 if typed.len() != 1 {
                     return Err(invalid(field.param, "expects one value"));
                 }
@@ -211,6 +213,8 @@ pub fn build_filter(query: &Query, fields: &[Field]) -> Result<SqlFilter, ApiErr
                     "gte" => format!("{col} >= ?"),
                     "lt" => format!("{col} < ?"),
                     "lte" => format!("{col} <= ?"),
+                    // Case-sensitive "contains".
+                    "ctn" => format!("instr({col}, ?) > 0"),
                     _ => {
                         if field.kind != FieldKind::Text {
                             return Err(invalid(field.param, "start_with needs a text field"));
@@ -405,6 +409,21 @@ mod tests {
         // An empty `in` list matches nothing.
         let f = build_filter(&Query::parse("id[in]="), FIELDS).unwrap();
         assert_eq!(f.clauses, vec!["0"]);
+    }
+
+    #[test]
+    fn contains_and_all() {
+        let q = Query::parse("login[ctn]=a_b&id[all]=3,3");
+        let f = build_filter(&q, FIELDS).unwrap();
+        assert_eq!(f.clauses, vec!["instr(login, ?) > 0", "id = ? AND id = ?"]);
+        assert_eq!(
+            f.args,
+            vec![
+                SqlValue::Text("a_b".into()),
+                SqlValue::Integer(3),
+                SqlValue::Integer(3)
+            ]
+        );
     }
 
     #[test]
