@@ -6,8 +6,6 @@
 # Usage: scripts/setup.sh [python] [kotlin] [interop] [targets]   (no argument = all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
-want() { [ $# -eq 0 ] && return 0; return 1; }
 parts=("$@"); [ ${#parts[@]} -eq 0 ] && parts=(python kotlin interop targets)
 has() { local p; for p in "${parts[@]}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
 

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use cubechat_wire::chat::{
-    dialog_type, is_object_id, DeleteResult, Dialog, DialogsPage, Message, MessagesPage,
-    NotificationsEnvelope, SearchResults,
+    dialog_type, is_object_id, DeleteOutcome, DeleteResult, Dialog, DialogsPage, Message,
+    MessagesPage, NotificationsEnvelope, SearchResults,
 };
 use cubechat_wire::time::iso8601;
 use reqwest::Method;
@@ -379,29 +379,17 @@ impl Client {
         let joined = check_ids("dialog", ids)?;
         if ids.len() == 1 {
             // A single id answers with an empty body; map it to the same result shape.
-            return match self
-                .call_empty(
-                    Method::DELETE,
-                    &format!("chat/Dialog/{joined}"),
-                    &force_query(force),
-                    None,
-                )
+            let path = format!("chat/Dialog/{joined}");
+            let outcome = match self
+                .call_empty(Method::DELETE, &path, &force_query(force), None)
                 .await
             {
-                Ok(()) => Ok(DeleteResult {
-                    deleted: ids_of(ids),
-                    ..Default::default()
-                }),
-                Err(Error::NotFound(_)) => Ok(DeleteResult {
-                    not_found: ids_of(ids),
-                    ..Default::default()
-                }),
-                Err(Error::Forbidden(_)) => Ok(DeleteResult {
-                    wrong_permissions: ids_of(ids),
-                    ..Default::default()
-                }),
-                Err(e) => Err(e),
+                Ok(()) => DeleteOutcome::Deleted,
+                Err(Error::NotFound(_)) => DeleteOutcome::NotFound,
+                Err(Error::Forbidden(_)) => DeleteOutcome::WrongPermissions,
+                Err(e) => return Err(e),
             };
+            return Ok(DeleteResult::single(joined, outcome));
         }
         self.call(
             Method::DELETE,
@@ -784,10 +772,6 @@ impl Client {
             .map(String::from)
             .ok_or_else(|| Error::Protocol("system message answer has no messageId".into()))
     }
-}
-
-fn ids_of(ids: &[String]) -> cubechat_wire::chat::Ids {
-    cubechat_wire::chat::Ids { ids: ids.to_vec() }
 }
 
 #[cfg(test)]

@@ -40,7 +40,11 @@ test('JS SDK: session, sign-up, log-in, get session, log-out, destroy', async (t
   assert.equal((await CC.getSession()).user_id, 0);
 
   await CC.destroySession();
-  await assert.rejects(CC.getSession(), (e) => e.code === 401 || e.code === undefined);
+  await assert.rejects(CC.getSession(), (e) => {
+    assert.equal(e.code, 401);
+    assert.deepEqual(e.info, { errors: { base: ['Required session does not exist'] } });
+    return true;
+  });
 });
 
 test('JS SDK: user session in one call and typed error bodies', async (t) => {

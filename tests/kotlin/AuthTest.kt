@@ -143,6 +143,25 @@ class AuthTest {
     }
 
     @Test
+    fun malformedServerJsonIsAProtocolError() = runBlocking {
+        val garbage = com.sun.net.httpserver.HttpServer.create(java.net.InetSocketAddress("127.0.0.1", 0), 0)
+        garbage.createContext("/") { ex ->
+            val body = "{\"session\": {\"id\": 1, \"token\": ".toByteArray()
+            ex.responseHeaders.add("Content-Type", "application/json")
+            ex.sendResponseHeaders(201, body.size.toLong())
+            ex.responseBody.use { it.write(body) }
+        }
+        garbage.start()
+        try {
+            val c = client(apiUrl = "http://127.0.0.1:${garbage.address.port}")
+            assertFailsWith<ChatException.Protocol> { runBlocking { c.createSession() } }
+        } finally {
+            garbage.stop(0)
+        }
+        Unit
+    }
+
+    @Test
     fun noPanicCrossesTheFfi() = runBlocking {
         assertFailsWith<InternalException> { triggerTestPanic() }
         assertFailsWith<ChatException.Internal> { runBlocking { triggerTestPanicAsync() } }

@@ -94,9 +94,9 @@ async def test_session_listener_and_transparent_renewal(make_client, server):
     await asyncio.to_thread(_post, server.api_url + "/_admin/expire_sessions")
     session = await client.get_session()
     assert session.user_id == me.id and client.session_token() != old
-    await asyncio.sleep(0.2)
+    await eventually(lambda: any(isinstance(e, cubechat.SessionEvent.RENEWED) for e in events))
     assert isinstance(events[0], cubechat.SessionEvent.CURRENT) and events[0].user_id is None
-    assert any(isinstance(e, cubechat.SessionEvent.RENEWED) and e.user_id == me.id for e in events)
+    assert [e.user_id for e in events if isinstance(e, cubechat.SessionEvent.RENEWED)] == [me.id]
     # A token-only session cannot be renewed: the listener hears Expired.
     other = make_client()
     await other.use_token(client.session_token())
@@ -110,11 +110,19 @@ async def test_session_listener_and_transparent_renewal(make_client, server):
     await asyncio.to_thread(_post, server.api_url + "/_admin/expire_sessions")
     with pytest.raises(cubechat.ChatError.SessionExpired):
         await other.get_session()
-    await asyncio.sleep(0.2)
-    assert any(isinstance(e, cubechat.SessionEvent.EXPIRED) for e in expired)
+    await eventually(lambda: any(isinstance(e, cubechat.SessionEvent.EXPIRED) for e in expired))
     handle.cancel()
     assert not handle.is_active()
     h2.cancel()
+
+
+async def eventually(predicate, seconds=5.0):
+    """Waits (bounded) until a listener has recorded what `predicate` looks for."""
+    for _ in range(int(seconds / 0.02)):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not met in time")
 
 
 def _post(url):

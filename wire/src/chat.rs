@@ -213,6 +213,32 @@ pub struct DeleteResult {
     pub wrong_permissions: Ids,
 }
 
+/// What happened to one id of a delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    Deleted,
+    NotFound,
+    WrongPermissions,
+}
+
+impl DeleteResult {
+    /// Files `id` under the group its outcome belongs to.
+    pub fn push(&mut self, id: String, outcome: DeleteOutcome) {
+        match outcome {
+            DeleteOutcome::Deleted => self.deleted.ids.push(id),
+            DeleteOutcome::NotFound => self.not_found.ids.push(id),
+            DeleteOutcome::WrongPermissions => self.wrong_permissions.ids.push(id),
+        }
+    }
+
+    /// The result of deleting one id.
+    pub fn single(id: String, outcome: DeleteOutcome) -> Self {
+        let mut r = Self::default();
+        r.push(id, outcome);
+        r
+    }
+}
+
 /// `{"notifications": {"enabled": 0|1}}`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NotificationsEnvelope {

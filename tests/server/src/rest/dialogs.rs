@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use cubechat_wire::chat::{
-    dialog_type, id_list, is_object_id, DeleteResult, Dialog, DialogsPage, Notifications,
-    NotificationsEnvelope, Permissions, MAX_ADMINS,
+    dialog_type, id_list, is_object_id, DeleteOutcome as Outcome, DeleteResult, Dialog,
+    DialogsPage, Notifications, NotificationsEnvelope, Permissions, MAX_ADMINS,
 };
 use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
@@ -597,13 +597,6 @@ async fn admins(
     Ok(Json(dialog))
 }
 
-/// What happened to one id of a delete.
-enum Outcome {
-    Deleted,
-    NotFound,
-    WrongPermissions,
-}
-
 fn delete_one(
     conn: &Connection,
     session: &SessionRow,
@@ -675,11 +668,7 @@ async fn remove(
     }
     let mut result = DeleteResult::default();
     for (id, o) in ids.into_iter().zip(outcomes) {
-        match o {
-            Outcome::Deleted => result.deleted.ids.push(id),
-            Outcome::NotFound => result.not_found.ids.push(id),
-            Outcome::WrongPermissions => result.wrong_permissions.ids.push(id),
-        }
+        result.push(id, o);
     }
     Ok(Json(result).into_response())
 }

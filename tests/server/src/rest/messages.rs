@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use cubechat_wire::chat::{
-    dialog_type, is_object_id, Attachment, DeleteResult, Message, MessagesPage, SearchResultSets,
-    SearchResults,
+    dialog_type, is_object_id, Attachment, DeleteOutcome as Outcome, DeleteResult, Message,
+    MessagesPage, SearchResultSets, SearchResults,
 };
 use cubechat_wire::time::parse_iso8601;
 use rusqlite::types::Value as SqlValue;
@@ -352,12 +352,6 @@ async fn mark_all(
     Ok(StatusCode::OK)
 }
 
-enum Outcome {
-    Deleted,
-    NotFound,
-    WrongPermissions,
-}
-
 fn delete_one(
     conn: &Connection,
     session: &SessionRow,
@@ -396,11 +390,8 @@ async fn remove(
         let tx = c.transaction()?;
         let mut result = DeleteResult::default();
         for id in ids {
-            match delete_one(&tx, &session, &id, force)? {
-                Outcome::Deleted => result.deleted.ids.push(id),
-                Outcome::NotFound => result.not_found.ids.push(id),
-                Outcome::WrongPermissions => result.wrong_permissions.ids.push(id),
-            }
+            let outcome = delete_one(&tx, &session, &id, force)?;
+            result.push(id, outcome);
         }
         tx.commit()?;
         Ok::<_, ApiError>(result)
