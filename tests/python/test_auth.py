@@ -181,3 +181,21 @@ async def test_no_panic_crosses_the_ffi(make_client):
         await cubechat.trigger_test_panic_async()
     # The library is still usable afterwards.
     await make_client().create_session()
+
+
+async def test_a_failing_listener_keeps_receiving(make_client):
+    seen = []
+
+    class Flaky(cubechat.SessionListener):
+        def on_session_event(self, event):
+            seen.append(event)
+            raise RuntimeError("listener bug")
+
+    client = make_client()
+    handle = client.subscribe_session(Flaky())
+    await sign_up_and_log_in(client)
+    await client.log_out()
+    await eventually(lambda: any(isinstance(e, cubechat.SessionEvent.LOGGED_OUT) for e in seen))
+    assert isinstance(seen[0], cubechat.SessionEvent.CURRENT)
+    assert handle.is_active()
+    handle.cancel()
