@@ -1,10 +1,11 @@
 //! SQLite storage: one connection behind a mutex, a linear list of schema migrations, and
 //! one submodule of plain query functions per area (`users`, `sessions`, `dialogs`,
-//! `messages`; blobs will follow the same pattern).
+//! `messages`, `blobs`).
 //!
 //! Query functions take a `&Connection` (a `Transaction` derefs to one), so a handler can run
 //! several of them atomically inside one [`Db::call`].
 
+pub mod blobs;
 pub mod dialogs;
 pub mod messages;
 pub mod sessions;
@@ -141,6 +142,28 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     );
     CREATE INDEX system_messages_recipient ON system_messages(recipient_id);",
+    // 3: cloud storage (blobs and their bytes, kept apart so listing never reads the bytes).
+    "CREATE TABLE blobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uid TEXT NOT NULL UNIQUE,
+        app_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        name TEXT,
+        content_type TEXT,
+        public INTEGER NOT NULL DEFAULT 0,
+        size INTEGER,
+        upload_secret TEXT NOT NULL,
+        upload_expires_at INTEGER NOT NULL,
+        uploaded INTEGER NOT NULL DEFAULT 0,
+        completed_at INTEGER,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE INDEX blobs_owner ON blobs(app_id, user_id);
+    CREATE TABLE blob_data (
+        blob_id INTEGER PRIMARY KEY REFERENCES blobs(id) ON DELETE CASCADE,
+        bytes BLOB NOT NULL
+    );",
 ];
 
 /// The shared database handle. Cheap to clone.

@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod blobs;
 #[cfg(test)]
 mod chat_tests;
 pub mod dialogs;
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(dialogs::routes())
         .merge(messages::routes())
+        .merge(blobs::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), track_session))
@@ -72,7 +74,12 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// `/users/5.json?x=1` → `/users/5?x=1`.
+/// Marks a request whose path ended in `.json` (some routes, like `GET /blobs/{uid}`, answer
+/// JSON with the suffix and raw bytes without it).
+#[derive(Debug, Clone, Copy)]
+pub struct JsonSuffix;
+
+/// `/users/5.json?x=1` → `/users/5?x=1`, marked with [`JsonSuffix`].
 fn strip_json_suffix(mut req: Request) -> Request {
     let uri = req.uri();
     let Some(stripped) = uri.path().strip_suffix(".json") else {
@@ -92,6 +99,7 @@ fn strip_json_suffix(mut req: Request) -> Request {
     }
     if let Ok(new_uri) = Uri::from_parts(parts) {
         *req.uri_mut() = new_uri;
+        req.extensions_mut().insert(JsonSuffix);
     }
     req
 }
