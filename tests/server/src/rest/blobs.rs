@@ -418,7 +418,7 @@ async fn rename(
     let row = state.db.call(|c| {
         owned(c, &session, id)?;
         blob_db::rename(c, id, &name, now)?;
-        Ok::<_, ApiError>(blob_db::by_id(c, id)?.ok_or_else(ApiError::not_found)?)
+        blob_db::by_id(c, id)?.ok_or_else(ApiError::not_found)
     })?;
     Ok(Json(BlobEnvelope {
         blob: row.to_wire(),
