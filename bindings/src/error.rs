@@ -41,6 +41,9 @@ pub enum ChatError {
     /// The server's answer was malformed. Usually a server or proxy problem.
     #[error("protocol: {reason}")]
     Protocol { reason: String },
+    /// The app cancelled the operation (a `CancelToken`, or the calling task was cancelled).
+    #[error("cancelled")]
+    Cancelled,
     /// A bug in cubechat (including a caught panic) or in a listener. Report it.
     #[error("internal: {reason}")]
     Internal { reason: String },
@@ -58,6 +61,7 @@ impl From<CoreError> for ChatError {
             CoreError::SignatureRejected(message) => Self::SignatureRejected { reason: message },
             CoreError::SessionExpired(message) => Self::SessionExpired { reason: message },
             CoreError::NotLoggedIn => Self::NotLoggedIn,
+            CoreError::Cancelled => Self::Cancelled,
             CoreError::Forbidden(message) => Self::Forbidden { reason: message },
             CoreError::NotFound(message) => Self::NotFound { reason: message },
             CoreError::Server { status, message } => Self::Server {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use cubechat_wire::chat::{
     dialog_type, is_object_id, DeleteOutcome, DeleteResult, Dialog, DialogsPage, Message,
-    MessagesPage, NotificationsEnvelope, SearchResults,
+    MessagesPage, NotificationsEnvelope, SearchResults, RESERVED_MESSAGE_KEYS,
 };
 use cubechat_wire::time::iso8601;
 use reqwest::Method;
@@ -193,7 +193,8 @@ pub struct NewMessage {
     pub dialog_id: String,
     pub body: String,
     pub attachments: Vec<Attachment>,
-    /// Custom parameters: travel with the message and come back from history.
+    /// Custom parameters: travel with the message and come back from history. Names of
+    /// message fields ([`cubechat_wire::chat::RESERVED_MESSAGE_KEYS`]) are refused.
     pub custom: BTreeMap<String, String>,
     /// Also deliver it over chat (otherwise only stored).
     pub send_to_chat: bool,
@@ -326,6 +327,12 @@ impl Client {
     /// Updates a dialog's name, photo, description, extensions, occupants and pins.
     pub async fn update_dialog(&self, id: &str, u: DialogUpdate) -> Result<Dialog> {
         check_id("dialog", id)?;
+        if u.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            return Err(Error::InvalidInput("a dialog name cannot be blank".into()));
+        }
+        if u.add_occupants.contains(&0) || u.remove_occupants.contains(&0) {
+            return Err(Error::InvalidInput("user ids must be positive".into()));
+        }
         let mut body = Map::new();
         for (k, v) in [
             ("name", u.name),
@@ -540,10 +547,7 @@ impl Client {
         check_body(&m.body, &m.attachments)?;
         let mut body = Map::new();
         for (k, v) in m.custom {
-            if matches!(
-                k.as_str(),
-                "_id" | "chat_dialog_id" | "message" | "attachments" | "send_to_chat"
-            ) {
+            if RESERVED_MESSAGE_KEYS.contains(&k.as_str()) {
                 return Err(Error::InvalidInput(format!(
                     "custom parameter '{k}' is reserved"
                 )));
@@ -879,6 +883,32 @@ mod tests {
             c.update_dialog(&id, DialogUpdate::default())
                 .await
                 .map(drop),
+            c.update_dialog(
+                &id,
+                DialogUpdate {
+                    name: Some(" ".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map(drop),
+            c.update_dialog(
+                &id,
+                DialogUpdate {
+                    add_occupants: vec![0],
+                    ..Default::default()
+                },
+            )
+            .await
+            .map(drop),
+            c.create_message(NewMessage {
+                dialog_id: id.clone(),
+                body: "x".into(),
+                custom: BTreeMap::from([("date_sent".into(), "1".into())]),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
             c.send_system_message(0, BTreeMap::new()).await.map(drop),
         ];
         for (i, r) in results.drain(..).enumerate() {

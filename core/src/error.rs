@@ -38,6 +38,9 @@ pub enum Error {
     /// Any other error status from the server (validation 4xx, 429, 5xx).
     #[error("server {status}: {message}")]
     Server { status: u16, message: String },
+    /// The operation was cancelled by the app (a cancel token, or its task was cancelled).
+    #[error("cancelled")]
+    Cancelled,
     /// The server answered with something that is not the expected shape (malformed JSON,
     /// missing fields).
     #[error("protocol: {0}")]

@@ -4,7 +4,8 @@
 //! It speaks the ConnectyCube wire protocol. This crate is plain async Rust: it knows
 //! nothing of FFI. Its main types are:
 //! - [`Config`]: everything a [`Client`] needs, validated up front;
-//! - [`Client`]: sessions, sign-up and log-in over REST ([`auth`]);
+//! - [`Client`]: sessions, sign-up and log-in over REST ([`auth`]), the chat REST API
+//!   ([`chat`]) and cloud storage for attachments ([`storage`]);
 //! - [`Error`]: precise errors, never carrying a secret or a message body;
 //! - [`SessionEvent`]: what happens to the session (created, renewed, expired, ended).
 
@@ -14,6 +15,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod rest;
+pub mod storage;
 
 pub use auth::{LoginId, SessionEvent};
 pub use client::Client;

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 
 /// Value of the `CB-SDK` header.
-const SDK_HEADER: &str = concat!("cubechat-rust ", env!("CARGO_PKG_VERSION"));
+pub(crate) const SDK_HEADER: &str = concat!("cubechat-rust ", env!("CARGO_PKG_VERSION"));
 
 /// Longest server error text kept in an [`Error`].
 const MAX_ERROR_TEXT: usize = 300;
@@ -68,6 +68,30 @@ impl Rest {
         Ok(Self { http, base })
     }
 
+    /// The shared HTTP client (for transfers that do not fit [`Rest::send`]).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The URL of `segments` under the base, with `.json` after the last one if `json`.
+    pub(crate) fn url(&self, segments: &[&str], json: bool) -> Result<Url> {
+        let mut url = self.base.clone();
+        {
+            let mut segs = url
+                .path_segments_mut()
+                .map_err(|_| Error::InvalidInput("api_url cannot be a base URL".into()))?;
+            segs.pop_if_empty();
+            for (i, p) in segments.iter().enumerate() {
+                if json && i + 1 == segments.len() {
+                    segs.push(&format!("{p}.json"));
+                } else {
+                    segs.push(p);
+                }
+            }
+        }
+        Ok(url)
+    }
+
     /// Sends one request and returns the body of a 2xx response.
     ///
     /// `path` is relative to the base (e.g. `session`, `users/5`); `.json` is appended as
@@ -83,21 +107,8 @@ impl Rest {
         body: Option<&Value>,
         auth: Auth<'_>,
     ) -> Result<Vec<u8>> {
-        let mut url = self.base.clone();
-        {
-            let mut segs = url
-                .path_segments_mut()
-                .map_err(|_| Error::InvalidInput("api_url cannot be a base URL".into()))?;
-            segs.pop_if_empty();
-            let mut parts = path.split('/').peekable();
-            while let Some(p) = parts.next() {
-                if parts.peek().is_none() {
-                    segs.push(&format!("{p}.json"));
-                } else {
-                    segs.push(p);
-                }
-            }
-        }
+        let segments: Vec<&str> = path.split('/').collect();
+        let mut url = self.url(&segments, true)?;
         if !query.is_empty() {
             url.query_pairs_mut()
                 .extend_pairs(query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -127,7 +138,7 @@ impl Rest {
 }
 
 /// Turns an error status and body into an [`Error`].
-fn status_error(status: StatusCode, body: &[u8]) -> Error {
+pub(crate) fn status_error(status: StatusCode, body: &[u8]) -> Error {
     let messages = serde_json::from_slice::<ErrorBody>(body)
         .map(|b| b.messages())
         .unwrap_or_default();

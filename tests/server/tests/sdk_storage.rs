@@ -1,0 +1,390 @@
+//! cubechat-core's cloud storage end to end against a real cubeserver process: upload from a
+//! file and from bytes with progress, download to a file with progress, public and private
+//! URLs, cancellation that leaves nothing behind, rename, delete, listing, bad input.
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cubechat_core::storage::{CancelToken, NewUpload, ProgressFn, TransferProgress, UploadSource};
+use cubechat_core::{Client, Config, Error, LoginId, UserParams};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const APP: (u64, &str, &str) = (7, "key-7", "secret-7");
+const PASSWORD: &str = "correct-horse-9";
+
+struct Server {
+    _child: Child,
+    api_url: String,
+}
+
+async fn start() -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cubeserver"))
+        .args([
+            "--api-port",
+            "0",
+            "--app",
+            &format!("{}:{}:{}", APP.0, APP.1, APP.2),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("ready line in time")
+        .unwrap()
+        .unwrap();
+    let ready: serde_json::Value = serde_json::from_str(&line).unwrap();
+    Server {
+        _child: child,
+        api_url: ready["api_url"].as_str().unwrap().to_owned(),
+    }
+}
+
+impl Server {
+    async fn user(&self, login: &str) -> Arc<Client> {
+        let mut cfg = Config::new(APP.0, APP.1, &self.api_url);
+        cfg.auth_secret = Some(APP.2.into());
+        let c = Client::new(cfg).unwrap();
+        c.sign_up(UserParams {
+            login: Some(login.into()),
+            password: Some(PASSWORD.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        c.log_in(LoginId::Login(login.into()), PASSWORD)
+            .await
+            .unwrap();
+        c
+    }
+}
+
+fn recorder() -> (ProgressFn, Arc<Mutex<Vec<TransferProgress>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    (Arc::new(move |p| s.lock().unwrap().push(p)), seen)
+}
+
+fn scratch() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cubechat-storage-{:x}", rand_u64()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+/// Progress starts at 0, only grows, ends at the total, and stays near one event per percent.
+fn assert_progress(seen: &[TransferProgress], total: u64) {
+    assert!(seen.len() >= 3, "{seen:?}");
+    assert_eq!(seen.first().unwrap().done, 0);
+    assert_eq!(
+        *seen.last().unwrap(),
+        TransferProgress { done: total, total }
+    );
+    assert!(seen.windows(2).all(|w| w[0].done < w[1].done), "{seen:?}");
+    assert!(seen.len() <= 102, "{} events", seen.len());
+}
+
+#[tokio::test]
+async fn five_megabytes_up_and_down_with_progress() {
+    let server = start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let dir = scratch();
+    let src = dir.join("photo.jpg");
+    let data = pattern(5 * 1024 * 1024 + 17);
+    std::fs::write(&src, &data).unwrap();
+
+    let (progress, seen) = recorder();
+    let blob = alice
+        .upload(
+            NewUpload {
+                source: UploadSource::File(src.clone()),
+                name: None,
+                content_type: None,
+                public: false,
+            },
+            Some(progress),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(blob.size, Some(data.len() as u64));
+    assert_eq!(blob.name.as_deref(), Some("photo.jpg"));
+    assert_eq!(blob.content_type.as_deref(), Some("image/jpeg"));
+    assert!(!blob.public);
+    assert_eq!(blob.uid.len(), 32);
+    assert_progress(&seen.lock().unwrap(), data.len() as u64);
+
+    // Another user of the app downloads the private blob with their session.
+    let (progress, seen) = recorder();
+    let dest = dir.join("down.jpg");
+    let n = bob
+        .download(&blob.uid, &dest, Some(progress), None)
+        .await
+        .unwrap();
+    assert_eq!(n, data.len() as u64);
+    assert!(std::fs::read(&dest).unwrap() == data);
+    assert_progress(&seen.lock().unwrap(), data.len() as u64);
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        2,
+        "no partial file left"
+    );
+
+    // The private URL works without headers; the public one does not for a private blob.
+    let private = bob.blob_url(&blob.uid, true).unwrap();
+    assert!(private.starts_with(&format!("{}/blobs/{}?token=", server.api_url, blob.uid)));
+    let got = reqwest::get(&private).await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().len(), data.len());
+    let public = bob.blob_url(&blob.uid, false).unwrap();
+    assert_eq!(public, format!("{}/blobs/{}", server.api_url, blob.uid));
+    assert_eq!(reqwest::get(&public).await.unwrap().status(), 401);
+    let issued = alice.blob_download_url(&blob.uid).await.unwrap();
+    assert_eq!(
+        reqwest::get(&issued)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .len(),
+        data.len()
+    );
+
+    // Info, rename, list, delete; owner rules.
+    assert_eq!(bob.blob_by_uid(&blob.uid).await.unwrap().id, blob.id);
+    assert!(matches!(bob.blob(blob.id).await, Err(Error::Forbidden(_))));
+    assert!(matches!(
+        bob.rename_blob(blob.id, "x").await,
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        bob.delete_blob(blob.id).await,
+        Err(Error::Forbidden(_))
+    ));
+    let renamed = alice.rename_blob(blob.id, "holiday.jpg").await.unwrap();
+    assert_eq!(renamed.name.as_deref(), Some("holiday.jpg"));
+    let page = alice.list_blobs(1, 10).await.unwrap();
+    assert_eq!((page.total_entries, page.items[0].id), (1, blob.id));
+    alice.delete_blob(blob.id).await.unwrap();
+    assert!(matches!(
+        bob.download(&blob.uid, &dir.join("gone"), None, None).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(!dir.join("gone").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn public_bytes_need_no_session() {
+    let server = start().await;
+    let alice = server.user("alice").await;
+    let blob = alice
+        .upload(
+            NewUpload {
+                source: UploadSource::Bytes(b"{\"a\":1}".to_vec()),
+                name: Some("data.json".into()),
+                content_type: None,
+                public: true,
+            },
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!((blob.size, blob.public), (Some(7), true));
+    assert_eq!(blob.content_type.as_deref(), Some("application/json"));
+    let url = alice.blob_url(&blob.uid, false).unwrap();
+    let resp = reqwest::get(&url).await.unwrap();
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    assert_eq!(resp.text().await.unwrap(), "{\"a\":1}");
+
+    // A client with no session at all downloads a public blob, but not a private one.
+    let mut cfg = Config::new(APP.0, APP.1, &server.api_url);
+    cfg.auth_secret = Some(APP.2.into());
+    let anon = Client::new(cfg).unwrap();
+    let dir = scratch();
+    assert_eq!(
+        anon.download(&blob.uid, &dir.join("a.json"), None, None)
+            .await
+            .unwrap(),
+        7
+    );
+    let private = alice
+        .upload(
+            NewUpload {
+                source: UploadSource::Bytes(vec![1; 10]),
+                name: None,
+                content_type: None,
+                public: false,
+            },
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(private.name.as_deref(), Some("file"));
+    assert_eq!(
+        anon.download(&private.uid, &dir.join("p"), None, None)
+            .await,
+        Err(Error::NotLoggedIn)
+    );
+    assert!(matches!(
+        anon.blob_url(&private.uid, true),
+        Err(Error::NotLoggedIn)
+    ));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn cancelled_transfers_leave_nothing_behind() {
+    let server = start().await;
+    let alice = server.user("alice").await;
+    let data = pattern(3 * 1024 * 1024);
+
+    // Cancel an upload from its progress listener at ~30 %: no blob remains.
+    let token = CancelToken::new();
+    let t = token.clone();
+    let progress: ProgressFn = Arc::new(move |p: TransferProgress| {
+        if p.done * 10 >= p.total * 3 {
+            t.cancel();
+        }
+    });
+    let r = alice
+        .upload(
+            NewUpload {
+                source: UploadSource::Bytes(data.clone()),
+                name: None,
+                content_type: None,
+                public: false,
+            },
+            Some(progress),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r, Err(Error::Cancelled));
+    assert_eq!(alice.list_blobs(1, 10).await.unwrap().total_entries, 0);
+    // An already-cancelled token stops before any request.
+    let r = alice
+        .upload(
+            NewUpload {
+                source: UploadSource::Bytes(data.clone()),
+                name: None,
+                content_type: None,
+                public: false,
+            },
+            None,
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r, Err(Error::Cancelled));
+    assert_eq!(alice.list_blobs(1, 10).await.unwrap().total_entries, 0);
+
+    // Cancel a download half-way: neither the destination nor a partial file exists.
+    let blob = alice
+        .upload(
+            NewUpload {
+                source: UploadSource::Bytes(data.clone()),
+                name: None,
+                content_type: None,
+                public: false,
+            },
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    let dir = scratch();
+    let dest = dir.join("x.bin");
+    let token = CancelToken::new();
+    let t = token.clone();
+    let progress: ProgressFn = Arc::new(move |p: TransferProgress| {
+        if p.done * 2 >= p.total && p.done > 0 {
+            t.cancel();
+        }
+    });
+    let r = alice
+        .download(&blob.uid, &dest, Some(progress), Some(&token))
+        .await;
+    assert_eq!(r, Err(Error::Cancelled));
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+
+    // Dropping the future (the app's task was cancelled) also stops it.
+    let fut = alice.download(&blob.uid, &dest, None, None);
+    let _ = tokio::time::timeout(Duration::from_micros(1), fut).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!dest.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn invalid<T: std::fmt::Debug>(r: Result<T, Error>) -> String {
+    match r {
+        Err(Error::InvalidInput(m)) => m,
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn bad_input_never_reaches_the_network() {
+    // No server at all: every call must fail before any request.
+    let mut cfg = Config::new(APP.0, APP.1, "http://127.0.0.1:9");
+    cfg.auth_secret = Some(APP.2.into());
+    let c = Client::new(cfg).unwrap();
+    let dir = scratch();
+    let up = |source| NewUpload {
+        source,
+        name: None,
+        content_type: None,
+        public: false,
+    };
+    let m = invalid(
+        c.upload(up(UploadSource::File(dir.join("missing"))), None, None)
+            .await,
+    );
+    assert!(m.contains("missing"), "{m}");
+    invalid(
+        c.upload(up(UploadSource::File(dir.clone())), None, None)
+            .await,
+    );
+    invalid(
+        c.upload(up(UploadSource::Bytes(Vec::new())), None, None)
+            .await,
+    );
+    let big = dir.join("big");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(100 * 1024 * 1024 + 1)
+        .unwrap();
+    let m = invalid(c.upload(up(UploadSource::File(big)), None, None).await);
+    assert!(m.contains("maximum"), "{m}");
+    let mut named = up(UploadSource::Bytes(vec![1]));
+    named.name = Some("n".repeat(256));
+    invalid(c.upload(named, None, None).await);
+    invalid(c.download("", &dir.join("a"), None, None).await);
+    invalid(c.download("../x", &dir.join("a"), None, None).await);
+    invalid(
+        c.download("abc", &dir.join("no/such/dir/a"), None, None)
+            .await,
+    );
+    invalid(c.blob(0).await);
+    invalid(c.rename_blob(1, " ").await);
+    invalid(c.list_blobs(0, 10).await);
+    invalid(c.list_blobs(1, 101).await);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
