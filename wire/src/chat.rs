@@ -24,6 +24,31 @@ pub mod dialog_type {
 /// Most admins a dialog may have besides its owner.
 pub const MAX_ADMINS: usize = 5;
 
+/// Top-level keys of a message that are not custom parameters: the fields of the wire
+/// object plus the REST/XMPP control keys. A custom parameter named like one of these would
+/// be dropped or, worse, taken as that field (e.g. `date_sent`), so none may use them.
+pub const RESERVED_MESSAGE_KEYS: &[&str] = &[
+    "_id",
+    "id",
+    "chat_dialog_id",
+    "dialog_id",
+    "message",
+    "date_sent",
+    "sender_id",
+    "recipient_id",
+    "read_ids",
+    "delivered_ids",
+    "views_count",
+    "read",
+    "attachments",
+    "reactions",
+    "created_at",
+    "updated_at",
+    "send_to_chat",
+    "markable",
+    "save_to_history",
+];
+
 /// A dialog object (§4.2).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Dialog {

@@ -16,28 +16,8 @@ use serde_json::Value;
 use super::dialogs;
 
 /// Keys of a message that are not custom parameters (the fields of the wire object plus the
-/// REST/XMPP control keys).
-pub const RESERVED_KEYS: &[&str] = &[
-    "_id",
-    "id",
-    "chat_dialog_id",
-    "dialog_id",
-    "message",
-    "date_sent",
-    "sender_id",
-    "recipient_id",
-    "read_ids",
-    "delivered_ids",
-    "views_count",
-    "read",
-    "attachments",
-    "reactions",
-    "created_at",
-    "updated_at",
-    "send_to_chat",
-    "markable",
-    "save_to_history",
-];
+/// REST/XMPP control keys); shared with the engine, which refuses them as custom parameters.
+pub const RESERVED_KEYS: &[&str] = cubechat_wire::chat::RESERVED_MESSAGE_KEYS;
 
 /// One stored message.
 #[derive(Debug, Clone, Default, PartialEq)]

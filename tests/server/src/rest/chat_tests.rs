@@ -808,6 +808,21 @@ async fn private_auto_create_edit_and_delete() {
     )
     .await;
     assert_eq!(r.status, 422);
+    // A private dialog has no admins, not even by its creator.
+    for path in [
+        format!("/chat/Dialog/{d}/admins"),
+        format!("/chat/Dialog/{d}"),
+    ] {
+        let r = req(
+            &s,
+            a,
+            "PUT",
+            &path,
+            Some(json!({"push_all": {"admins_ids": [u.ids[1]]}})),
+        )
+        .await;
+        assert_eq!(r.status, 403, "{path}: {}", r.text);
+    }
 
     // Edit: sender only. Mark delivered/read: occupants.
     let (id1, id2) = (m1["_id"].as_str().unwrap(), m2["_id"].as_str().unwrap());

@@ -442,6 +442,7 @@ fn list_change(v: Option<&Value>) -> Result<ListChange, ApiError> {
 }
 
 /// Adds and removes admins: owner only, admins must be occupants, at most [`MAX_ADMINS`].
+/// A private dialog has no admins.
 fn change_admins(
     conn: &Connection,
     dialog: &DialogRow,
@@ -452,7 +453,7 @@ fn change_admins(
     if push.is_empty() && pull.is_empty() {
         return Ok(());
     }
-    if dialog.user_id != caller {
+    if dialog.user_id != caller || dialog.kind == dialog_type::PRIVATE {
         return Err(no_permission());
     }
     for a in pull {
