@@ -3,7 +3,8 @@
 //!
 //! It owns the single tokio runtime ([`runtime`]), logging setup ([`logging`]), the flat
 //! [`ChatError`], conversions between core and exported types ([`convert`]), listeners and
-//! their [`SubscriptionHandle`]s. No protocol logic lives here.
+//! their [`SubscriptionHandle`]s, chat REST ([`chat`]) and cloud storage ([`storage`]).
+//! No protocol logic lives here.
 
 uniffi::setup_scaffolding!();
 
@@ -14,6 +15,7 @@ mod error;
 mod handle;
 mod logging;
 mod runtime;
+mod storage;
 
 pub use chat::{
     Attachment, ChatMessage, DeleteResult, Dialog, DialogPage, DialogType, DialogUpdate, Filter,
@@ -26,3 +28,6 @@ pub use error::ChatError;
 pub use handle::SubscriptionHandle;
 pub use logging::{init_platform, LogConfig, LogLevel, LogRecord, LogSink};
 pub use runtime::{trigger_test_panic, trigger_test_panic_async};
+pub use storage::{
+    attachment_from_blob, Blob, BlobPage, CancelToken, TransferListener, UploadOptions,
+};

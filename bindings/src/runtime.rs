@@ -51,9 +51,7 @@ where
         Err(e) if e.is_panic() => Err(ChatError::Internal {
             reason: format!("panic in cubechat: {}", panic_text(e.into_panic().as_ref())),
         }),
-        Err(_) => Err(ChatError::Internal {
-            reason: "the operation was cancelled".into(),
-        }),
+        Err(_) => Err(ChatError::Cancelled),
     }
 }
 

@@ -315,6 +315,27 @@ pub struct Blob {
     pub blob_object_access: Option<BlobObjectAccess>,
 }
 
+impl Attachment {
+    /// The attachment record of an uploaded blob: `type` from its content type (`image`,
+    /// `video`, `audio`, else `file`), plus its id, UID, name, size and content type.
+    pub fn from_blob(blob: &Blob) -> Self {
+        let content_type = blob.content_type.clone();
+        let kind = match content_type.as_deref().and_then(|c| c.split('/').next()) {
+            Some(k @ ("image" | "video" | "audio")) => k.to_owned(),
+            _ => "file".to_owned(),
+        };
+        Self {
+            kind,
+            id: Some(blob.id.to_string()),
+            uid: Some(blob.uid.clone()),
+            name: blob.name.clone(),
+            size: blob.size,
+            content_type,
+            ..Self::default()
+        }
+    }
+}
+
 /// Upload (or download) access of a blob.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BlobObjectAccess {
