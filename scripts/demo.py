@@ -1,5 +1,6 @@
-"""cubechat demo: starts cubeserver on free local ports, signs up two users and logs them in
-through the Python bindings, shows what happened, and stops the server."""
+"""cubechat demo: starts cubeserver on free local ports and, through the Python bindings, signs
+up two users, creates a group, exchanges a conversation over REST, reacts, sends an attachment
+through cloud storage and downloads it on the other side, then stops the server."""
 import asyncio
 import json
 import os
@@ -33,18 +34,68 @@ async def main():
             cfg = dict(app_id=APP_ID, auth_key=AUTH_KEY, auth_secret=AUTH_SECRET, api_url=info["api_url"],
                        chat_domain=info["chat_domain"])
             suffix = uuid.uuid4().hex[:6]
+            clients, users = {}, {}
             for name in ("alice", "bob"):
                 client = cubechat.ChatClient(cubechat.ClientConfig(**cfg))
                 login = f"{name}-{suffix}"
                 user = await client.sign_up(cubechat.NewUser(login=login, full_name=name.title()), "demo-password")
                 print(f"signed up  {user.full_name:<6} id={user.id} login={user.login}")
-                me = await client.log_in(cubechat.LoginId.LOGIN(login), "demo-password")
-                session = await client.get_session()
-                print(f"logged in  {me.full_name:<6} session id={session.id} user_id={session.user_id}")
                 try:
                     await client.log_in(cubechat.LoginId.LOGIN(login), "not-the-password")
                 except cubechat.ChatError.InvalidCredentials:
                     print(f"wrong password for {login}: rejected with ChatError.InvalidCredentials")
+                me = await client.log_in(cubechat.LoginId.LOGIN(login), "demo-password")
+                session = await client.get_session()
+                print(f"logged in  {me.full_name:<6} session id={session.id} user_id={session.user_id}")
+                clients[name], users[name] = client, me
+            alice, bob = clients["alice"], clients["bob"]
+
+            group = await alice.create_dialog(cubechat.NewDialog(
+                kind=cubechat.DialogType.GROUP, name="Weekend trip", occupants_ids=[users["bob"].id]))
+            print(f"group      '{group.name}' id={group.id} occupants={sorted(group.occupants_ids)}")
+            lines = [("alice", "Shall we go hiking on Saturday?"), ("bob", "Yes! Which trail?"),
+                     ("alice", "The ridge loop, 14 km."), ("bob", "Perfect, I'll bring snacks.")]
+            for who, text in lines:
+                await clients[who].create_message(cubechat.NewMessage(dialog_id=group.id, body=text))
+            counts = await bob.unread_counts([group.id])
+            print(f"bob unread before reading: {counts.per_dialog[group.id]}")
+            history = await bob.history(group.id, cubechat.ListParams(limit=50), True)
+            for m in history:
+                sender = "Alice" if m.sender_id == users["alice"].id else "Bob"
+                print(f"  {sender:<5} {m.body}")
+            print(f"bob unread after reading:  {(await bob.unread_counts([group.id])).per_dialog[group.id]}")
+
+            await bob.add_reaction(history[2].id, "👍")
+            await alice.add_reaction(history[3].id, "🎉")
+            print(f"reactions on '{history[2].body}': {await alice.reactions(history[2].id)}")
+
+            class Progress(cubechat.TransferListener):
+                def __init__(self, label):
+                    self.label, self.shown = label, -1
+
+                def on_progress(self, done, total):
+                    pct = 100 * done // total if total else 0
+                    if pct // 25 > self.shown:
+                        self.shown = pct // 25
+                        print(f"  {self.label} {pct:3d}% ({done}/{total} bytes)")
+
+            route = pathlib.Path(tmp) / "ridge-loop.gpx"
+            route.write_text("<gpx>" + "<trkpt lat='46.5' lon='7.9'/>" * 40000 + "</gpx>")
+            blob = await alice.upload_file(str(route), cubechat.UploadOptions(content_type="application/gpx+xml"),
+                                           Progress("upload  "), None)
+            await alice.create_message(cubechat.NewMessage(dialog_id=group.id, body="Route attached",
+                                                           attachments=[cubechat.attachment_from_blob(blob)]))
+            print(f"alice sent '{blob.name}' ({blob.size} bytes, uid {blob.uid})")
+            newest = await bob.history(group.id, cubechat.ListParams(limit=1, sort_by="date_sent",
+                                                                      sort_descending=True), True)
+            attachment = newest[0].attachments[0]
+            copy = pathlib.Path(tmp) / "bob-copy.gpx"
+            size = await bob.download_file(attachment.uid, str(copy), Progress("download"), None)
+            same = copy.read_bytes() == route.read_bytes()
+            print(f"bob downloaded {size} bytes; identical to alice's file: {same}")
+            if not same:
+                raise SystemExit("demo failed: the downloaded attachment differs")
+            for client in clients.values():
                 await client.destroy_session()
             print("demo finished")
         finally:
