@@ -77,9 +77,10 @@ test-python: python
 test-kotlin: kotlin
 	CUBESERVER_BIN=$(TARGET)/cubeserver timeout 600 scripts/run-junit.sh $(BUILD)/kotlin/classes "$(JAVA_CP)" $(TARGET)
 
-test-interop: build
+test-interop: python
 	scripts/setup.sh interop
-	cd tests/interop && CUBESERVER_BIN=$(TARGET)/cubeserver timeout 600 node --test --test-reporter=spec
+	cd tests/interop && CUBESERVER_BIN=$(TARGET)/cubeserver CUBECHAT_PYTHON=$(VENV)/bin/python \
+	    timeout 600 node --test --test-reporter=spec
 
 test-swift: swift
 	@if command -v swift >/dev/null 2>&1; then cd ios && swift test; \
