@@ -10,4 +10,5 @@ pub mod auth;
 pub mod chat;
 pub mod error;
 pub mod signature;
+pub mod stanza;
 pub mod time;
