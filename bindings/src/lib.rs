@@ -27,7 +27,7 @@ pub use convert::{ClientConfig, LoginId, NewUser, ReconnectConfig, Session, Sess
 pub use error::ChatError;
 pub use handle::SubscriptionHandle;
 pub use logging::{init_platform, LogConfig, LogLevel, LogRecord, LogSink};
-pub use runtime::{trigger_test_panic, trigger_test_panic_async};
+pub use runtime::{shutdown, trigger_test_panic, trigger_test_panic_async};
 pub use storage::{
     attachment_from_blob, Blob, BlobPage, CancelToken, TransferListener, UploadOptions,
 };

@@ -6,27 +6,67 @@
 //! [`ChatError::Internal`]; a dropped (cancelled) foreign future aborts its task.
 
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
-use tokio::runtime::{Builder, Runtime};
+use tokio::runtime::{Builder, Handle, Runtime};
 
 use crate::error::ChatError;
 
-static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
+/// The runtime: not built yet, running, or shut down for good (see [`shutdown`]).
+enum State {
+    Unstarted,
+    Running(Runtime),
+    Failed(String),
+    ShutDown,
+}
 
-/// The shared runtime, built on first use: a few worker threads named `cubechat-rt`.
-pub(crate) fn rt() -> Result<&'static Runtime, ChatError> {
-    RUNTIME
-        .get_or_init(|| {
-            Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_name("cubechat-rt")
-                .enable_all()
-                .build()
-                .map_err(|e| format!("cannot start the runtime: {e}"))
-        })
-        .as_ref()
-        .map_err(|m| ChatError::Internal { reason: m.clone() })
+static RUNTIME: Mutex<State> = Mutex::new(State::Unstarted);
+
+fn state() -> MutexGuard<'static, State> {
+    RUNTIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A handle to the shared runtime, built on first use: two worker threads named
+/// `cubechat-rt`. Fails after [`shutdown`].
+pub(crate) fn rt() -> Result<Handle, ChatError> {
+    let mut st = state();
+    if let State::Unstarted = *st {
+        *st = match Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("cubechat-rt")
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => State::Running(rt),
+            Err(e) => State::Failed(format!("cannot start the runtime: {e}")),
+        };
+    }
+    match &*st {
+        State::Running(rt) => Ok(rt.handle().clone()),
+        State::Failed(m) => Err(ChatError::Internal { reason: m.clone() }),
+        State::ShutDown | State::Unstarted => Err(ChatError::Internal {
+            reason: "cubechat was shut down".into(),
+        }),
+    }
+}
+
+/// Stops the library's runtime for good: running calls end, listeners stop, and later
+/// calls fail with `Internal`. Waits up to 2 s for the worker threads to finish what they
+/// are doing. Call it only when the process is about to exit: the Python package registers
+/// it with `atexit`, so no worker thread calls into an interpreter that is shutting down.
+#[uniffi::export]
+pub fn shutdown() {
+    let old = std::mem::replace(&mut *state(), State::ShutDown);
+    if let State::Running(rt) = old {
+        if Handle::try_current().is_ok() {
+            // Called from one of our own threads (a listener): a runtime cannot wait for
+            // itself, so let another thread finish the shutdown.
+            std::thread::spawn(move || rt.shutdown_timeout(Duration::from_secs(2)));
+        } else {
+            rt.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
 }
 
 /// Aborts the task when the foreign future awaiting it is dropped.
