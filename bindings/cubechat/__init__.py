@@ -7,6 +7,7 @@ calls back into Python while the interpreter is finalizing.
 import atexit as _atexit
 
 from .cubechat import *  # noqa: F401,F403
-from .cubechat import shutdown as _shutdown
+from .cubechat.cubechat import shutdown as _shutdown
+from .cubechat.cubechat import uniffi_set_event_loop  # noqa: F401  (for listeners on other loops)
 
 _atexit.register(_shutdown)

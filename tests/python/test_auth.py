@@ -6,7 +6,7 @@ import threading
 import pytest
 
 import cubechat
-from cubechat.cubechat import uniffi_set_event_loop  # noqa: F401  (re-export check)
+from cubechat import uniffi_set_event_loop  # noqa: F401  (re-export check)
 
 from conftest import APP_ID, AUTH_KEY, unique
 
