@@ -239,12 +239,8 @@ class ChatTest {
         assertEquals(mapOf<String, List<ULong>>(), alice.client.reactions(m.id))
         assertNull(alice.client.history(dialog.id, ListParams(), false).single().reactions)
 
-        // ---------------------------------------------------------------------------------
-        // ATTACHMENTS (to be added with cloud storage): upload a file with the storage API,
-        // send a message with an Attachment(kind = "image", uid = <blob uid>, ...), check that
-        // bob's history returns the same attachment, and download the blob by its uid.
-        // Not implemented here on purpose: storage is being added separately.
-        // ---------------------------------------------------------------------------------
+        // Attachments through cloud storage (upload, send in a message, download by uid with
+        // progress events) are walked in StorageTest.fiveMegabyteAttachmentRoundTrip.
     }
 
     @Test
