@@ -318,11 +318,13 @@ impl Client {
             .send_and_complete(&blob, upload.source, size, progress, cancel)
             .await;
         match sent {
-            Ok(()) => Ok(Blob {
+            // The completed blob as the server now has it (size, `updated_at`); if that read
+            // fails, the upload still succeeded and the known fields are returned.
+            Ok(()) => Ok(self.blob(blob.id).await.unwrap_or(Blob {
                 size: Some(size),
                 blob_object_access: None,
                 ..blob
-            }),
+            })),
             Err(e) => {
                 // Nothing half-made stays behind; the original error is what matters.
                 if let Err(cleanup) = self.delete_blob(blob.id).await {

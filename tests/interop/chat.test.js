@@ -3,7 +3,8 @@
 // must see exactly the same thing.
 //
 // The same scenario (a group created, renamed and grown; 120 messages with custom parameters
-// and an attachment; reactions added, replaced and removed; an edit; reads; deletes for one
+// and an attachment, a blob the writer uploaded that every user downloads through both
+// clients; reactions added, replaced and removed; an edit; reads; deletes for one
 // and for everyone; an admin; notification settings) is written once through the JS SDK and
 // once through cubechat. After each, every user reads the dialog, the whole history (paged by
 // date_sent in both directions), reactions, unread counts, search and notification settings
@@ -173,18 +174,25 @@ const jsDeleteResult = (r) => ({
 
 const N = 120;
 const BASE = 1_700_000_000;
-const ATTACHMENT = { kind: 'image', uid: 'blob-uid-1', name: 'cat.png', size: 1234, content_type: 'image/png', width: 64, height: 48 };
-const ATTACHMENT_WIRE = ccAttachmentAsWire({ ...ATTACHMENT });
 
-function scenarioMessages(token) {
+/** `bytes` downloaded by `uid` through both of `u`'s clients (JS privateUrl, cubechat download_file). */
+async function assertDownloadsBoth(u, uid, bytes, what) {
+  const sha = crypto.createHash('sha256').update(bytes).digest('hex');
+  const r = await fetch(u.js.storage.privateUrl(uid), { signal: AbortSignal.timeout(30000) });
+  const got = Buffer.from(await r.arrayBuffer());
+  assert.deepEqual([r.status, crypto.createHash('sha256').update(got).digest('hex')], [200, sha], `${what}: JS`);
+  const [cc] = await u.cc(op('download_file', uid));
+  assert.deepEqual([cc.returned, cc.sha256], [bytes.length, sha], `${what}: cubechat`);
+}
+
+function scenarioMessages(token, attachment) {
   return Array.from({ length: N }, (_, i) => {
     const m = { body: `message ${i}`, date_sent: BASE + i, custom: { seq: String(i) } };
     if (i === N - 1) {
       m.body = `message ${i} ${token}`;
       m.custom = { seq: String(i), emoji: '🦀 crab', json: '{"a":[1,2]}' };
-      // Attachment metadata only. TODO(storage): upload the file through the storage API
-      // first, put the blob's uid here, and download it from both clients by that uid.
-      m.attachment = true;
+      // A blob the writer uploaded (cubechat's attachment record); downloaded by uid in the checks.
+      m.attachment = attachment;
     }
     return m;
   });
@@ -199,11 +207,15 @@ const jsWriter = {
   async updateGroup(u, id, p) {
     await u.js.chat.dialog.update(id, { name: p.name, push_all: { occupants_ids: p.add } });
   },
+  async uploadImage(u, bytes) {
+    const b = await u.js.storage.createAndUpload({ name: 'cat.png', file: bytes, type: 'image/png', size: bytes.length, public: false });
+    return { kind: 'image', id: String(b.id), uid: b.uid, name: b.name, size: b.size, content_type: b.content_type, width: 64, height: 48 };
+  },
   async createMessages(u, id, list) {
     const ids = [];
     for (const m of list) {
       const params = { chat_dialog_id: id, message: m.body, date_sent: m.date_sent, ...m.custom };
-      if (m.attachment) params.attachments = [ATTACHMENT_WIRE];
+      if (m.attachment) params.attachments = [ccAttachmentAsWire(m.attachment)];
       ids.push((await u.js.chat.message.create(params))._id);
     }
     return ids;
@@ -229,9 +241,14 @@ const ccWriter = {
   async updateGroup(u, id, p) {
     await u.cc(op('update_dialog', id, { name: p.name, add_occupants: p.add }));
   },
+  async uploadImage(u, bytes) {
+    const [b] = await u.cc(op('upload_bytes', bytes.toString('base64'), { name: 'cat.png', content_type: 'image/png' }));
+    const [a] = await u.cc(op('attachment_from_blob', b));
+    return { ...a, width: 64, height: 48 };
+  },
   async createMessages(u, id, list) {
     const made = await u.cc(...list.map((m) => op('create_message', {
-      dialog_id: id, body: m.body, date_sent: m.date_sent, custom: m.custom, attachments: m.attachment ? [ATTACHMENT] : [],
+      dialog_id: id, body: m.body, date_sent: m.date_sent, custom: m.custom, attachments: m.attachment ? [m.attachment] : [],
     })));
     return made.map((m) => m.id);
   },
@@ -258,7 +275,9 @@ async function writeScenario(w, users, token) {
     name: `Team ${token}`, occupants: [bob.id], description, photo: 'photo-uid', extensions: { location: 'Sun bar' },
   });
   await w.updateGroup(bob, dialogId, { name: `Team ${token} 2`, add: [carol.id] });
-  const ids = await w.createMessages(alice, dialogId, scenarioMessages(token));
+  const image = crypto.randomBytes(4096);
+  const attachment = await w.uploadImage(alice, image);
+  const ids = await w.createMessages(alice, dialogId, scenarioMessages(token, attachment));
   assert.equal(new Set(ids).size, N);
 
   // Reactions: bob 👍; carol 🔥 then replaced by 👍; alice 😂 on the one before; alice ❤️ added and removed.
@@ -281,7 +300,7 @@ async function writeScenario(w, users, token) {
 
   await w.addAdmins(alice, dialogId, [bob.id]);
   await w.setNotifications(alice, dialogId, false);
-  return { token, dialogId, ids, description };
+  return { token, dialogId, ids, description, attachment, image };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -402,7 +421,9 @@ async function checkScenario(users, s) {
     const last = newestFirst[0];
     assert.equal(last.emoji, '🦀 crab');
     assert.equal(last.json, '{"a":[1,2]}');
-    assert.deepEqual(last.attachments, [ATTACHMENT_WIRE]);
+    assert.deepEqual(last.attachments, [ccAttachmentAsWire(s.attachment)]);
+    assert.deepEqual([last.attachments[0].type, last.attachments[0].size, last.attachments[0]['content-type']], ['image', s.image.length, 'image/png']);
+    await assertDownloadsBoth(u, last.attachments[0].uid, s.image, `${what}: attachment`);
     assert.deepEqual(newestFirst.filter((m) => m.attachments.length > 0).map((m) => m._id), [ids[N - 1]]);
     assert.deepEqual(last.reactions, { own: name === 'alice' ? [] : ['👍'], total: { '👍': 2 } }, what);
     assert.deepEqual(newestFirst[1].reactions, { own: name === 'alice' ? ['😂'] : [], total: { '😂': 1 } }, what);
@@ -567,15 +588,18 @@ test('private and public dialogs, list filters and JS-only parameter forms agree
   const [bobSees] = await bob.cc(op('history', jsPrivate._id, {}, false));
   assert.deepEqual(bobSees.map((m) => [m.id, m.recipient_id, m.sender_id, m.body]), [[toBob._id, bob.id, alice.id, 'psst']]);
 
-  // An attachment filter (`attachments.type`), the same through both clients. Metadata only;
-  // TODO(storage): upload the blob first and download it by uid through both clients.
+  // An attachment filter (`attachments.type`), the same through both clients, on a real blob
+  // that both of bob's clients then download by its uid.
+  const imageBytes = crypto.randomBytes(10);
+  const image = await alice.js.storage.createAndUpload({ name: 'look.png', file: imageBytes, type: 'image/png', size: 10, public: false });
   const withImage = await alice.js.chat.message.create({
-    chat_dialog_id: jsPrivate._id, message: 'look', date_sent: BASE + 2, attachments: [{ type: 'image', uid: 'blob-uid-2', size: 10 }],
+    chat_dialog_id: jsPrivate._id, message: 'look', date_sent: BASE + 2, attachments: [{ type: 'image', uid: image.uid, size: 10 }],
   });
   const jsImages = await bob.js.chat.message.list({ chat_dialog_id: jsPrivate._id, 'attachments.type': 'image', mark_as_read: 0 });
   const [ccImages] = await bob.cc(op('history', jsPrivate._id, { filters: [{ field: 'attachments.type', op: 'EQ', value: 'image' }] }, false));
   assertSameMessages(ccImages, jsImages.items, 'attachments.type');
-  assert.deepEqual(jsImages.items.map((m) => [m._id, m.attachments]), [[withImage._id, [{ type: 'image', uid: 'blob-uid-2', size: 10 }]]]);
+  assert.deepEqual(jsImages.items.map((m) => [m._id, m.attachments]), [[withImage._id, [{ type: 'image', uid: image.uid, size: 10 }]]]);
+  await assertDownloadsBoth(bob, ccImages[0].attachments[0].uid, imageBytes, 'attachments.type');
 
   // Custom parameters of any JSON type come back as strings to both clients; null is dropped.
   const typed = await alice.js.chat.message.create({

@@ -1,4 +1,4 @@
-"""cubechat's view of a cubeserver, for the JS interop tests (chat.test.js).
+"""cubechat's view of a cubeserver, for the JS interop tests (chat.test.js, storage.test.js).
 
 Reads one JSON request on stdin:
 
@@ -13,12 +13,22 @@ method name and its arguments as JSON) in order and prints one JSON line on stdo
 Values are the bindings' records as plain JSON with their own (Python) field names and enum
 names, unconverted: the JS test maps them to the wire names itself, so the mapping is part of
 what it checks. An op that fails does not stop the later ones.
+
+Storage ops take JSON-friendly arguments (see STORAGE_OPS): `upload_bytes` gets the bytes as
+base64, `download_file` downloads into a fresh temporary folder and answers
+`{"returned": <byte count it returned>, "size": <file size>, "sha256": <hex>, "files": [...]}`,
+`attachment_from_blob` (a module function) gets a blob as this probe printed it. Transfers run
+without a progress listener or cancel token.
 """
 import asyncio
+import base64
 import enum
+import hashlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 
 import cubechat
 
@@ -135,6 +145,71 @@ OPS = {
 }
 
 
+def upload_options(o):
+    o = o or {}
+    return cubechat.UploadOptions(name=o.get("name"), content_type=o.get("content_type"), public=bool(o.get("public", False)))
+
+
+def b64(s):
+    return base64.b64decode(s, validate=True)
+
+
+def blob(b):
+    return cubechat.Blob(**b)
+
+
+async def upload_bytes(client, data, options):
+    return await client.upload_bytes(data, options, None, None)
+
+
+async def upload_file(client, path, options):
+    return await client.upload_file(path, options, None, None)
+
+
+async def download_file(client, uid):
+    """Downloads `uid` into a new temporary folder; what landed there, then removes it."""
+    folder = tempfile.mkdtemp(prefix="cubechat-probe-")
+    try:
+        path = os.path.join(folder, "download")
+        returned = await client.download_file(uid, path, None, None)
+        with open(path, "rb") as f:
+            data = f.read()
+        return {"returned": returned, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                "files": sorted(os.listdir(folder))}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def blob_url(client, uid, private):
+    return client.blob_url(uid, private)
+
+
+async def attachment_from_blob(_client, b):
+    return cubechat.attachment_from_blob(b)
+
+
+def method(name):
+    async def call(client, *args):
+        return await getattr(client, name)(*args)
+    return call
+
+
+# Storage op → (converters of its JSON arguments, how to run it).
+STORAGE_OPS = {
+    "upload_bytes": ((b64, upload_options), upload_bytes),
+    "upload_file": ((same, upload_options), upload_file),
+    "download_file": ((same,), download_file),
+    "blob_url": ((same, bool), blob_url),
+    "blob_download_url": ((same,), method("blob_download_url")),
+    "blob": ((int,), method("blob")),
+    "blob_by_uid": ((same,), method("blob_by_uid")),
+    "rename_blob": ((int, same), method("rename_blob")),
+    "delete_blob": ((int,), method("delete_blob")),
+    "list_blobs": ((int, int), method("list_blobs")),
+    "attachment_from_blob": ((blob,), attachment_from_blob),
+}
+
+
 async def run(req):
     client = cubechat.ChatClient(cubechat.ClientConfig(
         app_id=APP_ID, auth_key=AUTH_KEY, auth_secret=AUTH_SECRET, api_url=req["api_url"]))
@@ -142,11 +217,14 @@ async def run(req):
     results = []
     for op in req["ops"]:
         name, args = op["op"], op.get("args", [])
-        converters = OPS[name]
+        if name in STORAGE_OPS:
+            converters, call = STORAGE_OPS[name]
+        else:
+            converters, call = OPS[name], method(name)
         if len(args) != len(converters):
             raise ValueError(f"{name} takes {len(converters)} arguments, got {len(args)}")
         try:
-            value = await getattr(client, name)(*[c(a) for c, a in zip(converters, args)])
+            value = await call(client, *[c(a) for c, a in zip(converters, args)])
             results.append({"ok": plain(value)})
         except cubechat.ChatError as e:
             results.append({"error": type(e).__name__, "reason": getattr(e, "reason", str(e))})

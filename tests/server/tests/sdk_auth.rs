@@ -3,78 +3,12 @@
 //! renewal (once, even under concurrency), and a distinct typed error per failure.
 #![allow(clippy::unwrap_used)]
 
-use std::process::Stdio;
-use std::sync::Arc;
-use std::time::Duration;
 
-use cubechat_core::{Client, Config, Error, LoginId, SessionEvent, UserParams};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use cubechat_core::{Client, Error, LoginId, SessionEvent, UserParams};
 
-const APP: (u64, &str, &str) = (7, "key-7", "secret-7");
-const PASSWORD: &str = "correct-horse-9";
+mod common;
 
-struct Server {
-    _child: Child,
-    api_url: String,
-}
-
-async fn start() -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cubeserver"))
-        .args([
-            "--api-port",
-            "0",
-            "--app",
-            &format!("{}:{}:{}", APP.0, APP.1, APP.2),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("ready line in time")
-        .unwrap()
-        .unwrap();
-    let ready: serde_json::Value = serde_json::from_str(&line).unwrap();
-    Server {
-        _child: child,
-        api_url: ready["api_url"].as_str().unwrap().to_owned(),
-    }
-}
-
-impl Server {
-    fn client(&self) -> Arc<Client> {
-        self.client_with(|_| {})
-    }
-
-    fn client_with(&self, f: impl FnOnce(&mut Config)) -> Arc<Client> {
-        let mut cfg = Config::new(APP.0, APP.1, &self.api_url);
-        cfg.auth_secret = Some(APP.2.into());
-        f(&mut cfg);
-        Client::new(cfg).unwrap()
-    }
-
-    async fn expire_all_sessions(&self) {
-        let resp = reqwest::Client::new()
-            .post(format!("{}/_admin/expire_sessions", self.api_url))
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success());
-    }
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}{:x}", rand_u64())
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::time::SystemTime::now())
-}
+use common::{start, unique, APP, PASSWORD};
 
 async fn sign_up(c: &Client, login: &str) -> cubechat_core::User {
     c.sign_up(UserParams {

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,50 +19,18 @@ use cubechat_core::{Client, Config, Error, LoginId, UserParams};
 use cubechat_wire::chat::{is_object_id, DeleteResult, Dialog, Ids, Message};
 use cubechat_wire::time::parse_iso8601;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, Command};
 
-const APP: (u64, &str, &str) = (7, "key-7", "secret-7");
-const PASSWORD: &str = "correct-horse-9";
+mod common;
+
+use common::{start, Server, APP, PASSWORD};
+
 /// A well-formed id no server object has.
 const MISSING: &str = "0000000000000000000000aa";
 
 // ---------------------------------------------------------------------------------------
 // Fixtures
-
-struct Server {
-    _child: Child,
-    api_url: String,
-    chat_domain: String,
-}
-
-async fn start() -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cubeserver"))
-        .args([
-            "--api-port",
-            "0",
-            "--app",
-            &format!("{}:{}:{}", APP.0, APP.1, APP.2),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("ready line in time")
-        .unwrap()
-        .unwrap();
-    let ready: Value = serde_json::from_str(&line).unwrap();
-    Server {
-        _child: child,
-        api_url: ready["api_url"].as_str().unwrap().to_owned(),
-        chat_domain: ready["chat_domain"].as_str().unwrap().to_owned(),
-    }
-}
 
 /// A logged-in user.
 struct U {
@@ -71,7 +38,13 @@ struct U {
     id: u64,
 }
 
-impl Server {
+trait Fixtures {
+    fn client_at(&self, api_url: &str) -> Arc<Client>;
+    async fn user(&self, login: &str) -> U;
+    async fn user_full(&self, login: &str, full_name: &str, api_url: &str) -> U;
+}
+
+impl Fixtures for Server {
     fn client_at(&self, api_url: &str) -> Arc<Client> {
         let mut cfg = Config::new(APP.0, APP.1, api_url);
         cfg.auth_secret = Some(APP.2.into());

@@ -4,67 +4,15 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cubechat_core::storage::{CancelToken, NewUpload, ProgressFn, TransferProgress, UploadSource};
-use cubechat_core::{Client, Config, Error, LoginId, UserParams};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use cubechat_core::{Client, Config, Error};
 
-const APP: (u64, &str, &str) = (7, "key-7", "secret-7");
-const PASSWORD: &str = "correct-horse-9";
+mod common;
 
-struct Server {
-    _child: Child,
-    api_url: String,
-}
-
-async fn start() -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cubeserver"))
-        .args([
-            "--api-port",
-            "0",
-            "--app",
-            &format!("{}:{}:{}", APP.0, APP.1, APP.2),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("ready line in time")
-        .unwrap()
-        .unwrap();
-    let ready: serde_json::Value = serde_json::from_str(&line).unwrap();
-    Server {
-        _child: child,
-        api_url: ready["api_url"].as_str().unwrap().to_owned(),
-    }
-}
-
-impl Server {
-    async fn user(&self, login: &str) -> Arc<Client> {
-        let mut cfg = Config::new(APP.0, APP.1, &self.api_url);
-        cfg.auth_secret = Some(APP.2.into());
-        let c = Client::new(cfg).unwrap();
-        c.sign_up(UserParams {
-            login: Some(login.into()),
-            password: Some(PASSWORD.into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        c.log_in(LoginId::Login(login.into()), PASSWORD)
-            .await
-            .unwrap();
-        c
-    }
-}
+use common::{rand_u64, start, APP};
 
 fn recorder() -> (ProgressFn, Arc<Mutex<Vec<TransferProgress>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -78,10 +26,6 @@ fn scratch() -> PathBuf {
     dir
 }
 
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(std::time::SystemTime::now())
-}
 
 fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 31 % 251) as u8).collect()
@@ -102,8 +46,8 @@ fn assert_progress(seen: &[TransferProgress], total: u64) {
 #[tokio::test]
 async fn five_megabytes_up_and_down_with_progress() {
     let server = start().await;
-    let alice = server.user("alice").await;
-    let bob = server.user("bob").await;
+    let (alice, _) = server.new_user("alice").await;
+    let (bob, _) = server.new_user("bob").await;
     let dir = scratch();
     let src = dir.join("photo.jpg");
     let data = pattern(5 * 1024 * 1024 + 17);
@@ -194,7 +138,7 @@ async fn five_megabytes_up_and_down_with_progress() {
 #[tokio::test]
 async fn public_bytes_need_no_session() {
     let server = start().await;
-    let alice = server.user("alice").await;
+    let (alice, _) = server.new_user("alice").await;
     let blob = alice
         .upload(
             NewUpload {
@@ -255,7 +199,7 @@ async fn public_bytes_need_no_session() {
 #[tokio::test]
 async fn cancelled_transfers_leave_nothing_behind() {
     let server = start().await;
-    let alice = server.user("alice").await;
+    let (alice, _) = server.new_user("alice").await;
     let data = pattern(3 * 1024 * 1024);
 
     // Cancel an upload from its progress listener at ~30 %: no blob remains.

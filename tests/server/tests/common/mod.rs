@@ -1,0 +1,115 @@
+//! Shared fixtures of the cubeserver integration tests: the real binary started on free
+//! ports, and cubechat-core clients configured for it.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cubechat_core::{Client, Config, LoginId, User, UserParams};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The application every test server serves: id, auth key, auth secret.
+pub const APP: (u64, &str, &str) = (7, "key-7", "secret-7");
+pub const PASSWORD: &str = "correct-horse-9";
+
+/// A cubeserver process; killed when dropped.
+pub struct Server {
+    _child: Child,
+    pub api_url: String,
+    pub chat_domain: String,
+    /// The whole ready line.
+    pub ready: Value,
+}
+
+/// Starts cubeserver with the test application on free ports.
+pub async fn start() -> Server {
+    start_with(&[]).await
+}
+
+/// [`start`] with extra command-line arguments.
+pub async fn start_with(extra: &[&str]) -> Server {
+    let app = format!("{}:{}:{}", APP.0, APP.1, APP.2);
+    let mut args = vec!["--api-port", "0", "--app", &app];
+    args.extend_from_slice(extra);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cubeserver"))
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("ready line in time")
+        .unwrap()
+        .unwrap();
+    let ready: Value = serde_json::from_str(&line).unwrap();
+    Server {
+        _child: child,
+        api_url: ready["api_url"].as_str().unwrap().to_owned(),
+        chat_domain: ready["chat_domain"].as_str().unwrap().to_owned(),
+        ready,
+    }
+}
+
+impl Server {
+    /// A client config for this server (signed sessions).
+    pub fn config(&self) -> Config {
+        let mut cfg = Config::new(APP.0, APP.1, &self.api_url);
+        cfg.auth_secret = Some(APP.2.into());
+        cfg
+    }
+
+    /// A client with no session.
+    pub fn client(&self) -> Arc<Client> {
+        Client::new(self.config()).unwrap()
+    }
+
+    /// A client with `f` applied to its config.
+    pub fn client_with(&self, f: impl FnOnce(&mut Config)) -> Arc<Client> {
+        let mut cfg = self.config();
+        f(&mut cfg);
+        Client::new(cfg).unwrap()
+    }
+
+    /// A new user `login` (with [`PASSWORD`]), signed up and logged in.
+    pub async fn new_user(&self, login: &str) -> (Arc<Client>, User) {
+        let c = self.client();
+        c.sign_up(UserParams {
+            login: Some(login.into()),
+            password: Some(PASSWORD.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let me = c.log_in(LoginId::Login(login.into()), PASSWORD).await.unwrap();
+        (c, me)
+    }
+}
+
+impl Server {
+    /// Expires every session on the server (`POST /_admin/expire_sessions`).
+    pub async fn expire_all_sessions(&self) {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/_admin/expire_sessions", self.api_url))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success());
+    }
+}
+
+/// `prefix` plus a random hex suffix.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{:x}", rand_u64())
+}
+
+/// A random number (from the std hasher; good enough for names).
+pub fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(std::time::SystemTime::now())
+}
