@@ -76,3 +76,17 @@ def make_client(server):
         return cubechat.ChatClient(cubechat.ClientConfig(**cfg))
 
     return make
+
+
+PASSWORD = "correct-horse-9"
+
+
+async def new_user(make_client, prefix="u"):
+    """A fresh user, signed up and logged in: (client, user)."""
+    import cubechat
+
+    client = make_client()
+    login = unique(prefix)
+    await client.sign_up(cubechat.NewUser(login=login), PASSWORD)
+    me = await client.log_in(cubechat.LoginId.LOGIN(login), PASSWORD)
+    return client, me

@@ -11,17 +11,10 @@ import pytest
 
 import cubechat
 
-from conftest import unique
-
-PASSWORD = "correct-horse-9"
-
+from conftest import new_user
 
 async def user(make_client):
-    client = make_client()
-    login = unique("s")
-    await client.sign_up(cubechat.NewUser(login=login), PASSWORD)
-    me = await client.log_in(cubechat.LoginId.LOGIN(login), PASSWORD)
-    return client, me
+    return await new_user(make_client, "s")
 
 
 class Progress(cubechat.TransferListener):
