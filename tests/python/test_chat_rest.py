@@ -6,6 +6,7 @@ import cubechat
 
 from conftest import new_user
 
+
 async def user(make_client):
     return await new_user(make_client, "c")
 

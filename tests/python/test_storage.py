@@ -13,6 +13,7 @@ import cubechat
 
 from conftest import new_user
 
+
 async def user(make_client):
     return await new_user(make_client, "s")
 
