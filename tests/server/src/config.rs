@@ -7,15 +7,16 @@ pub const USAGE: &str = "\
 Usage: cubeserver [OPTIONS]
 
 A local ConnectyCube-compatible backend. When every listener is ready it prints one JSON line
-on stdout: {\"api_url\": ..., \"chat_domain\": ..., \"ca_cert\": ...}. Logs go to stderr (RUST_LOG,
+on stdout: {\"api_url\": ..., \"chat_domain\": ..., \"ca_cert\": ..., \"xmpp_port\": ...,
+\"xmpp_tls_port\": ...}. Logs go to stderr (RUST_LOG,
 default `warn`). SIGTERM or SIGINT stops it cleanly.
 
 Options:
   --db <PATH|:memory:>        SQLite database file (default :memory:)
   --host <HOST>               address to listen on (default 127.0.0.1)
   --api-port <PORT>           REST port; 0 picks a free port (default 0)
-  --xmpp-port <PORT>          XMPP (STARTTLS) port, reserved: not served yet
-  --xmpp-tls-port <PORT>      XMPP direct-TLS port, reserved: not served yet
+  --xmpp-port <PORT>          XMPP port (STARTTLS required); 0 picks a free port (default 0)
+  --xmpp-tls-port <PORT>      XMPP direct-TLS port; 0 picks a free port (default 0)
   --chat-domain <DOMAIN>      chat (JID) domain (default: the --host value)
   --app <ID:AUTH_KEY:AUTH_SECRET>
                               an application; repeatable; AUTH_SECRET may be empty
@@ -85,9 +86,9 @@ pub struct Config {
     pub host: String,
     /// REST port; 0 picks a free one.
     pub api_port: u16,
-    /// XMPP (plain/STARTTLS) port. Stored for the XMPP issue; not bound yet.
+    /// XMPP (STARTTLS) port; `None` or 0 picks a free one.
     pub xmpp_port: Option<u16>,
-    /// XMPP direct-TLS port. Stored for the XMPP issue; not bound yet.
+    /// XMPP direct-TLS port; `None` or 0 picks a free one.
     pub xmpp_tls_port: Option<u16>,
     /// Chat (JID) domain; `None` means "the host".
     pub chat_domain: Option<String>,

@@ -1,9 +1,8 @@
 //! `cubeserver`: a local ConnectyCube-compatible backend for tests and the demo.
 //!
-//! This issue implements the REST side of sessions and users (protocol reference §2–3).
-//! Chat REST, blob storage and XMPP will be added as further modules: a `rest::<area>`
-//! module with `routes()` merged in [`rest::router`], tables as new entries in the DB
-//! migration list, and listeners started next to the API one in [`run_until`].
+//! REST (protocol reference §2–5) in [`rest`], XMPP (§6) in [`xmpp`]: c2s listeners with
+//! STARTTLS and direct TLS, started next to the API one in [`run_until`], sharing the
+//! database and the [`xmpp::Hub`] (through [`AppState`]) with the REST handlers.
 //!
 //! Embedding: [`run`] serves until SIGTERM/SIGINT; [`run_until`] until a future resolves.
 //! Both call `ready` once every listener is bound, with the addresses and certificate paths.
@@ -15,6 +14,7 @@ pub mod password;
 pub mod rest;
 pub mod state;
 pub mod tls;
+pub mod xmpp;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -58,6 +58,10 @@ pub struct ReadyInfo {
     pub chat_domain: String,
     /// The generated CA and server certificate.
     pub tls: Arc<TlsMaterial>,
+    /// XMPP with STARTTLS (required before authentication).
+    pub xmpp_addr: SocketAddr,
+    /// XMPP over direct TLS.
+    pub xmpp_tls_addr: SocketAddr,
 }
 
 #[derive(Serialize)]
@@ -65,16 +69,21 @@ struct ReadyLine<'a> {
     api_url: &'a str,
     chat_domain: &'a str,
     ca_cert: String,
+    xmpp_port: u16,
+    xmpp_tls_port: u16,
 }
 
 impl ReadyInfo {
     /// The single JSON line `cubeserver` prints on stdout:
-    /// `{"api_url":"http://127.0.0.1:PORT","chat_domain":"...","ca_cert":"/path/ca.pem"}`.
+    /// `{"api_url":"http://127.0.0.1:PORT","chat_domain":"...","ca_cert":"/path/ca.pem",
+    /// "xmpp_port":P1,"xmpp_tls_port":P2}`. The XMPP listeners are on the API host.
     pub fn ready_line(&self) -> String {
         let line = ReadyLine {
             api_url: &self.api_url,
             chat_domain: &self.chat_domain,
             ca_cert: self.tls.ca_cert_path.display().to_string(),
+            xmpp_port: self.xmpp_addr.port(),
+            xmpp_tls_port: self.xmpp_tls_addr.port(),
         };
         serde_json::to_string(&line).unwrap_or_default()
     }
@@ -96,9 +105,6 @@ pub async fn run_until(
     shutdown: impl Future<Output = ()> + Send + 'static,
     ready: impl FnOnce(&ReadyInfo),
 ) -> Result<(), ServerError> {
-    if config.xmpp_port.is_some() || config.xmpp_tls_port.is_some() {
-        tracing::warn!("--xmpp-port/--xmpp-tls-port are accepted but XMPP is not served yet");
-    }
     let database = db::Db::open(&config.db).map_err(|source| ServerError::Db {
         path: config.db.clone(),
         source,
@@ -136,18 +142,38 @@ async fn serve(
             .await
             .map_err(|source| ServerError::Bind { addr: format!("{}:{}", config.host, config.api_port), source })?;
         let api_addr = listener.local_addr()?;
+        let bind_xmpp = |port: Option<u16>, mode| {
+            let port = port.unwrap_or(0);
+            let host = config.host.clone();
+            async move {
+                xmpp::Listener::bind(&host, port, mode)
+                    .await
+                    .map_err(|source| ServerError::Bind { addr: format!("{host}:{port}"), source })
+            }
+        };
+        let starttls = bind_xmpp(config.xmpp_port, xmpp::Mode::StartTls).await?;
+        let direct = bind_xmpp(config.xmpp_tls_port, xmpp::Mode::DirectTls).await?;
         let info = ReadyInfo {
             api_url: format!("http://{}", SocketAddr::new(connectable(api_addr.ip()), api_addr.port())),
             api_addr,
             chat_domain: chat_domain.clone(),
             tls: tls.clone(),
+            xmpp_addr: starttls.addr,
+            xmpp_tls_addr: direct.addr,
         };
-        tracing::info!(api = %info.api_url, chat_domain = %info.chat_domain, "listening");
+        tracing::info!(api = %info.api_url, chat_domain = %info.chat_domain,
+            xmpp = %info.xmpp_addr, xmpp_tls = %info.xmpp_tls_addr, "listening");
 
         let state = AppState::new(database, config);
         for app in state.apps.iter() {
             tracing::debug!(app_id = app.id, "application configured");
         }
+        let hub = state.xmpp.clone();
+        let acceptor = xmpp::acceptor(&tls)?;
+        let xmpp_tasks = [
+            tokio::spawn(starttls.serve(acceptor.clone(), hub.clone())),
+            tokio::spawn(direct.serve(acceptor, hub.clone())),
+        ];
         let app = rest::app(state);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
@@ -170,6 +196,11 @@ async fn serve(
                 }
             }
             joined = &mut server => finish(joined)?,
+        }
+        // XMPP: stop accepting, close every stream, end parked sessions.
+        hub.shut_down();
+        for task in xmpp_tasks {
+            let _ = task.await;
         }
         Ok(())
     }
@@ -248,6 +279,12 @@ mod tests {
         assert!(info.api_url.starts_with("http://127.0.0.1:"));
         assert!(info.tls.ca_cert_path.exists());
         assert!(info.tls.server_names.contains(&"chat.test".to_owned()));
+        assert_eq!(line["xmpp_port"], info.xmpp_addr.port());
+        assert_eq!(line["xmpp_tls_port"], info.xmpp_tls_addr.port());
+        assert_ne!(info.xmpp_addr.port(), 0);
+        tokio::net::TcpStream::connect(info.xmpp_tls_addr)
+            .await
+            .unwrap();
 
         let body = r#"{"application_id":1,"auth_key":"demo-auth-key"}"#;
         let mut stream = tokio::net::TcpStream::connect(info.api_addr).await.unwrap();

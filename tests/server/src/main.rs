@@ -12,8 +12,8 @@
 //! | `--db` | `:memory:` | SQLite database file, or `:memory:` |
 //! | `--host` | `127.0.0.1` | listen address |
 //! | `--api-port` | `0` (a free port) | REST port |
-//! | `--xmpp-port` | none | reserved for XMPP/STARTTLS; accepted, not bound yet |
-//! | `--xmpp-tls-port` | none | reserved for XMPP direct TLS; accepted, not bound yet |
+//! | `--xmpp-port` | `0` (a free port) | XMPP c2s; STARTTLS is required before authentication |
+//! | `--xmpp-tls-port` | `0` (a free port) | XMPP c2s over direct TLS |
 //! | `--chat-domain` | the `--host` value | chat (JID) domain |
 //! | `--app` | `1:demo-auth-key:demo-auth-secret` | an application; repeatable; the secret may be empty (then signatures are not checked) |
 //! | `--session-ttl` | `7200` | token lifetime in seconds, extended by every request |
@@ -24,7 +24,7 @@
 //! stdout (and is flushed):
 //!
 //! ```text
-//! {"api_url":"http://127.0.0.1:PORT","chat_domain":"...","ca_cert":"/path/to/ca.pem"}
+//! {"api_url":"http://127.0.0.1:PORT","chat_domain":"...","ca_cert":"/path/to/ca.pem","xmpp_port":P,"xmpp_tls_port":Q}
 //! ```
 //!
 //! Nothing else is ever written to stdout. Logs go to stderr; the level comes from

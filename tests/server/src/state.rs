@@ -1,10 +1,11 @@
-//! [`AppState`]: what every handler (and later the XMPP side) shares.
+//! [`AppState`]: what every handler (and the XMPP hub) shares.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::config::{AppConfig, Config};
 use crate::db::Db;
+use crate::xmpp::Hub;
 
 /// The configured applications, by id.
 #[derive(Debug, Default)]
@@ -48,11 +49,15 @@ pub struct AppState {
     pub db: Db,
     pub apps: Arc<Apps>,
     pub settings: Arc<Settings>,
+    /// XMPP routing: the REST handlers push through it (a no-op when nobody is connected
+    /// besides offline storage).
+    pub xmpp: Arc<Hub>,
 }
 
 impl AppState {
     pub fn new(db: Db, config: &Config) -> Self {
         Self {
+            xmpp: Arc::new(Hub::new(db.clone(), config.chat_domain())),
             db,
             apps: Arc::new(Apps::new(config.effective_apps())),
             settings: Arc::new(Settings {

@@ -132,7 +132,15 @@ fn scratch_dir(tag: &str) -> PathBuf {
 async fn ready_line_session_and_sigterm() {
     let server = start(&["--api-port", "0"]).await;
     let ready = server.ready.clone();
-    assert_eq!(ready.as_object().unwrap().len(), 3, "{ready}");
+    assert_eq!(ready.as_object().unwrap().len(), 5, "{ready}");
+    assert!(
+        ready["xmpp_port"].as_u64().is_some_and(|p| p > 0),
+        "{ready}"
+    );
+    assert!(
+        ready["xmpp_tls_port"].as_u64().is_some_and(|p| p > 0),
+        "{ready}"
+    );
     assert!(ready["api_url"]
         .as_str()
         .unwrap()

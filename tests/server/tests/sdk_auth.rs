@@ -3,7 +3,6 @@
 //! renewal (once, even under concurrency), and a distinct typed error per failure.
 #![allow(clippy::unwrap_used)]
 
-
 use cubechat_core::{Client, Error, LoginId, SessionEvent, UserParams};
 
 mod common;

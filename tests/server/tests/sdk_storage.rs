@@ -26,7 +26,6 @@ fn scratch() -> PathBuf {
     dir
 }
 
-
 fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 31 % 251) as u8).collect()
 }

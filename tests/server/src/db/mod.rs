@@ -164,6 +164,15 @@ const MIGRATIONS: &[&str] = &[
         blob_id INTEGER PRIMARY KEY REFERENCES blobs(id) ON DELETE CASCADE,
         bytes BLOB NOT NULL
     );",
+    // 4: XMPP offline storage (1-1 stanzas for users with no online resource).
+    "CREATE TABLE offline_messages (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        app_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        stanza TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX offline_messages_user ON offline_messages(app_id, user_id, seq);",
 ];
 
 /// The shared database handle. Cheap to clone.

@@ -14,6 +14,7 @@ use cubechat_wire::chat::{
     dialog_type, is_object_id, Attachment, DeleteOutcome as Outcome, DeleteResult, Message,
     MessagesPage, SearchResultSets, SearchResults,
 };
+use cubechat_wire::stanza::ReactionChange;
 use cubechat_wire::time::parse_iso8601;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, Connection};
@@ -214,7 +215,8 @@ async fn create(
     };
     let now = db::now();
     let app_id = session.app_id;
-    let message = state.db.call(|c| {
+    let send_to_chat = dialogs::flag(map.get("send_to_chat"));
+    let (message, dialog, row) = state.db.call(|c| {
         let tx = c.transaction()?;
         let dialog = match &dialog_id {
             Some(id) => {
@@ -245,14 +247,17 @@ async fn create(
                 custom: custom.clone(),
                 date_sent,
                 markable: dialogs::flag(map.get("markable")),
-                send_to_chat: dialogs::flag(map.get("send_to_chat")),
+                send_to_chat,
             },
             now,
         )?;
         let message = message_db::to_wire(&tx, &row, caller)?;
         tx.commit()?;
-        Ok::<_, ApiError>(message)
+        Ok::<_, ApiError>((message, dialog, row))
     })?;
+    if send_to_chat {
+        state.xmpp.push_rest_message(&dialog, &row);
+    }
     Ok((StatusCode::CREATED, Json(message)).into_response())
 }
 
@@ -287,9 +292,10 @@ async fn update(
     let new_body = body.get("message").and_then(message_db::custom_value);
     let caller = session.user_id;
     let now = db::now();
-    state.db.call(|c| {
+    let edited = state.db.call(|c| {
         let tx = c.transaction()?;
         let mut found = Vec::new();
+        let mut dialogs = Vec::new();
         for id in &ids {
             let Some((row, dialog)) = load_message(&tx, session.app_id, id)? else {
                 continue;
@@ -302,6 +308,7 @@ async fn update(
                 return Err(no_permission());
             }
             found.push(row.id);
+            dialogs.push(dialog);
         }
         if found.is_empty() {
             return Err(ApiError::not_found());
@@ -317,8 +324,13 @@ async fn update(
             message_db::mark_delivered(&tx, &found, caller)?;
         }
         tx.commit()?;
-        Ok::<_, ApiError>(())
+        Ok::<_, ApiError>(found.into_iter().zip(dialogs).collect::<Vec<_>>())
     })?;
+    if let Some(text) = &new_body {
+        for (id, dialog) in &edited {
+            state.xmpp.push_edit(dialog, caller, id, text);
+        }
+    }
     Ok(StatusCode::OK)
 }
 
@@ -357,6 +369,7 @@ fn delete_one(
     session: &SessionRow,
     id: &str,
     force: bool,
+    deleted: &mut Vec<(String, DialogRow)>,
 ) -> Result<Outcome, ApiError> {
     let caller = session.user_id;
     let Some((row, dialog)) = load_message(conn, session.app_id, id)? else {
@@ -370,6 +383,7 @@ fn delete_one(
             return Ok(Outcome::WrongPermissions);
         }
         message_db::delete(conn, &row)?;
+        deleted.push((row.id.clone(), dialog));
     } else {
         message_db::hide_for(conn, &row.id, caller)?;
     }
@@ -386,16 +400,20 @@ async fn remove(
 ) -> Result<Json<DeleteResult>, ApiError> {
     let force = force(&delete_params(raw.as_deref(), &body));
     let ids: Vec<String> = query::split_list(&ids).collect();
+    let mut deleted = Vec::new();
     let result = state.db.call(|c| {
         let tx = c.transaction()?;
         let mut result = DeleteResult::default();
         for id in ids {
-            let outcome = delete_one(&tx, &session, &id, force)?;
+            let outcome = delete_one(&tx, &session, &id, force, &mut deleted)?;
             result.push(id, outcome);
         }
         tx.commit()?;
         Ok::<_, ApiError>(result)
     })?;
+    for (id, dialog) in &deleted {
+        state.xmpp.push_delete(dialog, session.user_id, id);
+    }
     Ok(Json(result))
 }
 
@@ -451,7 +469,8 @@ async fn unread(
 }
 
 /// `POST /chat/Message/system {"recipientId": 5, …}` → `{"messageId", "recipientId",
-/// "extensionParams"}`. Stored in `system_messages`; XMPP delivery comes later.
+/// "extensionParams"}`. Stored in `system_messages` and pushed over XMPP as a headline
+/// (kept for offline delivery when the recipient has no online resource).
 async fn system(
     State(state): State<AppState>,
     UserSession(session): UserSession,
@@ -482,6 +501,9 @@ async fn system(
             now,
         )?)
     })?;
+    state
+        .xmpp
+        .push_system(session.app_id, session.user_id, recipient, &id, &params);
     Ok(Json(json!({
         "messageId": id,
         "recipientId": recipient,
@@ -508,7 +530,7 @@ async fn react(
         return Err(ApiError::unprocessable("base", "add or remove is required"));
     }
     let now = db::now();
-    state.db.call(|c| {
+    let (row, dialog) = state.db.call(|c| {
         let (row, dialog) =
             load_message(c, session.app_id, &id)?.ok_or_else(ApiError::not_found)?;
         require_member(c, &dialog, session.user_id)?;
@@ -520,8 +542,18 @@ async fn react(
             remove.as_deref(),
             now,
         )?;
-        Ok::<_, ApiError>(())
+        Ok::<_, ApiError>((row, dialog))
     })?;
+    state.xmpp.push_reactions(
+        &dialog,
+        &ReactionChange {
+            user_id: session.user_id,
+            message_id: row.id,
+            dialog_id: dialog.id.clone(),
+            add,
+            remove,
+        },
+    );
     Ok(StatusCode::OK)
 }
 

@@ -86,7 +86,10 @@ impl Server {
         })
         .await
         .unwrap();
-        let me = c.log_in(LoginId::Login(login.into()), PASSWORD).await.unwrap();
+        let me = c
+            .log_in(LoginId::Login(login.into()), PASSWORD)
+            .await
+            .unwrap();
         (c, me)
     }
 }

@@ -1,0 +1,614 @@
+//! One client connection: TLS (STARTTLS or direct), SASL PLAIN, resource binding, then the
+//! bound session with stream management (XEP-0198) until the stream ends.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use minidom::Element;
+use tokio::io::{AsyncBufRead, AsyncWrite, BufStream};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio_rustls::TlsAcceptor;
+use tokio_xmpp::parsers::bind::BindFeature;
+use tokio_xmpp::parsers::ns;
+use tokio_xmpp::parsers::sasl::{self, DefinedCondition as SaslCondition, Mechanism};
+use tokio_xmpp::parsers::sm::StreamManagement;
+use tokio_xmpp::parsers::starttls::{self, StartTls};
+use tokio_xmpp::parsers::stream_features::StreamFeatures;
+use tokio_xmpp::xmlstream::{
+    accept_stream, ReadError, StreamHeader, Timeouts, XmlStream, XmppStreamElement,
+};
+
+use super::hub::{Hub, SessionCore, Sm, UserKey};
+use super::router::Origin;
+use super::util::{child, elem, NS_BIND, NS_SESSION, NS_SM};
+use crate::db::{self, sessions as session_db, users as user_db};
+use crate::password;
+
+/// Time allowed from TCP accept to a bound stream.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// SASL attempts per connection.
+const MAX_AUTH_ATTEMPTS: usize = 3;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Which listener a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    StartTls,
+    DirectTls,
+}
+
+fn timeouts() -> Timeouts {
+    Timeouts {
+        read_timeout: Duration::from_secs(90),
+        response_timeout: Duration::from_secs(30),
+    }
+}
+
+fn header(hub: &Hub) -> StreamHeader<'static> {
+    StreamHeader {
+        from: Some(hub.domain.clone().into()),
+        to: None,
+        id: Some(db::random_token().into()),
+    }
+}
+
+/// Serves one TCP connection until it ends or the server shuts down (a bound session then
+/// closes its stream with `</stream:stream>`).
+pub async fn serve(tcp: TcpStream, mode: Mode, tls: TlsAcceptor, hub: Arc<Hub>) {
+    let stop = hub.shutdown_signal();
+    let negotiated = tokio::select! {
+        r = negotiate(tcp, mode, tls, &hub) => r,
+        () = stop => return,
+    };
+    match negotiated {
+        Ok((xs, key)) => Session::new(hub, key).run(xs).await,
+        Err(e) => tracing::debug!(error = %e, "xmpp negotiation failed"),
+    }
+}
+
+type Bound = (
+    XmlStream<BufStream<tokio_rustls::server::TlsStream<TcpStream>>, Element>,
+    UserKey,
+);
+
+/// TLS (direct, or after STARTTLS) and SASL, within [`HANDSHAKE_TIMEOUT`].
+async fn negotiate(
+    tcp: TcpStream,
+    mode: Mode,
+    tls: TlsAcceptor,
+    hub: &Hub,
+) -> Result<Bound, Error> {
+    let steps = async {
+        let tcp = match mode {
+            Mode::DirectTls => tcp,
+            Mode::StartTls => starttls(tcp, hub).await?,
+        };
+        let io = tls.accept(tcp).await?;
+        authenticate(BufStream::new(io), hub).await
+    };
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, steps).await?
+}
+
+/// Plain stream: only `<starttls/>` is offered, and required.
+async fn starttls(tcp: TcpStream, hub: &Hub) -> Result<TcpStream, Error> {
+    let accepted = accept_stream(BufStream::new(tcp), ns::JABBER_CLIENT, timeouts()).await?;
+    let features = StreamFeatures {
+        starttls: Some(StartTls { required: true }),
+        ..Default::default()
+    };
+    let mut xs: XmlStream<_, XmppStreamElement> = accepted
+        .send_header(header(hub))
+        .await?
+        .send_features(&features)
+        .await?;
+    match xs.next().await {
+        Some(Ok(XmppStreamElement::Starttls(starttls::Nonza::Request(_)))) => {}
+        other => {
+            let _ = xs.shutdown().await;
+            return Err(format!("expected <starttls/>, got {other:?}").into());
+        }
+    }
+    xs.send(&XmppStreamElement::Starttls(starttls::Nonza::Proceed(
+        starttls::Proceed,
+    )))
+    .await?;
+    Ok(xs.into_inner().into_inner())
+}
+
+/// SASL PLAIN, then the restarted stream offering bind and SM.
+async fn authenticate<Io>(io: Io, hub: &Hub) -> Result<(XmlStream<Io, Element>, UserKey), Error>
+where
+    Io: AsyncBufRead + AsyncWrite + Unpin + Send,
+{
+    let accepted = accept_stream(io, ns::JABBER_CLIENT, timeouts()).await?;
+    let features = StreamFeatures {
+        sasl_mechanisms: ["PLAIN".to_owned()].into(),
+        ..Default::default()
+    };
+    let mut xs: XmlStream<Io, XmppStreamElement> = accepted
+        .send_header(header(hub))
+        .await?
+        .send_features(&features)
+        .await?;
+    let mut attempts = 0;
+    let key = loop {
+        let auth = match xs.next().await {
+            Some(Ok(XmppStreamElement::Sasl(sasl::Nonza::Auth(a)))) => a,
+            Some(Err(ReadError::SoftTimeout)) => continue,
+            other => {
+                let _ = xs.shutdown().await;
+                return Err(format!("expected <auth/>, got {other:?}").into());
+            }
+        };
+        let condition = if auth.mechanism == Mechanism::Plain {
+            match check_plain(hub, &auth.data) {
+                Some(key) => break key,
+                None => SaslCondition::NotAuthorized,
+            }
+        } else {
+            SaslCondition::InvalidMechanism
+        };
+        xs.send(&XmppStreamElement::Sasl(sasl::Nonza::Failure(
+            sasl::Failure {
+                defined_condition: condition,
+                texts: BTreeMap::new(),
+            },
+        )))
+        .await?;
+        attempts += 1;
+        if attempts >= MAX_AUTH_ATTEMPTS {
+            let _ = xs.shutdown().await;
+            return Err("too many failed authentications".into());
+        }
+    };
+    let accepted = xs
+        .accept_reset(&XmppStreamElement::Sasl(sasl::Nonza::Success(
+            sasl::Success { data: vec![] },
+        )))
+        .await?;
+    let features = StreamFeatures {
+        bind: Some(BindFeature { required: true }),
+        stream_management: Some(StreamManagement { optional: false }),
+        ..Default::default()
+    };
+    let xs = accepted
+        .send_header(header(hub))
+        .await?
+        .send_features(&features)
+        .await?;
+    Ok((xs, key))
+}
+
+/// `[authzid] \0 {userId}-{appId} \0 password-or-token`; the authzid may be empty or the
+/// bare JID.
+pub fn check_plain(hub: &Hub, data: &[u8]) -> Option<UserKey> {
+    let parts: Vec<&[u8]> = data.split(|b| *b == 0).collect();
+    let [authzid, authcid, secret] = parts.as_slice() else {
+        return None;
+    };
+    let (authzid, authcid, secret) = (
+        std::str::from_utf8(authzid).ok()?,
+        std::str::from_utf8(authcid).ok()?,
+        std::str::from_utf8(secret).ok()?,
+    );
+    let (uid, app) = authcid.split_once('-')?;
+    let (uid, app): (u64, u64) = (uid.parse().ok()?, app.parse().ok()?);
+    if !authzid.is_empty() && !authzid.eq_ignore_ascii_case(&hub.user_jid((app, uid))) {
+        return None;
+    }
+    if secret.is_empty() {
+        return None;
+    }
+    let now = db::now();
+    let ok = hub
+        .db
+        .with(|c| {
+            if let Some(s) = session_db::find_live(c, secret, now)? {
+                if s.user_id == uid && s.app_id == app {
+                    return Ok(true);
+                }
+            }
+            Ok(user_db::find(c, app, uid)?
+                .and_then(|u| u.password_hash)
+                .is_some_and(|h| password::verify(secret, &h)))
+        })
+        .unwrap_or(false);
+    ok.then_some((app, uid))
+}
+
+/// What woke the session loop.
+enum Event {
+    In(Option<Result<Element, ReadError>>),
+    Out(Element),
+    Stop,
+    Takeover,
+}
+
+struct Session {
+    hub: Arc<Hub>,
+    key: UserKey,
+    core: Option<SessionCore>,
+    takeover: Option<Arc<Notify>>,
+}
+
+async fn recv(core: &mut Option<SessionCore>) -> Option<Element> {
+    match core {
+        Some(c) => c.rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn notified(n: &Option<Arc<Notify>>) {
+    match n {
+        Some(n) => n.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn sm_nonza(name: &str, attrs: &[(&str, &str)]) -> Element {
+    elem(name, NS_SM, attrs)
+}
+
+fn is_stanza(el: &Element) -> bool {
+    el.ns() == ns::JABBER_CLIENT && matches!(el.name(), "message" | "presence" | "iq")
+}
+
+impl Session {
+    fn new(hub: Arc<Hub>, key: UserKey) -> Self {
+        Self {
+            hub,
+            key,
+            core: None,
+            takeover: None,
+        }
+    }
+
+    async fn run<Io>(mut self, mut xs: XmlStream<Io, Element>)
+    where
+        Io: AsyncBufRead + AsyncWrite + Unpin + Send,
+    {
+        let stop = self.hub.shutdown_signal();
+        tokio::pin!(stop);
+        loop {
+            let event = tokio::select! {
+                item = xs.next() => Event::In(item),
+                Some(out) = recv(&mut self.core) => Event::Out(out),
+                () = &mut stop => Event::Stop,
+                () = notified(&self.takeover) => Event::Takeover,
+            };
+            let keep_going = match event {
+                Event::In(Some(Ok(el))) => self.inbound(&mut xs, el).await,
+                Event::In(Some(Err(ReadError::SoftTimeout))) => self.idle(&mut xs).await,
+                Event::In(Some(Err(ReadError::ParseError(e)))) => {
+                    tracing::debug!(error = %e, "unparsable element ignored");
+                    Ok(true)
+                }
+                Event::In(Some(Err(ReadError::StreamFooterReceived))) => {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), xs.shutdown()).await;
+                    self.end();
+                    return;
+                }
+                Event::In(None | Some(Err(ReadError::HardError(_)))) | Event::Takeover => {
+                    self.lost();
+                    return;
+                }
+                Event::Out(el) => self.outbound(&mut xs, el).await,
+                Event::Stop => {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), xs.shutdown()).await;
+                    self.end();
+                    return;
+                }
+            };
+            match keep_going {
+                Ok(true) => {}
+                Ok(false) => {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), xs.shutdown()).await;
+                    self.end();
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "xmpp write failed");
+                    self.lost();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Clean end: the session is gone for good.
+    fn end(&mut self) {
+        if let Some(core) = self.core.take() {
+            self.hub.end(core);
+        }
+    }
+
+    /// Connection lost: park a resumable session, end any other.
+    fn lost(&mut self) {
+        if let Some(core) = self.core.take() {
+            if core.sm.as_ref().is_some_and(|s| s.resumable) {
+                self.hub.park(core);
+            } else {
+                self.hub.end(core);
+            }
+        }
+    }
+
+    async fn idle<Io>(&mut self, xs: &mut XmlStream<Io, Element>) -> io::Result<bool>
+    where
+        Io: AsyncBufRead + AsyncWrite + Unpin + Send,
+    {
+        match self.core.as_ref().map(|c| c.sm.is_some()) {
+            Some(true) => xs.send(&sm_nonza("r", &[])).await?,
+            Some(false) => {
+                let ping = elem(
+                    "iq",
+                    ns::JABBER_CLIENT,
+                    &[
+                        ("type", "get"),
+                        ("id", &format!("srv-ping-{}", db::object_id())),
+                    ],
+                );
+                let mut ping = ping;
+                ping.append_child(elem("ping", super::util::NS_PING, &[]));
+                xs.send(&ping).await?;
+            }
+            None => {}
+        }
+        Ok(true)
+    }
+
+    async fn outbound<Io>(
+        &mut self,
+        xs: &mut XmlStream<Io, Element>,
+        el: Element,
+    ) -> io::Result<bool>
+    where
+        Io: AsyncBufRead + AsyncWrite + Unpin + Send,
+    {
+        let Some(core) = self.core.as_mut() else {
+            return Ok(true);
+        };
+        let counted = match core.sm.as_mut() {
+            Some(sm) => {
+                sm.sent(&el);
+                true
+            }
+            None => false,
+        };
+        xs.send(&el).await?;
+        if counted && core.rx.is_empty() {
+            xs.send(&sm_nonza("r", &[])).await?;
+        }
+        Ok(true)
+    }
+
+    async fn inbound<Io>(
+        &mut self,
+        xs: &mut XmlStream<Io, Element>,
+        el: Element,
+    ) -> io::Result<bool>
+    where
+        Io: AsyncBufRead + AsyncWrite + Unpin + Send,
+    {
+        if el.ns() == NS_SM {
+            return self.sm(xs, el).await;
+        }
+        if !is_stanza(&el) {
+            return Ok(true);
+        }
+        if let Some(sm) = self.core.as_mut().and_then(|c| c.sm.as_mut()) {
+            sm.inbound = sm.inbound.wrapping_add(1);
+        }
+        let bind = el.name() == "iq"
+            && el.attr("type") == Some("set")
+            && el.get_child("bind", NS_BIND).is_some();
+        if bind {
+            if self.core.is_some() {
+                let reply = bind_error(&el);
+                return self.reply(xs, reply).await;
+            }
+            let requested = el
+                .get_child("bind", NS_BIND)
+                .and_then(|b| child(b, "resource"))
+                .map(|r| r.text());
+            let core = self.hub.bind(self.key, requested.as_deref());
+            let full = self.hub.full_jid(self.key, &core.resource);
+            let id = el.attr("id").unwrap_or_default();
+            let mut result = elem("iq", ns::JABBER_CLIENT, &[("type", "result"), ("id", id)]);
+            let mut b = elem("bind", NS_BIND, &[]);
+            b.append_child(
+                Element::builder("jid", NS_BIND)
+                    .append(full.as_str())
+                    .build(),
+            );
+            result.append_child(b);
+            self.core = Some(core);
+            xs.send(&result).await?;
+            return Ok(true);
+        }
+        let Some(core) = self.core.as_ref() else {
+            // Before bind only the session iq is acceptable.
+            if el.name() == "iq" && el.get_child("session", NS_SESSION).is_some() {
+                let id = el.attr("id").unwrap_or_default();
+                xs.send(&elem(
+                    "iq",
+                    ns::JABBER_CLIENT,
+                    &[("type", "result"), ("id", id)],
+                ))
+                .await?;
+                return Ok(true);
+            }
+            return Ok(true);
+        };
+        let origin = Origin {
+            key: self.key,
+            resource: core.resource.clone(),
+        };
+        self.hub.route(&origin, el);
+        Ok(true)
+    }
+
+    /// Sends a stanza reply through the session's queue (so SM counts it).
+    async fn reply<Io>(&mut self, xs: &mut XmlStream<Io, Element>, el: Element) -> io::Result<bool>
+    where
+        Io: AsyncBufRead + AsyncWrite + Unpin + Send,
+    {
+        self.outbound(xs, el).await
+    }
+
+    async fn sm<Io>(&mut self, xs: &mut XmlStream<Io, Element>, el: Element) -> io::Result<bool>
+    where
+        Io: AsyncBufRead + AsyncWrite + Unpin + Send,
+    {
+        match el.name() {
+            "enable" => {
+                let Some(core) = self.core.as_mut().filter(|c| c.sm.is_none()) else {
+                    let mut f = sm_nonza("failed", &[("h", "0")]);
+                    f.append_child(Element::bare("unexpected-request", super::util::NS_STANZAS));
+                    xs.send(&f).await?;
+                    return Ok(true);
+                };
+                let resumable = matches!(el.attr("resume"), Some("true" | "1"));
+                let id = db::random_token();
+                core.sm = Some(Sm {
+                    id: id.clone(),
+                    resumable,
+                    ..Sm::default()
+                });
+                let window = self.hub.resume_window().as_secs().to_string();
+                let enabled = if resumable {
+                    self.takeover = Some(self.hub.sm_live(&id));
+                    sm_nonza(
+                        "enabled",
+                        &[("id", &id), ("resume", "true"), ("max", &window)],
+                    )
+                } else {
+                    sm_nonza("enabled", &[("id", &id)])
+                };
+                xs.send(&enabled).await?;
+            }
+            "r" => {
+                if let Some(sm) = self.core.as_ref().and_then(|c| c.sm.as_ref()) {
+                    xs.send(&sm_nonza("a", &[("h", &sm.inbound.to_string())]))
+                        .await?;
+                }
+            }
+            "a" => {
+                let h = el.attr("h").and_then(|h| h.parse().ok());
+                if let (Some(sm), Some(h)) = (self.core.as_mut().and_then(|c| c.sm.as_mut()), h) {
+                    sm.ack(h);
+                }
+            }
+            "resume" => {
+                let previd = el.attr("previd").unwrap_or_default().to_owned();
+                let h: u32 = el.attr("h").and_then(|h| h.parse().ok()).unwrap_or(0);
+                let resumed = if self.core.is_none() {
+                    self.hub.resume(&previd, self.key).await
+                } else {
+                    None
+                };
+                let Some(mut core) = resumed else {
+                    let mut f = sm_nonza("failed", &[("h", "0")]);
+                    f.append_child(Element::bare("item-not-found", super::util::NS_STANZAS));
+                    xs.send(&f).await?;
+                    return Ok(true);
+                };
+                let Some(sm) = core.sm.as_mut() else {
+                    self.hub.end(core);
+                    return Ok(true);
+                };
+                sm.ack(h);
+                let inbound = sm.inbound.to_string();
+                xs.send(&sm_nonza(
+                    "resumed",
+                    &[("h", &inbound), ("previd", &previd)],
+                ))
+                .await?;
+                self.takeover = Some(self.hub.sm_live(&previd));
+                let resend: Vec<Element> = sm.unacked.iter().map(|(_, e)| e.clone()).collect();
+                self.core = Some(core);
+                for e in &resend {
+                    xs.send(e).await?;
+                }
+                if !resend.is_empty() {
+                    xs.send(&sm_nonza("r", &[])).await?;
+                }
+            }
+            _ => {}
+        }
+        Ok(true)
+    }
+}
+
+fn bind_error(req: &Element) -> Element {
+    let id = req.attr("id").unwrap_or_default();
+    let mut iq = elem("iq", ns::JABBER_CLIENT, &[("type", "error"), ("id", id)]);
+    let mut err = elem(
+        "error",
+        ns::JABBER_CLIENT,
+        &[("type", "cancel"), ("code", "405")],
+    );
+    err.append_child(Element::bare("not-allowed", super::util::NS_STANZAS));
+    iq.append_child(err);
+    iq
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::db::{sessions, users::UserRow, Db};
+
+    #[test]
+    fn plain_accepts_password_or_live_token() {
+        let db = Db::open(":memory:").unwrap();
+        let hub = Hub::new(db.clone(), "chat");
+        let (uid, token, other_token) = db
+            .with(|c| {
+                let u = user_db::insert(
+                    c,
+                    &UserRow {
+                        app_id: 7,
+                        login: Some("a".into()),
+                        password_hash: Some(password::hash("secret-pw")),
+                        ..UserRow::default()
+                    },
+                )?;
+                let s = sessions::create(c, 7, u.id, db::now(), 60)?;
+                let other = sessions::create(c, 7, 0, db::now(), 60)?;
+                Ok((u.id, s.token, other.token))
+            })
+            .unwrap();
+        let plain = |authzid: &str, authcid: String, secret: &str| {
+            check_plain(&hub, format!("{authzid}\0{authcid}\0{secret}").as_bytes())
+        };
+        let me = format!("{uid}-7");
+        assert_eq!(plain("", me.clone(), "secret-pw"), Some((7, uid)));
+        assert_eq!(plain("", me.clone(), &token), Some((7, uid)));
+        assert_eq!(
+            plain(&format!("{uid}-7@chat"), me.clone(), &token),
+            Some((7, uid))
+        );
+        assert_eq!(plain("", me.clone(), "wrong"), None);
+        assert_eq!(plain("", me.clone(), ""), None);
+        assert_eq!(plain("", me.clone(), &other_token), None, "another session");
+        assert_eq!(
+            plain("9-7@chat", me.clone(), &token),
+            None,
+            "authzid mismatch"
+        );
+        assert_eq!(
+            plain("", format!("{uid}-8"), "secret-pw"),
+            None,
+            "other app"
+        );
+        assert_eq!(check_plain(&hub, b"no separators"), None);
+        db.with(|c| sessions::expire_all(c, db::now())).unwrap();
+        assert_eq!(plain("", me, &token), None, "expired token");
+    }
+}

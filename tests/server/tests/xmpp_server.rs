@@ -1,0 +1,1019 @@
+//! cubeserver's XMPP side end to end: the binary as a process, driven by a small raw client
+//! (tokio-xmpp's xmlstream initiator + rustls trusting the ready line's CA) and by REST.
+#![allow(clippy::unwrap_used)]
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use minidom::Element;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader, BufStream};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls::crypto::ring;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+use tokio_rustls::TlsConnector;
+use tokio_xmpp::parsers::sasl::{self, Mechanism};
+use tokio_xmpp::parsers::starttls;
+use tokio_xmpp::xmlstream::{
+    initiate_stream, ReadError, StreamHeader, Timeouts, XmlStream, XmppStreamElement,
+};
+
+const APP: u64 = 7;
+const PASSWORD: &str = "correct-horse-9";
+const NS: &str = "jabber:client";
+const WAIT: Duration = Duration::from_secs(5);
+
+struct Server {
+    child: Child,
+    api: String,
+    domain: String,
+    xmpp_port: u16,
+    xmpp_tls_port: u16,
+    tls: Arc<ClientConfig>,
+    http: reqwest::Client,
+}
+
+struct User {
+    id: u64,
+    token: String,
+}
+
+async fn start() -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cubeserver"))
+        .args([
+            "--app",
+            &format!("{APP}:key-7:"),
+            "--chat-domain",
+            "chat.test",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("ready line in time")
+        .unwrap()
+        .unwrap();
+    let ready: Value = serde_json::from_str(&line).unwrap();
+    let ca = std::fs::read(ready["ca_cert"].as_str().unwrap()).unwrap();
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&ca) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let tls = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Server {
+        child,
+        api: ready["api_url"].as_str().unwrap().to_owned(),
+        domain: ready["chat_domain"].as_str().unwrap().to_owned(),
+        xmpp_port: u16::try_from(ready["xmpp_port"].as_u64().unwrap()).unwrap(),
+        xmpp_tls_port: u16::try_from(ready["xmpp_tls_port"].as_u64().unwrap()).unwrap(),
+        tls: Arc::new(tls),
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Server {
+    /// Signs up (the session endpoint auto-creates unknown logins) and returns id + token.
+    async fn user(&self, login: &str) -> User {
+        let r: Value = self
+            .http
+            .post(format!("{}/session", self.api))
+            .json(&json!({"application_id": APP, "auth_key": "key-7",
+                "user": {"login": login, "password": PASSWORD}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        User {
+            id: r["session"]["user_id"].as_u64().unwrap(),
+            token: r["session"]["token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    async fn rest(&self, u: &User, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let resp = self
+            .http
+            .request(method, format!("{}{path}", self.api))
+            .header("CB-Token", &u.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert!(status.is_success(), "{path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    async fn history(&self, u: &User, dialog: &str) -> Vec<Value> {
+        let v = self
+            .rest(
+                u,
+                reqwest::Method::GET,
+                &format!("/chat/Message?chat_dialog_id={dialog}&mark_as_read=0"),
+                json!(null),
+            )
+            .await;
+        v["items"].as_array().unwrap().clone()
+    }
+
+    fn jid(&self, u: &User) -> String {
+        format!("{}-{APP}@{}", u.id, self.domain)
+    }
+
+    async fn tls_wrap(&self, tcp: TcpStream) -> TlsStream<TcpStream> {
+        TlsConnector::from(self.tls.clone())
+            .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+            .await
+            .unwrap()
+    }
+
+    fn header(&self) -> StreamHeader<'static> {
+        StreamHeader {
+            to: Some(self.domain.clone().into()),
+            from: None,
+            id: None,
+        }
+    }
+
+    /// Opens a TLS stream (STARTTLS or direct) and authenticates with SASL PLAIN.
+    /// `Err(condition)` on a SASL failure.
+    async fn login(
+        &self,
+        starttls: bool,
+        authzid: &str,
+        u: &User,
+        secret: &str,
+    ) -> Result<Client, String> {
+        let tls = if starttls {
+            let tcp = TcpStream::connect(("127.0.0.1", self.xmpp_port))
+                .await
+                .unwrap();
+            let (features, mut xs) =
+                initiate_stream(BufStream::new(tcp), NS, self.header(), Timeouts::tight())
+                    .await
+                    .unwrap()
+                    .recv_features::<XmppStreamElement>()
+                    .await
+                    .unwrap();
+            assert!(features.can_starttls());
+            assert!(features.sasl_mechanisms.is_empty(), "no auth before TLS");
+            xs.send(&XmppStreamElement::Starttls(starttls::Nonza::Request(
+                starttls::Request,
+            )))
+            .await
+            .unwrap();
+            match xs.next().await {
+                Some(Ok(XmppStreamElement::Starttls(starttls::Nonza::Proceed(_)))) => {}
+                other => panic!("no proceed: {other:?}"),
+            }
+            self.tls_wrap(xs.into_inner().into_inner()).await
+        } else {
+            let tcp = TcpStream::connect(("127.0.0.1", self.xmpp_tls_port))
+                .await
+                .unwrap();
+            self.tls_wrap(tcp).await
+        };
+        let (features, mut xs) =
+            initiate_stream(BufStream::new(tls), NS, self.header(), Timeouts::tight())
+                .await
+                .unwrap()
+                .recv_features::<XmppStreamElement>()
+                .await
+                .unwrap();
+        assert!(features.sasl_mechanisms.contains("PLAIN"));
+        let data = format!("{authzid}\0{}-{APP}\0{secret}", u.id).into_bytes();
+        xs.send(&XmppStreamElement::Sasl(sasl::Nonza::Auth(sasl::Auth {
+            mechanism: Mechanism::Plain,
+            data,
+        })))
+        .await
+        .unwrap();
+        match xs.next().await {
+            Some(Ok(XmppStreamElement::Sasl(sasl::Nonza::Success(_)))) => {}
+            Some(Ok(XmppStreamElement::Sasl(sasl::Nonza::Failure(f)))) => {
+                return Err(format!("{:?}", f.defined_condition))
+            }
+            other => panic!("unexpected SASL answer {other:?}"),
+        }
+        let (features, xs) = xs
+            .initiate_reset()
+            .send_header(self.header())
+            .await
+            .unwrap()
+            .recv_features::<Element>()
+            .await
+            .unwrap();
+        assert!(features.can_bind());
+        assert!(features.stream_management.is_some());
+        Ok(Client {
+            xs,
+            jid: String::new(),
+            h: 0,
+            counting: false,
+            auto_ack: true,
+            seq: std::cell::Cell::new(0),
+        })
+    }
+
+    /// Logs in over direct TLS with the password, binds, enables carbons, sends presence.
+    async fn online(&self, u: &User) -> Client {
+        let mut c = self.login(false, "", u, PASSWORD).await.unwrap();
+        c.bind(None).await;
+        c.iq_set("<enable xmlns='urn:xmpp:carbons:2'/>").await;
+        c.send("<presence xmlns='jabber:client'/>").await;
+        c
+    }
+}
+
+type Stream = XmlStream<BufStream<TlsStream<TcpStream>>, Element>;
+
+struct Client {
+    xs: Stream,
+    jid: String,
+    /// Stanzas received since SM was enabled.
+    h: u32,
+    counting: bool,
+    /// Answer the server's `<r/>` automatically.
+    auto_ack: bool,
+    seq: std::cell::Cell<u32>,
+}
+
+fn parse(xml: &str) -> Element {
+    xml.parse().unwrap_or_else(|e| panic!("{e}: {xml}"))
+}
+
+fn is_stanza(e: &Element) -> bool {
+    matches!(e.name(), "message" | "presence" | "iq")
+}
+
+fn child<'a>(e: &'a Element, name: &str) -> Option<&'a Element> {
+    e.children().find(|c| c.name() == name)
+}
+
+fn extra(e: &Element, key: &str) -> Option<String> {
+    child(child(e, "extraParams")?, key).map(|c| c.text())
+}
+
+impl Client {
+    fn next_id(&self) -> String {
+        let n = self.seq.get() + 1;
+        self.seq.set(n);
+        format!("{:08x}{:010x}{:06x}", 0x6500_0000u32, n, n)
+    }
+
+    async fn send(&mut self, xml: &str) {
+        self.xs.send(&parse(xml)).await.unwrap();
+    }
+
+    /// The next element, answering `<r/>` when `auto_ack`; `None` after `wait` of silence
+    /// or at the end of the stream.
+    async fn next(&mut self, wait: Duration) -> Option<Element> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let item = tokio::time::timeout_at(deadline, self.xs.next())
+                .await
+                .ok()??;
+            let el = match item {
+                Ok(el) => el,
+                Err(ReadError::SoftTimeout | ReadError::ParseError(_)) => continue,
+                Err(_) => return None,
+            };
+            if is_stanza(&el) && self.counting {
+                self.h += 1;
+            }
+            if el.name() == "r" && el.ns() == "urn:xmpp:sm:3" {
+                if self.auto_ack {
+                    let a = format!("<a xmlns='urn:xmpp:sm:3' h='{}'/>", self.h);
+                    self.send(&a).await;
+                }
+                continue;
+            }
+            return Some(el);
+        }
+    }
+
+    /// Reads until `pred` matches (skipping others); panics after [`WAIT`].
+    async fn expect(&mut self, what: &str, pred: impl Fn(&Element) -> bool) -> Element {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(left).await {
+                Some(e) if pred(&e) => return e,
+                Some(_) => {}
+                None => panic!("{} did not get {what}", self.jid),
+            }
+        }
+    }
+
+    /// The next `n` messages with a body (others skipped), then checks that no further
+    /// message with a body arrives for a short while.
+    async fn bodies(&mut self, n: usize) -> Vec<Element> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            out.push(
+                self.expect("a message with a body", |e| body_of(e).is_some())
+                    .await,
+            );
+        }
+        let extra: Vec<String> = self
+            .drain(Duration::from_millis(400))
+            .await
+            .iter()
+            .filter_map(body_of)
+            .collect();
+        assert!(extra.is_empty(), "unexpected extra messages {extra:?}");
+        out
+    }
+
+    /// Everything that arrives within `wait`.
+    async fn drain(&mut self, wait: Duration) -> Vec<Element> {
+        let mut out = Vec::new();
+        while let Some(e) = self.next(wait).await {
+            out.push(e);
+        }
+        out
+    }
+
+    async fn bind(&mut self, resource: Option<&str>) -> String {
+        let res = resource
+            .map(|r| format!("<resource>{r}</resource>"))
+            .unwrap_or_default();
+        self.send(&format!(
+            "<iq xmlns='jabber:client' type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>{res}</bind></iq>"
+        ))
+        .await;
+        let r = self
+            .expect("bind result", |e| e.attr("id") == Some("bind1"))
+            .await;
+        assert_eq!(r.attr("type"), Some("result"), "{}", String::from(&r));
+        self.jid = r
+            .children()
+            .next()
+            .unwrap()
+            .children()
+            .next()
+            .unwrap()
+            .text();
+        self.jid.clone()
+    }
+
+    async fn iq_set(&mut self, payload: &str) -> Element {
+        let id = format!("iq{}", self.next_id());
+        self.send(&format!(
+            "<iq xmlns='jabber:client' type='set' id='{id}'>{payload}</iq>"
+        ))
+        .await;
+        self.expect("iq answer", |e| e.attr("id") == Some(id.as_str()))
+            .await
+    }
+
+    async fn enable_sm(&mut self) -> String {
+        self.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+            .await;
+        let e = self.expect("enabled", |e| e.name() == "enabled").await;
+        assert_eq!(e.attr("resume"), Some("true"));
+        self.counting = true;
+        self.h = 0;
+        e.attr("id").unwrap().to_owned()
+    }
+
+    /// Sends a 1-1 chat message; returns its id.
+    async fn chat(&mut self, to: &str, body: &str, extra: &str) -> String {
+        let id = self.next_id();
+        self.send(&format!(
+            "<message xmlns='jabber:client' type='chat' to='{to}' id='{id}'><body>{body}</body><extraParams xmlns='jabber:client'>{extra}</extraParams></message>"
+        ))
+        .await;
+        id
+    }
+
+    /// Closes the stream cleanly.
+    async fn close(mut self) {
+        let _ = tokio::time::timeout(WAIT, self.xs.shutdown()).await;
+        let _ = self.drain(Duration::from_millis(300)).await;
+    }
+}
+
+fn body_of(e: &Element) -> Option<String> {
+    child(e, "body").map(|b| b.text())
+}
+
+fn is_chat_with(body: &'static str) -> impl Fn(&Element) -> bool {
+    move |e| e.name() == "message" && body_of(e).as_deref() == Some(body)
+}
+
+#[tokio::test]
+async fn login_binding_and_auth_failures() {
+    let s = start().await;
+    let a = s.user("alice").await;
+    // STARTTLS + password, with the bare JID as authzid.
+    let mut c1 = s.login(true, &s.jid(&a), &a, PASSWORD).await.unwrap();
+    let jid1 = c1.bind(None).await;
+    assert!(jid1.starts_with(&format!("{}/", s.jid(&a))), "{jid1}");
+    assert!(jid1.contains("-cubeserver-"), "{jid1}");
+    // Direct TLS + session token; the requested resource is honoured when free.
+    let mut c2 = s.login(false, "", &a, &a.token).await.unwrap();
+    assert_eq!(c2.bind(Some("phone")).await, format!("{}/phone", s.jid(&a)));
+    // ... and replaced by a unique one when taken.
+    let mut c3 = s.login(false, "", &a, PASSWORD).await.unwrap();
+    let jid3 = c3.bind(Some("phone")).await;
+    assert_ne!(jid3, format!("{}/phone", s.jid(&a)));
+    assert_ne!(jid3, jid1);
+    // Bad secrets, wrong user in the authzid.
+    assert_eq!(
+        s.login(true, "", &a, "wrong-password")
+            .await
+            .err()
+            .as_deref(),
+        Some("NotAuthorized")
+    );
+    assert_eq!(
+        s.login(false, "", &a, "0123456789abcdef0123456789abcdef01234567")
+            .await
+            .err()
+            .as_deref(),
+        Some("NotAuthorized")
+    );
+    assert_eq!(
+        s.login(false, "99-7@chat.test", &a, PASSWORD)
+            .await
+            .err()
+            .as_deref(),
+        Some("NotAuthorized")
+    );
+    // Ping and an unknown iq (service-unavailable echoing the child).
+    let pong = c1.iq_set("<ping xmlns='urn:xmpp:ping'/>").await;
+    assert_eq!(pong.attr("type"), Some("result"));
+    let err = c1.iq_set("<query xmlns='urn:example:unknown'/>").await;
+    assert_eq!(err.attr("type"), Some("error"));
+    assert!(err.get_child("query", "urn:example:unknown").is_some());
+    let e = child(&err, "error").unwrap();
+    assert!(child(e, "service-unavailable").is_some());
+    // SASL before STARTTLS is refused: the server closes the stream.
+    let tcp = TcpStream::connect(("127.0.0.1", s.xmpp_port))
+        .await
+        .unwrap();
+    let (_, mut xs) = initiate_stream(BufStream::new(tcp), NS, s.header(), Timeouts::tight())
+        .await
+        .unwrap()
+        .recv_features::<XmppStreamElement>()
+        .await
+        .unwrap();
+    xs.send(&XmppStreamElement::Sasl(sasl::Nonza::Auth(sasl::Auth {
+        mechanism: Mechanism::Plain,
+        data: format!("\0{}-{APP}\0{PASSWORD}", a.id).into_bytes(),
+    })))
+    .await
+    .unwrap();
+    let answer = tokio::time::timeout(WAIT, xs.next()).await.unwrap();
+    assert!(
+        !matches!(
+            answer,
+            Some(Ok(XmppStreamElement::Sasl(sasl::Nonza::Success(_))))
+        ),
+        "{answer:?}"
+    );
+    c1.close().await;
+    c2.close().await;
+    c3.close().await;
+}
+
+#[tokio::test]
+async fn one_to_one_online_offline_and_carbons() {
+    let s = start().await;
+    let (a, b) = (s.user("alice").await, s.user("bob").await);
+    let mut a1 = s.online(&a).await;
+    let mut a2 = s.online(&a).await;
+    let mut b1 = s.online(&b).await;
+
+    let id = a1
+        .chat(
+            &s.jid(&b),
+            "hello bob",
+            "<save_to_history>1</save_to_history><colour>blue</colour>",
+        )
+        .await;
+    let got = b1.expect("chat", is_chat_with("hello bob")).await;
+    assert_eq!(got.attr("from"), Some(a1.jid.as_str()), "from is stamped");
+    assert_eq!(got.attr("id"), Some(id.as_str()));
+    let dialog = extra(&got, "dialog_id").expect("dialog id added");
+    assert!(extra(&got, "date_sent").is_some());
+    // sent carbon to alice's other resource, unwrapped through sent/forwarded/message
+    let carbon = a2
+        .expect("sent carbon", |e| {
+            e.get_child("sent", "urn:xmpp:carbons:2").is_some()
+        })
+        .await;
+    assert_eq!(carbon.attr("type"), None);
+    let inner = cubechat_wire::stanza::unwrap_carbon(&carbon).unwrap().0;
+    assert_eq!(inner.attr("id"), Some(id.as_str()));
+    // the sending resource gets no copy
+    assert!(a1
+        .drain(Duration::from_millis(300))
+        .await
+        .iter()
+        .all(|e| body_of(e).is_none()));
+    // stored via db::messages::create, visible to REST with the custom parameter
+    let h = s.history(&b, &dialog).await;
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0]["_id"], id.as_str());
+    assert_eq!(h[0]["message"], "hello bob");
+    assert_eq!(h[0]["colour"], "blue");
+    assert_eq!(h[0]["recipient_id"], b.id);
+
+    // bob goes offline; two messages wait for him
+    b1.close().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    a1.chat(&s.jid(&b), "offline one", "").await;
+    a1.chat(&s.jid(&b), "offline two", "").await;
+    // typing is not stored
+    a1.send(&format!(
+        "<message xmlns='jabber:client' type='chat' to='{}'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>",
+        s.jid(&b)
+    ))
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut b2 = s.login(false, "", &b, PASSWORD).await.unwrap();
+    b2.bind(None).await;
+    // nothing before the initial presence
+    assert!(b2.drain(Duration::from_millis(300)).await.is_empty());
+    b2.send("<presence xmlns='jabber:client'/>").await;
+    let got = b2.bodies(2).await;
+    let bodies: Vec<String> = got.iter().filter_map(body_of).collect();
+    assert_eq!(bodies, ["offline one", "offline two"]);
+    assert!(got
+        .iter()
+        .all(|e| e.get_child("delay", "urn:xmpp:delay").is_some()));
+    assert!(got.iter().all(|e| child(e, "composing").is_none()));
+    b2.close().await;
+    // delivered exactly once
+    let mut b3 = s.online(&b).await;
+    assert!(b3
+        .drain(Duration::from_millis(500))
+        .await
+        .iter()
+        .all(|e| body_of(e).is_none()));
+
+    // a full-JID address reaches one resource; the others get a received carbon
+    let mut b4 = s.online(&b).await;
+    let to = b3.jid.clone();
+    a1.chat(&to, "just b3", "").await;
+    b3.expect("direct", is_chat_with("just b3")).await;
+    let rc = b4
+        .expect("received carbon", |e| {
+            e.get_child("received", "urn:xmpp:carbons:2").is_some()
+        })
+        .await;
+    assert_eq!(rc.attr("type"), None);
+
+    // unknown recipient bounces with the legacy code
+    let bad = a1
+        .chat(&format!("99999-{APP}@{}", s.domain), "nobody", "")
+        .await;
+    let err = a1
+        .expect("error", |e| e.attr("type") == Some("error"))
+        .await;
+    assert_eq!(err.attr("id"), Some(bad.as_str()));
+    assert_eq!(child(&err, "error").unwrap().attr("code"), Some("503"));
+    for c in [a1, a2, b3, b4] {
+        c.close().await;
+    }
+}
+
+#[tokio::test]
+async fn groupchat_fan_out_muc_and_storage() {
+    let s = start().await;
+    let (a, b, c, d) = (
+        s.user("alice").await,
+        s.user("bob").await,
+        s.user("carol").await,
+        s.user("dave").await,
+    );
+    let dialog = s
+        .rest(
+            &a,
+            reqwest::Method::POST,
+            "/chat/Dialog",
+            json!({"type": 2, "name": "team", "occupants_ids": format!("{},{}", b.id, c.id)}),
+        )
+        .await;
+    let dialog_id = dialog["_id"].as_str().unwrap().to_owned();
+    let room = dialog["xmpp_room_jid"].as_str().unwrap().to_owned();
+    let (mut ca, mut cb, mut cc, mut cd) = (
+        s.online(&a).await,
+        s.online(&b).await,
+        s.online(&c).await,
+        s.online(&d).await,
+    );
+
+    // join (optional) with the JS self-presence quirk
+    ca.send(&format!(
+        "<presence xmlns='jabber:client' id='j1:join' to='{room}/{}'><x xmlns='http://jabber.org/protocol/muc'><history maxstanzas='0'/></x></presence>",
+        a.id
+    ))
+    .await;
+    let me = ca.expect("self presence", |e| e.name() == "presence").await;
+    assert_eq!(me.attr("id"), Some("j1:join"));
+    let x = me
+        .get_child("x", "http://jabber.org/protocol/muc#user")
+        .unwrap();
+    assert!(x
+        .children()
+        .any(|c| c.name() == "status" && c.attr("code") == Some("110")));
+    assert_eq!(
+        child(child(x, "xmlns").unwrap(), "code").unwrap().text(),
+        "110"
+    );
+
+    // online occupants
+    let id = format!("d:{}", ca.next_id());
+    ca.send(&format!(
+        "<iq xmlns='jabber:client' type='get' id='{id}' to='{room}'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>"
+    ))
+    .await;
+    let items = ca
+        .expect("disco items", |e| e.attr("id") == Some(id.as_str()))
+        .await;
+    assert_eq!(child(&items, "query").unwrap().children().count(), 3);
+
+    let mid = ca.next_id();
+    ca.send(&format!(
+        "<message xmlns='jabber:client' type='groupchat' to='{room}' id='{mid}'><body>hi team</body><extraParams xmlns='jabber:client'><save_to_history>1</save_to_history></extraParams></message>"
+    ))
+    .await;
+    for client in [&mut ca, &mut cb, &mut cc] {
+        let got = client.expect("groupchat", is_chat_with("hi team")).await;
+        assert_eq!(got.attr("from"), Some(format!("{room}/{}", a.id).as_str()));
+        assert_eq!(got.attr("id"), Some(mid.as_str()));
+        assert_eq!(got.attr("type"), Some("groupchat"));
+        assert_eq!(
+            extra(&got, "dialog_id").as_deref(),
+            Some(dialog_id.as_str())
+        );
+    }
+    assert!(cd
+        .drain(Duration::from_millis(300))
+        .await
+        .iter()
+        .all(|e| body_of(e).is_none()));
+    let h = s.history(&c, &dialog_id).await;
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0]["_id"], mid.as_str());
+    assert_eq!(h[0]["sender_id"], a.id);
+
+    // not an occupant: 403 with the legacy code
+    let bad = cd.next_id();
+    cd.send(&format!(
+        "<message xmlns='jabber:client' type='groupchat' to='{room}' id='{bad}'><body>let me in</body></message>"
+    ))
+    .await;
+    let err = cd
+        .expect("error", |e| e.attr("type") == Some("error"))
+        .await;
+    assert_eq!(err.attr("id"), Some(bad.as_str()));
+    assert_eq!(child(&err, "error").unwrap().attr("code"), Some("403"));
+    assert!(cb
+        .drain(Duration::from_millis(300))
+        .await
+        .iter()
+        .all(|e| body_of(e).is_none()));
+
+    // leave
+    ca.send(&format!(
+        "<presence xmlns='jabber:client' type='unavailable' to='{room}/{}'/>",
+        a.id
+    ))
+    .await;
+    let left = ca.expect("leave", |e| e.name() == "presence").await;
+    assert_eq!(left.attr("type"), Some("unavailable"));
+    for cl in [ca, cb, cc, cd] {
+        cl.close().await;
+    }
+}
+
+#[tokio::test]
+async fn markers_edit_and_delete_update_history() {
+    let s = start().await;
+    let (a, b) = (s.user("alice").await, s.user("bob").await);
+    let (mut ca, mut cb) = (s.online(&a).await, s.online(&b).await);
+    let id = ca
+        .chat(&s.jid(&b), "first", "<save_to_history>1</save_to_history>")
+        .await;
+    let got = cb.expect("chat", is_chat_with("first")).await;
+    let dialog = extra(&got, "dialog_id").unwrap();
+
+    // read marker from bob: routed to alice and recorded
+    cb.send(&format!(
+        "<message xmlns='jabber:client' type='chat' to='{}' id='{}'><displayed xmlns='urn:xmpp:chat-markers:0' id='{id}'/><extraParams xmlns='jabber:client'><dialog_id>{dialog}</dialog_id></extraParams></message>",
+        s.jid(&a),
+        cb.next_id()
+    ))
+    .await;
+    let m = ca
+        .expect("marker", |e| child(e, "displayed").is_some())
+        .await;
+    assert_eq!(m.attr("from"), Some(cb.jid.as_str()));
+    let h = s.history(&a, &dialog).await;
+    assert!(h[0]["read_ids"].as_array().unwrap().contains(&json!(b.id)));
+    assert!(h[0]["delivered_ids"]
+        .as_array()
+        .unwrap()
+        .contains(&json!(b.id)));
+
+    // edits by someone else are routed but not applied
+    cb.send(&format!(
+        "<message xmlns='jabber:client' type='chat' to='{}' id='{}'><body>hacked</body><replace xmlns='urn:xmpp:message-correct:0' id='{id}' last='true'/><extraParams xmlns='jabber:client'><dialog_id>{dialog}</dialog_id></extraParams></message>",
+        s.jid(&a),
+        cb.next_id()
+    ))
+    .await;
+    ca.expect("foreign edit", |e| child(e, "replace").is_some())
+        .await;
+    assert_eq!(s.history(&a, &dialog).await[0]["message"], "first");
+
+    // the sender's edit is applied
+    ca.send(&format!(
+        "<message xmlns='jabber:client' type='chat' to='{}' id='{}'><body>first (edited)</body><replace xmlns='urn:xmpp:message-correct:0' id='{id}' last='true'/><extraParams xmlns='jabber:client'><dialog_id>{dialog}</dialog_id></extraParams></message>",
+        s.jid(&b),
+        ca.next_id()
+    ))
+    .await;
+    cb.expect("edit", |e| child(e, "replace").is_some()).await;
+    assert_eq!(s.history(&a, &dialog).await[0]["message"], "first (edited)");
+
+    // typing is routed, without storage
+    ca.send(&format!(
+        "<message xmlns='jabber:client' type='chat' to='{}'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>",
+        s.jid(&b)
+    ))
+    .await;
+    cb.expect("typing", |e| child(e, "composing").is_some())
+        .await;
+
+    // delete
+    ca.send(&format!(
+        "<message xmlns='jabber:client' type='chat' to='{}' id='{}'><remove xmlns='urn:xmpp:message-delete:0' id='{id}'/><extraParams xmlns='jabber:client'><dialog_id>{dialog}</dialog_id></extraParams></message>",
+        s.jid(&b),
+        ca.next_id()
+    ))
+    .await;
+    cb.expect("delete", |e| child(e, "remove").is_some()).await;
+    assert!(s.history(&a, &dialog).await.is_empty());
+    ca.close().await;
+    cb.close().await;
+}
+
+#[tokio::test]
+async fn rest_pushes_reach_xmpp() {
+    let s = start().await;
+    let (a, b, c) = (
+        s.user("alice").await,
+        s.user("bob").await,
+        s.user("carol").await,
+    );
+    let mut cb = s.online(&b).await;
+    let dialog = s
+        .rest(
+            &a,
+            reqwest::Method::POST,
+            "/chat/Dialog",
+            json!({"type": 3, "occupants_ids": b.id.to_string()}),
+        )
+        .await;
+    let dialog_id = dialog["_id"].as_str().unwrap().to_owned();
+
+    // POST /chat/Message with send_to_chat=1
+    let msg = s
+        .rest(
+            &a,
+            reqwest::Method::POST,
+            "/chat/Message",
+            json!({"chat_dialog_id": dialog_id, "message": "via rest", "send_to_chat": 1}),
+        )
+        .await;
+    let mid = msg["_id"].as_str().unwrap().to_owned();
+    let got = cb.expect("rest message", is_chat_with("via rest")).await;
+    assert_eq!(got.attr("id"), Some(mid.as_str()));
+    assert_eq!(got.attr("type"), Some("chat"));
+    assert_eq!(
+        extra(&got, "dialog_id").as_deref(),
+        Some(dialog_id.as_str())
+    );
+
+    // reaction
+    s.rest(
+        &a,
+        reqwest::Method::PUT,
+        &format!("/chat/Message/{mid}/reactions"),
+        json!({"add": "👍"}),
+    )
+    .await;
+    let r = cb
+        .expect("reactions", |e| child(e, "reactions").is_some())
+        .await;
+    let reactions = child(&r, "reactions").unwrap();
+    assert_eq!(reactions.attr("message_id"), Some(mid.as_str()));
+    assert_eq!(reactions.attr("user_id"), Some(a.id.to_string().as_str()));
+    assert_eq!(
+        child(reactions, "reaction").unwrap().attr("type"),
+        Some("👍")
+    );
+
+    // edit over REST
+    s.rest(
+        &a,
+        reqwest::Method::PUT,
+        &format!("/chat/Message/{mid}"),
+        json!({"message": "via rest (edited)"}),
+    )
+    .await;
+    let e = cb
+        .expect("replace", |e| child(e, "replace").is_some())
+        .await;
+    assert_eq!(body_of(&e).as_deref(), Some("via rest (edited)"));
+
+    // forced delete
+    s.rest(
+        &a,
+        reqwest::Method::DELETE,
+        &format!("/chat/Message/{mid}?force=1"),
+        json!(null),
+    )
+    .await;
+    let d = cb.expect("remove", |e| child(e, "remove").is_some()).await;
+    assert_eq!(child(&d, "remove").unwrap().attr("id"), Some(mid.as_str()));
+
+    // system message online, then to an offline user (stored, delivered once with delay)
+    s.rest(
+        &a,
+        reqwest::Method::POST,
+        "/chat/Message/system",
+        json!({"recipientId": b.id, "topic": "hello"}),
+    )
+    .await;
+    let sys = cb
+        .expect("system", |e| e.attr("type") == Some("headline"))
+        .await;
+    assert_eq!(
+        extra(&sys, "moduleIdentifier").as_deref(),
+        Some("SystemNotifications")
+    );
+    assert_eq!(extra(&sys, "topic").as_deref(), Some("hello"));
+    assert_eq!(sys.attr("from"), Some(s.jid(&a).as_str()));
+    s.rest(
+        &a,
+        reqwest::Method::POST,
+        "/chat/Message/system",
+        json!({"recipientId": c.id, "topic": "later"}),
+    )
+    .await;
+    let mut cc = s.online(&c).await;
+    let sys = cc
+        .expect("stored system", |e| e.attr("type") == Some("headline"))
+        .await;
+    assert_eq!(extra(&sys, "topic").as_deref(), Some("later"));
+    assert!(sys.get_child("delay", "urn:xmpp:delay").is_some());
+    cc.close().await;
+    let mut cc = s.online(&c).await;
+    assert!(cc
+        .drain(Duration::from_millis(400))
+        .await
+        .iter()
+        .all(|e| e.attr("type") != Some("headline")));
+    cc.close().await;
+    cb.close().await;
+}
+
+#[tokio::test]
+async fn stream_management_acks_and_resumption() {
+    let s = start().await;
+    let (a, b) = (s.user("alice").await, s.user("bob").await);
+    let mut cb = s.online(&b).await;
+    let mut ca = s.login(false, "", &a, PASSWORD).await.unwrap();
+    ca.bind(None).await;
+    let sm_id = ca.enable_sm().await;
+    // three inbound stanzas, then a request: h counts them
+    ca.iq_set("<enable xmlns='urn:xmpp:carbons:2'/>").await;
+    ca.send("<presence xmlns='jabber:client'/>").await;
+    ca.chat(&s.jid(&b), "counted", "").await;
+    ca.send("<r xmlns='urn:xmpp:sm:3'/>").await;
+    let ack = ca.expect("ack", |e| e.name() == "a").await;
+    assert_eq!(ack.attr("h"), Some("3"));
+    cb.expect("counted", is_chat_with("counted")).await;
+
+    // alice stops acknowledging; bob sends; the link is cut without </stream:stream>
+    ca.auto_ack = false;
+    let h_before = ca.h;
+    let mut sent = Vec::new();
+    for body in ["m1", "m2"] {
+        sent.push(cb.chat(&s.jid(&a), body, "").await);
+    }
+    let got = ca.bodies(2).await;
+    assert_eq!(
+        got.iter().filter_map(body_of).collect::<Vec<_>>(),
+        ["m1", "m2"]
+    );
+    // acknowledge only the first of them
+    let h_acked = h_before + 1;
+    drop(ca);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // while parked, more messages queue up (not offline storage)
+    for body in ["m3", "m4"] {
+        sent.push(cb.chat(&s.jid(&a), body, "").await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut ca = s.login(false, "", &a, PASSWORD).await.unwrap();
+    ca.send(&format!(
+        "<resume xmlns='urn:xmpp:sm:3' previd='{sm_id}' h='{h_acked}'/>"
+    ))
+    .await;
+    let resumed = ca.expect("resumed", |e| e.name() == "resumed").await;
+    assert_eq!(
+        resumed.attr("h"),
+        Some("3"),
+        "the server's count of alice's stanzas"
+    );
+    ca.counting = true;
+    let got = ca.bodies(3).await;
+    let bodies: Vec<String> = got.iter().filter_map(body_of).collect();
+    assert_eq!(bodies, ["m2", "m3", "m4"], "no loss, no duplicate");
+    // the resumed session still routes
+    ca.chat(&s.jid(&b), "after resume", "").await;
+    cb.expect("after resume", is_chat_with("after resume"))
+        .await;
+
+    // unknown previd: <failed/> with h
+    let mut other = s.login(false, "", &a, PASSWORD).await.unwrap();
+    other
+        .send("<resume xmlns='urn:xmpp:sm:3' previd='nope' h='0'/>")
+        .await;
+    let failed = other.expect("failed", |e| e.name() == "failed").await;
+    assert!(failed.attr("h").is_some(), "{}", String::from(&failed));
+    // a failed resume still allows binding
+    other.bind(None).await;
+
+    // JS-style SM (no resumption): stanzas unacked when the link drops go offline
+    let c = s.user("carol").await;
+    let mut cc = s.login(false, "", &c, PASSWORD).await.unwrap();
+    cc.bind(None).await;
+    cc.send("<enable xmlns='urn:xmpp:sm:3'/>").await;
+    let enabled = cc.expect("enabled", |e| e.name() == "enabled").await;
+    assert_eq!(enabled.attr("resume"), None);
+    cc.counting = true;
+    cc.auto_ack = false;
+    cc.send("<presence xmlns='jabber:client'/>").await;
+    cb.chat(&s.jid(&c), "never acked", "").await;
+    cc.bodies(1).await;
+    drop(cc);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut cc = s.online(&c).await;
+    let again = cc.bodies(1).await;
+    assert_eq!(body_of(&again[0]).as_deref(), Some("never acked"));
+    assert!(again[0].get_child("delay", "urn:xmpp:delay").is_some());
+    cc.close().await;
+    other.close().await;
+    ca.close().await;
+    cb.close().await;
+}
+
+#[tokio::test]
+async fn sigterm_closes_streams_and_exits_cleanly() {
+    let mut s = start().await;
+    let a = s.user("alice").await;
+    let mut ca = s.online(&a).await;
+    let pid = s.child.id().unwrap().to_string();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+    // the server closes the stream (footer, then EOF) instead of just vanishing
+    let end = tokio::time::timeout(WAIT, ca.xs.next()).await.unwrap();
+    assert!(
+        matches!(end, Some(Err(ReadError::StreamFooterReceived)) | None),
+        "{end:?}"
+    );
+    let exit = tokio::time::timeout(Duration::from_secs(10), s.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+}
