@@ -2,7 +2,7 @@
 //! and runs every authenticated call through [`Client::call`], which renews an expired
 //! session once and retries.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -36,6 +36,10 @@ pub struct Client {
     /// Serialises session renewals so concurrent 401s renew once.
     pub(crate) renewal: tokio::sync::Mutex<()>,
     events: broadcast::Sender<SessionEvent>,
+    /// The chat connection's state, kept across sessions.
+    pub(crate) chat: Arc<crate::xmpp::ChatShared>,
+    /// This client, weakly: chat tasks use it without keeping it alive.
+    pub(crate) me: Weak<Client>,
 }
 
 impl std::fmt::Debug for Client {
@@ -46,18 +50,27 @@ impl std::fmt::Debug for Client {
     }
 }
 
+impl Drop for Client {
+    fn drop(&mut self) {
+        // The chat session refers back to the shared chat state; end it so neither leaks.
+        self.chat.shutdown();
+    }
+}
+
 impl Client {
     /// Validates the config and builds a client. No network traffic happens here.
     pub fn new(cfg: Config) -> Result<Arc<Self>> {
         let base = cfg.validate()?;
         let rest = Rest::new(&cfg, base)?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        Ok(Arc::new(Self {
+        Ok(Arc::new_cyclic(|me| Self {
             cfg,
             rest,
             state: Mutex::new(State::default()),
             renewal: tokio::sync::Mutex::new(()),
             events,
+            chat: Arc::default(),
+            me: me.clone(),
         }))
     }
 

@@ -27,6 +27,27 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// How the chat connection comes back after it drops.
     pub reconnect: ReconnectPolicy,
+    /// Chat behaviour: automatic markers and typing.
+    pub chat_options: ChatOptions,
+}
+
+/// Chat behaviour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatOptions {
+    /// Send a delivered marker for every received markable message (default true).
+    pub auto_send_delivered: bool,
+    /// After `send_typing(composing: true)`, send `paused` when this much time passes
+    /// without another call (default 30 s).
+    pub typing_idle: Duration,
+}
+
+impl Default for ChatOptions {
+    fn default() -> Self {
+        Self {
+            auto_send_delivered: true,
+            typing_idle: Duration::from_secs(30),
+        }
+    }
 }
 
 /// Where the XMPP server is.
@@ -42,6 +63,9 @@ pub struct ChatEndpoint {
     pub tls_port: u16,
     /// Connect with direct TLS instead of STARTTLS.
     pub direct_tls: bool,
+    /// **Insecure.** Connect to `port` without any TLS and authenticate in plain text.
+    /// Only for test servers; by default a server that offers no STARTTLS is refused.
+    pub insecure_plaintext: bool,
 }
 
 impl Default for ChatEndpoint {
@@ -52,6 +76,7 @@ impl Default for ChatEndpoint {
             port: 5222,
             tls_port: 5223,
             direct_tls: false,
+            insecure_plaintext: false,
         }
     }
 }
@@ -146,6 +171,7 @@ impl Config {
             tls: TlsOptions::default(),
             timeouts: Timeouts::default(),
             reconnect: ReconnectPolicy::default(),
+            chat_options: ChatOptions::default(),
         }
     }
 
@@ -181,6 +207,14 @@ impl Config {
         }
         if self.chat.domain.trim().is_empty() {
             return bad("chat domain is empty".into());
+        }
+        if self.chat.insecure_plaintext
+            && !is_loopback(self.chat_host())
+            && !self.tls.insecure_allow_plaintext
+        {
+            return bad("chat insecure_plaintext to a non-loopback host also needs \
+                        insecure_allow_plaintext"
+                .into());
         }
         if self.chat.port == 0 || self.chat.tls_port == 0 {
             return bad("chat ports must be non-zero".into());
@@ -247,6 +281,7 @@ mod tests {
             Box::new(|c| c.api_url = "ftp://x".into()),
             Box::new(|c| c.api_url = "http://example.com".into()),
             Box::new(|c| c.chat.domain = String::new()),
+            Box::new(|c| c.chat.insecure_plaintext = true),
             Box::new(|c| c.timeouts.request = Duration::ZERO),
             Box::new(|c| c.reconnect.multiplier = 0.5),
             Box::new(|c| c.reconnect.jitter = 2.0),

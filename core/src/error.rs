@@ -26,6 +26,10 @@ pub enum Error {
     /// The session token expired or is unknown and could not be renewed: log in again.
     #[error("session expired: {0}")]
     SessionExpired(String),
+    /// The call needs the chat connection and `connect_chat` was not called (or the chat was
+    /// disconnected or destroyed).
+    #[error("chat is not connected")]
+    ChatNotConnected,
     /// The call needs a session (or a user session) and there is none.
     #[error("not logged in")]
     NotLoggedIn,

@@ -7,7 +7,8 @@
 //! - [`Client`]: sessions, sign-up and log-in over REST ([`auth`]), the chat REST API
 //!   ([`chat`]) and cloud storage for attachments ([`storage`]);
 //! - [`Error`]: precise errors, never carrying a secret or a message body;
-//! - [`SessionEvent`]: what happens to the session (created, renewed, expired, ended).
+//! - [`SessionEvent`]: what happens to the session (created, renewed, expired, ended);
+//! - [`xmpp`]: the real-time chat connection ([`ChatAuth`], [`ConnectionState`], [`ChatEvent`]).
 
 pub mod auth;
 pub mod chat;
@@ -16,9 +17,14 @@ pub mod config;
 pub mod error;
 pub mod rest;
 pub mod storage;
+pub mod xmpp;
 
 pub use auth::{LoginId, SessionEvent};
 pub use client::Client;
-pub use config::{ChatEndpoint, Config, ReconnectPolicy, Timeouts, TlsOptions};
+pub use config::{ChatEndpoint, ChatOptions, Config, ReconnectPolicy, Timeouts, TlsOptions};
 pub use cubechat_wire::auth::{Session, User, UserParams};
 pub use error::{Error, Result};
+pub use xmpp::{
+    ChatAuth, ChatEvent, ChatEvents, ChatMessage, ConnectionState, ConnectionStates,
+    OutgoingMessage, SystemMessage,
+};

@@ -314,9 +314,14 @@ impl Client {
             )
             .await?;
         let blob = created.blob;
+        let mut guard = UnfinishedBlob {
+            client: self.me.clone(),
+            id: Some(blob.id),
+        };
         let sent = self
             .send_and_complete(&blob, upload.source, size, progress, cancel)
             .await;
+        guard.id = None;
         match sent {
             // The completed blob as the server now has it (size, `updated_at`); if that read
             // fails, the upload still succeeded and the known fields are returned.
@@ -484,23 +489,15 @@ impl Client {
             file_name.to_string_lossy(),
             rand::random::<u64>()
         ));
-        let result = self.download_to(uid, &partial, progress, cancel).await;
-        match result {
-            Ok(n) => match tokio::fs::rename(&partial, dest).await {
-                Ok(()) => Ok(n),
-                Err(e) => {
-                    let _ = tokio::fs::remove_file(&partial).await;
-                    Err(Error::InvalidInput(format!(
-                        "cannot write {}: {e}",
-                        dest.display()
-                    )))
-                }
-            },
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&partial).await;
-                Err(e)
-            }
-        }
+        // Removes the partial file however this future ends: error, cancel token, or being
+        // dropped (the app cancelled its task).
+        let mut guard = PartialFile(Some(partial.clone()));
+        let n = self.download_to(uid, &partial, progress, cancel).await?;
+        tokio::fs::rename(&partial, dest)
+            .await
+            .map_err(|e| Error::InvalidInput(format!("cannot write {}: {e}", dest.display())))?;
+        guard.0 = None;
+        Ok(n)
     }
 
     async fn download_to(
@@ -698,6 +695,39 @@ impl Client {
             total_entries: raw.total_entries,
             items: raw.items.into_iter().map(|e| e.blob).collect(),
         })
+    }
+}
+
+/// Deletes the file at its path when dropped, unless disarmed (`.0 = None`).
+struct PartialFile(Option<PathBuf>);
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Deletes a created but unfinished blob when the upload future is dropped mid-way (the app
+/// cancelled its task), unless disarmed (`id = None`): the deletion runs as its own task.
+struct UnfinishedBlob {
+    client: std::sync::Weak<Client>,
+    id: Option<u64>,
+}
+
+impl Drop for UnfinishedBlob {
+    fn drop(&mut self) {
+        let (Some(id), Some(client)) = (self.id.take(), self.client.upgrade()) else {
+            return;
+        };
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = client.delete_blob(id).await {
+                    tracing::debug!(blob = id, error = %e, "could not delete an abandoned blob");
+                }
+            });
+        }
     }
 }
 

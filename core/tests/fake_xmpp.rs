@@ -1,0 +1,348 @@
+//! The chat engine against an in-process XMPP server built on tokio-xmpp's responder API
+//! (plain TCP on 127.0.0.1 with `insecure_plaintext`): cases a real server does not produce
+//! on demand. `<sm:failed/>` without `h` (xmpp-parsers 0.23 cannot parse it) must not turn
+//! into an endless resume loop, and a silent server must be detected by the keep-alive.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cubechat_core::{
+    ChatAuth, ChatEvent, Client, Config, ConnectionState, ConnectionStates, OutgoingMessage,
+};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::BufStream;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
+use tokio::time::timeout;
+use tokio_xmpp::{
+    jid::BareJid,
+    parsers::{
+        bind::{BindFeature, BindQuery, BindResponse},
+        iq::Iq,
+        ns,
+        sasl::{self, DefinedCondition as SaslCond},
+        sm,
+        stanza_error::DefinedCondition,
+        stream_features::StreamFeatures,
+    },
+    xmlstream::{
+        accept_stream, FallibleStreamElement, ReadError, StreamHeader, Timeouts, XmlStream,
+        XmppStreamElement,
+    },
+    Stanza,
+};
+
+#[derive(Default)]
+struct Server {
+    /// Drop every live connection (without a stream footer).
+    kill: Option<broadcast::Sender<()>>,
+    /// Resumption always fails, with `<failed/>` lacking `h`.
+    failed_without_h: AtomicBool,
+    /// Stop answering (and reading) on live connections, keeping TCP open.
+    silent: AtomicBool,
+    /// Do not answer `<r/>`: nothing gets acknowledged.
+    no_acks: AtomicBool,
+    binds: AtomicU32,
+    resumes: AtomicU32,
+    sm_enables: AtomicU32,
+    parked: Mutex<HashMap<String, u32>>,
+    ctr: AtomicU32,
+}
+
+type Xs = XmlStream<BufStream<TcpStream>, FallibleStreamElement>;
+type R<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+impl Server {
+    fn id(&self) -> String {
+        format!("s{}", self.ctr.fetch_add(1, Ordering::SeqCst))
+    }
+}
+
+async fn start() -> (u16, Arc<Server>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let st = Arc::new(Server {
+        kill: Some(broadcast::channel(4).0),
+        ..Default::default()
+    });
+    let st2 = st.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let st = st2.clone();
+            tokio::spawn(async move {
+                let _ = serve(tcp, &st).await;
+            });
+        }
+    });
+    (port, st)
+}
+
+async fn header(
+    st: &Server,
+    a: tokio_xmpp::xmlstream::AcceptedStream<BufStream<TcpStream>>,
+    f: StreamFeatures,
+) -> R<Xs> {
+    let hdr = StreamHeader {
+        from: Some("localhost".into()),
+        to: None,
+        id: Some(st.id().into()),
+    };
+    Ok(a.send_header(hdr).await?.send_features(&f).await?)
+}
+
+async fn serve(tcp: TcpStream, st: &Server) -> R<()> {
+    let t = Timeouts::tight();
+    let a = accept_stream(BufStream::new(tcp), ns::JABBER_CLIENT, t).await?;
+    let features = StreamFeatures {
+        sasl_mechanisms: ["PLAIN".to_owned()].into(),
+        ..Default::default()
+    };
+    let mut xs = header(st, a, features).await?;
+    match xs.next().await {
+        Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::Sasl(sasl::Nonza::Auth(a)))))
+            if a.data == b"\x005-7\x00pw" => {}
+        _ => {
+            let f = sasl::Failure {
+                defined_condition: SaslCond::NotAuthorized,
+                texts: BTreeMap::new(),
+            };
+            xs.send(&XmppStreamElement::Sasl(sasl::Nonza::Failure(f)))
+                .await?;
+            return Ok(());
+        }
+    }
+    let success = XmppStreamElement::Sasl(sasl::Nonza::Success(sasl::Success { data: vec![] }));
+    let a = xs.accept_reset(&success).await?;
+    let features = StreamFeatures {
+        bind: Some(BindFeature { required: true }),
+        stream_management: Some(sm::StreamManagement { optional: false }),
+        ..Default::default()
+    };
+    let mut xs = header(st, a, features).await?;
+    let bare = BareJid::new("5-7@localhost")?;
+    let mut kill = st.kill.as_ref().unwrap().subscribe();
+    let mut sm_state: Option<(String, u32)> = None;
+    loop {
+        let item = tokio::select! {
+            item = xs.next(), if !st.silent.load(Ordering::SeqCst) => item,
+            _ = kill.recv() => {
+                if let Some((id, h)) = sm_state.take() {
+                    st.parked.lock().unwrap().insert(id, h);
+                }
+                return Ok(());
+            }
+            _ = tokio::time::sleep(Duration::from_millis(50)), if st.silent.load(Ordering::SeqCst) => continue,
+        };
+        let el = match item {
+            Some(Ok(FallibleStreamElement::Ok(el))) => el,
+            Some(Ok(FallibleStreamElement::Err(_))) | Some(Err(ReadError::SoftTimeout)) => continue,
+            Some(Err(ReadError::StreamFooterReceived)) => {
+                let _ = xs.shutdown().await;
+                return Ok(());
+            }
+            _ => {
+                if let Some((id, h)) = sm_state.take() {
+                    st.parked.lock().unwrap().insert(id, h);
+                }
+                return Ok(());
+            }
+        };
+        match el {
+            XmppStreamElement::Stanza(stanza) => {
+                if let Some((_, h)) = sm_state.as_mut() {
+                    *h = h.wrapping_add(1);
+                }
+                match stanza {
+                    Stanza::Iq(Iq::Set { id, payload, .. }) if payload.is("bind", ns::BIND) => {
+                        BindQuery::try_from(payload)?;
+                        st.binds.fetch_add(1, Ordering::SeqCst);
+                        let jid = bare.with_resource_str(&st.id())?;
+                        xs.send(&Stanza::Iq(Iq::from_result(id, Some(BindResponse { jid }))))
+                            .await?;
+                    }
+                    Stanza::Iq(Iq::Set { id, .. }) | Stanza::Iq(Iq::Get { id, .. }) => {
+                        xs.send(&Stanza::Iq(Iq::from_result(id, None::<BindResponse>)))
+                            .await?;
+                    }
+                    _ => {}
+                }
+            }
+            XmppStreamElement::SM(sm::Nonza::Enable(e)) => {
+                st.sm_enables.fetch_add(1, Ordering::SeqCst);
+                let id = st.id();
+                sm_state = Some((id.clone(), 0));
+                xs.send(&XmppStreamElement::SM(sm::Nonza::Enabled(sm::Enabled {
+                    id: Some(sm::StreamId(id)),
+                    location: None,
+                    max: None,
+                    resume: e.resume,
+                })))
+                .await?;
+            }
+            XmppStreamElement::SM(sm::Nonza::Resume(r)) => {
+                st.resumes.fetch_add(1, Ordering::SeqCst);
+                let parked = st.parked.lock().unwrap().remove(&r.previd.0);
+                match parked {
+                    Some(h) if !st.failed_without_h.load(Ordering::SeqCst) => {
+                        sm_state = Some((r.previd.0.clone(), h));
+                        xs.send(&XmppStreamElement::SM(sm::Nonza::Resumed(sm::Resumed {
+                            h,
+                            previd: r.previd,
+                        })))
+                        .await?;
+                    }
+                    _ => {
+                        let f = sm::Failed {
+                            h: (!st.failed_without_h.load(Ordering::SeqCst)).then_some(0),
+                            error: Some(DefinedCondition::ItemNotFound),
+                        };
+                        xs.send(&XmppStreamElement::SM(sm::Nonza::Failed(f)))
+                            .await?;
+                    }
+                }
+            }
+            XmppStreamElement::SM(sm::Nonza::Req(_)) if !st.no_acks.load(Ordering::SeqCst) => {
+                if let Some((_, h)) = &sm_state {
+                    xs.send(&XmppStreamElement::SM(sm::Nonza::Ack(sm::A { h: *h })))
+                        .await?;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn client(port: u16) -> Arc<Client> {
+    let mut c = Config::new(7, "key", "http://127.0.0.1:9");
+    c.chat.host = "127.0.0.1".into();
+    c.chat.domain = "localhost".into();
+    c.chat.port = port;
+    c.chat.insecure_plaintext = true;
+    c.timeouts.connect = Duration::from_secs(2);
+    c.timeouts.ping_interval = Duration::from_secs(1);
+    c.reconnect.initial_delay = Duration::from_millis(50);
+    c.reconnect.max_delay = Duration::from_millis(200);
+    Client::new(c).unwrap()
+}
+
+fn auth() -> ChatAuth {
+    ChatAuth::Password {
+        user_id: Some(5),
+        password: "pw".into(),
+    }
+}
+
+async fn wait_state(rx: &mut ConnectionStates, what: &str, want: ConnectionState) {
+    timeout(Duration::from_secs(10), async {
+        while rx.recv().await.unwrap() != want {}
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_resumption_without_h_recovers_with_stream_management() {
+    let (port, st) = start().await;
+    let c = client(port);
+    c.connect_chat(auth()).await.unwrap();
+    assert_eq!(st.binds.load(Ordering::SeqCst), 1);
+
+    st.failed_without_h.store(true, Ordering::SeqCst);
+    let _ = st.kill.as_ref().unwrap().send(());
+    // Back online with a fresh bind, and stream management enabled again.
+    timeout(Duration::from_secs(15), async {
+        loop {
+            if c.connection_state() == ConnectionState::Connected
+                && st.binds.load(Ordering::SeqCst) >= 2
+                && st.sm_enables.load(Ordering::SeqCst) >= 2
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("never recovered from <failed/> without h");
+    st.failed_without_h.store(false, Ordering::SeqCst);
+    let resumes = st.resumes.load(Ordering::SeqCst);
+    assert!(resumes <= 8, "resume loop: {resumes} attempts");
+    // Settled: no more reconnects, and acks work (SM is on).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let binds = st.binds.load(Ordering::SeqCst);
+    let mut ev = c.subscribe_chat();
+    let id = c
+        .send_message(OutgoingMessage::new("d1", Some(6), "x"))
+        .unwrap();
+    timeout(Duration::from_secs(5), async {
+        loop {
+            if let ChatEvent::Sent { message_id } = ev.recv().await.unwrap() {
+                assert_eq!(message_id, id);
+                break;
+            }
+        }
+    })
+    .await
+    .expect("no Sent: stream management is off");
+    assert_eq!(st.binds.load(Ordering::SeqCst), binds, "still reconnecting");
+    assert_eq!(c.connection_state(), ConnectionState::Connected);
+    c.destroy_chat().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_detects_a_silent_server() {
+    let (port, st) = start().await;
+    let c = client(port);
+    let (_, mut states) = c.subscribe_connection();
+    c.connect_chat(auth()).await.unwrap();
+    st.silent.store(true, Ordering::SeqCst);
+    // ping_interval 1 s of silence, then <r/>, then connect timeout (2 s) without an answer.
+    timeout(Duration::from_secs(8), async {
+        loop {
+            if let ConnectionState::Reconnecting { .. } = states.recv().await.unwrap() {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("dead link not detected");
+    st.silent.store(false, Ordering::SeqCst);
+    wait_state(&mut states, "Connected", ConnectionState::Connected).await;
+    c.destroy_chat().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unacknowledged_messages_are_reported_lost_when_resumption_fails() {
+    let (port, st) = start().await;
+    let c = client(port);
+    let mut ev = c.subscribe_chat();
+    c.connect_chat(auth()).await.unwrap();
+    st.no_acks.store(true, Ordering::SeqCst);
+    let id = c
+        .send_message(OutgoingMessage::new("d1", Some(6), "x"))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The session is forgotten: <failed h='0'/>, the stanza cannot be accounted for.
+    st.parked.lock().unwrap().clear();
+    st.no_acks.store(false, Ordering::SeqCst);
+    let _ = st.kill.as_ref().unwrap().send(());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    st.parked.lock().unwrap().clear();
+    let e = timeout(Duration::from_secs(10), async {
+        loop {
+            let e = ev.recv().await.unwrap();
+            if matches!(e, ChatEvent::Failed { .. } | ChatEvent::Sent { .. }) {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("no status for the message");
+    assert!(
+        matches!(&e, ChatEvent::Failed { message_id, .. } if *message_id == id),
+        "{e:?}"
+    );
+    c.destroy_chat().await;
+}
