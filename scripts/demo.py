@@ -1,6 +1,8 @@
 """cubechat demo: starts cubeserver on free local ports and, through the Python bindings, signs
 up two users, creates a group, exchanges a conversation over REST, reacts, sends an attachment
-through cloud storage and downloads it on the other side, then stops the server."""
+through cloud storage and downloads it on the other side; then the two chat in real time over
+XMPP (typing, delivered/read, an edit, a reaction, a network drop that loses nothing), and the
+server stops."""
 import asyncio
 import json
 import os
@@ -18,6 +20,82 @@ BIN = os.environ.get("CUBESERVER_BIN", str(ROOT / "target" / "debug" / "cubeserv
 APP_ID, AUTH_KEY, AUTH_SECRET = 1, "demo-auth-key", "demo-auth-secret"
 
 
+class Printer(cubechat.ConnectionListener, cubechat.MessageListener, cubechat.StatusListener,
+              cubechat.TypingListener, cubechat.MessageChangeListener):
+    """Prints what one user's SDK reports, and keeps it for the demo's checks."""
+
+    def __init__(self, name):
+        self.name, self.events = name, []
+
+    def _show(self, text, event):
+        self.events.append(event)
+        print(f"  [{self.name:<5}] {text}")
+
+    def on_state(self, state):
+        self._show(f"connection: {state}", state)
+
+    def on_message(self, m):
+        self._show(f"message from {m.sender_id}: {m.body!r}{' (delayed)' if m.delayed else ''}", m)
+
+    def on_status(self, status):
+        self._show(f"status: {status}", status)
+
+    def on_typing(self, dialog_id, user_id, composing):
+        self._show(f"user {user_id} {'is typing…' if composing else 'stopped typing'}", (user_id, composing))
+
+    def on_change(self, change):
+        self._show(f"change: {change}", change)
+
+    def subscribe(self, client):
+        return [client.subscribe_connection(self), client.subscribe_messages(self), client.subscribe_statuses(self),
+                client.subscribe_typing(self), client.subscribe_message_changes(self)]
+
+
+async def until(what, predicate, seconds=10):
+    for _ in range(int(seconds / 0.02)):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise SystemExit(f"demo failed: {what} did not happen in {seconds} s")
+
+
+async def realtime(clients, users, tmp):
+    """The same two users over XMPP: typing, a message, delivered/read, an edit, a reaction and
+    a reconnect that loses nothing."""
+    alice, bob = clients["alice"], clients["bob"]
+    a, b = users["alice"].id, users["bob"].id
+    print("real-time chat:")
+    pa, pb = Printer("alice"), Printer("bob")
+    handles = pa.subscribe(alice) + pb.subscribe(bob)
+    await alice.connect_chat(cubechat.ChatAuth.SESSION_TOKEN())
+    await bob.connect_chat(cubechat.ChatAuth.SESSION_TOKEN())
+    dialog = await alice.create_dialog(cubechat.NewDialog(kind=cubechat.DialogType.PRIVATE, occupants_ids=[b]))
+
+    await alice.send_typing(dialog.id, b, True)
+    await until("bob sees alice typing", lambda: (a, True) in pb.events)
+    mid = await alice.send_message(cubechat.OutgoingMessage(dialog_id=dialog.id, recipient_id=b,
+                                                            body="Are you at the trailhead?"))
+    await until("bob gets the message", lambda: any(getattr(e, "id", None) == mid for e in pb.events))
+    await until("alice sees delivered", lambda: any(isinstance(e, cubechat.MessageStatus.DELIVERED) for e in pa.events))
+    await bob.send_read(dialog.id, mid, a)
+    await until("alice sees read", lambda: any(isinstance(e, cubechat.MessageStatus.READ) for e in pa.events))
+    await alice.send_edit(dialog.id, b, mid, "Are you at the trailhead yet?", True)
+    await until("bob sees the edit", lambda: any(isinstance(e, cubechat.MessageChange.EDITED) for e in pb.events))
+    await bob.add_reaction(mid, "👍")
+    await until("alice sees the reaction", lambda: any(isinstance(e, cubechat.MessageChange.REACTIONS) for e in pa.events))
+
+    print("  bob's network drops and comes back; alice writes meanwhile")
+    await bob.set_network_available(False)
+    later = await alice.send_message(cubechat.OutgoingMessage(dialog_id=dialog.id, recipient_id=b,
+                                                              body="Parking is full, take the bus"))
+    await bob.set_network_available(True)
+    await until("bob gets the message sent while away",
+                lambda: sum(1 for e in pb.events if getattr(e, "id", None) == later) == 1)
+    await until("bob is connected again", lambda: bob.connection_state() == cubechat.ConnectionState.CONNECTED())
+    for h in handles:
+        h.cancel()
+
+
 def start_server(tmp):
     proc = subprocess.Popen([BIN, "--api-port", "0", "--cert-dir", tmp, "--db", os.path.join(tmp, "demo.sqlite")],
                             stdout=subprocess.PIPE, text=True)
@@ -32,7 +110,8 @@ async def main():
             print(f"cubeserver up: REST {info['api_url']}, chat domain {info['chat_domain']}")
             cubechat.init_platform(cubechat.LogConfig(level=cubechat.LogLevel.WARN), None)
             cfg = dict(app_id=APP_ID, auth_key=AUTH_KEY, auth_secret=AUTH_SECRET, api_url=info["api_url"],
-                       chat_domain=info["chat_domain"])
+                       chat_domain=info["chat_domain"], chat_host="127.0.0.1", chat_port=info["xmpp_port"],
+                       chat_tls_port=info["xmpp_tls_port"], extra_ca_pem=pathlib.Path(info["ca_cert"]).read_text())
             suffix = uuid.uuid4().hex[:6]
             clients, users = {}, {}
             for name in ("alice", "bob"):
@@ -95,7 +174,10 @@ async def main():
             print(f"bob downloaded {size} bytes; identical to alice's file: {same}")
             if not same:
                 raise SystemExit("demo failed: the downloaded attachment differs")
+
+            await realtime(clients, users, tmp)
             for client in clients.values():
+                await client.destroy_chat()
                 await client.destroy_session()
             print("demo finished")
         finally:

@@ -53,6 +53,17 @@ pub struct ClientConfig {
     /// Reconnection policy of the chat connection; `None` = defaults.
     #[uniffi(default)]
     pub reconnect: Option<ReconnectConfig>,
+    /// **Insecure**: connect to chat without TLS and send the password or token in plain
+    /// text. Test servers only; by default a chat server without STARTTLS is refused.
+    #[uniffi(default = false)]
+    pub insecure_chat_plaintext: bool,
+    /// Send a delivered status automatically for each received markable message.
+    #[uniffi(default = true)]
+    pub auto_send_delivered: bool,
+    /// After `send_typing(composing = true)`, "stopped typing" is sent by itself after this
+    /// many milliseconds without another call.
+    #[uniffi(default = 30000)]
+    pub typing_idle_ms: u64,
 }
 
 /// Exponential backoff with jitter for the chat connection.
@@ -93,6 +104,7 @@ impl From<ClientConfig> for core::Config {
                 port: c.chat_port,
                 tls_port: c.chat_tls_port,
                 direct_tls: c.chat_direct_tls,
+                insecure_plaintext: c.insecure_chat_plaintext,
             },
             tls: core::TlsOptions {
                 extra_ca_pem: c.extra_ca_pem,
@@ -105,6 +117,10 @@ impl From<ClientConfig> for core::Config {
                 ping_interval: Duration::from_millis(c.ping_interval_ms),
             },
             reconnect,
+            chat_options: core::ChatOptions {
+                auto_send_delivered: c.auto_send_delivered,
+                typing_idle: Duration::from_millis(c.typing_idle_ms),
+            },
         }
     }
 }

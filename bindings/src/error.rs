@@ -26,6 +26,10 @@ pub enum ChatError {
     /// The session expired and could not be renewed. Log in again.
     #[error("session expired: {reason}")]
     SessionExpired { reason: String },
+    /// The call needs the chat connection: call `connect_chat` first (or again after
+    /// `disconnect_chat`/`destroy_chat`).
+    #[error("chat is not connected")]
+    ChatNotConnected,
     /// The call needs a logged-in session and there is none.
     #[error("not logged in")]
     NotLoggedIn,
@@ -61,6 +65,7 @@ impl From<CoreError> for ChatError {
             CoreError::SignatureRejected(message) => Self::SignatureRejected { reason: message },
             CoreError::SessionExpired(message) => Self::SessionExpired { reason: message },
             CoreError::NotLoggedIn => Self::NotLoggedIn,
+            CoreError::ChatNotConnected => Self::ChatNotConnected,
             CoreError::Cancelled => Self::Cancelled,
             CoreError::Forbidden(message) => Self::Forbidden { reason: message },
             CoreError::NotFound(message) => Self::NotFound { reason: message },

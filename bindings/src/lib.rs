@@ -3,7 +3,8 @@
 //!
 //! It owns the single tokio runtime ([`runtime`]), logging setup ([`logging`]), the flat
 //! [`ChatError`], conversions between core and exported types ([`convert`]), listeners and
-//! their [`SubscriptionHandle`]s, chat REST ([`chat`]) and cloud storage ([`storage`]).
+//! their [`SubscriptionHandle`]s, chat REST ([`chat`]), cloud storage ([`storage`]) and
+//! real-time chat ([`realtime`]).
 //! No protocol logic lives here.
 
 uniffi::setup_scaffolding!();
@@ -14,6 +15,7 @@ mod convert;
 mod error;
 mod handle;
 mod logging;
+mod realtime;
 mod runtime;
 mod storage;
 
@@ -27,6 +29,11 @@ pub use convert::{ClientConfig, LoginId, NewUser, ReconnectConfig, Session, Sess
 pub use error::ChatError;
 pub use handle::SubscriptionHandle;
 pub use logging::{init_platform, LogConfig, LogLevel, LogRecord, LogSink};
+pub use realtime::{
+    ChatAuth, ConnectionListener, ConnectionState, MessageChange, MessageChangeListener,
+    MessageErrorListener, MessageListener, MessageStatus, OutgoingMessage, ReceivedMessage,
+    StatusListener, SystemMessage, SystemMessageListener, TypingListener,
+};
 pub use runtime::{shutdown, trigger_test_panic, trigger_test_panic_async};
 pub use storage::{
     attachment_from_blob, Blob, BlobPage, CancelToken, TransferListener, UploadOptions,

@@ -26,6 +26,8 @@ const val PASSWORD = "correct-horse-9"
 class Cubeserver : AutoCloseable {
     private val process: Process
     val apiUrl: String
+    /** The ready line, for the other fields (ports, chat domain, CA path). */
+    val readyLine: String
 
     init {
         val bin = System.getenv("CUBESERVER_BIN") ?: error("CUBESERVER_BIN is not set")
@@ -38,7 +40,22 @@ class Cubeserver : AutoCloseable {
             .get(20, TimeUnit.SECONDS) ?: error("cubeserver printed no ready line")
         apiUrl = Regex("\"api_url\"\\s*:\\s*\"([^\"]+)\"").find(line)?.groupValues?.get(1)
             ?: error("no api_url in ready line")
+        readyLine = line
     }
+
+    /** A string field of the ready line. */
+    fun field(name: String): String? = Regex("\"$name\"\\s*:\\s*\"([^\"]*)\"").find(readyLine)?.groupValues?.get(1)
+
+    /** A number field of the ready line. */
+    fun number(name: String): Int? = Regex("\"$name\"\\s*:\\s*(\\d+)").find(readyLine)?.groupValues?.get(1)?.toInt()
+
+    /** A client config for this server, chat included (trusting its CA). */
+    fun config(): ClientConfig = ClientConfig(
+        appId = APP_ID, authKey = AUTH_KEY, authSecret = AUTH_SECRET, apiUrl = apiUrl,
+        chatDomain = field("chat_domain"), chatHost = "127.0.0.1",
+        chatPort = (number("xmpp_port") ?: 5222).toUShort(), chatTlsPort = (number("xmpp_tls_port") ?: 5223).toUShort(),
+        extraCaPem = field("ca_cert")?.let { java.io.File(it).readText() },
+    )
 
     override fun close() {
         process.destroy() // SIGTERM

@@ -72,6 +72,11 @@ def make_client(server):
 
     def make(**overrides):
         cfg = dict(app_id=APP_ID, auth_key=AUTH_KEY, auth_secret=AUTH_SECRET, api_url=server.api_url)
+        if "xmpp_port" in server.info:
+            # cubeserver's XMPP side: STARTTLS and direct-TLS ports, trusted through its CA.
+            cfg.update(chat_domain=server.info["chat_domain"], chat_host="127.0.0.1",
+                       chat_port=server.info["xmpp_port"], chat_tls_port=server.info["xmpp_tls_port"],
+                       extra_ca_pem=pathlib.Path(server.info["ca_cert"]).read_text())
         cfg.update(overrides)
         return cubechat.ChatClient(cubechat.ClientConfig(**cfg))
 
@@ -79,6 +84,17 @@ def make_client(server):
 
 
 PASSWORD = "correct-horse-9"
+
+
+async def eventually(predicate, seconds=10.0):
+    """Waits (bounded) until a listener has recorded what `predicate` looks for."""
+    import asyncio
+
+    for _ in range(int(seconds / 0.02)):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not met in time")
 
 
 async def new_user(make_client, prefix="u"):

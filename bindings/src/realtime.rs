@@ -1,0 +1,613 @@
+//! Real-time chat for apps: connect/disconnect, the connection state, sending messages,
+//! statuses, typing, edits, deletes and system messages, and one listener per event family.
+//! Each `subscribe_*` call returns a [`SubscriptionHandle`]; events arrive in order, none is
+//! dropped, on a cubechat thread (return quickly).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cubechat_core::xmpp as core;
+
+use crate::chat::Attachment;
+use crate::client::ChatClient;
+use crate::error::ChatError;
+use crate::handle::{deliver, SubscriptionHandle};
+use crate::runtime::run;
+
+/// What the chat login authenticates with.
+#[derive(Debug, Clone, uniffi::Enum)]
+pub enum ChatAuth {
+    /// The current REST session's token (log in over REST first). Renewed sessions keep
+    /// working across reconnects.
+    SessionToken,
+    /// The user's password; `user_id` defaults to the logged-in REST user.
+    Password {
+        user_id: Option<u64>,
+        password: String,
+    },
+}
+
+impl From<ChatAuth> for core::ChatAuth {
+    fn from(a: ChatAuth) -> Self {
+        match a {
+            ChatAuth::SessionToken => Self::SessionToken,
+            ChatAuth::Password { user_id, password } => Self::Password { user_id, password },
+        }
+    }
+}
+
+/// The chat connection's state.
+#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+pub enum ConnectionState {
+    /// Never connected, or destroyed.
+    Idle,
+    /// The first connection is being established.
+    Connecting,
+    /// Online.
+    Connected,
+    /// The connection dropped; attempt `attempt` starts in `next_delay_ms`.
+    Reconnecting { attempt: u32, next_delay_ms: u64 },
+    /// Offline and not trying; `reconnect_now` tries again.
+    Disconnected { reason: String },
+    /// The server rejected the credentials; no retries.
+    AuthFailed,
+}
+
+impl From<core::ConnectionState> for ConnectionState {
+    fn from(s: core::ConnectionState) -> Self {
+        match s {
+            core::ConnectionState::Idle => Self::Idle,
+            core::ConnectionState::Connecting => Self::Connecting,
+            core::ConnectionState::Connected => Self::Connected,
+            core::ConnectionState::Reconnecting {
+                attempt,
+                next_delay,
+            } => Self::Reconnecting {
+                attempt,
+                next_delay_ms: u64::try_from(next_delay.as_millis()).unwrap_or(u64::MAX),
+            },
+            core::ConnectionState::Disconnected { reason } => Self::Disconnected { reason },
+            core::ConnectionState::AuthFailed => Self::AuthFailed,
+        }
+    }
+}
+
+/// A message received over chat.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ReceivedMessage {
+    /// The message id.
+    pub id: String,
+    /// The dialog (from the room in groups, from the message in private chats).
+    pub dialog_id: Option<String>,
+    pub sender_id: u64,
+    /// The addressee in private chats; `None` in groups.
+    pub recipient_id: Option<u64>,
+    pub body: String,
+    pub attachments: Vec<Attachment>,
+    /// Custom parameters.
+    pub custom: HashMap<String, String>,
+    /// Unix seconds.
+    pub date_sent: i64,
+    /// The server stores it in the dialog's history.
+    pub save_to_history: bool,
+    /// The sender asked for delivery markers.
+    pub markable: bool,
+    /// Delivered late: from offline storage, or caught up from history after a reconnect.
+    pub delayed: bool,
+    /// A copy of a message sent or received on another device of this user.
+    pub carbon: bool,
+    /// A group dialog message.
+    pub group: bool,
+}
+
+impl From<core::ChatMessage> for ReceivedMessage {
+    fn from(m: core::ChatMessage) -> Self {
+        Self {
+            id: m.id,
+            dialog_id: m.dialog_id,
+            sender_id: m.sender_id,
+            recipient_id: m.recipient_id,
+            body: m.body,
+            attachments: m.attachments.into_iter().map(Into::into).collect(),
+            custom: m.custom.into_iter().collect(),
+            date_sent: m.date_sent,
+            save_to_history: m.save_to_history,
+            markable: m.markable,
+            delayed: m.delayed,
+            carbon: m.carbon,
+            group: m.group,
+        }
+    }
+}
+
+/// A message to send over chat.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct OutgoingMessage {
+    pub dialog_id: String,
+    /// The opponent for a private dialog; `None` for group and public dialogs.
+    #[uniffi(default)]
+    pub recipient_id: Option<u64>,
+    #[uniffi(default = "")]
+    pub body: String,
+    #[uniffi(default)]
+    pub attachments: Vec<Attachment>,
+    /// Custom parameters (keys must be XML names, not reserved).
+    #[uniffi(default)]
+    pub custom: HashMap<String, String>,
+    /// Store in the dialog's history.
+    #[uniffi(default = true)]
+    pub save_to_history: bool,
+    /// Unix seconds; `None` = now.
+    #[uniffi(default)]
+    pub date_sent: Option<i64>,
+    /// Ask recipients for delivery markers.
+    #[uniffi(default = true)]
+    pub markable: bool,
+    /// No push notification to offline recipients.
+    #[uniffi(default = false)]
+    pub silent: bool,
+}
+
+impl From<OutgoingMessage> for core::OutgoingMessage {
+    fn from(m: OutgoingMessage) -> Self {
+        Self {
+            dialog_id: m.dialog_id,
+            recipient_id: m.recipient_id,
+            body: m.body,
+            attachments: m.attachments.into_iter().map(Into::into).collect(),
+            custom: m.custom.into_iter().collect(),
+            save_to_history: m.save_to_history,
+            date_sent: m.date_sent,
+            markable: m.markable,
+            silent: m.silent,
+        }
+    }
+}
+
+/// What happened to a message: sent (acknowledged by the server), failed (lost with its
+/// connection; send it again), delivered to or read by a user.
+#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+pub enum MessageStatus {
+    Sent {
+        message_id: String,
+    },
+    Failed {
+        message_id: String,
+        reason: String,
+    },
+    Delivered {
+        message_id: String,
+        dialog_id: Option<String>,
+        user_id: u64,
+    },
+    Read {
+        message_id: String,
+        dialog_id: Option<String>,
+        user_id: u64,
+    },
+}
+
+/// A change to an existing message.
+#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+pub enum MessageChange {
+    /// New body; `last` = it is the dialog's newest message.
+    Edited {
+        message_id: String,
+        dialog_id: Option<String>,
+        user_id: u64,
+        body: String,
+        last: bool,
+    },
+    Deleted {
+        message_id: String,
+        dialog_id: Option<String>,
+        user_id: u64,
+    },
+    /// `user_id` added and/or removed reactions.
+    Reactions {
+        message_id: String,
+        dialog_id: Option<String>,
+        user_id: u64,
+        add: Vec<String>,
+        remove: Vec<String>,
+    },
+}
+
+/// A system message (sent to users only).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SystemMessage {
+    pub id: String,
+    /// The sender; 0 when the server sent it.
+    pub sender_id: u64,
+    pub body: String,
+    pub custom: HashMap<String, String>,
+}
+
+/// Hears the connection state: the current one first, then every change.
+#[uniffi::export(with_foreign)]
+pub trait ConnectionListener: Send + Sync {
+    fn on_state(&self, state: ConnectionState);
+}
+
+/// Hears new messages (each id once).
+#[uniffi::export(with_foreign)]
+pub trait MessageListener: Send + Sync {
+    fn on_message(&self, message: ReceivedMessage);
+}
+
+/// Hears sent / failed / delivered / read statuses.
+#[uniffi::export(with_foreign)]
+pub trait StatusListener: Send + Sync {
+    fn on_status(&self, status: MessageStatus);
+}
+
+/// Hears typing: `composing` true when a user starts, false when they pause.
+#[uniffi::export(with_foreign)]
+pub trait TypingListener: Send + Sync {
+    fn on_typing(&self, dialog_id: Option<String>, user_id: u64, composing: bool);
+}
+
+/// Hears edits, deletions and reaction changes.
+#[uniffi::export(with_foreign)]
+pub trait MessageChangeListener: Send + Sync {
+    fn on_change(&self, change: MessageChange);
+}
+
+/// Hears system messages.
+#[uniffi::export(with_foreign)]
+pub trait SystemMessageListener: Send + Sync {
+    fn on_system_message(&self, message: SystemMessage);
+}
+
+/// Hears messages the server bounced (e.g. the recipient blocked this user).
+#[uniffi::export(with_foreign)]
+pub trait MessageErrorListener: Send + Sync {
+    fn on_message_error(&self, message_id: String, code: u16, text: String);
+}
+
+impl ChatClient {
+    /// A delivery loop over the chat events, calling `f` for each one it maps.
+    fn subscribe_events(
+        &self,
+        what: &'static str,
+        f: impl Fn(core::ChatEvent) -> Option<Box<dyn FnOnce() + Send>> + Send + 'static,
+    ) -> Result<Arc<SubscriptionHandle>, ChatError> {
+        let mut rx = self.core().subscribe_chat();
+        SubscriptionHandle::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                if let Some(call) = f(event) {
+                    deliver(what, || {
+                        call();
+                        Ok(())
+                    });
+                }
+            }
+        })
+    }
+}
+
+#[uniffi::export]
+impl ChatClient {
+    /// Connects to chat and returns once online. Afterwards the connection is kept alive
+    /// and re-established by the reconnection policy until `disconnect_chat`/`destroy_chat`.
+    /// Errors: `InvalidCredentials` (no retry), `Network` (including a server without TLS),
+    /// `NotLoggedIn`, `InvalidInput` (already connected).
+    pub async fn connect_chat(&self, auth: ChatAuth) -> Result<(), ChatError> {
+        let c = self.core();
+        run(async move { c.connect_chat(auth.into()).await }).await
+    }
+
+    /// Closes the connection gracefully and stops reconnecting; `reconnect_now` connects
+    /// again. Idempotent.
+    pub async fn disconnect_chat(&self) -> Result<(), ChatError> {
+        let c = self.core();
+        run(async move {
+            c.disconnect_chat().await;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Closes the connection and forgets the chat credentials and joined rooms. Idempotent.
+    pub async fn destroy_chat(&self) -> Result<(), ChatError> {
+        let c = self.core();
+        run(async move {
+            c.destroy_chat().await;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Reconnects at once (skipping the backoff delay, or after an auth failure).
+    pub async fn reconnect_now(&self) -> Result<(), ChatError> {
+        let c = self.core();
+        run(async move {
+            c.reconnect_now().await;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Tells the SDK whether the device has a network: `false` stops reconnect attempts,
+    /// `true` reconnects at once.
+    pub async fn set_network_available(&self, available: bool) -> Result<(), ChatError> {
+        let c = self.core();
+        run(async move {
+            c.set_network_available(available).await;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The chat connection state now.
+    pub fn connection_state(&self) -> ConnectionState {
+        self.core().connection_state().into()
+    }
+
+    /// Subscribes to connection states: the current state first, then every change.
+    pub fn subscribe_connection(
+        &self,
+        listener: Arc<dyn ConnectionListener>,
+    ) -> Result<Arc<SubscriptionHandle>, ChatError> {
+        let (now, mut rx) = self.core().subscribe_connection();
+        SubscriptionHandle::spawn(async move {
+            let l = listener;
+            deliver("ConnectionListener", || {
+                l.on_state(now.into());
+                Ok(())
+            });
+            while let Some(s) = rx.recv().await {
+                deliver("ConnectionListener", || {
+                    l.on_state(s.into());
+                    Ok(())
+                });
+            }
+        })
+    }
+
+    /// Subscribes to new messages.
+    pub fn subscribe_messages(
+        &self,
+        listener: Arc<dyn MessageListener>,
+    ) -> Result<Arc<SubscriptionHandle>, ChatError> {
+        self.subscribe_events("MessageListener", move |e| match e {
+            core::ChatEvent::Message(m) => {
+                let l = listener.clone();
+                Some(Box::new(move || l.on_message(m.into())))
+            }
+            _ => None,
+        })
+    }
+
+    /// Subscribes to sent / failed / delivered / read statuses.
+    pub fn subscribe_statuses(
+        &self,
+        listener: Arc<dyn StatusListener>,
+    ) -> Result<Arc<SubscriptionHandle>, ChatError> {
+        self.subscribe_events("StatusListener", move |e| {
+            let status = match e {
+                core::ChatEvent::Sent { message_id } => MessageStatus::Sent { message_id },
+                core::ChatEvent::Failed { message_id, reason } => {
+                    MessageStatus::Failed { message_id, reason }
+                }
+                core::ChatEvent::Delivered {
+                    message_id,
+                    dialog_id,
+                    user_id,
+                } => MessageStatus::Delivered {
+                    message_id,
+                    dialog_id,
+                    user_id,
+                },
+                core::ChatEvent::Read {
+                    message_id,
+                    dialog_id,
+                    user_id,
+                } => MessageStatus::Read {
+                    message_id,
+                    dialog_id,
+                    user_id,
+                },
+                _ => return None,
+            };
+            let l = listener.clone();
+            Some(Box::new(move || l.on_status(status)))
+        })
+    }
+
+    /// Subscribes to typing notifications.
+    pub fn subscribe_typing(
+        &self,
+        listener: Arc<dyn TypingListener>,
+    ) -> Result<Arc<SubscriptionHandle>, ChatError> {
+        self.subscribe_events("TypingListener", move |e| match e {
+            core::ChatEvent::Typing {
+                dialog_id,
+                user_id,
+                composing,
+            } => {
+                let l = listener.clone();
+                Some(Box::new(move || l.on_typing(dialog_id, user_id, composing)))
+            }
+            _ => None,
+        })
+    }
+
+    /// Subscribes to edits, deletions and reaction changes.
+    pub fn subscribe_message_changes(
+        &self,
+        listener: Arc<dyn MessageChangeListener>,
+    ) -> Result<Arc<SubscriptionHandle>, ChatError> {
+        self.subscribe_events("MessageChangeListener", move |e| {
+            let change = match e {
+                core::ChatEvent::Edited {
+                    message_id,
+                    dialog_id,
+                    user_id,
+                    body,
+                    last,
+                } => MessageChange::Edited {
+                    message_id,
+                    dialog_id,
+                    user_id,
+                    body,
+                    last,
+                },
+                core::ChatEvent::Deleted {
+                    message_id,
+                    dialog_id,
+                    user_id,
+                } => MessageChange::Deleted {
+                    message_id,
+                    dialog_id,
+                    user_id,
+                },
+                core::ChatEvent::Reactions {
+                    message_id,
+                    dialog_id,
+                    user_id,
+                    add,
+                    remove,
+                } => MessageChange::Reactions {
+                    message_id,
+                    dialog_id,
+                    user_id,
+                    add,
+                    remove,
+                },
+                _ => return None,
+            };
+            let l = listener.clone();
+            Some(Box::new(move || l.on_change(change)))
+        })
+    }
+
+    /// Subscribes to system messages.
+    pub fn subscribe_system_messages(
+        &self,
+        listener: Arc<dyn SystemMessageListener>,
+    ) -> Result<Arc<SubscriptionHandle>, ChatError> {
+        self.subscribe_events("SystemMessageListener", move |e| match e {
+            core::ChatEvent::System(m) => {
+                let l = listener.clone();
+                let m = SystemMessage {
+                    id: m.id,
+                    sender_id: m.sender_id,
+                    body: m.body,
+                    custom: m.custom.into_iter().collect(),
+                };
+                Some(Box::new(move || l.on_system_message(m)))
+            }
+            _ => None,
+        })
+    }
+
+    /// Subscribes to bounced messages.
+    pub fn subscribe_message_errors(
+        &self,
+        listener: Arc<dyn MessageErrorListener>,
+    ) -> Result<Arc<SubscriptionHandle>, ChatError> {
+        self.subscribe_events("MessageErrorListener", move |e| match e {
+            core::ChatEvent::MessageError {
+                message_id,
+                code,
+                text,
+            } => {
+                let l = listener.clone();
+                Some(Box::new(move || l.on_message_error(message_id, code, text)))
+            }
+            _ => None,
+        })
+    }
+
+    /// Sends a message and returns its id at once (the `Sent` status follows when the server
+    /// acknowledges it). Errors: `InvalidInput` (empty or oversized, bad custom keys),
+    /// `ChatNotConnected`.
+    pub async fn send_message(&self, message: OutgoingMessage) -> Result<String, ChatError> {
+        let c = self.core();
+        run(async move { c.send_message(message.into()) }).await
+    }
+
+    /// Tells `sender_id` that their message `message_id` was delivered.
+    pub async fn send_delivered(
+        &self,
+        dialog_id: String,
+        message_id: String,
+        sender_id: u64,
+    ) -> Result<(), ChatError> {
+        let c = self.core();
+        run(async move { c.send_delivered(&dialog_id, &message_id, sender_id) }).await
+    }
+
+    /// Tells `sender_id` that their message `message_id` was read.
+    pub async fn send_read(
+        &self,
+        dialog_id: String,
+        message_id: String,
+        sender_id: u64,
+    ) -> Result<(), ChatError> {
+        let c = self.core();
+        run(async move { c.send_read(&dialog_id, &message_id, sender_id) }).await
+    }
+
+    /// Sends "typing" (`composing` true) or "stopped typing"; after "typing", "stopped"
+    /// follows by itself when no new call comes within the idle time (default 30 s).
+    pub async fn send_typing(
+        &self,
+        dialog_id: String,
+        recipient_id: Option<u64>,
+        composing: bool,
+    ) -> Result<(), ChatError> {
+        let c = self.core();
+        run(async move { c.send_typing(&dialog_id, recipient_id, composing) }).await
+    }
+
+    /// Edits a message over chat (`last` = it is the dialog's newest message).
+    pub async fn send_edit(
+        &self,
+        dialog_id: String,
+        recipient_id: Option<u64>,
+        message_id: String,
+        body: String,
+        last: bool,
+    ) -> Result<String, ChatError> {
+        let c = self.core();
+        run(async move { c.send_edit(&dialog_id, recipient_id, &message_id, &body, last) }).await
+    }
+
+    /// Deletes a message over chat.
+    pub async fn send_delete(
+        &self,
+        dialog_id: String,
+        recipient_id: Option<u64>,
+        message_id: String,
+    ) -> Result<String, ChatError> {
+        let c = self.core();
+        run(async move { c.send_delete(&dialog_id, recipient_id, &message_id) }).await
+    }
+
+    /// Sends a system message to a user over chat; returns its id.
+    pub async fn send_chat_system_message(
+        &self,
+        user_id: u64,
+        body: String,
+        custom: HashMap<String, String>,
+    ) -> Result<String, ChatError> {
+        let c = self.core();
+        run(async move { c.send_chat_system_message(user_id, &body, custom.into_iter().collect()) })
+            .await
+    }
+
+    /// Joins a group dialog's room (optional for sending and receiving; re-joined after a
+    /// reconnect).
+    pub async fn join_room(&self, dialog_id: String) -> Result<(), ChatError> {
+        let c = self.core();
+        run(async move { c.join_room(&dialog_id).await }).await
+    }
+
+    /// Leaves a group dialog's room.
+    pub async fn leave_room(&self, dialog_id: String) -> Result<(), ChatError> {
+        let c = self.core();
+        run(async move { c.leave_room(&dialog_id) }).await
+    }
+}
