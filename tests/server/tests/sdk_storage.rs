@@ -268,11 +268,54 @@ async fn cancelled_transfers_leave_nothing_behind() {
     assert_eq!(r, Err(Error::Cancelled));
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
 
-    // Dropping the future (the app's task was cancelled) also stops it.
-    let fut = alice.download(&blob.uid, &dest, None, None);
-    let _ = tokio::time::timeout(Duration::from_micros(1), fut).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(!dest.exists());
+    // Dropping the future half-way (the app's task was cancelled) also stops it: no partial
+    // file stays, and an abandoned upload's blob is deleted.
+    let half = Arc::new(tokio::sync::Notify::new());
+    let h = half.clone();
+    let progress: ProgressFn = Arc::new(move |p: TransferProgress| {
+        if p.done * 2 >= p.total && p.done > 0 {
+            h.notify_one();
+        }
+    });
+    tokio::select! {
+        r = alice.download(&blob.uid, &dest, Some(progress), None) => panic!("finished: {r:?}"),
+        () = half.notified() => {}
+    }
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "no partial file"
+    );
+    let before = alice.list_blobs(1, 10).await.unwrap().total_entries;
+    let half = Arc::new(tokio::sync::Notify::new());
+    let h = half.clone();
+    let progress: ProgressFn = Arc::new(move |p: TransferProgress| {
+        if p.done * 2 >= p.total && p.done > 0 {
+            h.notify_one();
+        }
+    });
+    tokio::select! {
+        r = alice.upload(
+            NewUpload {
+                source: UploadSource::Bytes(data.clone()),
+                name: None,
+                content_type: None,
+                public: false,
+            },
+            Some(progress),
+            None,
+        ) => panic!("finished: {r:?}"),
+        () = half.notified() => {}
+    }
+    let mut left = u64::MAX;
+    for _ in 0..200 {
+        left = alice.list_blobs(1, 10).await.unwrap().total_entries;
+        if left == before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(left, before, "the abandoned blob was deleted");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
