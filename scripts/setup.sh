@@ -2,11 +2,12 @@
 # Installs everything `make test` and `make demo` need, idempotently:
 #   apt: JNA + JUnit 5 (Kotlin tests); pip (in .venv): maturin, pytest, pytest-asyncio;
 #   npm (in .tools): the Kotlin compiler; npm (tests/interop): the official ConnectyCube JS SDK;
-#   rustup + apt clang: the Android and iOS targets used for the portability check.
-# Usage: scripts/setup.sh [python] [kotlin] [interop] [targets]   (no argument = all)
+#   rustup + apt clang: the Android and iOS targets used for the portability check;
+#   apt: ejabberd (the reference XMPP server of the engine's XMPP tests).
+# Usage: scripts/setup.sh [python] [kotlin] [interop] [targets] [ejabberd]   (no argument = all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-parts=("$@"); [ ${#parts[@]} -eq 0 ] && parts=(python kotlin interop targets)
+parts=("$@"); [ ${#parts[@]} -eq 0 ] && parts=(python kotlin interop targets ejabberd)
 has() { local p; for p in "${parts[@]}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
 
 log() { echo "setup: $*" >&2; }
@@ -59,5 +60,11 @@ if has targets; then
   for t in aarch64-linux-android aarch64-apple-ios; do
     grep -qx "$t" <<<"$installed" || { log "rustup target add $t"; rustup target add "$t" >/dev/null; }
   done
+fi
+if has ejabberd; then
+  if [ ! -x /usr/sbin/ejabberdctl ] || ! compgen -G '/usr/lib/erlang/lib/p1_sqlite3-*' >/dev/null; then
+    log "apt-get install ejabberd (never started as a system service)"
+    scripts/ejabberd.sh install >/dev/null
+  fi
 fi
 log "ok"
