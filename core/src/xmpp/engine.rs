@@ -730,7 +730,9 @@ impl Engine {
                 remove,
             },
             Incoming::Marker { message_id, read } => {
-                if r.kind != "chat" {
+                // Only markers about our own messages are statuses: a carbon of a marker our
+                // other device sent (for a message we received) is not.
+                if r.kind != "chat" || carbon || sender_id == me {
                     return;
                 }
                 if read {

@@ -13,6 +13,7 @@ pub mod hub;
 pub mod offline;
 pub mod router;
 pub mod session;
+pub mod strip;
 pub mod util;
 
 use std::net::SocketAddr;

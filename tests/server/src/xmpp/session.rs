@@ -72,7 +72,10 @@ pub async fn serve(tcp: TcpStream, mode: Mode, tls: TlsAcceptor, hub: Arc<Hub>) 
 }
 
 type Bound = (
-    XmlStream<BufStream<tokio_rustls::server::TlsStream<TcpStream>>, Element>,
+    XmlStream<
+        BufStream<super::strip::StripEmptyMechanisms<tokio_rustls::server::TlsStream<TcpStream>>>,
+        Element,
+    >,
     UserKey,
 );
 
@@ -89,7 +92,11 @@ async fn negotiate(
             Mode::StartTls => starttls(tcp, hub).await?,
         };
         let io = tls.accept(tcp).await?;
-        authenticate(BufStream::new(io), hub).await
+        authenticate(
+            BufStream::new(super::strip::StripEmptyMechanisms::new(io)),
+            hub,
+        )
+        .await
     };
     tokio::time::timeout(HANDSHAKE_TIMEOUT, steps).await?
 }
