@@ -613,6 +613,139 @@ pub fn delay(stamp_unix: i64, from: &str) -> Element {
     )
 }
 
+// ---------------------------------------------------------------------------------------
+// Privacy lists (XEP-0016 with ConnectyCube semantics, §6.8), last activity (XEP-0012, §6.9),
+// status streaming and Tigase mobile mode (§6.10)
+
+pub const NS_PRIVACY: &str = "jabber:iq:privacy";
+pub const NS_LAST: &str = "jabber:iq:last";
+pub const NS_STATUS_STREAMING: &str = "https://connectycube.com/protocol/status_streaming";
+pub const NS_MOBILE_V2: &str = "http://tigase.org/protocol/mobile#v2";
+
+/// One `<item>` of a privacy list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrivacyItem {
+    /// `jid`, `group` or `subscription`; `None` for the fall-through item.
+    pub kind: Option<String>,
+    pub value: Option<String>,
+    /// `action="allow"` (else `deny`).
+    pub allow: bool,
+    pub order: u64,
+    pub message: bool,
+    pub presence_in: bool,
+    pub presence_out: bool,
+    pub iq: bool,
+}
+
+impl PrivacyItem {
+    /// A deny item on a JID: `one_way` gives the four children (I do not receive from
+    /// them), otherwise no children (ConnectyCube's two-way block).
+    pub fn deny_jid(value: &str, order: u64, one_way: bool) -> Self {
+        Self {
+            kind: Some("jid".into()),
+            value: Some(value.into()),
+            allow: false,
+            order,
+            message: one_way,
+            presence_in: one_way,
+            presence_out: one_way,
+            iq: one_way,
+        }
+    }
+
+    /// No stanza-type children: under XEP-0016 the item covers every stanza; ConnectyCube
+    /// reads it as a two-way block.
+    pub fn covers_all(&self) -> bool {
+        !(self.message || self.presence_in || self.presence_out || self.iq)
+    }
+
+    pub fn to_element(&self) -> Element {
+        let order = self.order.to_string();
+        let mut attrs: Vec<(&str, &str)> = Vec::new();
+        if let Some(k) = &self.kind {
+            attrs.push(("type", k));
+        }
+        if let Some(v) = &self.value {
+            attrs.push(("value", v));
+        }
+        attrs.push(("action", if self.allow { "allow" } else { "deny" }));
+        attrs.push(("order", &order));
+        let mut e = with_attr("item", NS_PRIVACY, &attrs);
+        for (on, name) in [
+            (self.message, "message"),
+            (self.presence_in, "presence-in"),
+            (self.presence_out, "presence-out"),
+            (self.iq, "iq"),
+        ] {
+            if on {
+                e.append_child(Element::bare(name, NS_PRIVACY));
+            }
+        }
+        e
+    }
+
+    /// `None` when `action` or `order` is missing or invalid.
+    pub fn from_element(e: &Element) -> Option<Self> {
+        let allow = match e.attr("action")? {
+            "allow" => true,
+            "deny" => false,
+            _ => return None,
+        };
+        let has = |n: &str| e.children().any(|c| c.name() == n);
+        Some(Self {
+            kind: e.attr("type").map(str::to_owned),
+            value: e.attr("value").map(str::to_owned),
+            allow,
+            order: e.attr("order")?.trim().parse().ok()?,
+            message: has("message"),
+            presence_in: has("presence-in"),
+            presence_out: has("presence-out"),
+            iq: has("iq"),
+        })
+    }
+}
+
+/// A named privacy list, items in the order given (not sorted by `order`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrivacyList {
+    pub name: String,
+    pub items: Vec<PrivacyItem>,
+}
+
+impl PrivacyList {
+    /// `<list name>` with its items.
+    pub fn to_element(&self) -> Element {
+        let mut e = with_attr("list", NS_PRIVACY, &[("name", &self.name)]);
+        for i in &self.items {
+            e.append_child(i.to_element());
+        }
+        e
+    }
+
+    /// `None` without a name or with an invalid item.
+    pub fn from_element(e: &Element) -> Option<Self> {
+        let name = e.attr("name").filter(|n| !n.is_empty())?.to_owned();
+        let items = e
+            .children()
+            .filter(|c| c.name() == "item")
+            .map(PrivacyItem::from_element)
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self { name, items })
+    }
+
+    /// Items sorted by `order` (stable), the order XEP-0016 processes them in.
+    pub fn by_order(&self) -> Vec<&PrivacyItem> {
+        let mut v: Vec<&PrivacyItem> = self.items.iter().collect();
+        v.sort_by_key(|i| i.order);
+        v
+    }
+}
+
+/// `<query xmlns="jabber:iq:last" seconds="N"/>`.
+pub fn last_activity(seconds: u64) -> Element {
+    with_attr("query", NS_LAST, &[("seconds", &seconds.to_string())])
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -785,5 +918,50 @@ mod tests {
         let mut m2 = m.clone();
         m2.append_child(d);
         assert_eq!(classify(&m2).delay, Some(1_700_000_000));
+    }
+
+    #[test]
+    fn privacy_lists_round_trip_xep_examples() {
+        // XEP-0016 example 10 style, plus ConnectyCube's one-way / two-way items.
+        let src = r#"<list xmlns="jabber:iq:privacy" name="public"><item type="jid" value="tybalt@example.com" action="deny" order="1"/><item action="allow" order="2"/></list>"#;
+        let l = PrivacyList::from_element(&src.parse().unwrap()).unwrap();
+        assert_eq!(l.name, "public");
+        assert_eq!(l.items.len(), 2);
+        assert!(l.items[0].covers_all());
+        assert_eq!(l.items[0].value.as_deref(), Some("tybalt@example.com"));
+        assert_eq!(l.items[1].kind, None);
+        assert!(l.items[1].allow);
+        let back = PrivacyList::from_element(&xml_text(&l.to_element())).unwrap();
+        assert_eq!(back, l);
+
+        let cc = PrivacyList {
+            name: "myList".into(),
+            items: vec![
+                PrivacyItem::deny_jid("34-7@chat", 2, true),
+                PrivacyItem::deny_jid("muc.chat/34", 1, false),
+            ],
+        };
+        let text = xml(&cc.to_element());
+        assert!(
+            text.contains("<message/><presence-in/><presence-out/><iq/>"),
+            "{text}"
+        );
+        let back = PrivacyList::from_element(&xml_text(&cc.to_element())).unwrap();
+        assert_eq!(back, cc);
+        assert!(!back.items[0].covers_all());
+        assert_eq!(back.by_order()[0].value.as_deref(), Some("muc.chat/34"));
+
+        let bad: Element = r#"<list xmlns="jabber:iq:privacy" name="x"><item type="jid" value="a@b" action="block" order="1"/></list>"#.parse().unwrap();
+        assert!(PrivacyList::from_element(&bad).is_none());
+        let unnamed: Element = r#"<list xmlns="jabber:iq:privacy"/>"#.parse().unwrap();
+        assert!(PrivacyList::from_element(&unnamed).is_none());
+        assert_eq!(
+            xml(&last_activity(42)),
+            "<query xmlns='jabber:iq:last' seconds='42'/>"
+        );
+    }
+
+    fn xml_text(e: &Element) -> Element {
+        xml(e).parse().unwrap()
     }
 }

@@ -1,13 +1,15 @@
 //! SQLite storage: one connection behind a mutex, a linear list of schema migrations, and
 //! one submodule of plain query functions per area (`users`, `sessions`, `dialogs`,
-//! `messages`, `blobs`).
+//! `messages`, `blobs`, `privacy`, `activity`).
 //!
 //! Query functions take a `&Connection` (a `Transaction` derefs to one), so a handler can run
 //! several of them atomically inside one [`Db::call`].
 
+pub mod activity;
 pub mod blobs;
 pub mod dialogs;
 pub mod messages;
+pub mod privacy;
 pub mod sessions;
 pub mod users;
 
@@ -173,6 +175,32 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     );
     CREATE INDEX offline_messages_user ON offline_messages(app_id, user_id, seq);",
+    // 5: privacy lists (XEP-0016), last logout times (XEP-0012) and the push outbox.
+    "CREATE TABLE privacy_lists (
+        app_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        list TEXT NOT NULL,
+        is_default INTEGER NOT NULL DEFAULT 0,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (app_id, user_id, name)
+    );
+    CREATE TABLE last_logout (
+        app_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (app_id, user_id)
+    );
+    CREATE TABLE pushes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        app_id INTEGER NOT NULL,
+        recipient_id INTEGER NOT NULL,
+        dialog_id TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        sender_id INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX pushes_recipient ON pushes(recipient_id, seq);",
 ];
 
 /// The shared database handle. Cheap to clone.

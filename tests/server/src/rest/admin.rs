@@ -2,21 +2,26 @@
 //!
 //! - `POST /_admin/expire_sessions` → `200 {"expired": <n>}`: every live token expires now,
 //!   so the next request with it gets `401 {"errors":{"base":["Required session does not exist"]}}`.
+//! - `GET /_admin/pushes?user_id=N` → `200 {"items": [{recipient_id, dialog_id, message_id,
+//!   sender_id, created_at}, …]}`: the push outbox of a user, oldest first (no push server is
+//!   called; these are the pushes a deployment would send).
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::request::Parts;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::db::{self, sessions};
+use crate::db::{self, activity, sessions};
 use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/_admin/expire_sessions", post(expire_sessions))
+    Router::new()
+        .route("/_admin/expire_sessions", post(expire_sessions))
+        .route("/_admin/pushes", get(pushes))
 }
 
 /// 403 unless the peer is a loopback address (or unknown: then refuse too).
@@ -45,11 +50,60 @@ async fn expire_sessions(
     Ok(Json(json!({ "expired": expired })))
 }
 
+#[derive(serde::Deserialize)]
+struct PushQuery {
+    user_id: u64,
+}
+
+async fn pushes(
+    State(state): State<AppState>,
+    Query(q): Query<PushQuery>,
+    parts: Parts,
+) -> Result<Json<Value>, ApiError> {
+    require_loopback(&parts)?;
+    let items = state.db.with(|c| activity::pushes_for(c, q.user_id))?;
+    Ok(Json(json!({ "items": items })))
+}
+
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use serde_json::json;
 
     use super::super::tests::{app_token, call, test_state, user_token};
+    use crate::db::activity::{record_push, Push};
+
+    #[tokio::test]
+    async fn pushes_lists_the_outbox() {
+        let state = test_state();
+        state
+            .db
+            .with(|c| {
+                record_push(
+                    c,
+                    1,
+                    &Push {
+                        recipient_id: 5,
+                        dialog_id: "d".into(),
+                        message_id: "m".into(),
+                        sender_id: 6,
+                        created_at: 9,
+                    },
+                )
+            })
+            .unwrap();
+        let r = call(&state, "GET", "/_admin/pushes?user_id=5", &[], None).await;
+        assert_eq!(
+            (r.status, r.json()),
+            (
+                200,
+                json!({"items": [{"recipient_id": 5, "dialog_id": "d", "message_id": "m",
+                    "sender_id": 6, "created_at": 9}]})
+            )
+        );
+        let r = call(&state, "GET", "/_admin/pushes?user_id=6", &[], None).await;
+        assert_eq!(r.json(), json!({"items": []}));
+    }
 
     #[tokio::test]
     async fn expire_sessions_makes_tokens_dead() {

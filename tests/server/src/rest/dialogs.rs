@@ -567,6 +567,10 @@ async fn update(
         tx.commit()?;
         Ok::<_, ApiError>(dialog)
     })?;
+    // Occupants removed by someone else are kicked from the joined room (§6.7).
+    for u in pull.occupants.iter().filter(|u| **u != caller) {
+        state.xmpp.kick(session.app_id, &id, *u, caller);
+    }
     Ok(Json(dialog))
 }
 

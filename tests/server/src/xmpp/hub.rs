@@ -5,7 +5,7 @@
 //! Locking: the hub's mutex is never held while the database is used, and the REST side
 //! calls the hub only after its database work is committed.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -28,6 +28,12 @@ struct Resource {
     tx: mpsc::UnboundedSender<Element>,
     carbons: bool,
     available: bool,
+    /// Tigase mobile mode on (`enable="true"`): the app is in the background (§6.10).
+    inactive: bool,
+    /// The XEP-0016 active list of this session (reported, not enforced).
+    active_list: Option<String>,
+    /// Connection cut, waiting for resumption.
+    parked: bool,
 }
 
 /// Stream management state of a session (XEP-0198).
@@ -85,6 +91,8 @@ struct Inner {
     live_sm: HashMap<String, Arc<Notify>>,
     /// Joined MUC rooms: `(app, dialog)` → full JID → user id.
     rooms: HashMap<(u64, String), BTreeMap<String, u64>>,
+    /// Last-activity subscriptions (§6.9): watched user → subscribed resources.
+    watchers: HashMap<UserKey, BTreeSet<(UserKey, String)>>,
     generation: u64,
 }
 
@@ -173,14 +181,22 @@ impl Hub {
                 }
             },
         };
+        let first = inner.users.get(&key).is_none_or(|m| m.is_empty());
         inner.users.entry(key).or_default().insert(
             resource.clone(),
             Resource {
                 tx,
                 carbons: false,
                 available: false,
+                inactive: false,
+                active_list: None,
+                parked: false,
             },
         );
+        drop(inner);
+        if first {
+            self.notify_watchers(key, 0);
+        }
         SessionCore {
             key,
             resource,
@@ -370,6 +386,13 @@ impl Hub {
             inner.generation += 1;
             let g = inner.generation;
             inner.live_sm.remove(&id);
+            if let Some(r) = inner
+                .users
+                .get_mut(&core.key)
+                .and_then(|m| m.get_mut(&core.resource))
+            {
+                r.parked = true;
+            }
             inner.parked.insert(
                 id.clone(),
                 Parked {
@@ -411,7 +434,17 @@ impl Hub {
                     if p.core.key != key {
                         return None;
                     }
-                    return inner.parked.remove(id).map(|p| p.core);
+                    let core = inner.parked.remove(id).map(|p| p.core);
+                    if let Some(c) = &core {
+                        if let Some(r) = inner
+                            .users
+                            .get_mut(&c.key)
+                            .and_then(|m| m.get_mut(&c.resource))
+                        {
+                            r.parked = false;
+                        }
+                    }
+                    return core;
                 }
                 match inner.live_sm.get(id) {
                     Some(n) => n.notify_one(),
@@ -430,14 +463,21 @@ impl Hub {
             self.sm_gone(&sm.id);
         }
         let full = self.full_jid(core.key, &core.resource);
-        let rooms_left = {
+        let (rooms_left, logged_out) = {
             let mut inner = self.lock();
+            let mut logged_out = false;
             if let Some(m) = inner.users.get_mut(&core.key) {
                 m.remove(&core.resource);
                 if m.is_empty() {
                     inner.users.remove(&core.key);
+                    logged_out = true;
                 }
             }
+            let me = (core.key, core.resource.clone());
+            for subs in inner.watchers.values_mut() {
+                subs.remove(&me);
+            }
+            inner.watchers.retain(|_, s| !s.is_empty());
             let mut left = Vec::new();
             for ((app, dialog), occupants) in inner.rooms.iter_mut() {
                 if occupants.remove(&full).is_some() {
@@ -445,8 +485,16 @@ impl Hub {
                 }
             }
             inner.rooms.retain(|_, o| !o.is_empty());
-            left
+            (left, logged_out)
         };
+        if logged_out {
+            let (app, uid) = core.key;
+            let now = db::now();
+            if let Err(e) = self.db.with(|c| db::activity::set_logout(c, app, uid, now)) {
+                tracing::warn!(error = %e, "recording the logout time failed");
+            }
+            self.notify_watchers(core.key, 1);
+        }
         for (app, dialog, others) in rooms_left {
             let from = format!("{}/{}", self.room_jid(app, &dialog), core.key.1);
             for (jid, uid) in others {
@@ -507,8 +555,139 @@ impl Hub {
         rest
     }
 
+    /// Removes every joined resource of `uid` from a room; returns `(their full JIDs, the
+    /// remaining occupants)`.
+    pub fn remove_from_room(
+        &self,
+        app: u64,
+        dialog: &str,
+        uid: u64,
+    ) -> (Vec<String>, Vec<(String, u64)>) {
+        let mut inner = self.lock();
+        let key = (app, dialog.to_owned());
+        let Some(room) = inner.rooms.get_mut(&key) else {
+            return (Vec::new(), Vec::new());
+        };
+        let removed: Vec<String> = room
+            .iter()
+            .filter(|(_, u)| **u == uid)
+            .map(|(j, _)| j.clone())
+            .collect();
+        for j in &removed {
+            room.remove(j);
+        }
+        let rest = room.iter().map(|(j, u)| (j.clone(), *u)).collect();
+        if room.is_empty() {
+            inner.rooms.remove(&key);
+        }
+        (removed, rest)
+    }
+
     pub(super) fn send_presence_to(&self, app: u64, full: &str, uid: u64, el: Element) {
         self.deliver_full(full, uid, app, el);
+    }
+
+    // --- activity: mobile mode, last activity, pushes ----------------------------------------
+
+    /// Tigase mobile mode (§6.10): `inactive` = the app is in the background.
+    pub fn set_inactive(&self, key: UserKey, resource: &str, inactive: bool) {
+        if let Some(r) = self
+            .lock()
+            .users
+            .get_mut(&key)
+            .and_then(|m| m.get_mut(resource))
+        {
+            r.inactive = inactive;
+        }
+    }
+
+    pub fn set_active_list(&self, key: UserKey, resource: &str, name: Option<&str>) {
+        if let Some(r) = self
+            .lock()
+            .users
+            .get_mut(&key)
+            .and_then(|m| m.get_mut(resource))
+        {
+            r.active_list = name.map(str::to_owned);
+        }
+    }
+
+    pub fn active_list(&self, key: UserKey, resource: &str) -> Option<String> {
+        self.lock()
+            .users
+            .get(&key)
+            .and_then(|m| m.get(resource))
+            .and_then(|r| r.active_list.clone())
+    }
+
+    /// Whether a message to the user should produce a push: nobody online, or every
+    /// resource inactive (mobile mode) or cut off and waiting for resumption.
+    pub fn wants_push(&self, key: UserKey) -> bool {
+        self.lock()
+            .users
+            .get(&key)
+            .is_none_or(|m| m.values().all(|r| r.inactive || r.parked))
+    }
+
+    /// XEP-0012 seconds for a user: 0 while any resource is bound, else the time since the
+    /// last logout (at least 1, so that 0 always means online; a user who never logged in
+    /// counts from the account's creation).
+    pub fn last_activity_seconds(&self, (app, uid): UserKey) -> Result<Option<u64>, db::DbError> {
+        if self.is_online((app, uid)) {
+            return Ok(Some(0));
+        }
+        let (user, logout) = self.db.with(|c| {
+            Ok((
+                db::users::find(c, app, uid)?,
+                db::activity::logout_at(c, app, uid)?,
+            ))
+        })?;
+        let Some(user) = user else {
+            return Ok(None);
+        };
+        let since = logout.unwrap_or(user.created_at);
+        Ok(Some(u64::try_from(db::now() - since).unwrap_or(0).max(1)))
+    }
+
+    /// Subscribes (or unsubscribes) a resource to a user's login/logout events.
+    pub fn watch(&self, watcher: UserKey, resource: &str, watched: UserKey, on: bool) {
+        let mut inner = self.lock();
+        let me = (watcher, resource.to_owned());
+        if on {
+            inner.watchers.entry(watched).or_default().insert(me);
+        } else if let Some(s) = inner.watchers.get_mut(&watched) {
+            s.remove(&me);
+            if s.is_empty() {
+                inner.watchers.remove(&watched);
+            }
+        }
+    }
+
+    /// The last-activity event (§6.9) to every subscribed resource: `type="result"` with a
+    /// fresh id, so xmpp.js does not answer it with an error echo.
+    fn notify_watchers(&self, watched: UserKey, seconds: u64) {
+        let subs: Vec<(UserKey, String)> = self
+            .lock()
+            .watchers
+            .get(&watched)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        let from = self.user_jid(watched);
+        for (key, res) in subs {
+            let to = self.full_jid(key, &res);
+            let id = format!("{}:lastActivity", db::object_id());
+            let mut iq = Element::builder("iq", NS_CLIENT).build();
+            for (k, v) in [
+                ("type", "result"),
+                ("id", &id),
+                ("from", &from),
+                ("to", &to),
+            ] {
+                super::util::set_attr(&mut iq, k, v);
+            }
+            iq.append_child(stanza::last_activity(seconds));
+            self.send_to(key, &res, iq);
+        }
     }
 }
 

@@ -1,12 +1,17 @@
 //! Routing of client stanzas (messages, presences, iqs) and the pushes the REST API sends.
 //!
-//! Every message passes [`Hub::may_deliver`] (the "deliver or bounce" decision point where
-//! privacy lists will plug in); route failures bounce a `message_error` to the sender.
+//! Every 1-1 message passes [`Hub::may_deliver`] (the "deliver or bounce" decision point:
+//! privacy lists, §6.8), every groupchat copy [`Hub::group_blocked`]; route failures bounce a
+//! `message_error` to the sender. Content messages to users who are offline or inactive are
+//! recorded in the push outbox.
 
 use std::collections::BTreeMap;
 
 use cubechat_wire::chat::{dialog_type, is_object_id};
-use cubechat_wire::stanza::{self, ChatKind, Incoming, ReactionChange, NS_CARBONS, NS_STANZAS};
+use cubechat_wire::stanza::{
+    self, ChatKind, Incoming, PrivacyItem, PrivacyList, ReactionChange, NS_CARBONS, NS_LAST,
+    NS_MOBILE_V2, NS_PRIVACY, NS_STANZAS, NS_STATUS_STREAMING,
+};
 use minidom::Element;
 
 use super::hub::{Hub, UserKey};
@@ -16,7 +21,7 @@ use super::util::{
 };
 use crate::db::dialogs::{self as dialog_db, DialogRow};
 use crate::db::messages::{self as message_db, MessageRow, NewMessage};
-use crate::db::{self, users as user_db, DbError};
+use crate::db::{self, activity, privacy as privacy_db, users as user_db, DbError};
 
 /// The bound resource a stanza came from.
 #[derive(Debug, Clone)]
@@ -49,6 +54,106 @@ impl Bounce {
         condition: "item-not-found",
         text: "dialog not found",
     };
+    /// A privacy list blocks the message (§6.8; the cloud's exact condition is unconfirmed).
+    pub const BLOCKED: Bounce = Bounce {
+        code: 503,
+        condition: "service-unavailable",
+        text: "blocked by a privacy list",
+    };
+}
+
+/// An iq error (`type` from the code, legacy `code` attribute included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct IqError {
+    code: u16,
+    condition: &'static str,
+    text: &'static str,
+}
+
+impl IqError {
+    const BAD_REQUEST: IqError = IqError {
+        code: 400,
+        condition: "bad-request",
+        text: "",
+    };
+    const NOT_FOUND: IqError = IqError {
+        code: 404,
+        condition: "item-not-found",
+        text: "",
+    };
+    /// The cloud refuses edits to the default list (§6.8); XEP-0016's condition for a list
+    /// in use is `conflict`.
+    const IN_USE: IqError = IqError {
+        code: 409,
+        condition: "conflict",
+        text: "Can not modify list while being in use by other session",
+    };
+}
+
+impl From<DbError> for IqError {
+    fn from(e: DbError) -> Self {
+        tracing::warn!(error = %e, "database error while answering an iq");
+        IqError {
+            code: 500,
+            condition: "internal-server-error",
+            text: "",
+        }
+    }
+}
+
+fn iq_error(req: &Element, from: &str, to: &str, e: &IqError) -> Element {
+    let id = req.attr("id").unwrap_or_default();
+    let mut iq = elem(
+        "iq",
+        stanza::NS_CLIENT,
+        &[("type", "error"), ("id", id), ("from", from), ("to", to)],
+    );
+    if let Some(c) = req.children().next() {
+        iq.append_child(c.clone());
+    }
+    let kind = match e.code {
+        400 => "modify",
+        500 => "wait",
+        _ => "cancel",
+    };
+    let code = e.code.to_string();
+    let mut err = elem(
+        "error",
+        stanza::NS_CLIENT,
+        &[("type", kind), ("code", code.as_str())],
+    );
+    err.append_child(Element::bare(e.condition, NS_STANZAS));
+    if !e.text.is_empty() {
+        err.append_child(Element::builder("text", NS_STANZAS).append(e.text).build());
+    }
+    iq.append_child(err);
+    iq
+}
+
+/// The first item (by `order`) of a list that applies to `jid`: a `jid` item with that
+/// value, or a fall-through item without a type. Group and subscription items never match
+/// (cubeserver has no roster).
+fn first_match<'a>(list: &'a PrivacyList, jid: &str) -> Option<&'a PrivacyItem> {
+    list.by_order()
+        .into_iter()
+        .find(|i| match i.kind.as_deref() {
+            None => true,
+            Some("jid") => i
+                .value
+                .as_deref()
+                .is_some_and(|v| v.eq_ignore_ascii_case(jid)),
+            Some(_) => false,
+        })
+}
+
+/// Whether `list` blocks `jid` in the given direction: incoming needs a deny item with
+/// `<message/>` or no children; outgoing only a deny item with no children (ConnectyCube's
+/// two-way block; the four-children form is one-way).
+fn blocks(list: Option<&PrivacyList>, jid: &str, incoming: bool) -> bool {
+    let Some(item) = list.and_then(|l| first_match(l, jid)) else {
+        return false;
+    };
+    !item.allow && (item.covers_all() || (incoming && item.message))
 }
 
 impl From<DbError> for Bounce {
@@ -136,10 +241,87 @@ fn iq_unavailable(req: &Element, from: &str, to: &str) -> Element {
 }
 
 impl Hub {
-    /// The decision point before a message reaches a user: `Ok` delivers, `Err` bounces.
-    /// Privacy lists (blocking) will be checked here.
-    pub fn may_deliver(&self, _from: UserKey, _to: UserKey) -> Result<(), Bounce> {
+    /// The decision point before a 1-1 message reaches a user: `Ok` delivers, `Err`
+    /// bounces. Checks the default privacy lists (§6.8): the recipient's (one-way or two-way
+    /// item on the sender's JID) and the sender's (two-way item on the recipient's JID).
+    pub fn may_deliver(&self, from: UserKey, to: UserKey) -> Result<(), Bounce> {
+        if from == to {
+            return Ok(());
+        }
+        let (theirs, mine) = self.default_lists(from, to)?;
+        if blocks(theirs.as_ref(), &self.user_jid(from), true)
+            || blocks(mine.as_ref(), &self.user_jid(to), false)
+        {
+            return Err(Bounce::BLOCKED);
+        }
         Ok(())
+    }
+
+    /// Whether a groupchat message of `from` silently skips `to`: an item on
+    /// `muc.{domain}/{from}` in the recipient's default list, or a two-way item on
+    /// `muc.{domain}/{to}` in the sender's.
+    pub fn group_blocked(&self, from: UserKey, to: UserKey) -> Result<bool, Bounce> {
+        if from == to {
+            return Ok(false);
+        }
+        let (theirs, mine) = self.default_lists(from, to)?;
+        let muc = |uid: u64| format!("muc.{}/{uid}", self.domain);
+        Ok(blocks(theirs.as_ref(), &muc(from.1), true) || blocks(mine.as_ref(), &muc(to.1), false))
+    }
+
+    /// `(recipient's default list, sender's default list)`.
+    fn default_lists(
+        &self,
+        from: UserKey,
+        to: UserKey,
+    ) -> Result<(Option<PrivacyList>, Option<PrivacyList>), Bounce> {
+        Ok(self.db.with(|c| {
+            Ok((
+                privacy_db::default_list(c, to.0, to.1)?,
+                privacy_db::default_list(c, from.0, from.1)?,
+            ))
+        })?)
+    }
+
+    /// Records a push for `recipient` (§6.10) when they are offline or inactive, unless the
+    /// message is silent or they turned the dialog's notifications off.
+    fn maybe_push(
+        &self,
+        recipient: UserKey,
+        sender: u64,
+        dialog_id: Option<&str>,
+        message_id: &str,
+    ) {
+        if !self.wants_push(recipient) {
+            return;
+        }
+        let (app, uid) = recipient;
+        let now = db::now();
+        let r = self.db.with(|c| {
+            let dialog_id = match dialog_id {
+                Some(d) => d.to_owned(),
+                None => dialog_db::find_private(c, app, uid, sender)?
+                    .map(|d| d.id)
+                    .unwrap_or_default(),
+            };
+            if !dialog_id.is_empty() && !dialog_db::notifications_enabled(c, &dialog_id, uid)? {
+                return Ok(());
+            }
+            activity::record_push(
+                c,
+                app,
+                &activity::Push {
+                    recipient_id: uid,
+                    dialog_id,
+                    message_id: message_id.to_owned(),
+                    sender_id: sender,
+                    created_at: now,
+                },
+            )
+        });
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "recording a push failed");
+        }
     }
 
     fn bounce(&self, origin: &Origin, el: &Element, b: &Bounce) {
@@ -186,8 +368,14 @@ impl Hub {
             return Err(Bounce::UNAVAILABLE);
         }
         let target = (app, uid);
-        self.may_deliver(origin.key, target)?;
         let r = stanza::classify(el);
+        if let Err(b) = self.may_deliver(origin.key, target) {
+            // Typing and markers (the JS SDK auto-sends "delivered") vanish without an error.
+            return match r.what {
+                Incoming::Typing { .. } | Incoming::Marker { .. } => Ok(()),
+                _ => Err(b),
+            };
+        }
         let is_chat = el.attr("type") == Some("chat");
         match &r.what {
             Incoming::Chat { body } if r.extra.save_to_history => {
@@ -220,6 +408,13 @@ impl Hub {
             None => self.deliver_user(target, el, super::hub::offline_worthy(el)),
         };
         tracing::debug!(to = %to, delivered, "routed 1-1 message");
+        if is_chat && pushable(el) {
+            let dialog = child(el, "extraParams")
+                .and_then(|x| child(x, "dialog_id"))
+                .map(|d| d.text());
+            let id = el.attr("id").unwrap_or_default().to_owned();
+            self.maybe_push(target, sender, dialog.as_deref(), &id);
+        }
         if is_chat && el.get_child("private", NS_CARBONS).is_none() {
             self.sent_carbons(origin.key, Some(&origin.resource), el);
         }
@@ -273,14 +468,19 @@ impl Hub {
         set_attr(el, "from", &format!("{room}/{sender}"));
         ensure_extra(el, "dialog_id", &dialog.id);
         let typing = matches!(r.what, Incoming::Typing { .. });
+        let push = pushable(el);
+        let id = el.attr("id").unwrap_or_default().to_owned();
         for uid in self.audience(&dialog)? {
             if typing && uid == sender {
                 continue;
             }
-            if uid != sender && self.may_deliver(origin.key, (app, uid)).is_err() {
+            if uid != sender && self.group_blocked(origin.key, (app, uid))? {
                 continue;
             }
             self.send_to_user((app, uid), el, None, true, false);
+            if push && uid != sender {
+                self.maybe_push((app, uid), sender, Some(&dialog.id), &id);
+            }
         }
         Ok(())
     }
@@ -483,6 +683,53 @@ impl Hub {
         }
     }
 
+    /// Kicks every joined resource of `uid` out of a room after `actor` removed them from the
+    /// dialog: status 301 (§6.7) with `item/actor@jid`. The kicked resources get the JS 6.1.2
+    /// quirks (`<xmlns><code>301</code></xmlns>`, and the `<item>` repeated as a direct child
+    /// of `<presence>`, where 6.1.2 looks for it); the other joined occupants a standard
+    /// `unavailable` presence with status 301.
+    pub fn kick(&self, app: u64, dialog_id: &str, uid: u64, actor: u64) {
+        let (kicked, rest) = self.remove_from_room(app, dialog_id, uid);
+        if kicked.is_empty() {
+            return;
+        }
+        let from = format!("{}/{uid}", self.room_jid(app, dialog_id));
+        let actor_jid = self.user_jid((app, actor));
+        let item = || {
+            let mut item = elem(
+                "item",
+                NS_MUC_USER,
+                &[("affiliation", "none"), ("role", "none")],
+            );
+            item.append_child(elem("actor", NS_MUC_USER, &[("jid", &actor_jid)]));
+            item
+        };
+        let status = || elem("status", NS_MUC_USER, &[("code", "301")]);
+        for full in kicked {
+            let mut p = elem(
+                "presence",
+                stanza::NS_CLIENT,
+                &[("from", &from), ("to", &full), ("type", "unavailable")],
+            );
+            let mut x = elem("x", NS_MUC_USER, &[]);
+            x.append_child(item());
+            x.append_child(status());
+            let mut quirk = Element::builder("xmlns", NS_MUC_USER).build();
+            quirk.append_child(Element::builder("code", NS_MUC_USER).append("301").build());
+            x.append_child(quirk);
+            p.append_child(x);
+            p.append_child(item());
+            self.send_presence_to(app, &full, uid, p);
+        }
+        for (full, other) in rest {
+            let mut p = occupant_presence(&from, &full, true);
+            if let Some(x) = p.get_child_mut("x", NS_MUC_USER) {
+                x.append_child(status());
+            }
+            self.send_presence_to(app, &full, other, p);
+        }
+    }
+
     // --- iq --------------------------------------------------------------------------------
 
     fn route_iq(&self, origin: &Origin, el: Element) {
@@ -503,9 +750,157 @@ impl Hub {
                 Some(q) => iq_result(&id, &to, &full, Some(q)),
                 None => iq_unavailable(&el, &to, &full),
             },
+            Some(("query", ns)) if ns == NS_PRIVACY && self.is_own(origin, el.attr("to")) => {
+                let from = self.user_jid(origin.key);
+                match self.privacy_iq(origin, &el) {
+                    Ok(q) => iq_result(&id, &from, &full, q),
+                    Err(e) => iq_error(&el, &from, &full, &e),
+                }
+            }
+            Some(("query", ns)) if ns == NS_LAST && el.attr("type") == Some("get") => {
+                match self.last_activity_iq(origin, &to) {
+                    Ok((from, secs)) => {
+                        iq_result(&id, &from, &full, Some(stanza::last_activity(secs)))
+                    }
+                    Err(e) => iq_error(&el, &to, &full, &e),
+                }
+            }
+            Some(("subscribe", ns)) if ns == NS_STATUS_STREAMING => {
+                match self.status_streaming_iq(origin, &el) {
+                    Ok(()) => iq_result(&id, &to, &full, None),
+                    Err(e) => iq_error(&el, &to, &full, &e),
+                }
+            }
+            Some(("mobile", ns)) if ns == NS_MOBILE_V2 => {
+                let on = el
+                    .children()
+                    .next()
+                    .and_then(|m| m.attr("enable"))
+                    .is_some_and(|v| matches!(v, "true" | "1"));
+                self.set_inactive(origin.key, &origin.resource, on);
+                iq_result(&id, &to, &full, None)
+            }
             _ => iq_unavailable(&el, &to, &full),
         };
         self.send_to(origin.key, &origin.resource, reply);
+    }
+
+    /// Whether an iq `to` addresses the sender's own account (missing, or its bare/full JID).
+    fn is_own(&self, origin: &Origin, to: Option<&str>) -> bool {
+        to.is_none_or(|t| stanza::bare(t).eq_ignore_ascii_case(&self.user_jid(origin.key)))
+    }
+
+    /// `jabber:iq:privacy` (XEP-0016 with ConnectyCube semantics, §6.8). Only the default
+    /// list is enforced; `<active>` is accepted per session and reported, not enforced.
+    fn privacy_iq(&self, origin: &Origin, el: &Element) -> Result<Option<Element>, IqError> {
+        let (app, uid) = origin.key;
+        let Some(q) = el.children().next() else {
+            return Err(IqError::BAD_REQUEST);
+        };
+        let children: Vec<&Element> = q.children().collect();
+        if el.attr("type") == Some("get") {
+            return match children.as_slice() {
+                [] => {
+                    let (names, default) = self.db.with(|c| privacy_db::names(c, app, uid))?;
+                    let mut out = elem("query", NS_PRIVACY, &[]);
+                    if let Some(a) = self.active_list(origin.key, &origin.resource) {
+                        out.append_child(elem("active", NS_PRIVACY, &[("name", &a)]));
+                    }
+                    if let Some(d) = default {
+                        out.append_child(elem("default", NS_PRIVACY, &[("name", &d)]));
+                    }
+                    for n in names {
+                        out.append_child(elem("list", NS_PRIVACY, &[("name", &n)]));
+                    }
+                    Ok(Some(out))
+                }
+                [l] if l.name() == "list" => {
+                    let name = l.attr("name").ok_or(IqError::BAD_REQUEST)?;
+                    let list = self
+                        .db
+                        .with(|c| privacy_db::get(c, app, uid, name))?
+                        .ok_or(IqError::NOT_FOUND)?;
+                    let mut out = elem("query", NS_PRIVACY, &[]);
+                    out.append_child(list.to_element());
+                    Ok(Some(out))
+                }
+                _ => Err(IqError::BAD_REQUEST),
+            };
+        }
+        let [c] = children.as_slice() else {
+            return Err(IqError::BAD_REQUEST);
+        };
+        let name = c.attr("name").filter(|n| !n.is_empty());
+        match c.name() {
+            "default" => {
+                if !self
+                    .db
+                    .with(|db| privacy_db::set_default(db, app, uid, name))?
+                {
+                    return Err(IqError::NOT_FOUND);
+                }
+            }
+            "active" => {
+                if let Some(n) = name {
+                    if self
+                        .db
+                        .with(|db| privacy_db::get(db, app, uid, n))?
+                        .is_none()
+                    {
+                        return Err(IqError::NOT_FOUND);
+                    }
+                }
+                self.set_active_list(origin.key, &origin.resource, name);
+            }
+            "list" => {
+                let name = name.ok_or(IqError::BAD_REQUEST)?;
+                let list = match c.children().next() {
+                    None => None,
+                    Some(_) => Some(PrivacyList::from_element(c).ok_or(IqError::BAD_REQUEST)?),
+                };
+                let (_, default) = self.db.with(|db| privacy_db::names(db, app, uid))?;
+                if default.as_deref() == Some(name) {
+                    return Err(IqError::IN_USE);
+                }
+                if let Some(list) = list {
+                    let now = db::now();
+                    self.db
+                        .with(|db| privacy_db::put(db, app, uid, &list, now))?;
+                } else if !self.db.with(|db| privacy_db::delete(db, app, uid, name))? {
+                    return Err(IqError::NOT_FOUND);
+                }
+            }
+            _ => return Err(IqError::BAD_REQUEST),
+        }
+        Ok(None)
+    }
+
+    /// XEP-0012 for a user JID: `(bare JID, seconds)`.
+    fn last_activity_iq(&self, origin: &Origin, to: &str) -> Result<(String, u64), IqError> {
+        let (uid, app, _) = parse_user_jid(to, &self.domain).ok_or(IqError::NOT_FOUND)?;
+        if app != origin.key.0 {
+            return Err(IqError::NOT_FOUND);
+        }
+        let secs = self
+            .last_activity_seconds((app, uid))?
+            .ok_or(IqError::NOT_FOUND)?;
+        Ok((self.user_jid((app, uid)), secs))
+    }
+
+    /// `status_streaming` subscribe/unsubscribe (§6.9).
+    fn status_streaming_iq(&self, origin: &Origin, el: &Element) -> Result<(), IqError> {
+        if el.attr("type") != Some("set") {
+            return Err(IqError::BAD_REQUEST);
+        }
+        let sub = el.children().next().ok_or(IqError::BAD_REQUEST)?;
+        let jid = sub.attr("user_jid").ok_or(IqError::BAD_REQUEST)?;
+        let (uid, app, _) = parse_user_jid(jid, &self.domain).ok_or(IqError::NOT_FOUND)?;
+        if app != origin.key.0 || self.db.with(|c| user_db::find(c, app, uid))?.is_none() {
+            return Err(IqError::NOT_FOUND);
+        }
+        let on = !matches!(sub.attr("enable"), Some("false" | "0"));
+        self.watch(origin.key, &origin.resource, (app, uid), on);
+        Ok(())
     }
 
     /// disco#items of a room: its occupants who are online now.
@@ -608,6 +1003,22 @@ impl Hub {
             );
             self.sent_carbons((dialog.app_id, row.sender_id), None, &msg);
         }
+        let silent = row
+            .custom
+            .get("silent")
+            .is_some_and(|v| matches!(v.trim(), "1" | "true"));
+        if !silent {
+            for uid in self.audience(dialog).unwrap_or_default() {
+                if uid != row.sender_id {
+                    self.maybe_push(
+                        (dialog.app_id, uid),
+                        row.sender_id,
+                        Some(&dialog.id),
+                        &row.id,
+                    );
+                }
+            }
+        }
     }
 
     /// The reactions push after `PUT /chat/Message/{id}/reactions` (§6.5).
@@ -652,7 +1063,370 @@ impl Hub {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let mut el = stanza::system_message(id, &self.user_jid(key), &body, &custom);
+        // `dialog_id` is a control key the extraParams writer leaves out of the custom
+        // parameters; ConnectyCube sends it (e.g. with `dialog/NEW` notifications).
+        if let Some(d) = params.get("dialog_id").filter(|d| !d.trim().is_empty()) {
+            ensure_extra(&mut el, "dialog_id", d);
+        }
         set_attr(&mut el, "from", &self.user_jid((app, sender)));
         self.deliver_user(key, &el, true);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn system_push_keeps_the_dialog_id() {
+        let hub = Hub::new(db::Db::open(":memory:").unwrap(), "chat");
+        let mut core = hub.bind((1, 5), Some("phone"));
+        let params = BTreeMap::from([
+            ("body".to_owned(), "dialog/NEW".to_owned()),
+            ("dialog_id".to_owned(), "d1".to_owned()),
+            ("k".to_owned(), "v".to_owned()),
+        ]);
+        hub.push_system(1, 2, 5, "5f00000000000000000000aa", &params);
+        let el = core.rx.try_recv().unwrap();
+        let r = stanza::classify(&el);
+        assert_eq!(r.extra.dialog_id.as_deref(), Some("d1"));
+        assert_eq!(r.extra.custom.get("k").map(String::as_str), Some("v"));
+        assert_eq!(
+            r.extra.module_identifier.as_deref(),
+            Some(stanza::SYSTEM_MODULE)
+        );
+        assert!(matches!(r.what, Incoming::System { ref body } if body == "dialog/NEW"));
+        hub.end(core);
+    }
+}
+
+/// A chat message with content (body or attachments; not typing, markers, edits...),
+/// not `silent`: the kind that produces a push.
+fn pushable(el: &Element) -> bool {
+    let r = stanza::classify(el);
+    match r.what {
+        Incoming::Chat { body } => {
+            !r.extra.silent && (!body.is_empty() || !r.extra.attachments.is_empty())
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod privacy_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::db::users::UserRow;
+    use crate::db::Db;
+
+    fn hub_with_users(n: usize) -> (Arc<Hub>, Vec<u64>) {
+        let db = Db::open(":memory:").unwrap();
+        let ids = (0..n)
+            .map(|i| {
+                db.with(|c| {
+                    user_db::insert(
+                        c,
+                        &UserRow {
+                            app_id: 1,
+                            login: Some(format!("u{i}")),
+                            created_at: db::now() - 100,
+                            ..UserRow::default()
+                        },
+                    )
+                })
+                .unwrap()
+                .id
+            })
+            .collect();
+        (Arc::new(Hub::new(db, "chat")), ids)
+    }
+
+    fn iq(hub: &Hub, core: &mut super::super::hub::SessionCore, kind: &str, q: &str) -> Element {
+        let el: Element = format!("<iq xmlns='jabber:client' type='{kind}' id='q1'>{q}</iq>")
+            .parse()
+            .unwrap();
+        let origin = Origin {
+            key: core.key,
+            resource: core.resource.clone(),
+        };
+        hub.route(&origin, el);
+        core.rx.try_recv().unwrap()
+    }
+
+    fn set_list(hub: &Hub, core: &mut super::super::hub::SessionCore, items: &str) -> Element {
+        iq(
+            hub,
+            core,
+            "set",
+            &format!("<query xmlns='jabber:iq:privacy'><list name='bl'>{items}</list></query>"),
+        )
+    }
+
+    fn code(e: &Element) -> Option<String> {
+        child(e, "error")
+            .and_then(|e| e.attr("code"))
+            .map(str::to_owned)
+    }
+
+    #[test]
+    fn blocks_reads_direction_from_children() {
+        let one_way = PrivacyList {
+            name: "l".into(),
+            items: vec![PrivacyItem::deny_jid("5-1@chat", 1, true)],
+        };
+        assert!(blocks(Some(&one_way), "5-1@chat", true));
+        assert!(
+            !blocks(Some(&one_way), "5-1@chat", false),
+            "I can still write"
+        );
+        assert!(!blocks(Some(&one_way), "6-1@chat", true));
+        let two_way = PrivacyList {
+            name: "l".into(),
+            items: vec![PrivacyItem::deny_jid("5-1@chat", 1, false)],
+        };
+        assert!(blocks(Some(&two_way), "5-1@chat", true));
+        assert!(blocks(Some(&two_way), "5-1@chat", false));
+        let allowed_first = PrivacyList {
+            name: "l".into(),
+            items: vec![
+                PrivacyItem::deny_jid("5-1@chat", 2, false),
+                PrivacyItem {
+                    kind: Some("jid".into()),
+                    value: Some("5-1@chat".into()),
+                    allow: true,
+                    order: 1,
+                    ..PrivacyItem::default()
+                },
+            ],
+        };
+        assert!(
+            !blocks(Some(&allowed_first), "5-1@chat", true),
+            "order decides"
+        );
+        let presence_only = PrivacyList {
+            name: "l".into(),
+            items: vec![PrivacyItem {
+                presence_in: true,
+                ..PrivacyItem::deny_jid("5-1@chat", 1, false)
+            }],
+        };
+        assert!(!blocks(Some(&presence_only), "5-1@chat", true));
+        assert!(!blocks(None, "5-1@chat", true));
+    }
+
+    #[tokio::test]
+    async fn privacy_iqs_and_enforcement() {
+        let (hub, ids) = hub_with_users(3);
+        let (a, b, c) = ((1, ids[0]), (1, ids[1]), (1, ids[2]));
+        let mut ca = hub.bind(a, None);
+        let bj = hub.user_jid(b);
+        let cj = hub.user_jid(c);
+
+        // names of nothing; empty list refused; unknown list not found
+        let r = iq(&hub, &mut ca, "get", "<query xmlns='jabber:iq:privacy'/>");
+        assert_eq!(r.attr("type"), Some("result"));
+        assert_eq!(child(&r, "query").unwrap().children().count(), 0);
+        let r = iq(
+            &hub,
+            &mut ca,
+            "set",
+            "<query xmlns='jabber:iq:privacy'><list name='bl'/></query>",
+        );
+        assert_eq!(code(&r).as_deref(), Some("404"), "delete of a missing list");
+        let r = iq(
+            &hub,
+            &mut ca,
+            "get",
+            "<query xmlns='jabber:iq:privacy'><list name='nope'/></query>",
+        );
+        assert_eq!(code(&r).as_deref(), Some("404"));
+
+        // a blocks b one way and c two ways (JS interleaved items)
+        let items = format!(
+            "<item type='jid' value='{bj}' action='deny' order='1'><message/><presence-in/><presence-out/><iq/></item>\
+             <item type='jid' value='muc.chat/{}' action='deny' order='2'><message/><presence-in/><presence-out/><iq/></item>\
+             <item type='jid' value='{cj}' action='deny' order='3'/>\
+             <item type='jid' value='muc.chat/{}' action='deny' order='4'/>",
+            b.1, c.1
+        );
+        assert_eq!(set_list(&hub, &mut ca, &items).attr("type"), Some("result"));
+        assert!(hub.may_deliver(b, a).is_ok(), "not the default yet");
+        let r = iq(
+            &hub,
+            &mut ca,
+            "set",
+            "<query xmlns='jabber:iq:privacy'><default name='bl'/></query>",
+        );
+        assert_eq!(r.attr("type"), Some("result"));
+        assert_eq!(hub.may_deliver(b, a), Err(Bounce::BLOCKED));
+        assert!(
+            hub.may_deliver(a, b).is_ok(),
+            "one-way: a still writes to b"
+        );
+        assert_eq!(hub.may_deliver(c, a), Err(Bounce::BLOCKED));
+        assert_eq!(hub.may_deliver(a, c), Err(Bounce::BLOCKED), "two-way");
+        assert!(hub.may_deliver(b, c).is_ok());
+        assert!(hub.group_blocked(b, a).unwrap());
+        assert!(!hub.group_blocked(a, b).unwrap());
+        assert!(hub.group_blocked(a, c).unwrap());
+        assert!(!hub.group_blocked(b, c).unwrap());
+
+        // names and the list in stored order
+        let r = iq(&hub, &mut ca, "get", "<query xmlns='jabber:iq:privacy'/>");
+        let q = child(&r, "query").unwrap();
+        let names: Vec<(String, String)> = q
+            .children()
+            .map(|c| (c.name().to_owned(), c.attr("name").unwrap().to_owned()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("default".into(), "bl".into()),
+                ("list".into(), "bl".into())
+            ]
+        );
+        let r = iq(
+            &hub,
+            &mut ca,
+            "get",
+            "<query xmlns='jabber:iq:privacy'><list name='bl'/></query>",
+        );
+        let list =
+            PrivacyList::from_element(child(child(&r, "query").unwrap(), "list").unwrap()).unwrap();
+        assert_eq!(list.items.len(), 4);
+        assert_eq!(list.items[0].value.as_deref(), Some(bj.as_str()));
+        assert_eq!(list.items[2].value.as_deref(), Some(cj.as_str()));
+
+        // the default list cannot be edited or deleted while in use
+        let r = set_list(
+            &hub,
+            &mut ca,
+            &format!("<item type='jid' value='{bj}' action='deny' order='1'/>"),
+        );
+        assert_eq!(code(&r).as_deref(), Some("409"));
+        assert!(child(child(&r, "error").unwrap(), "conflict").is_some());
+        let r = iq(
+            &hub,
+            &mut ca,
+            "set",
+            "<query xmlns='jabber:iq:privacy'><list name='bl'/></query>",
+        );
+        assert_eq!(code(&r).as_deref(), Some("409"));
+
+        // decline → update → set default
+        let r = iq(
+            &hub,
+            &mut ca,
+            "set",
+            "<query xmlns='jabber:iq:privacy'><default/></query>",
+        );
+        assert_eq!(r.attr("type"), Some("result"));
+        assert!(hub.may_deliver(b, a).is_ok());
+        let r = set_list(
+            &hub,
+            &mut ca,
+            &format!("<item type='jid' value='{bj}' action='deny' order='1'/>"),
+        );
+        assert_eq!(r.attr("type"), Some("result"));
+        let r = iq(
+            &hub,
+            &mut ca,
+            "set",
+            "<query xmlns='jabber:iq:privacy'><default name='bl'/></query>",
+        );
+        assert_eq!(r.attr("type"), Some("result"));
+        assert_eq!(hub.may_deliver(a, b), Err(Bounce::BLOCKED), "now two-way");
+        assert!(hub.may_deliver(c, a).is_ok(), "c is no longer listed");
+
+        // bad requests; default to a missing list
+        let r = iq(
+            &hub,
+            &mut ca,
+            "set",
+            "<query xmlns='jabber:iq:privacy'><default name='zzz'/></query>",
+        );
+        assert_eq!(code(&r).as_deref(), Some("404"));
+        let r = set_list(&hub, &mut ca, "<item type='jid' value='x' action='block'/>");
+        assert_eq!(code(&r).as_deref(), Some("400"));
+
+        // active list: per session, reported
+        let r = iq(
+            &hub,
+            &mut ca,
+            "set",
+            "<query xmlns='jabber:iq:privacy'><active name='bl'/></query>",
+        );
+        assert_eq!(r.attr("type"), Some("result"));
+        let r = iq(&hub, &mut ca, "get", "<query xmlns='jabber:iq:privacy'/>");
+        assert_eq!(
+            child(child(&r, "query").unwrap(), "active")
+                .unwrap()
+                .attr("name"),
+            Some("bl")
+        );
+        hub.end(ca);
+    }
+
+    #[tokio::test]
+    async fn last_activity_subscriptions_and_push_targets() {
+        let (hub, ids) = hub_with_users(2);
+        let (a, b) = ((1, ids[0]), (1, ids[1]));
+        assert!(hub.last_activity_seconds(a).unwrap().unwrap() >= 100);
+        assert_eq!(hub.last_activity_seconds((1, 999)).unwrap(), None);
+        let mut ca = hub.bind(a, None);
+        let bj = hub.user_jid(b);
+        let r = iq(
+            &hub,
+            &mut ca,
+            "set",
+            &format!("<subscribe xmlns='{NS_STATUS_STREAMING}' user_jid='{bj}' enable='true'/>"),
+        );
+        assert_eq!(r.attr("type"), Some("result"));
+        let r = iq(
+            &hub,
+            &mut ca,
+            "set",
+            &format!(
+                "<subscribe xmlns='{NS_STATUS_STREAMING}' user_jid='999-1@chat' enable='true'/>"
+            ),
+        );
+        assert_eq!(code(&r).as_deref(), Some("404"));
+
+        assert!(hub.wants_push(b), "offline");
+        let cb = hub.bind(b, None);
+        let ev = ca.rx.try_recv().unwrap();
+        assert_eq!(ev.attr("type"), Some("result"));
+        assert_eq!(ev.attr("from"), Some(bj.as_str()));
+        assert_eq!(child(&ev, "query").unwrap().attr("seconds"), Some("0"));
+        assert_eq!(hub.last_activity_seconds(b).unwrap(), Some(0));
+        assert!(!hub.wants_push(b));
+        hub.set_inactive(b, &cb.resource, true);
+        assert!(hub.wants_push(b), "inactive");
+        hub.set_inactive(b, &cb.resource, false);
+        assert!(!hub.wants_push(b));
+
+        let r = iq(&hub, &mut ca, "get", "<query xmlns='jabber:iq:last'/>");
+        // no `to`: the server itself is not a user
+        assert_eq!(r.attr("type"), Some("error"));
+
+        hub.end(cb);
+        let ev = ca.rx.try_recv().unwrap();
+        assert_eq!(child(&ev, "query").unwrap().attr("seconds"), Some("1"));
+        assert_eq!(hub.last_activity_seconds(b).unwrap(), Some(1));
+
+        // unsubscribed: no more events
+        iq(
+            &hub,
+            &mut ca,
+            "set",
+            &format!("<subscribe xmlns='{NS_STATUS_STREAMING}' user_jid='{bj}' enable='false'/>"),
+        );
+        let cb = hub.bind(b, None);
+        assert!(ca.rx.try_recv().is_err());
+        hub.end(cb);
+        hub.end(ca);
     }
 }
