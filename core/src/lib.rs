@@ -26,5 +26,5 @@ pub use cubechat_wire::auth::{Session, User, UserParams};
 pub use error::{Error, Result};
 pub use xmpp::{
     ChatAuth, ChatEvent, ChatEvents, ChatMessage, ConnectionState, ConnectionStates,
-    OutgoingMessage, SystemMessage,
+    OutgoingMessage, PrivacyAction, PrivacyList, PrivacyListItem, PrivacyListNames, SystemMessage,
 };

@@ -686,7 +686,7 @@ async fn catch_up_and_failed_resumption(ejd: &Ejabberd, a: &Client, a_ev: &mut C
     let m3 = "5f00000000000000000000e3"; // only in the REST history
     Mock::given(method("GET"))
         .and(path("/chat/Dialog.json"))
-        .and(query_param("updated_at[gt]", "1700000500"))
+        .and(query_param("updated_at[gte]", "1700000500"))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "total_entries": 1, "skip": 0, "limit": 100,
             "items": [{"_id": D9, "user_id": 5, "type": 3, "occupants_ids": [5, 9]}]

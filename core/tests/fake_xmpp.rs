@@ -50,6 +50,11 @@ struct Server {
     sm_enables: AtomicU32,
     parked: Mutex<HashMap<String, u32>>,
     ctr: AtomicU32,
+    /// Payloads of the get/set iqs received (serialised), and ids of the results received.
+    iqs: Mutex<Vec<String>>,
+    results: Mutex<Vec<String>>,
+    /// Stanzas to send on every live connection.
+    push: Option<broadcast::Sender<minidom::Element>>,
 }
 
 type Xs = XmlStream<BufStream<TcpStream>, FallibleStreamElement>;
@@ -66,6 +71,7 @@ async fn start() -> (u16, Arc<Server>) {
     let port = l.local_addr().unwrap().port();
     let st = Arc::new(Server {
         kill: Some(broadcast::channel(4).0),
+        push: Some(broadcast::channel(16).0),
         ..Default::default()
     });
     let st2 = st.clone();
@@ -124,6 +130,7 @@ async fn serve(tcp: TcpStream, st: &Server) -> R<()> {
     let mut xs = header(st, a, features).await?;
     let bare = BareJid::new("5-7@localhost")?;
     let mut kill = st.kill.as_ref().unwrap().subscribe();
+    let mut push = st.push.as_ref().unwrap().subscribe();
     let mut sm_state: Option<(String, u32)> = None;
     loop {
         let item = tokio::select! {
@@ -135,6 +142,10 @@ async fn serve(tcp: TcpStream, st: &Server) -> R<()> {
                 return Ok(());
             }
             _ = tokio::time::sleep(Duration::from_millis(50)), if st.silent.load(Ordering::SeqCst) => continue,
+            Ok(el) = push.recv() => {
+                xs.send(&el).await?;
+                continue;
+            }
         };
         let el = match item {
             Some(Ok(FallibleStreamElement::Ok(el))) => el,
@@ -163,9 +174,14 @@ async fn serve(tcp: TcpStream, st: &Server) -> R<()> {
                         xs.send(&Stanza::Iq(Iq::from_result(id, Some(BindResponse { jid }))))
                             .await?;
                     }
-                    Stanza::Iq(Iq::Set { id, .. }) | Stanza::Iq(Iq::Get { id, .. }) => {
+                    Stanza::Iq(Iq::Set { id, payload, .. })
+                    | Stanza::Iq(Iq::Get { id, payload, .. }) => {
+                        st.iqs.lock().unwrap().push(String::from(&payload));
                         xs.send(&Stanza::Iq(Iq::from_result(id, None::<BindResponse>)))
                             .await?;
+                    }
+                    Stanza::Iq(Iq::Result { id, .. }) | Stanza::Iq(Iq::Error { id, .. }) => {
+                        st.results.lock().unwrap().push(id);
                     }
                     _ => {}
                 }
@@ -345,4 +361,102 @@ async fn unacknowledged_messages_are_reported_lost_when_resumption_fails() {
         "{e:?}"
     );
     c.destroy_chat().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activity_subscriptions_and_the_inactive_mark_survive_a_fresh_session() {
+    let (port, st) = start().await;
+    let c = client(port);
+    let mut ev = c.subscribe_chat();
+    c.connect_chat(auth()).await.unwrap();
+    c.subscribe_last_activity(9).await.unwrap();
+    c.subscribe_last_activity(4).await.unwrap();
+    c.unsubscribe_last_activity(4).await.unwrap();
+    c.mark_inactive().unwrap();
+    assert_eq!(c.last_activity_subscriptions(), [9]);
+    // Payloads containing every `&`-separated part.
+    let count = |needle: &str| {
+        st.iqs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| needle.split('&').all(|n| p.contains(n)))
+            .count()
+    };
+    let sub9 = "status_streaming&user_jid='9-7@localhost'&enable='true'";
+    let inactive = "<mobile&xmlns='http://tigase.org/protocol/mobile#v2'&enable='true'";
+    timeout(Duration::from_secs(5), async {
+        while count(inactive) < 1 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("mark_inactive not sent");
+    assert_eq!(count(sub9), 1);
+    assert_eq!(count("user_jid='4-7@localhost'&enable='false'"), 1);
+
+    // The session is lost (resumption fails): a fresh bind sends both again.
+    let _ = st.kill.as_ref().unwrap().send(());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    st.parked.lock().unwrap().clear();
+    timeout(Duration::from_secs(10), async {
+        while !(st.binds.load(Ordering::SeqCst) >= 2 && count(sub9) >= 2 && count(inactive) >= 2) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("subscription and mark not re-sent after the reset");
+    // The subscribe and the unsubscribe, nothing after the reset.
+    assert_eq!(count("4-7@localhost"), 2, "an ended subscription came back");
+
+    // Pushes: any iq type from a user with a jabber:iq:last query and seconds. get/set ones
+    // are acknowledged with a result (an error would be echoed back: loops).
+    for (kind, id, secs) in [("set", "p1", 0), ("result", "p2", 42), ("get", "p3", 7)] {
+        let el: minidom::Element = format!(
+            "<iq xmlns='jabber:client' type='{kind}' id='{id}' from='9-7@localhost' to='5-7@localhost'>\
+             <query xmlns='jabber:iq:last' seconds='{secs}'/></iq>"
+        )
+        .parse()
+        .unwrap();
+        let _ = st.push.as_ref().unwrap().send(el);
+        let e = timeout(Duration::from_secs(5), async {
+            loop {
+                let e = ev.recv().await.unwrap();
+                if matches!(e, ChatEvent::LastActivity { .. }) {
+                    return e;
+                }
+            }
+        })
+        .await
+        .expect("no LastActivity event");
+        assert_eq!(
+            e,
+            ChatEvent::LastActivity {
+                user_id: 9,
+                seconds: secs
+            }
+        );
+    }
+    // An error iq is never answered.
+    let el: minidom::Element =
+        "<iq xmlns='jabber:client' type='error' id='p4' from='9-7@localhost'>\
+        <query xmlns='jabber:iq:last'/><error type='cancel'>\
+        <service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+            .parse()
+            .unwrap();
+    let _ = st.push.as_ref().unwrap().send(el);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let results = st.results.lock().unwrap().clone();
+    for id in ["p1", "p3"] {
+        assert!(
+            results.iter().any(|r| r == id),
+            "{id} not acknowledged: {results:?}"
+        );
+    }
+    assert!(
+        !results.iter().any(|r| r == "p2" || r == "p4"),
+        "{results:?}"
+    );
+    c.destroy_chat().await;
+    assert!(c.last_activity_subscriptions().is_empty());
 }

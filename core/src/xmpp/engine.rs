@@ -47,7 +47,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 const CATCH_UP_PAGE: u32 = 100;
 const CATCH_UP_PAGES: u32 = 10;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -58,7 +58,15 @@ pub(crate) struct ChatShared {
     session: Mutex<Option<Arc<Session>>>,
     /// Auth of the last `connect_chat`, for `reconnect_now` after a disconnect.
     last_auth: Mutex<Option<ChatAuth>>,
-    rooms: Mutex<BTreeSet<String>>,
+    pub(super) rooms: Mutex<BTreeSet<String>>,
+    /// Iq requests waiting for their answer, by id.
+    pub(super) iqs: Mutex<HashMap<String, oneshot::Sender<super::iq::Reply>>>,
+    /// Users whose activity is subscribed to (re-sent after every reset).
+    pub(super) activity_subs: Mutex<BTreeSet<u64>>,
+    /// The last active (`false`) / inactive (`true`) mark (re-sent after every reset).
+    pub(super) inactive: Mutex<Option<bool>>,
+    /// Other users present in each joined room, as seen in this session.
+    pub(super) occupants: Mutex<HashMap<String, BTreeSet<u64>>>,
     seen: Mutex<RecentIds>,
     /// Newest `date_sent` delivered, the catch-up starting point.
     last_seen: Mutex<Option<i64>>,
@@ -79,6 +87,10 @@ impl Default for ChatShared {
             session: Mutex::default(),
             last_auth: Mutex::default(),
             rooms: Mutex::default(),
+            iqs: Mutex::default(),
+            activity_subs: Mutex::default(),
+            inactive: Mutex::default(),
+            occupants: Mutex::default(),
             seen: Mutex::new(RecentIds::new(RECENT_IDS)),
             last_seen: Mutex::default(),
             typing: Mutex::default(),
@@ -122,7 +134,7 @@ impl ChatShared {
         lock(&self.session).clone().ok_or(Error::ChatNotConnected)
     }
 
-    fn send(&self, el: Element, track: Option<String>) -> Result<()> {
+    pub(super) fn send(&self, el: Element, track: Option<String>) -> Result<()> {
         let s = self.session()?;
         s.cmd
             .send(Cmd::Send(el, track))
@@ -548,6 +560,10 @@ impl Engine {
             let el = join_presence(&self.ctx, &d);
             self.send(el, None).await;
         }
+        // Status-streaming subscriptions and the active/inactive mark (§6.9, §6.10).
+        for el in super::presence::on_reset(&self.ctx.shared, self.ctx.app_id, &self.ctx.domain) {
+            self.send(el, None).await;
+        }
         let since = lock(&self.ctx.shared.last_seen).unwrap_or(self.online_since - 10);
         self.online_since = now_unix();
         self.ctx.state(ConnectionState::Connected);
@@ -572,6 +588,7 @@ impl Engine {
     }
 
     async fn on_iq(&mut self, iq: Iq) {
+        let shared = &self.ctx.shared;
         let (id, from, payload) = match iq {
             Iq::Get {
                 id, from, payload, ..
@@ -579,13 +596,38 @@ impl Engine {
             | Iq::Set {
                 id, from, payload, ..
             } => (id, from, payload),
-            _ => return,
+            // Answers are matched to requests and never answered themselves.
+            Iq::Result {
+                id, from, payload, ..
+            } => {
+                if super::iq::reply(shared, &id, Ok(payload.clone())) {
+                    return;
+                }
+                let from = from.map(|f| f.to_string());
+                if let Some(ev) = payload
+                    .as_ref()
+                    .and_then(|p| super::presence::last_push(from.as_deref(), p))
+                {
+                    shared.emit(ev);
+                }
+                return;
+            }
+            Iq::Error { id, error, .. } => {
+                super::iq::reply(shared, &id, Err(super::iq::to_error(&error)));
+                return;
+            }
         };
+        let from = from.map(|f| f.to_string());
+        let push = super::presence::last_push(from.as_deref(), &payload);
         let mut b = Element::builder("iq", wire::NS_CLIENT).attr(nc("id"), id);
         if let Some(f) = from {
-            b = b.attr(nc("to"), f.to_string());
+            b = b.attr(nc("to"), f);
         }
-        let reply = if payload.is("ping", NS_PING) {
+        let reply = if let Some(ev) = push {
+            // A last-activity push sent as get/set: acknowledge it (an error would be echoed).
+            shared.emit(ev);
+            b.attr(nc("type"), "result").build()
+        } else if payload.is("ping", NS_PING) {
             b.attr(nc("type"), "result").build()
         } else {
             let err = Element::builder("error", wire::NS_CLIENT)
@@ -601,6 +643,9 @@ impl Engine {
     }
 
     fn on_presence(&mut self, p: Element) {
+        if let Some(ev) = super::presence::room_event(&self.ctx.shared, self.ctx.me, &p) {
+            self.ctx.shared.emit(ev);
+        }
         let from = p.attr("from").unwrap_or_default();
         let Some((dialog, Some(nick))) = room_of(from) else {
             return;
@@ -761,7 +806,7 @@ impl Engine {
                     id,
                     sender_id,
                     body,
-                    custom: r.extra.custom,
+                    custom: system_custom(r.extra),
                 })
             }
             Incoming::Error { code, text } => ChatEvent::MessageError {
@@ -774,6 +819,16 @@ impl Engine {
     }
 }
 
+/// The parameters of a system message: its custom keys plus `dialog_id`, which the
+/// extraParams parser keeps apart (REST system messages such as `dialog/NEW` carry it).
+fn system_custom(extra: ExtraParams) -> std::collections::BTreeMap<String, String> {
+    let mut custom = extra.custom;
+    if let Some(d) = extra.dialog_id {
+        custom.entry("dialog_id".into()).or_insert(d);
+    }
+    custom
+}
+
 fn bump_last_seen(shared: &ChatShared, t: i64) {
     let mut l = lock(&shared.last_seen);
     if l.is_none_or(|v| v < t) {
@@ -781,13 +836,13 @@ fn bump_last_seen(shared: &ChatShared, t: i64) {
     }
 }
 
-fn nc(s: &str) -> minidom::rxml::NcName {
+pub(super) fn nc(s: &str) -> minidom::rxml::NcName {
     // Only called with literal, valid names.
     minidom::rxml::NcName::try_from(s)
         .unwrap_or_else(|_| minidom::rxml::NcName::try_from("x").unwrap_or_else(|_| unreachable!()))
 }
 
-fn new_id() -> String {
+pub(super) fn new_id() -> String {
     new_message_id(now_unix(), rand::thread_rng().gen())
 }
 
@@ -818,10 +873,13 @@ async fn catch_up_task(ctx: Arc<Ctx>, since: i64) {
     }
     let mut dialogs = Vec::new();
     for page in 0..CATCH_UP_PAGES {
+        // Inclusive, like the messages' `date_sent` filter below: `since` is a whole second
+        // and a dialog updated later within that same second has `updated_at == since`
+        // (repeats are dropped by `caught_up`).
         let p = ListParams {
             filters: vec![Filter {
                 field: "updated_at".into(),
-                op: FilterOp::Gt,
+                op: FilterOp::Gte,
                 value: since.to_string(),
             }],
             limit: Some(CATCH_UP_PAGE),
@@ -1067,6 +1125,7 @@ impl Client {
         self.stop_chat(Some(ConnectionState::Idle)).await;
         *lock(&self.chat.last_auth) = None;
         lock(&self.chat.rooms).clear();
+        super::presence::forget(&self.chat);
     }
 
     /// Reconnects at once: skips the backoff delay, retries after an auth failure or after
@@ -1468,6 +1527,18 @@ mod tests {
         send(&c.destroy_chat());
         send(&c.reconnect_now());
         send(&c.set_network_available(true));
+    }
+
+    #[test]
+    fn system_messages_keep_their_dialog_id() {
+        let xml = "<message xmlns='jabber:client' type='headline' id='i' to='5-7@localhost'>\
+            <body>dialog/NEW</body><extraParams><moduleIdentifier>SystemNotifications\
+            </moduleIdentifier><dialog_id>d1</dialog_id><k>v</k></extraParams></message>";
+        let r = wire::classify(&xml.parse::<Element>().unwrap());
+        let custom = system_custom(r.extra);
+        assert_eq!(custom.get("dialog_id").map(String::as_str), Some("d1"));
+        assert_eq!(custom.get("k").map(String::as_str), Some("v"));
+        assert_eq!(custom.len(), 2);
     }
 
     #[test]

@@ -8,6 +8,12 @@
 //! - [`ChatEvent`]: every incoming message, marker, typing, edit, delete, reaction, system
 //!   message and send status; subscribe with [`Client::subscribe_chat`] (lossless, in order);
 //! - [`OutgoingMessage`]: what [`Client::send_message`] sends.
+//! - privacy (block) lists, XEP-0016 with ConnectyCube semantics: [`PrivacyList`],
+//!   [`Client::create_privacy_list`], [`Client::update_privacy_list`] and friends;
+//! - last activity (XEP-0012) and its subscription ([`Client::last_activity`],
+//!   [`Client::subscribe_last_activity`], [`ChatEvent::LastActivity`]), active/inactive
+//!   ([`Client::mark_inactive`]) and group presence ([`ChatEvent::OccupantJoined`],
+//!   [`Client::room_occupants`], [`ChatEvent::Kicked`]).
 //!
 //! Delivery guarantees: a resumed stream resends what was not acknowledged; when resumption
 //! fails (or after a fresh login following a drop) joined rooms are re-joined and dialogs
@@ -16,6 +22,9 @@
 
 mod connector;
 mod engine;
+mod iq;
+mod presence;
+mod privacy;
 mod util;
 
 use std::collections::BTreeMap;
@@ -26,6 +35,7 @@ use tokio::sync::mpsc;
 pub use cubechat_wire::chat::Attachment;
 
 pub(crate) use engine::ChatShared;
+pub use privacy::{PrivacyAction, PrivacyList, PrivacyListItem, PrivacyListNames};
 
 /// What the chat login authenticates with (SASL PLAIN, authcid `{userId}-{appId}`).
 #[derive(Clone, PartialEq)]
@@ -168,6 +178,22 @@ pub enum ChatEvent {
         message_id: String,
         code: u16,
         text: String,
+    },
+    /// A user this client subscribed to ([`Client::subscribe_last_activity`]) came online
+    /// (`seconds` = 0) or went offline (seconds since last seen, usually 0 right at logout).
+    ///
+    /// [`Client::subscribe_last_activity`]: crate::Client::subscribe_last_activity
+    LastActivity { user_id: u64, seconds: u64 },
+    /// Another user joined a room this client is in (also reported for the occupants present
+    /// when this client joins).
+    OccupantJoined { dialog_id: String, user_id: u64 },
+    /// Another user left a room this client is in.
+    OccupantLeft { dialog_id: String, user_id: u64 },
+    /// This client was removed from a room (status 301 ban/kick or 307 kick);
+    /// `initiator_id` is the user who did it, when the server says.
+    Kicked {
+        dialog_id: String,
+        initiator_id: Option<u64>,
     },
 }
 
