@@ -95,6 +95,40 @@ impl Server {
 }
 
 impl Server {
+    /// The STARTTLS port of the ready line.
+    pub fn xmpp_port(&self) -> u16 {
+        u16::try_from(self.ready["xmpp_port"].as_u64().unwrap()).unwrap()
+    }
+
+    /// The direct-TLS port of the ready line.
+    pub fn xmpp_tls_port(&self) -> u16 {
+        u16::try_from(self.ready["xmpp_tls_port"].as_u64().unwrap()).unwrap()
+    }
+
+    /// The PEM of the CA that signed the server certificate (the ready line's `ca_cert`).
+    pub fn ca_pem(&self) -> String {
+        std::fs::read_to_string(self.ready["ca_cert"].as_str().unwrap()).unwrap()
+    }
+
+    /// [`Server::config`] plus chat: this server's XMPP ports and domain on 127.0.0.1, its
+    /// CA trusted, and short delays (connect 5 s, reconnect 100 ms to 1 s, typing idle
+    /// 500 ms) so the tests stay fast.
+    pub fn chat_config(&self) -> Config {
+        let mut cfg = self.config();
+        cfg.chat.host = "127.0.0.1".into();
+        cfg.chat.domain = self.chat_domain.clone();
+        cfg.chat.port = self.xmpp_port();
+        cfg.chat.tls_port = self.xmpp_tls_port();
+        cfg.tls.extra_ca_pem = Some(self.ca_pem());
+        cfg.timeouts.connect = Duration::from_secs(5);
+        cfg.reconnect.initial_delay = Duration::from_millis(100);
+        cfg.reconnect.max_delay = Duration::from_secs(1);
+        cfg.chat_options.typing_idle = Duration::from_millis(500);
+        cfg
+    }
+}
+
+impl Server {
     /// Expires every session on the server (`POST /_admin/expire_sessions`).
     pub async fn expire_all_sessions(&self) {
         let resp = reqwest::Client::new()
