@@ -3,8 +3,9 @@
 //!
 //! It owns the single tokio runtime ([`runtime`]), logging setup ([`logging`]), the flat
 //! [`ChatError`], conversions between core and exported types ([`convert`]), listeners and
-//! their [`SubscriptionHandle`]s, chat REST ([`chat`]), cloud storage ([`storage`]) and
-//! real-time chat ([`realtime`]).
+//! their [`SubscriptionHandle`]s, chat REST ([`chat`]), cloud storage ([`storage`]),
+//! real-time chat ([`realtime`]) and presence: privacy lists, last activity, groups
+//! ([`presence`]).
 //! No protocol logic lives here.
 
 uniffi::setup_scaffolding!();
@@ -15,6 +16,7 @@ mod convert;
 mod error;
 mod handle;
 mod logging;
+mod presence;
 mod realtime;
 mod runtime;
 mod storage;
@@ -29,6 +31,9 @@ pub use convert::{ClientConfig, LoginId, NewUser, ReconnectConfig, Session, Sess
 pub use error::ChatError;
 pub use handle::SubscriptionHandle;
 pub use logging::{init_platform, LogConfig, LogLevel, LogRecord, LogSink};
+pub use presence::{
+    PresenceEvent, PresenceListener, PrivacyList, PrivacyListItem, PrivacyListNames,
+};
 pub use realtime::{
     ChatAuth, ConnectionListener, ConnectionState, MessageChange, MessageChangeListener,
     MessageErrorListener, MessageListener, MessageStatus, OutgoingMessage, ReceivedMessage,

@@ -1,0 +1,221 @@
+//! Privacy (block) lists, last activity and its subscription, active/inactive, and group
+//! presence for apps. Events arrive through [`PresenceListener`].
+
+use std::sync::Arc;
+
+use cubechat_core::xmpp as core;
+
+use crate::client::ChatClient;
+use crate::error::ChatError;
+use crate::handle::{deliver, SubscriptionHandle};
+use crate::runtime::run;
+
+/// One user in a privacy list.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PrivacyListItem {
+    pub user_id: u64,
+    /// `true` = allow this user explicitly, `false` = block.
+    #[uniffi(default = false)]
+    pub allow: bool,
+    /// Two-way block: neither side can write. Otherwise one-way: you receive nothing from
+    /// them, but can still write to them.
+    #[uniffi(default = false)]
+    pub mutual_block: bool,
+}
+
+/// A named privacy list.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PrivacyList {
+    pub name: String,
+    pub items: Vec<PrivacyListItem>,
+}
+
+/// The names of the user's privacy lists.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PrivacyListNames {
+    /// The list active for this session (ConnectyCube does not use it).
+    pub active: Option<String>,
+    /// The default list: the one the server enforces.
+    pub default: Option<String>,
+    pub names: Vec<String>,
+}
+
+impl From<PrivacyList> for core::PrivacyList {
+    fn from(l: PrivacyList) -> Self {
+        Self {
+            name: l.name,
+            items: l
+                .items
+                .into_iter()
+                .map(|i| core::PrivacyListItem {
+                    user_id: i.user_id,
+                    action: if i.allow {
+                        core::PrivacyAction::Allow
+                    } else {
+                        core::PrivacyAction::Deny
+                    },
+                    mutual_block: i.mutual_block,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<core::PrivacyList> for PrivacyList {
+    fn from(l: core::PrivacyList) -> Self {
+        Self {
+            name: l.name,
+            items: l
+                .items
+                .into_iter()
+                .map(|i| PrivacyListItem {
+                    user_id: i.user_id,
+                    allow: i.action == core::PrivacyAction::Allow,
+                    mutual_block: i.mutual_block,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Presence-type events.
+#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+pub enum PresenceEvent {
+    /// A user whose activity you subscribed to came online (`seconds` 0) or went offline.
+    LastActivity { user_id: u64, seconds: u64 },
+    /// Another user joined a room you joined.
+    OccupantJoined { dialog_id: String, user_id: u64 },
+    /// Another user left a room you joined.
+    OccupantLeft { dialog_id: String, user_id: u64 },
+    /// You were removed from a room; `initiator_id` did it, when known.
+    Kicked {
+        dialog_id: String,
+        initiator_id: Option<u64>,
+    },
+}
+
+/// Hears last-activity pushes, room occupants joining and leaving, and kicks.
+#[uniffi::export(with_foreign)]
+pub trait PresenceListener: Send + Sync {
+    fn on_presence(&self, event: PresenceEvent);
+}
+
+#[uniffi::export]
+impl ChatClient {
+    /// Creates or replaces a privacy list (at least one item). Each blocked user covers both
+    /// private chats and their messages in group chats.
+    pub async fn create_privacy_list(&self, list: PrivacyList) -> Result<(), ChatError> {
+        let c = self.core();
+        run(async move { c.create_privacy_list(&list.into()).await }).await
+    }
+
+    /// Replaces a list that may be the default one: declines the default, replaces the list
+    /// and sets it as default again, in one call.
+    pub async fn update_privacy_list(&self, list: PrivacyList) -> Result<(), ChatError> {
+        let c = self.core();
+        run(async move { c.update_privacy_list(&list.into()).await }).await
+    }
+
+    /// The names of the user's lists, and which one is the default.
+    pub async fn privacy_list_names(&self) -> Result<PrivacyListNames, ChatError> {
+        let c = self.core();
+        let n = run(async move { c.privacy_list_names().await }).await?;
+        Ok(PrivacyListNames {
+            active: n.active,
+            default: n.default,
+            names: n.names,
+        })
+    }
+
+    /// A list by name. Errors: `NotFound`.
+    pub async fn privacy_list(&self, name: String) -> Result<PrivacyList, ChatError> {
+        let c = self.core();
+        run(async move { c.privacy_list(&name).await })
+            .await
+            .map(Into::into)
+    }
+
+    /// Makes `name` the enforced (default) list, or declines the default with `None`.
+    pub async fn set_default_privacy_list(&self, name: Option<String>) -> Result<(), ChatError> {
+        let c = self.core();
+        run(async move { c.set_default_privacy_list(name.as_deref()).await }).await
+    }
+
+    /// Deletes a list (decline it as default first).
+    pub async fn delete_privacy_list(&self, name: String) -> Result<(), ChatError> {
+        let c = self.core();
+        run(async move { c.delete_privacy_list(&name).await }).await
+    }
+
+    /// Seconds since the user was last online; 0 = online now.
+    pub async fn last_activity(&self, user_id: u64) -> Result<u64, ChatError> {
+        let c = self.core();
+        run(async move { c.last_activity(user_id).await }).await
+    }
+
+    /// Subscribes to a user's logins and logouts (`PresenceEvent::LastActivity`). Kept across
+    /// reconnects.
+    pub async fn subscribe_last_activity(&self, user_id: u64) -> Result<(), ChatError> {
+        let c = self.core();
+        run(async move { c.subscribe_last_activity(user_id).await }).await
+    }
+
+    /// Ends a last-activity subscription.
+    pub async fn unsubscribe_last_activity(&self, user_id: u64) -> Result<(), ChatError> {
+        let c = self.core();
+        run(async move { c.unsubscribe_last_activity(user_id).await }).await
+    }
+
+    /// The app is in the foreground: no pushes while online.
+    pub async fn mark_active(&self) -> Result<(), ChatError> {
+        let c = self.core();
+        run(async move { c.mark_active() }).await
+    }
+
+    /// The app went to the background: the server sends pushes although the connection stays.
+    pub async fn mark_inactive(&self) -> Result<(), ChatError> {
+        let c = self.core();
+        run(async move { c.mark_inactive() }).await
+    }
+
+    /// The users online in a group dialog's room.
+    pub async fn room_occupants(&self, dialog_id: String) -> Result<Vec<u64>, ChatError> {
+        let c = self.core();
+        run(async move { c.room_occupants(&dialog_id).await }).await
+    }
+
+    /// Subscribes to last-activity pushes, occupants joining/leaving and kicks.
+    pub fn subscribe_presence(
+        &self,
+        listener: Arc<dyn PresenceListener>,
+    ) -> Result<Arc<SubscriptionHandle>, ChatError> {
+        let mut rx = self.core().subscribe_chat();
+        SubscriptionHandle::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                let e = match event {
+                    core::ChatEvent::LastActivity { user_id, seconds } => {
+                        PresenceEvent::LastActivity { user_id, seconds }
+                    }
+                    core::ChatEvent::OccupantJoined { dialog_id, user_id } => {
+                        PresenceEvent::OccupantJoined { dialog_id, user_id }
+                    }
+                    core::ChatEvent::OccupantLeft { dialog_id, user_id } => {
+                        PresenceEvent::OccupantLeft { dialog_id, user_id }
+                    }
+                    core::ChatEvent::Kicked {
+                        dialog_id,
+                        initiator_id,
+                    } => PresenceEvent::Kicked {
+                        dialog_id,
+                        initiator_id,
+                    },
+                    _ => continue,
+                };
+                deliver("PresenceListener", || {
+                    listener.on_presence(e);
+                    Ok(())
+                });
+            }
+        })
+    }
+}
