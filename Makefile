@@ -75,7 +75,7 @@ test-python: python
 	cd tests/python && CUBESERVER_BIN=$(TARGET)/cubeserver timeout 600 $(VENV)/bin/python -m pytest -q
 
 test-kotlin: kotlin
-	CUBESERVER_BIN=$(TARGET)/cubeserver timeout 600 scripts/run-junit.sh $(BUILD)/kotlin/classes "$(JAVA_CP)" $(TARGET)
+	CUBESERVER_BIN=$(TARGET)/cubeserver timeout 600 scripts/run-junit.sh $(BUILD)/kotlin/classes "$(JAVA_CP)" $(TARGET) tests/kotlin
 
 test-interop: python
 	scripts/setup.sh interop

@@ -50,7 +50,7 @@ class PresenceTest {
     }
 
     @Test
-    fun privacyListBlocksTwoWay() = runBlocking {
+    fun privacyListBlocksTwoWay(): Unit = runBlocking {
         val alice = online()
         val bob = online()
         val dialog = alice.client.createDialog(NewDialog(kind = DialogType.PRIVATE, occupantsIds = listOf(bob.id)))
@@ -70,7 +70,7 @@ class PresenceTest {
     }
 
     @Test
-    fun lastActivityActiveInactiveAndRoomPresence() = runBlocking {
+    fun lastActivityActiveInactiveAndRoomPresence(): Unit = runBlocking {
         val alice = online()
         val bob = online()
         assertEquals(0uL, alice.client.lastActivity(bob.id))
