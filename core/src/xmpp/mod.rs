@@ -180,7 +180,8 @@ pub enum ChatEvent {
         text: String,
     },
     /// A user this client subscribed to ([`Client::subscribe_last_activity`]) came online
-    /// (`seconds` = 0) or went offline (seconds since last seen, usually 0 right at logout).
+    /// (`seconds` = 0) or went offline (seconds since last seen; cubeserver reports at least 1, so
+    /// 0 always means online).
     ///
     /// [`Client::subscribe_last_activity`]: crate::Client::subscribe_last_activity
     LastActivity { user_id: u64, seconds: u64 },
