@@ -64,6 +64,11 @@ class PresenceTest {
         eventually("bob's message bounced") { bob.events.errors.any { it.first == fromBob } }
         eventually("alice's message bounced") { alice.events.errors.any { it.first == fromAlice } }
         assertTrue(alice.events.messages.none { it.id == fromBob } && bob.events.messages.none { it.id == fromAlice })
+        // Update in one call while the list is the default: now only one-way.
+        alice.client.updatePrivacyList(PrivacyList("both", listOf(PrivacyListItem(userId = bob.id, mutualBlock = false))))
+        assertEquals("both", alice.client.privacyListNames().default)
+        val nowAllowed = alice.client.sendMessage(OutgoingMessage(dialogId = dialog.id, recipientId = bob.id, body = "ok now"))
+        eventually("alice can write again") { bob.events.messages.any { it.id == nowAllowed } }
         alice.client.setDefaultPrivacyList(null)
         alice.client.deletePrivacyList("both")
         assertFailsWith<ChatException.NotFound> { alice.client.privacyList("both") }
