@@ -7,7 +7,8 @@ stdout, one JSON a line:     {"reply": 1, "ok": <value>} | {"reply": 1, "error":
 
 Event families, one per listener interface: "connection" (ConnectionListener), "message"
 (MessageListener), "status" (StatusListener), "typing" (TypingListener), "change"
-(MessageChangeListener), "system" (SystemMessageListener), "error" (MessageErrorListener).
+(MessageChangeListener), "system" (SystemMessageListener), "error" (MessageErrorListener),
+"presence" (PresenceListener: LAST_ACTIVITY, OCCUPANT_JOINED, OCCUPANT_LEFT, KICKED).
 `kind` is the variant of enum values (e.g. "DELIVERED"), else null; `value` holds the
 bindings' record or variant fields with their Python names, unconverted (see
 cubechat_probe.plain). REST ops of cubechat_probe (history, add_reaction, …) run as
@@ -41,7 +42,7 @@ def variant(v):
 
 class Listeners(cubechat.ConnectionListener, cubechat.MessageListener, cubechat.StatusListener,
                 cubechat.TypingListener, cubechat.MessageChangeListener, cubechat.SystemMessageListener,
-                cubechat.MessageErrorListener):
+                cubechat.MessageErrorListener, cubechat.PresenceListener):
     """Every listener interface; each event becomes one JSON line."""
 
     def _emit(self, family, v):
@@ -70,6 +71,9 @@ class Listeners(cubechat.ConnectionListener, cubechat.MessageListener, cubechat.
     def on_message_error(self, message_id, code, text):
         emit({"event": "error", "kind": None, "value": {"message_id": message_id, "code": code, "text": text}})
 
+    def on_presence(self, event):
+        self._emit("presence", event)
+
 
 class Peer:
     def __init__(self):
@@ -90,7 +94,8 @@ class Peer:
         c, ls = self.client, self.listeners
         self.handles = [c.subscribe_connection(ls), c.subscribe_messages(ls), c.subscribe_statuses(ls),
                         c.subscribe_typing(ls), c.subscribe_message_changes(ls),
-                        c.subscribe_system_messages(ls), c.subscribe_message_errors(ls)]
+                        c.subscribe_system_messages(ls), c.subscribe_message_errors(ls),
+                        c.subscribe_presence(ls)]
         await self.client.connect_chat(cubechat.ChatAuth.SESSION_TOKEN())
         return {"user_id": me.id, "state": variant(self.client.connection_state())[0]}
 
@@ -134,6 +139,43 @@ class Peer:
     async def reconnect_now(self):
         return await self.client.reconnect_now()
 
+    async def create_privacy_list(self, name, items):
+        """`items`: [{"user_id", "allow"?, "mutual_block"?}]."""
+        return await self.client.create_privacy_list(privacy_list(name, items))
+
+    async def update_privacy_list(self, name, items):
+        return await self.client.update_privacy_list(privacy_list(name, items))
+
+    async def privacy_list_names(self):
+        return await self.client.privacy_list_names()
+
+    async def privacy_list(self, name):
+        return await self.client.privacy_list(name)
+
+    async def set_default_privacy_list(self, name=None):
+        return await self.client.set_default_privacy_list(name)
+
+    async def delete_privacy_list(self, name):
+        return await self.client.delete_privacy_list(name)
+
+    async def last_activity(self, user_id):
+        return await self.client.last_activity(user_id)
+
+    async def subscribe_last_activity(self, user_id):
+        return await self.client.subscribe_last_activity(user_id)
+
+    async def unsubscribe_last_activity(self, user_id):
+        return await self.client.unsubscribe_last_activity(user_id)
+
+    async def mark_active(self):
+        return await self.client.mark_active()
+
+    async def mark_inactive(self):
+        return await self.client.mark_inactive()
+
+    async def room_occupants(self, dialog_id):
+        return await self.client.room_occupants(dialog_id)
+
     async def connection_state(self):
         return variant(self.client.connection_state())
 
@@ -146,6 +188,12 @@ class Peer:
         if len(args) != len(converters):
             raise ValueError(f"{op} takes {len(converters)} arguments, got {len(args)}")
         return await getattr(self.client, op)(*[c(a) for c, a in zip(converters, args)])
+
+
+def privacy_list(name, items):
+    return cubechat.PrivacyList(name=name, items=[cubechat.PrivacyListItem(
+        user_id=i["user_id"], allow=bool(i.get("allow", False)), mutual_block=bool(i.get("mutual_block", False)))
+        for i in items])
 
 
 async def handle(peer, req):

@@ -57,6 +57,8 @@ const LISTENERS = [
   'onConnectionErrorListener',
   'onJoinOccupant',
   'onLeaveOccupant',
+  'onKickOccupant',
+  'onLastUserActivityListener',
 ];
 
 let me = null;
@@ -129,6 +131,20 @@ const COMMANDS = {
   async leave({ dialogId }) {
     await ConnectyCube.chat.muc.leave(dialogId);
     return null;
+  },
+  /**
+   * Any other chat API, by its path under ConnectyCube.chat (e.g. "privacylist.create",
+   * "getLastUserActivity", "muc.listOnlineUsers", "subscribeToUserLastActivityStatus") with
+   * its arguments as they are; answers what it returned or resolved.
+   */
+  async chat({ fn, args = [] }) {
+    const parts = fn.split('.');
+    let self = ConnectyCube.chat;
+    for (const p of parts.slice(0, -1)) self = self[p];
+    const f = self && self[parts[parts.length - 1]];
+    if (typeof f !== 'function') throw new Error(`no chat API ${fn}`);
+    const v = await f.apply(self, args);
+    return v === undefined ? null : v;
   },
   async ping() {
     await ConnectyCube.chat.ping();
