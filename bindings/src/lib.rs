@@ -32,7 +32,8 @@ pub use error::ChatError;
 pub use handle::SubscriptionHandle;
 pub use logging::{init_platform, LogConfig, LogLevel, LogRecord, LogSink};
 pub use presence::{
-    PresenceEvent, PresenceListener, PrivacyList, PrivacyListItem, PrivacyListNames,
+    LastActivityListener, PresenceEvent, PresenceListener, PrivacyList, PrivacyListItem,
+    PrivacyListNames,
 };
 pub use realtime::{
     ChatAuth, ConnectionListener, ConnectionState, MessageChange, MessageChangeListener,

@@ -100,6 +100,12 @@ pub trait PresenceListener: Send + Sync {
     fn on_presence(&self, event: PresenceEvent);
 }
 
+/// Hears one user's logins (`seconds` 0) and logouts (seconds since last seen).
+#[uniffi::export(with_foreign)]
+pub trait LastActivityListener: Send + Sync {
+    fn on_last_activity(&self, user_id: u64, seconds: u64);
+}
+
 #[uniffi::export]
 impl ChatClient {
     /// Creates or replaces a privacy list (at least one item). Each blocked user covers both
@@ -158,6 +164,36 @@ impl ChatClient {
     pub async fn subscribe_last_activity(&self, user_id: u64) -> Result<(), ChatError> {
         let c = self.core();
         run(async move { c.subscribe_last_activity(user_id).await }).await
+    }
+
+    /// Subscribes to one user's logins and logouts with a callback of its own (kept across
+    /// reconnects). Cancelling the handle stops the callback; `unsubscribe_last_activity` also
+    /// ends the server subscription.
+    pub async fn watch_last_activity(
+        &self,
+        user_id: u64,
+        listener: Arc<dyn LastActivityListener>,
+    ) -> Result<Arc<SubscriptionHandle>, ChatError> {
+        let c = self.core();
+        // Listen first, so no push between the subscription and the loop is missed.
+        let mut rx = c.subscribe_chat();
+        run(async move { c.subscribe_last_activity(user_id).await }).await?;
+        SubscriptionHandle::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                if let core::ChatEvent::LastActivity {
+                    user_id: u,
+                    seconds,
+                } = event
+                {
+                    if u == user_id {
+                        deliver("LastActivityListener", || {
+                            listener.on_last_activity(u, seconds);
+                            Ok(())
+                        });
+                    }
+                }
+            }
+        })
     }
 
     /// Ends a last-activity subscription.

@@ -86,6 +86,17 @@ class PresenceTest {
         bob.client.reconnectNow()
         eventually("login pushed") { PresenceEvent.LastActivity(bob.id, 0uL) in alice.events.presence }
         alice.client.unsubscribeLastActivity(bob.id)
+        // A per-user callback hears only that user.
+        val seen = CopyOnWriteArrayList<Pair<ULong, ULong>>()
+        val watch = alice.client.watchLastActivity(bob.id, object : LastActivityListener {
+            override fun onLastActivity(userId: ULong, seconds: ULong) { seen.add(userId to seconds) }
+        })
+        bob.client.disconnectChat()
+        eventually("watched logout") { seen.size == 1 && seen[0].first == bob.id && seen[0].second >= 1uL }
+        bob.client.reconnectNow()
+        eventually("watched login") { seen.lastOrNull() == (bob.id to 0uL) }
+        watch.cancel()
+        alice.client.unsubscribeLastActivity(bob.id)
         bob.client.markInactive()
         bob.client.markActive()
 

@@ -88,6 +88,24 @@ async def test_last_activity_and_its_subscription(make_client):
     await eventually(lambda: cubechat.PresenceEvent.LAST_ACTIVITY(user_id=b.id, seconds=0) in ea.presence)
     await alice.unsubscribe_last_activity(b.id)
 
+    # A per-user callback: only Bob's logins and logouts reach it.
+    class Watch(cubechat.LastActivityListener):
+        def __init__(self):
+            self.seen = []
+
+        def on_last_activity(self, user_id, seconds):
+            self.seen.append((user_id, seconds))
+
+    watch = Watch()
+    handle = await alice.watch_last_activity(b.id, watch)
+    await bob.disconnect_chat()
+    await eventually(lambda: len(watch.seen) == 1)
+    assert watch.seen[0][0] == b.id and watch.seen[0][1] >= 1
+    await bob.reconnect_now()
+    await eventually(lambda: watch.seen[-1] == (b.id, 0))
+    handle.cancel()
+    await alice.unsubscribe_last_activity(b.id)
+
 
 async def test_inactive_gets_pushes_and_group_presence(make_client, server):
     alice, a, ea, _h1 = await online(make_client, "ia")
@@ -97,6 +115,7 @@ async def test_inactive_gets_pushes_and_group_presence(make_client, server):
     await eventually(lambda: any(m.id == first for m in eb.messages))
     assert pushes(server, b.id) == []
     await bob.mark_inactive()
+    await bob.privacy_list_names()  # a round trip on bob's stream: the server has the mark now
     second = await alice.send_message(cubechat.OutgoingMessage(dialog_id=dialog.id, recipient_id=b.id, body="background"))
     await eventually(lambda: any(m.id == second for m in eb.messages))
     await eventually(lambda: [p["message_id"] for p in pushes(server, b.id)] == [second])
