@@ -132,90 +132,7 @@ async fn stored(u: &U, dialog_id: &str, message_id: &str) -> Option<Message> {
 // ---------------------------------------------------------------------------------------
 // Waiting
 
-/// A chat event subscription whose waits are order-independent: events skipped while
-/// waiting for another one stay buffered for later waits and for [`Ev::settle`].
-struct Ev {
-    rx: ChatEvents,
-    buf: VecDeque<ChatEvent>,
-}
-
-impl Ev {
-    fn new(rx: ChatEvents) -> Self {
-        Self {
-            rx,
-            buf: VecDeque::new(),
-        }
-    }
-
-    /// Takes the first event (buffered or arriving within [`STEP`]) matching `pred`.
-    async fn next(&mut self, what: &str, pred: impl Fn(&ChatEvent) -> bool) -> ChatEvent {
-        if let Some(i) = self.buf.iter().position(&pred) {
-            return self.buf.remove(i).unwrap();
-        }
-        let buf = &mut self.buf;
-        let rx = &mut self.rx;
-        timeout(STEP, async {
-            loop {
-                let e = rx.recv().await.expect("event stream ended");
-                if pred(&e) {
-                    return e;
-                }
-                buf.push_back(e);
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-    }
-
-    async fn message(&mut self, what: &str, pred: impl Fn(&ChatMessage) -> bool) -> ChatMessage {
-        match self
-            .next(what, |e| matches!(e, ChatEvent::Message(m) if pred(m)))
-            .await
-        {
-            ChatEvent::Message(m) => m,
-            _ => unreachable!(),
-        }
-    }
-
-    async fn sent(&mut self, id: &str) {
-        self.next(
-            "Sent",
-            |e| matches!(e, ChatEvent::Sent { message_id } if message_id == id),
-        )
-        .await;
-    }
-
-    /// Every event not taken yet, now.
-    fn take(&mut self) -> Vec<ChatEvent> {
-        while let Ok(e) = self.rx.try_recv() {
-            self.buf.push_back(e);
-        }
-        self.buf.drain(..).collect()
-    }
-
-    /// Every event not taken yet, after [`QUIET`].
-    async fn settle(&mut self) -> Vec<ChatEvent> {
-        tokio::time::sleep(QUIET).await;
-        self.take()
-    }
-}
-
-async fn state(rx: &mut ConnectionStates, what: &str, pred: impl Fn(&ConnectionState) -> bool) {
-    timeout(STEP, async {
-        loop {
-            let s = rx.recv().await.expect("state stream ended");
-            if pred(&s) {
-                return;
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("timed out waiting for state {what}"))
-}
-
-async fn connected(rx: &mut ConnectionStates, what: &str) {
-    state(rx, what, |s| *s == ConnectionState::Connected).await;
-}
+include!("support/events.rs");
 
 /// Everything queued now.
 fn drain<T>(rx: &mut tokio::sync::mpsc::UnboundedReceiver<T>) -> Vec<T> {
@@ -226,16 +143,6 @@ fn drain<T>(rx: &mut tokio::sync::mpsc::UnboundedReceiver<T>) -> Vec<T> {
 async fn settle<T>(rx: &mut tokio::sync::mpsc::UnboundedReceiver<T>) -> Vec<T> {
     tokio::time::sleep(QUIET).await;
     drain(rx)
-}
-
-fn message_ids(events: &[ChatEvent]) -> Vec<String> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            ChatEvent::Message(m) => Some(m.id.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 fn count(ids: &[String], id: &str) -> usize {
