@@ -7,7 +7,7 @@ use cubechat_core::xmpp as core;
 
 use crate::client::ChatClient;
 use crate::error::ChatError;
-use crate::handle::{deliver, SubscriptionHandle};
+use crate::handle::SubscriptionHandle;
 use crate::runtime::run;
 
 /// One user in a privacy list.
@@ -174,26 +174,20 @@ impl ChatClient {
         user_id: u64,
         listener: Arc<dyn LastActivityListener>,
     ) -> Result<Arc<SubscriptionHandle>, ChatError> {
-        let c = self.core();
         // Listen first, so no push between the subscription and the loop is missed.
-        let mut rx = c.subscribe_chat();
-        run(async move { c.subscribe_last_activity(user_id).await }).await?;
-        SubscriptionHandle::spawn(async move {
-            while let Some(event) = rx.recv().await {
-                if let core::ChatEvent::LastActivity {
-                    user_id: u,
-                    seconds,
-                } = event
-                {
-                    if u == user_id {
-                        deliver("LastActivityListener", || {
-                            listener.on_last_activity(u, seconds);
-                            Ok(())
-                        });
-                    }
-                }
+        let handle = self.subscribe_events("LastActivityListener", move |e| match e {
+            core::ChatEvent::LastActivity {
+                user_id: u,
+                seconds,
+            } if u == user_id => {
+                let l = listener.clone();
+                Some(Box::new(move || l.on_last_activity(u, seconds)))
             }
-        })
+            _ => None,
+        })?;
+        let c = self.core();
+        run(async move { c.subscribe_last_activity(user_id).await }).await?;
+        Ok(handle)
     }
 
     /// Ends a last-activity subscription.
@@ -225,33 +219,28 @@ impl ChatClient {
         &self,
         listener: Arc<dyn PresenceListener>,
     ) -> Result<Arc<SubscriptionHandle>, ChatError> {
-        let mut rx = self.core().subscribe_chat();
-        SubscriptionHandle::spawn(async move {
-            while let Some(event) = rx.recv().await {
-                let e = match event {
-                    core::ChatEvent::LastActivity { user_id, seconds } => {
-                        PresenceEvent::LastActivity { user_id, seconds }
-                    }
-                    core::ChatEvent::OccupantJoined { dialog_id, user_id } => {
-                        PresenceEvent::OccupantJoined { dialog_id, user_id }
-                    }
-                    core::ChatEvent::OccupantLeft { dialog_id, user_id } => {
-                        PresenceEvent::OccupantLeft { dialog_id, user_id }
-                    }
-                    core::ChatEvent::Kicked {
-                        dialog_id,
-                        initiator_id,
-                    } => PresenceEvent::Kicked {
-                        dialog_id,
-                        initiator_id,
-                    },
-                    _ => continue,
-                };
-                deliver("PresenceListener", || {
-                    listener.on_presence(e);
-                    Ok(())
-                });
-            }
+        self.subscribe_events("PresenceListener", move |event| {
+            let e = match event {
+                core::ChatEvent::LastActivity { user_id, seconds } => {
+                    PresenceEvent::LastActivity { user_id, seconds }
+                }
+                core::ChatEvent::OccupantJoined { dialog_id, user_id } => {
+                    PresenceEvent::OccupantJoined { dialog_id, user_id }
+                }
+                core::ChatEvent::OccupantLeft { dialog_id, user_id } => {
+                    PresenceEvent::OccupantLeft { dialog_id, user_id }
+                }
+                core::ChatEvent::Kicked {
+                    dialog_id,
+                    initiator_id,
+                } => PresenceEvent::Kicked {
+                    dialog_id,
+                    initiator_id,
+                },
+                _ => return None,
+            };
+            let l = listener.clone();
+            Some(Box::new(move || l.on_presence(e)))
         })
     }
 }

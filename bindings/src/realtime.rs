@@ -266,8 +266,9 @@ pub trait MessageErrorListener: Send + Sync {
 }
 
 impl ChatClient {
-    /// A delivery loop over the chat events, calling `f` for each one it maps.
-    fn subscribe_events(
+    /// A delivery loop over the chat events, calling `f` for each one it maps. The event
+    /// receiver is taken before this returns, so nothing after the call is missed.
+    pub(crate) fn subscribe_events(
         &self,
         what: &'static str,
         f: impl Fn(core::ChatEvent) -> Option<Box<dyn FnOnce() + Send>> + Send + 'static,
