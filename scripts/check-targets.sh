@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Portability check: `cargo check` of the FFI library (engine included) for Android and iOS
 # on this Linux machine, with no NDK or Xcode. ring's build script compiles a little C for the
-# target, so it gets Debian's clang plus the freestanding header shims in scripts/cross-shim/.
+# target, so it gets Debian's clang plus the freestanding header shims in scripts/cross-shim/;
+# the bundled SQLite's C is left out (see below).
 # Linking (the real .so / .a for devices) is done by android/build-aar.sh and
 # ios/build-xcframework.sh where those toolchains exist.
 set -euo pipefail
@@ -18,7 +19,12 @@ for t in "$@"; do
     *) echo "check-targets: no recipe for $t" >&2; exit 1 ;;
   esac
   v=${t//-/_}
-  env "CC_$v=clang" "AR_$v=$ar" "CFLAGS_$v=--target=$clang_target -ffreestanding -isystem $shim" \
+  # LIBSQLITE3_SYS_USE_PKG_CONFIG=1: libsqlite3-sys (rusqlite's `bundled` SQLite) skips
+  # compiling sqlite3.c, which needs a real libc's headers, and takes the same pregenerated
+  # bindings as the bundled build, so every Rust crate is still checked for the target.
+  # Only a check: nothing links here. android/build-aar.sh (cargo-ndk) and
+  # ios/build-xcframework.sh (Xcode) compile the bundled SQLite into the device libraries.
+  env LIBSQLITE3_SYS_USE_PKG_CONFIG=1 "CC_$v=clang" "AR_$v=$ar" "CFLAGS_$v=--target=$clang_target -ffreestanding -isystem $shim" \
       SDKROOT="$fake_sdk" cargo check -q -p cubechat-ffi --lib --target "$t"
   echo "check-targets: $t ok"
 done
