@@ -64,6 +64,11 @@ pub struct ClientConfig {
     /// many milliseconds without another call.
     #[uniffi(default = 30000)]
     pub typing_idle_ms: u64,
+    /// Folder for the local stores (one SQLite file per user, created when missing), e.g.
+    /// the app's files directory. `None` keeps the store in memory: the dialog list and
+    /// timelines still work, but nothing (not even the send queue) survives the process.
+    #[uniffi(default)]
+    pub store_dir: Option<String>,
 }
 
 /// Exponential backoff with jitter for the chat connection.
@@ -121,6 +126,7 @@ impl From<ClientConfig> for core::Config {
                 auto_send_delivered: c.auto_send_delivered,
                 typing_idle: Duration::from_millis(c.typing_idle_ms),
             },
+            store_dir: c.store_dir.map(Into::into),
         }
     }
 }

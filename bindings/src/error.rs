@@ -48,6 +48,19 @@ pub enum ChatError {
     /// The app cancelled the operation (a `CancelToken`, or the calling task was cancelled).
     #[error("cancelled")]
     Cancelled,
+    /// The local store could not be read or written (disk full, no permission). Nothing was
+    /// half-written; retry once the device has space.
+    #[error("local store: {reason}")]
+    Store { reason: String },
+    /// The local store file is damaged or not a database. It was left untouched: the app may
+    /// move it aside (or delete it) and open a fresh store, which re-syncs from the server
+    /// (messages still queued in the damaged file are lost then).
+    #[error("local store is corrupt: {reason}")]
+    StoreCorrupt { reason: String },
+    /// The local store was written by a newer cubechat (schema `found` > `supported`). It was
+    /// left untouched; update the app.
+    #[error("local store schema {found} is newer than supported {supported}")]
+    StoreTooNew { found: u32, supported: u32 },
     /// A bug in cubechat (including a caught panic) or in a listener. Report it.
     #[error("internal: {reason}")]
     Internal { reason: String },
@@ -74,6 +87,9 @@ impl From<CoreError> for ChatError {
                 reason: message,
             },
             CoreError::Protocol(message) => Self::Protocol { reason: message },
+            CoreError::Store(message) => Self::Store { reason: message },
+            CoreError::StoreCorrupt(message) => Self::StoreCorrupt { reason: message },
+            CoreError::StoreTooNew { found, supported } => Self::StoreTooNew { found, supported },
         }
     }
 }

@@ -311,6 +311,7 @@ impl Client {
         }
         self.call(Method::POST, "chat/Dialog", &[], Some(&Value::Object(body)))
             .await
+            .inspect(|d| self.local_dialogs_changed(std::slice::from_ref(d)))
     }
 
     /// Lists the caller's dialogs. Filter fields: `_id, type, name, last_message_date_sent,
@@ -378,6 +379,7 @@ impl Client {
             Some(&Value::Object(body)),
         )
         .await
+        .inspect(|d| self.local_dialogs_changed(std::slice::from_ref(d)))
     }
 
     /// Deletes dialogs for the caller, or for everyone with `force` (owner only), and says
@@ -396,7 +398,9 @@ impl Client {
                 Err(Error::Forbidden(_)) => DeleteOutcome::WrongPermissions,
                 Err(e) => return Err(e),
             };
-            return Ok(DeleteResult::single(joined, outcome));
+            let r = DeleteResult::single(joined, outcome);
+            self.local_dialogs_removed(&r.deleted.ids);
+            return Ok(r);
         }
         self.call(
             Method::DELETE,
@@ -405,6 +409,7 @@ impl Client {
             None,
         )
         .await
+        .inspect(|r: &DeleteResult| self.local_dialogs_removed(&r.deleted.ids))
     }
 
     /// Clears a dialog's history for the caller, or for everyone with `force`.
@@ -429,6 +434,7 @@ impl Client {
             None,
         )
         .await
+        .inspect(|d| self.local_dialogs_changed(std::slice::from_ref(d)))
     }
 
     /// Unsubscribes from a public dialog.
@@ -441,6 +447,7 @@ impl Client {
             None,
         )
         .await
+        .inspect(|_| self.local_dialogs_removed(&[dialog_id.to_owned()]))
     }
 
     /// Subscribers of a public dialog, paged.
@@ -493,6 +500,7 @@ impl Client {
             Some(&body),
         )
         .await
+        .inspect(|d| self.local_dialogs_changed(std::slice::from_ref(d)))
     }
 
     /// Whether push notifications are on for this dialog.

@@ -40,6 +40,8 @@ pub struct Client {
     pub(crate) chat: Arc<crate::xmpp::ChatShared>,
     /// This client, weakly: chat tasks use it without keeping it alive.
     pub(crate) me: Weak<Client>,
+    /// The local store of the current user and its tasks, once opened.
+    pub(crate) local: Mutex<Option<Arc<crate::local::Local>>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -54,6 +56,9 @@ impl Drop for Client {
     fn drop(&mut self) {
         // The chat session refers back to the shared chat state; end it so neither leaks.
         self.chat.shutdown();
+        if let Some(l) = self.local.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            l.close();
+        }
     }
 }
 
@@ -71,6 +76,7 @@ impl Client {
             events,
             chat: Arc::default(),
             me: me.clone(),
+            local: Mutex::default(),
         }))
     }
 

@@ -29,6 +29,9 @@ pub struct Config {
     pub reconnect: ReconnectPolicy,
     /// Chat behaviour: automatic markers and typing.
     pub chat_options: ChatOptions,
+    /// Folder of the local stores (one SQLite file per user, created when missing);
+    /// `None` keeps the store in memory (nothing survives the process).
+    pub store_dir: Option<std::path::PathBuf>,
 }
 
 /// Chat behaviour.
@@ -172,6 +175,7 @@ impl Config {
             timeouts: Timeouts::default(),
             reconnect: ReconnectPolicy::default(),
             chat_options: ChatOptions::default(),
+            store_dir: None,
         }
     }
 

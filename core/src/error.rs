@@ -49,6 +49,16 @@ pub enum Error {
     /// missing fields).
     #[error("protocol: {0}")]
     Protocol(String),
+    /// The local store could not be read or written (disk full, permissions, I/O).
+    #[error("local store: {0}")]
+    Store(String),
+    /// The local store file is not a database or is damaged. It was left as it is.
+    #[error("local store is corrupt: {0}")]
+    StoreCorrupt(String),
+    /// The local store was written by a newer cubechat (schema `found`, this build knows up
+    /// to `supported`). It was left as it is.
+    #[error("local store schema {found} is newer than supported {supported}")]
+    StoreTooNew { found: u32, supported: u32 },
 }
 
 impl Error {

@@ -8,6 +8,8 @@
 //!   ([`chat`]) and cloud storage for attachments ([`storage`]);
 //! - [`Error`]: precise errors, never carrying a secret or a message body;
 //! - [`SessionEvent`]: what happens to the session (created, renewed, expired, ended);
+//! - [`store`] and [`local`]: the offline-first local store, live dialog list and timelines
+//!   ([`DialogsEvent`], [`TimelineEvent`]) and the persistent send queue ([`LocalMessage`]);
 //! - [`xmpp`]: the real-time chat connection ([`ChatAuth`], [`ConnectionState`], [`ChatEvent`]).
 
 pub mod auth;
@@ -15,8 +17,10 @@ pub mod chat;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod local;
 pub mod rest;
 pub mod storage;
+pub mod store;
 pub mod xmpp;
 
 pub use auth::{LoginId, SessionEvent};
@@ -24,6 +28,8 @@ pub use client::Client;
 pub use config::{ChatEndpoint, ChatOptions, Config, ReconnectPolicy, Timeouts, TlsOptions};
 pub use cubechat_wire::auth::{Session, User, UserParams};
 pub use error::{Error, Result};
+pub use local::{DialogsEvent, QueuedAttachment, TimelineEvent};
+pub use store::{LocalMessage, MessageState, Store};
 pub use xmpp::{
     ChatAuth, ChatEvent, ChatEvents, ChatMessage, ConnectionState, ConnectionStates,
     OutgoingMessage, PrivacyAction, PrivacyList, PrivacyListItem, PrivacyListNames, SystemMessage,

@@ -842,7 +842,7 @@ pub(super) fn nc(s: &str) -> minidom::rxml::NcName {
         .unwrap_or_else(|_| minidom::rxml::NcName::try_from("x").unwrap_or_else(|_| unreachable!()))
 }
 
-pub(super) fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     new_message_id(now_unix(), rand::thread_rng().gen())
 }
 
@@ -1214,7 +1214,15 @@ impl Client {
     /// it goes out exactly once). Errors: `InvalidInput` (nothing sent),
     /// `ChatNotConnected`.
     pub fn send_message(&self, m: OutgoingMessage) -> Result<String> {
-        let (kind, to) = self.target(&m.dialog_id, m.recipient_id)?;
+        self.check_outgoing(&m)?;
+        let id = new_id();
+        self.send_message_as(&id, m)?;
+        Ok(id)
+    }
+
+    /// Checks a message the way `send_message` does, without sending it.
+    pub(crate) fn check_outgoing(&self, m: &OutgoingMessage) -> Result<()> {
+        self.target(&m.dialog_id, m.recipient_id)?;
         check_content(&m.body, !m.attachments.is_empty())?;
         check_custom_keys(m.custom.keys())?;
         for a in &m.attachments {
@@ -1222,7 +1230,12 @@ impl Client {
                 return Err(Error::InvalidInput("attachment without a type".into()));
             }
         }
-        let id = new_id();
+        Ok(())
+    }
+
+    /// Sends a checked message under a given id (the send queue keeps its ids).
+    pub(crate) fn send_message_as(&self, id: &str, m: OutgoingMessage) -> Result<()> {
+        let (kind, to) = self.target(&m.dialog_id, m.recipient_id)?;
         let extra = ExtraParams {
             save_to_history: m.save_to_history,
             dialog_id: Some(m.dialog_id),
@@ -1233,10 +1246,9 @@ impl Client {
             attachments: m.attachments,
             custom: m.custom,
         };
-        let el = wire::chat_message(kind, &id, &to, &m.body, &extra);
-        lock(&self.chat.seen).insert(&id);
-        self.chat.send(el, Some(id.clone()))?;
-        Ok(id)
+        let el = wire::chat_message(kind, id, &to, &m.body, &extra);
+        lock(&self.chat.seen).insert(id);
+        self.chat.send(el, Some(id.to_owned()))
     }
 
     /// Sends a delivered marker for `message_id` to its sender.
@@ -1307,15 +1319,28 @@ impl Client {
         body: &str,
         last: bool,
     ) -> Result<String> {
+        let id = new_id();
+        self.send_edit_as(&id, dialog_id, recipient_id, message_id, body, last)?;
+        Ok(id)
+    }
+
+    /// `send_edit` under a given stanza id.
+    pub(crate) fn send_edit_as(
+        &self,
+        id: &str,
+        dialog_id: &str,
+        recipient_id: Option<u64>,
+        message_id: &str,
+        body: &str,
+        last: bool,
+    ) -> Result<()> {
         let (kind, to) = self.target(dialog_id, recipient_id)?;
         check_content(body, false)?;
         if message_id.is_empty() {
             return Err(Error::InvalidInput("message id is empty".into()));
         }
-        let id = new_id();
-        let el = wire::edit(kind, &id, &to, message_id, body, last, dialog_id);
-        self.chat.send(el, Some(id.clone()))?;
-        Ok(id)
+        let el = wire::edit(kind, id, &to, message_id, body, last, dialog_id);
+        self.chat.send(el, Some(id.to_owned()))
     }
 
     /// Sends a deletion of `message_id` over chat; returns the id of the stanza.
@@ -1325,14 +1350,25 @@ impl Client {
         recipient_id: Option<u64>,
         message_id: &str,
     ) -> Result<String> {
+        let id = new_id();
+        self.send_delete_as(&id, dialog_id, recipient_id, message_id)?;
+        Ok(id)
+    }
+
+    /// `send_delete` under a given stanza id.
+    pub(crate) fn send_delete_as(
+        &self,
+        id: &str,
+        dialog_id: &str,
+        recipient_id: Option<u64>,
+        message_id: &str,
+    ) -> Result<()> {
         let (kind, to) = self.target(dialog_id, recipient_id)?;
         if message_id.is_empty() {
             return Err(Error::InvalidInput("message id is empty".into()));
         }
-        let id = new_id();
-        let el = wire::delete(kind, &id, &to, message_id, dialog_id);
-        self.chat.send(el, Some(id.clone()))?;
-        Ok(id)
+        let el = wire::delete(kind, id, &to, message_id, dialog_id);
+        self.chat.send(el, Some(id.to_owned()))
     }
 
     /// Sends a system message (headline, `SystemNotifications`) to a user; returns its id.

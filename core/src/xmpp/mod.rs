@@ -34,7 +34,18 @@ use tokio::sync::mpsc;
 
 pub use cubechat_wire::chat::Attachment;
 
-pub(crate) use engine::ChatShared;
+pub(crate) use engine::{new_id, ChatShared};
+pub(crate) use util::now_unix;
+
+/// Checks a dialog id the way every chat call does.
+pub(crate) fn check_dialog(id: &str) -> crate::Result<()> {
+    util::check_dialog_id(id)
+}
+
+/// Checks a message body (text required, size limit) the way `send_message` does.
+pub(crate) fn check_body(body: &str) -> crate::Result<()> {
+    util::check_content(body, false)
+}
 pub use privacy::{PrivacyAction, PrivacyList, PrivacyListItem, PrivacyListNames};
 
 /// What the chat login authenticates with (SASL PLAIN, authcid `{userId}-{appId}`).

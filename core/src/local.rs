@@ -1,0 +1,1097 @@
+//! Offline-first chat: the local store put to work.
+//!
+//! - **Live views**: [`Client::watch_dialogs`] (the dialog list by last activity) and
+//!   [`Client::watch_timeline`] (one dialog's messages) answer from the store at once, then
+//!   report every change ([`DialogsEvent`], [`TimelineEvent`]) as real-time events, syncs and
+//!   the app's own actions change the store.
+//! - **Sync**: on every (re)connection, and when the dialog list is watched,
+//!   [`Client::sync_local`] fetches the dialogs updated since the last sync
+//!   (`updated_at[gte]`) and, for dialogs with cached messages, the messages sent since
+//!   (`date_sent[gte]`): the gaps of the time offline. The cache of each dialog stays one
+//!   contiguous stretch of history ending now; [`Client::load_older`] extends it backwards
+//!   from the store, then from the server (`date_sent[lte]`).
+//! - **Send queue**: [`Client::enqueue_message`] writes the message and its outbox row in one
+//!   transaction before anything is sent; a worker drains the outbox in order whenever chat
+//!   is connected (again after a restart: rows still "in flight" are sent again with the same
+//!   id, and the server drops repeats). Files of queued messages upload first. `Sent`,
+//!   `Failed`, delivered and read events move the message's [`MessageState`].
+//!
+//! One [`Local`] per logged-in user; its two tasks (event applier, queue worker) hold the
+//! client weakly and stop when the client or the store is closed.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::chat::{Filter, FilterOp, ListParams};
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::storage::{NewUpload, UploadSource};
+use crate::store::{
+    LocalMessage, MessageState, OutboxItem, OutboxKind, Payload, QueuedFile, Store,
+};
+use crate::xmpp::{new_id, now_unix, ChatEvent, ConnectionState, OutgoingMessage};
+use cubechat_wire::chat::{Attachment, Dialog};
+
+/// Dialog pages fetched by one sync (of 100 each).
+const SYNC_DIALOG_PAGES: u32 = 100;
+/// Message pages fetched per dialog by one sync (of 100 each); past that the older cache of
+/// that dialog is dropped so it stays contiguous.
+const SYNC_MESSAGE_PAGES: u32 = 10;
+const PAGE: u32 = 100;
+/// A sync starts this many seconds before the previous one did (clock skew, same-second
+/// writes); repeats are dropped by id.
+const SYNC_SLACK: i64 = 10;
+/// A message whose send was lost with its connection this many times is failed.
+const MAX_ATTEMPTS: u32 = 10;
+/// Pause before the queue tries again after a transient upload error.
+const RETRY_PAUSE: Duration = Duration::from_secs(5);
+const CURSOR_SYNCED: &str = "synced_at";
+
+/// A change of the dialog list. Apply `Changed` by replacing the dialog with the same id (or
+/// adding it) and sorting by last activity (`last_message_date_sent`, else `updated_at`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum DialogsEvent {
+    /// The first page from the store, newest activity first (always first).
+    Snapshot(Vec<Dialog>),
+    /// A dialog is new or changed (name, photo, occupants, last message, unread count).
+    Changed(Dialog),
+    /// A dialog is gone (deleted, left, or this user was removed).
+    Removed { dialog_id: String },
+}
+
+/// A change of one dialog's timeline. Messages are ordered by `(date_sent, seq)`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TimelineEvent {
+    /// The newest cached messages, oldest first (always first).
+    Snapshot(Vec<LocalMessage>),
+    /// A message is new to the store (received, queued, or filled in after a gap).
+    Added(LocalMessage),
+    /// A message changed in place: state, body (edit), reactions, delivered/read users,
+    /// attachments of a queued message after their upload.
+    Updated(LocalMessage),
+    /// A message was deleted (by its sender, or cancelled from the queue).
+    Removed { message_id: String },
+}
+
+/// A file to attach to a queued message; it is uploaded (when online) before the message is
+/// sent, and becomes an attachment.
+pub type QueuedAttachment = QueuedFile;
+
+/// The offline-first state of one user: the store, live-view subscribers and the tasks.
+pub(crate) struct Local {
+    pub(crate) store: Arc<Store>,
+    pub(crate) user_id: u64,
+    dialog_subs: Mutex<Vec<mpsc::UnboundedSender<DialogsEvent>>>,
+    timeline_subs: Mutex<HashMap<String, Vec<mpsc::UnboundedSender<TimelineEvent>>>>,
+    /// Wakes the queue worker (a stored permit: no wake-up is lost).
+    wake: Notify,
+    /// One sync at a time.
+    syncing: tokio::sync::Mutex<()>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Local {
+    fn new(store: Store, user_id: u64) -> Self {
+        Self {
+            store: Arc::new(store),
+            user_id,
+            dialog_subs: Mutex::default(),
+            timeline_subs: Mutex::default(),
+            wake: Notify::new(),
+            syncing: tokio::sync::Mutex::new(()),
+            tasks: Mutex::default(),
+        }
+    }
+
+    /// Stops the tasks; subscribers see their channels close.
+    pub(crate) fn close(&self) {
+        for t in lock(&self.tasks).drain(..) {
+            t.abort();
+        }
+        lock(&self.dialog_subs).clear();
+        lock(&self.timeline_subs).clear();
+    }
+
+    fn dialog_event(&self, e: DialogsEvent) {
+        lock(&self.dialog_subs).retain(|tx| tx.send(e.clone()).is_ok());
+    }
+
+    fn timeline_event(&self, dialog_id: &str, e: TimelineEvent) {
+        let mut subs = lock(&self.timeline_subs);
+        if let Some(list) = subs.get_mut(dialog_id) {
+            list.retain(|tx| tx.send(e.clone()).is_ok());
+            if list.is_empty() {
+                subs.remove(dialog_id);
+            }
+        }
+    }
+
+    fn added(&self, msgs: &[LocalMessage]) {
+        for m in msgs {
+            self.timeline_event(&m.dialog_id, TimelineEvent::Added(m.clone()));
+        }
+    }
+
+    fn updated(&self, m: Option<LocalMessage>) {
+        if let Some(m) = m {
+            self.timeline_event(&m.dialog_id.clone(), TimelineEvent::Updated(m));
+        }
+    }
+
+    fn dialog_changed(&self, d: Option<Dialog>) {
+        if let Some(d) = d {
+            self.dialog_event(DialogsEvent::Changed(d));
+        }
+    }
+}
+
+/// Store file of a user: `{dir}/cubechat-{app}-{user}.sqlite3`.
+fn store_file(dir: &Path, app_id: u64, user_id: u64) -> PathBuf {
+    dir.join(format!("cubechat-{app_id}-{user_id}.sqlite3"))
+}
+
+fn chat_message_to_local(m: crate::xmpp::ChatMessage, me: u64) -> Option<LocalMessage> {
+    let dialog_id = m.dialog_id?;
+    let outgoing = m.sender_id == me;
+    Some(LocalMessage {
+        id: m.id,
+        dialog_id,
+        sender_id: m.sender_id,
+        recipient_id: m.recipient_id,
+        body: m.body,
+        attachments: m.attachments,
+        custom: m.custom,
+        date_sent: m.date_sent,
+        state: if outgoing {
+            MessageState::Sent
+        } else {
+            MessageState::Received
+        },
+        outgoing,
+        edited: false,
+        read_ids: Vec::new(),
+        delivered_ids: Vec::new(),
+        reactions: Default::default(),
+        seq: 0,
+    })
+}
+
+impl Client {
+    /// Opens the local store of `user_id` (the file in `Config::store_dir`, or memory) and
+    /// starts the sync and send-queue tasks. The store of the logged-in user opens by
+    /// itself on first use; call this to show cached data before logging in (offline
+    /// start). Opening another user's store closes the current one.
+    ///
+    /// Errors: `StoreCorrupt`, `StoreTooNew` (the file is left untouched), `Store`.
+    pub fn open_store(&self, user_id: u64) -> Result<()> {
+        self.local_for(user_id).map(drop)
+    }
+
+    /// Closes the local store (pending sends stay in the file for the next open).
+    pub fn close_store(&self) {
+        if let Some(l) = lock(&self.local).take() {
+            l.close();
+        }
+    }
+
+    /// The store of the current user (opening it if needed), for direct reads.
+    pub fn store(&self) -> Result<Arc<Store>> {
+        Ok(self.local()?.store.clone())
+    }
+
+    pub(crate) fn local(&self) -> Result<Arc<Local>> {
+        if let Some(l) = lock(&self.local).clone() {
+            let session_user = self.current_session().map(|s| s.user_id).unwrap_or(0);
+            if session_user == 0 || session_user == l.user_id {
+                return Ok(l);
+            }
+        }
+        let user = self
+            .current_session()
+            .map(|s| s.user_id)
+            .filter(|u| *u != 0)
+            .ok_or(Error::NotLoggedIn)?;
+        self.local_for(user)
+    }
+
+    fn local_for(&self, user_id: u64) -> Result<Arc<Local>> {
+        if user_id == 0 {
+            return Err(Error::InvalidInput("user id must be positive".into()));
+        }
+        let mut slot = lock(&self.local);
+        if let Some(l) = slot.as_ref().filter(|l| l.user_id == user_id) {
+            return Ok(l.clone());
+        }
+        let path = self
+            .cfg
+            .store_dir
+            .as_deref()
+            .map(|d| store_file(d, self.cfg.app_id, user_id));
+        let store = Store::open(path.as_deref())?;
+        info!(target: "cubechat_core::store", user_id, persistent = path.is_some(), "local store opened");
+        let local = Arc::new(Local::new(store, user_id));
+        if let Some(old) = slot.replace(local.clone()) {
+            old.close();
+        }
+        drop(slot);
+        self.start_local_tasks(&local);
+        Ok(local)
+    }
+
+    fn start_local_tasks(&self, local: &Arc<Local>) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            warn!(target: "cubechat_core::queue", "no runtime: the local store has no live tasks");
+            return;
+        };
+        let events = self.subscribe_chat();
+        let (state, states) = self.subscribe_connection();
+        let applier = rt.spawn(apply_events(
+            self.me.clone(),
+            Arc::downgrade(local),
+            events,
+            states,
+            state == ConnectionState::Connected,
+        ));
+        let worker = rt.spawn(queue_worker(self.me.clone(), Arc::downgrade(local)));
+        lock(&local.tasks).extend([applier, worker]);
+    }
+
+    // ------------------------------------------------------------------ live views
+
+    /// The dialog list from the store (first `limit`, newest activity first) and a
+    /// receiver of every later change. Starts a background sync with the server (the
+    /// store is served first whatever the network does).
+    pub fn watch_dialogs(
+        &self,
+        limit: u32,
+    ) -> Result<(Vec<Dialog>, mpsc::UnboundedReceiver<DialogsEvent>)> {
+        let local = self.local()?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let snapshot = {
+            // Under the subscriber lock: no change falls between snapshot and receiver.
+            let mut subs = lock(&local.dialog_subs);
+            let snapshot = local.store.dialogs_page(limit.max(1), None)?;
+            subs.push(tx);
+            snapshot
+        };
+        if let Some(me) = self.me.upgrade() {
+            tokio::spawn(async move {
+                if let Err(e) = me.sync_local().await {
+                    debug!(target: "cubechat_core::store", error = %e, "background sync failed");
+                }
+            });
+        }
+        Ok((snapshot, rx))
+    }
+
+    /// A further page of the dialog list: `after` = the last dialog of the previous page.
+    pub fn dialogs_page(&self, limit: u32, after: Option<&Dialog>) -> Result<Vec<Dialog>> {
+        let local = self.local()?;
+        let after = after.map(|d| (crate::store::dialog_activity(d), d.id.as_str()));
+        let after = match after {
+            Some((_, id)) => {
+                // The stored activity may be ahead of the dialog object's own fields.
+                let stored = local.store.dialog(id)?;
+                stored
+                    .map(|d| (crate::store::dialog_activity(&d), id))
+                    .or(after)
+            }
+            None => None,
+        };
+        local.store.dialogs_page(limit.max(1), after)
+    }
+
+    /// The newest `limit` cached messages of a dialog (oldest first) and a receiver of every
+    /// later change to that dialog's messages. Older messages: [`Client::load_older`].
+    pub fn watch_timeline(
+        &self,
+        dialog_id: &str,
+        limit: u32,
+    ) -> Result<(Vec<LocalMessage>, mpsc::UnboundedReceiver<TimelineEvent>)> {
+        crate::xmpp::check_dialog(dialog_id)?;
+        let local = self.local()?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut subs = lock(&local.timeline_subs);
+        let snapshot = local.store.timeline(dialog_id, None, limit.max(1))?;
+        subs.entry(dialog_id.to_owned()).or_default().push(tx);
+        Ok((snapshot, rx))
+    }
+
+    /// Up to `limit` messages older than `before` (a message id; `None` = the newest),
+    /// oldest first: from the store, then from the server's history (stored on the way).
+    /// Fewer than `limit` means the start of the dialog was reached.
+    pub async fn load_older(
+        &self,
+        dialog_id: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<LocalMessage>> {
+        crate::xmpp::check_dialog(dialog_id)?;
+        if limit == 0 || limit > PAGE {
+            return Err(Error::InvalidInput("limit must be within 1..=100".into()));
+        }
+        let local = self.local()?;
+        let anchor = match before {
+            Some(id) => {
+                let m = local
+                    .store
+                    .message(id)?
+                    .ok_or_else(|| Error::NotFound("message is not in the store".into()))?;
+                Some((m.date_sent, m.seq))
+            }
+            None => None,
+        };
+        let cached = local.store.timeline(dialog_id, anchor, limit)?;
+        if cached.len() as u32 >= limit || local.store.history_complete(dialog_id)? {
+            return Ok(cached);
+        }
+        // The cache ends here: continue from the server, from the oldest cached second on
+        // (inclusive: messages of that second may be missing; repeats are dropped by id).
+        let from = match local.store.oldest(dialog_id)? {
+            Some(m) => Some(m.date_sent),
+            None => anchor.map(|a| a.0),
+        };
+        let (page, full) = self.history_before(dialog_id, from).await?;
+        let msgs: Vec<LocalMessage> = page
+            .into_iter()
+            .map(|m| LocalMessage::from_history(m, local.user_id))
+            .collect();
+        local.store.put_messages(&msgs)?;
+        if !full {
+            local.store.set_history_complete(dialog_id)?;
+        }
+        local.store.timeline(dialog_id, anchor, limit)
+    }
+
+    /// One page of history at or before `second` (newest first), with the whole of its
+    /// oldest second (so the cache never ends in the middle of one). `true` = a full page
+    /// (older history may exist).
+    async fn history_before(
+        &self,
+        dialog_id: &str,
+        second: Option<i64>,
+    ) -> Result<(Vec<cubechat_wire::chat::Message>, bool)> {
+        let filters = second
+            .map(|s| {
+                vec![Filter {
+                    field: "date_sent".into(),
+                    op: FilterOp::Lte,
+                    value: s.to_string(),
+                }]
+            })
+            .unwrap_or_default();
+        let p = ListParams {
+            filters,
+            limit: Some(PAGE),
+            skip: None,
+            sort: Some(("date_sent".into(), true)),
+        };
+        let mut page = self.history(dialog_id, &p, false).await?.items;
+        let full = page.len() as u32 >= PAGE;
+        if full {
+            if let Some(oldest) = page.iter().map(|m| m.date_sent).min() {
+                let p = ListParams {
+                    filters: vec![Filter {
+                        field: "date_sent".into(),
+                        op: FilterOp::Eq,
+                        value: oldest.to_string(),
+                    }],
+                    limit: Some(PAGE),
+                    skip: None,
+                    sort: None,
+                };
+                let same = self.history(dialog_id, &p, false).await?.items;
+                page.retain(|m| m.date_sent != oldest);
+                page.extend(same);
+            }
+        }
+        Ok((page, full))
+    }
+
+    // ------------------------------------------------------------------ sync
+
+    /// Brings the store up to date with the server: dialogs updated since the last sync
+    /// (all of them the first time) and, for those with cached messages, the messages sent
+    /// since (filling what was missed offline). Runs by itself on every (re)connection and
+    /// when the dialog list is watched; subscribers see the changes.
+    pub async fn sync_local(&self) -> Result<()> {
+        let local = self.local()?;
+        let _one = local.syncing.lock().await;
+        let started = now_unix();
+        let since: Option<i64> = local
+            .store
+            .cursor(CURSOR_SYNCED)?
+            .and_then(|s| s.parse().ok());
+        let mut changed = Vec::new();
+        for page in 0..SYNC_DIALOG_PAGES {
+            let p = ListParams {
+                filters: since
+                    .map(|s| {
+                        vec![Filter {
+                            field: "updated_at".into(),
+                            op: FilterOp::Gte,
+                            value: s.to_string(),
+                        }]
+                    })
+                    .unwrap_or_default(),
+                limit: Some(PAGE),
+                skip: Some(page * PAGE),
+                sort: Some(("updated_at".into(), false)),
+            };
+            let items = self.list_dialogs(&p).await?.items;
+            let n = items.len();
+            local.store.put_dialogs(&items)?;
+            changed.extend(items);
+            if n < PAGE as usize {
+                break;
+            }
+        }
+        for d in &changed {
+            if let Some(since) = since {
+                self.fill_gap(&local, &d.id, since).await?;
+            }
+            local.dialog_changed(local.store.dialog(&d.id)?);
+        }
+        local
+            .store
+            .set_cursor(CURSOR_SYNCED, &(started - SYNC_SLACK).to_string())?;
+        debug!(target: "cubechat_core::store", dialogs = changed.len(), "local store synced");
+        Ok(())
+    }
+
+    /// Fetches a dialog's messages sent since `since` (newest first) into the store.
+    async fn fill_gap(&self, local: &Local, dialog_id: &str, since: i64) -> Result<()> {
+        if local.store.oldest(dialog_id)?.is_none() {
+            return Ok(()); // nothing cached: loaded when the timeline is read
+        }
+        let mut before = None;
+        for _ in 0..SYNC_MESSAGE_PAGES {
+            let (page, full) = self.history_before(dialog_id, before).await?;
+            let oldest = page.iter().map(|m| m.date_sent).min();
+            let msgs: Vec<LocalMessage> = page
+                .into_iter()
+                .filter(|m| m.date_sent >= since)
+                .map(|m| LocalMessage::from_history(m, local.user_id))
+                .collect();
+            let added = local.store.put_messages(&msgs)?;
+            local.added(&added);
+            match oldest {
+                Some(o) if full && o >= since => before = Some(o - 1),
+                _ => return Ok(()),
+            }
+        }
+        // More missed than one sync fetches: keep the cache contiguous.
+        if let Some(b) = before {
+            local.store.trim_older(dialog_id, b + 1)?;
+        }
+        Ok(())
+    }
+
+    /// Marks every message of a dialog read on the server and sets its unread count to 0.
+    pub async fn mark_dialog_read(&self, dialog_id: &str) -> Result<()> {
+        let local = self.local()?;
+        self.mark_all_read(dialog_id).await?;
+        local.store.set_unread(dialog_id, 0)?;
+        local.dialog_changed(local.store.dialog(dialog_id)?);
+        Ok(())
+    }
+
+    /// Fetches one dialog into the store (after a system message about it): changed, or
+    /// removed when the server no longer lists it for this user.
+    async fn refresh_dialog(&self, local: &Local, dialog_id: &str) -> Result<()> {
+        let p = ListParams {
+            filters: vec![Filter {
+                field: "_id".into(),
+                op: FilterOp::Eq,
+                value: dialog_id.to_owned(),
+            }],
+            limit: Some(1),
+            ..Default::default()
+        };
+        let items = self.list_dialogs(&p).await?.items;
+        if items.is_empty() {
+            if local.store.remove_dialog(dialog_id)? {
+                local.dialog_event(DialogsEvent::Removed {
+                    dialog_id: dialog_id.to_owned(),
+                });
+            }
+        } else {
+            local.store.put_dialogs(&items)?;
+            local.dialog_changed(local.store.dialog(dialog_id)?);
+        }
+        Ok(())
+    }
+
+    /// Stores dialogs returned by the app's own REST calls and tells subscribers.
+    pub(crate) fn local_dialogs_changed(&self, dialogs: &[Dialog]) {
+        let Some(local) = lock(&self.local).clone() else {
+            return;
+        };
+        let r = local.store.put_dialogs(dialogs).and_then(|_| {
+            for d in dialogs {
+                local.dialog_changed(local.store.dialog(&d.id)?);
+            }
+            Ok(())
+        });
+        if let Err(e) = r {
+            warn!(target: "cubechat_core::store", error = %e, "could not store dialogs");
+        }
+    }
+
+    /// Forgets dialogs the app deleted or left.
+    pub(crate) fn local_dialogs_removed(&self, ids: &[String]) {
+        let Some(local) = lock(&self.local).clone() else {
+            return;
+        };
+        for id in ids {
+            match local.store.remove_dialog(id) {
+                Ok(true) => local.dialog_event(DialogsEvent::Removed {
+                    dialog_id: id.clone(),
+                }),
+                Ok(false) => {}
+                Err(e) => warn!(target: "cubechat_core::store", error = %e, "could not remove a dialog"),
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ send queue
+
+    /// Writes a message to the store and the send queue, and returns it (state `Queued`,
+    /// with its final id). It is sent as soon as chat is connected, in order with the other
+    /// queued messages, also after a restart of the app; `files` are uploaded first and
+    /// become attachments. Works offline. Errors: `InvalidInput` (nothing is stored),
+    /// `NotLoggedIn`, store errors.
+    pub fn enqueue_message(
+        &self,
+        m: OutgoingMessage,
+        files: Vec<QueuedAttachment>,
+    ) -> Result<LocalMessage> {
+        let mut check = m.clone();
+        if !files.is_empty() && check.attachments.is_empty() && check.body.trim().is_empty() {
+            // The files become attachments: a message of files only is valid.
+            check.attachments.push(Attachment {
+                kind: "file".into(),
+                ..Default::default()
+            });
+        }
+        self.check_outgoing(&check)?;
+        for f in &files {
+            if f.path.as_os_str().is_empty() {
+                return Err(Error::InvalidInput("attachment file path is empty".into()));
+            }
+        }
+        let local = self.local()?;
+        let id = new_id();
+        let date_sent = m.date_sent.unwrap_or_else(now_unix);
+        let msg = LocalMessage {
+            id,
+            dialog_id: m.dialog_id.clone(),
+            sender_id: local.user_id,
+            recipient_id: m.recipient_id,
+            body: m.body.clone(),
+            attachments: m.attachments.clone(),
+            custom: m.custom.clone(),
+            date_sent,
+            state: MessageState::Queued,
+            outgoing: true,
+            edited: false,
+            read_ids: Vec::new(),
+            delivered_ids: Vec::new(),
+            reactions: Default::default(),
+            seq: 0,
+        };
+        let payload = Payload {
+            recipient_id: m.recipient_id,
+            body: m.body,
+            attachments: m.attachments,
+            files,
+            custom: m.custom,
+            save_to_history: m.save_to_history,
+            date_sent,
+            markable: m.markable,
+            silent: m.silent,
+            last: false,
+        };
+        let msg = local.store.enqueue_message(&msg, &payload)?;
+        debug!(target: "cubechat_core::queue", id = %msg.id, "message queued");
+        local.added(std::slice::from_ref(&msg));
+        if m.save_to_history {
+            local.dialog_changed(local.store.bump_dialog(&msg, 0)?);
+        }
+        local.wake.notify_one();
+        Ok(msg)
+    }
+
+    /// Queues a failed message again (at the end of the queue).
+    /// Errors: `NotFound` (unknown), `InvalidInput` (the message is not failed).
+    pub fn retry_message(&self, message_id: &str) -> Result<LocalMessage> {
+        let local = self.local()?;
+        let m = local
+            .store
+            .message(message_id)?
+            .ok_or_else(|| Error::NotFound("message is not in the store".into()))?;
+        if !matches!(m.state, MessageState::Failed { .. }) {
+            return Err(Error::InvalidInput("only a failed message can be retried".into()));
+        }
+        let payload = local
+            .store
+            .take_failed_payload(message_id)?
+            .ok_or_else(|| Error::InvalidInput("this message cannot be sent again".into()))?;
+        local.store.requeue(message_id, &payload, &m.dialog_id)?;
+        local.updated(local.store.message(message_id)?);
+        local.wake.notify_one();
+        local
+            .store
+            .message(message_id)?
+            .ok_or_else(|| Error::NotFound("message is not in the store".into()))
+    }
+
+    /// Drops a queued or failed message (it was never acknowledged by the server).
+    /// Errors: `NotFound`, `InvalidInput` (already sent: delete it instead).
+    pub fn cancel_message(&self, message_id: &str) -> Result<()> {
+        let local = self.local()?;
+        let m = local
+            .store
+            .message(message_id)?
+            .ok_or_else(|| Error::NotFound("message is not in the store".into()))?;
+        let pending = local.store.outbox_item(message_id)?;
+        match (&m.state, pending) {
+            (MessageState::Failed { .. }, _) => {}
+            (MessageState::Queued, Some(item)) if !item.in_flight => {}
+            (MessageState::Queued, _) => {
+                return Err(Error::InvalidInput(
+                    "the message is being sent; delete it once sent".into(),
+                ))
+            }
+            _ => {
+                return Err(Error::InvalidInput(
+                    "the message was sent; delete it instead".into(),
+                ))
+            }
+        }
+        local.store.cancel(message_id)?;
+        let _ = local.store.take_failed_payload(message_id)?;
+        local.timeline_event(
+            &m.dialog_id,
+            TimelineEvent::Removed {
+                message_id: message_id.to_owned(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Edits one of this user's messages. Queued (not yet sent) or failed: the queued
+    /// message itself changes, and is sent once with the new body. Sent: the local copy
+    /// changes now and the edit is queued (sent over chat in order, also after a restart).
+    pub fn edit_local_message(&self, message_id: &str, body: &str) -> Result<LocalMessage> {
+        crate::xmpp::check_body(body)?;
+        let local = self.local()?;
+        let m = self.own_message(&local, message_id)?;
+        if let Some(item) = local.store.outbox_item(message_id)? {
+            if !item.in_flight {
+                let mut p = item.payload;
+                p.body = body.to_owned();
+                local.store.update_queued(message_id, &p)?;
+                return self.changed_message(&local, message_id);
+            }
+        }
+        if let MessageState::Failed { .. } = m.state {
+            if let Some(mut p) = local.store.take_failed_payload(message_id)? {
+                p.body = body.to_owned();
+                local.store.save_failed_payload(message_id, &p)?;
+            }
+            local.store.edit(message_id, body)?;
+            return self.changed_message(&local, message_id);
+        }
+        let last = local
+            .store
+            .dialog(&m.dialog_id)?
+            .and_then(|d| d.last_message_id)
+            .is_some_and(|l| l == m.id);
+        let payload = Payload {
+            recipient_id: m.recipient_id,
+            body: body.to_owned(),
+            last,
+            ..Default::default()
+        };
+        local
+            .store
+            .enqueue_change(&new_id(), &m, OutboxKind::Edit, &payload)?;
+        local.wake.notify_one();
+        self.changed_message(&local, message_id)
+    }
+
+    /// Deletes one of this user's messages. Queued or failed: it is dropped and never sent.
+    /// Sent: the local copy goes now and the deletion is queued (sent over chat, for
+    /// everyone, in order, also after a restart).
+    pub fn delete_local_message(&self, message_id: &str) -> Result<()> {
+        let local = self.local()?;
+        let m = self.own_message(&local, message_id)?;
+        let pending = local.store.outbox_item(message_id)?;
+        let unsent = matches!(m.state, MessageState::Failed { .. })
+            || pending.as_ref().is_some_and(|i| !i.in_flight);
+        if unsent {
+            return self.cancel_message(message_id);
+        }
+        let payload = Payload {
+            recipient_id: m.recipient_id,
+            ..Default::default()
+        };
+        local
+            .store
+            .enqueue_change(&new_id(), &m, OutboxKind::Delete, &payload)?;
+        local.timeline_event(
+            &m.dialog_id,
+            TimelineEvent::Removed {
+                message_id: message_id.to_owned(),
+            },
+        );
+        local.wake.notify_one();
+        Ok(())
+    }
+
+    /// Messages of this user not yet acknowledged by the server (queued or failed), in
+    /// send order.
+    pub fn pending_messages(&self) -> Result<Vec<LocalMessage>> {
+        let local = self.local()?;
+        let mut out = Vec::new();
+        for item in local.store.outbox()? {
+            if item.kind == OutboxKind::Message {
+                if let Some(m) = local.store.message(&item.message_id)? {
+                    out.push(m);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn own_message(&self, local: &Local, message_id: &str) -> Result<LocalMessage> {
+        let m = local
+            .store
+            .message(message_id)?
+            .ok_or_else(|| Error::NotFound("message is not in the store".into()))?;
+        if !m.outgoing || m.sender_id != local.user_id {
+            return Err(Error::Forbidden(
+                "only your own messages can be changed".into(),
+            ));
+        }
+        Ok(m)
+    }
+
+    fn changed_message(&self, local: &Local, message_id: &str) -> Result<LocalMessage> {
+        let m = local
+            .store
+            .message(message_id)?
+            .ok_or_else(|| Error::NotFound("message is not in the store".into()))?;
+        local.updated(Some(m.clone()));
+        Ok(m)
+    }
+}
+
+// ---------------------------------------------------------------------- tasks
+
+/// Applies chat events to the store and tells subscribers; syncs on every connection.
+async fn apply_events(
+    client: Weak<Client>,
+    local: Weak<Local>,
+    mut events: crate::xmpp::ChatEvents,
+    mut states: crate::xmpp::ConnectionStates,
+    connected: bool,
+) {
+    if connected {
+        spawn_sync(&client);
+    }
+    loop {
+        tokio::select! {
+            ev = events.recv() => {
+                let Some(ev) = ev else { break };
+                let (Some(c), Some(l)) = (client.upgrade(), local.upgrade()) else { break };
+                if let Err(e) = apply(&c, &l, ev).await {
+                    warn!(target: "cubechat_core::store", error = %e, "could not apply a chat event");
+                }
+            }
+            st = states.recv() => {
+                let Some(st) = st else { break };
+                if st == ConnectionState::Connected {
+                    let Some(l) = local.upgrade() else { break };
+                    l.wake.notify_one();
+                    spawn_sync(&client);
+                }
+            }
+        }
+    }
+}
+
+fn spawn_sync(client: &Weak<Client>) {
+    let client = client.clone();
+    tokio::spawn(async move {
+        let Some(c) = client.upgrade() else { return };
+        if let Err(e) = c.sync_local().await {
+            info!(target: "cubechat_core::store", error = %e, "sync with the server failed");
+        }
+    });
+}
+
+async fn apply(c: &Client, l: &Local, ev: ChatEvent) -> Result<()> {
+    let store = &l.store;
+    match ev {
+        ChatEvent::Message(m) => {
+            let carbon = m.carbon;
+            let Some(msg) = chat_message_to_local(m, l.user_id) else {
+                return Ok(());
+            };
+            let added = store.put_messages(std::slice::from_ref(&msg))?;
+            if let Some(m) = added.first() {
+                l.added(&added);
+                let unread = u64::from(!m.outgoing && !carbon);
+                match store.bump_dialog(m, unread)? {
+                    Some(d) => l.dialog_changed(Some(d)),
+                    None => {
+                        // A dialog the store does not know yet (new, or created elsewhere).
+                        if let Err(e) = c.refresh_dialog(l, &m.dialog_id).await {
+                            debug!(target: "cubechat_core::store", error = %e, "dialog fetch failed");
+                        }
+                    }
+                }
+            }
+        }
+        ChatEvent::Sent { message_id } => {
+            if let Some(item) = store.outbox_item(&message_id)? {
+                store.remove_outbox(&message_id)?;
+                if item.kind == OutboxKind::Message {
+                    let m = store.message(&item.message_id)?;
+                    if m.is_some_and(|m| m.state == MessageState::Queued) {
+                        l.updated(store.set_state(&item.message_id, &MessageState::Sent)?);
+                    }
+                }
+            }
+        }
+        ChatEvent::Failed { message_id, reason } => {
+            let Some(item) = store.outbox_item(&message_id)? else {
+                return Ok(());
+            };
+            // The session is gone: everything unacknowledged goes again, in order.
+            for i in store.outbox()? {
+                if i.in_flight {
+                    store.set_in_flight(&i.op_id, false)?;
+                }
+            }
+            if item.attempts >= MAX_ATTEMPTS {
+                fail(l, &item, &format!("not sent after {MAX_ATTEMPTS} attempts: {reason}"))?;
+            }
+            l.wake.notify_one();
+        }
+        ChatEvent::MessageError {
+            message_id, code, ..
+        } => {
+            if let Some(m) = store.message(&message_id)? {
+                if m.outgoing {
+                    let reason = format!("rejected by the server ({code})");
+                    if let Some(item) = store.outbox_item(&message_id)? {
+                        fail(l, &item, &reason)?;
+                    } else {
+                        l.updated(store.set_state(&message_id, &MessageState::Failed { reason })?);
+                    }
+                }
+            }
+        }
+        ChatEvent::Delivered {
+            message_id,
+            user_id,
+            ..
+        } => l.updated(store.mark(&message_id, user_id, false)?),
+        ChatEvent::Read {
+            message_id,
+            user_id,
+            ..
+        } => l.updated(store.mark(&message_id, user_id, true)?),
+        ChatEvent::Edited {
+            message_id, body, ..
+        } => {
+            if let Some(m) = store.edit(&message_id, &body)? {
+                let d = store.dialog(&m.dialog_id)?;
+                if d.is_some_and(|d| d.last_message_id.as_deref() == Some(&m.id)) {
+                    l.dialog_changed(store.bump_dialog(&m, 0)?);
+                }
+                l.updated(Some(m));
+            }
+        }
+        ChatEvent::Deleted { message_id, .. } => {
+            if let Some(dialog_id) = store.remove_message(&message_id)? {
+                l.timeline_event(&dialog_id, TimelineEvent::Removed { message_id });
+            }
+        }
+        ChatEvent::Reactions {
+            message_id,
+            user_id,
+            add,
+            remove,
+            ..
+        } => l.updated(store.react(&message_id, user_id, l.user_id, &add, &remove)?),
+        ChatEvent::System(s) => {
+            if let Some(d) = s.custom.get("dialog_id") {
+                if crate::xmpp::check_dialog(d).is_ok() {
+                    c.refresh_dialog(l, d).await?;
+                }
+            }
+        }
+        ChatEvent::Kicked { dialog_id, .. } => {
+            if store.remove_dialog(&dialog_id)? {
+                l.dialog_event(DialogsEvent::Removed { dialog_id });
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Fails a pending send: a message keeps its payload for `retry`; an edit or delete is
+/// dropped (the local copy already shows it).
+fn fail(l: &Local, item: &OutboxItem, reason: &str) -> Result<()> {
+    warn!(target: "cubechat_core::queue", id = %item.op_id, reason, "send failed");
+    match item.kind {
+        OutboxKind::Message => {
+            l.store.save_failed_payload(&item.message_id, &item.payload)?;
+            l.updated(l.store.fail_queued(&item.message_id, reason)?);
+        }
+        _ => {
+            l.store.remove_outbox(&item.op_id)?;
+        }
+    }
+    Ok(())
+}
+
+/// Drains the outbox whenever woken while connected.
+async fn queue_worker(client: Weak<Client>, local: Weak<Local>) {
+    loop {
+        let Some(l) = local.upgrade() else { return };
+        {
+            let Some(c) = client.upgrade() else { return };
+            if c.connection_state() == ConnectionState::Connected {
+                if let Err(e) = drain(&c, &l).await {
+                    warn!(target: "cubechat_core::queue", error = %e, "send queue stopped");
+                }
+            }
+        }
+        // Holding the Local while waiting is fine: closing it aborts this task.
+        l.wake.notified().await;
+    }
+}
+
+/// Whether an error of an upload may go away by itself (then the message waits).
+fn transient(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Network(_) | Error::SessionExpired(_) | Error::NotLoggedIn | Error::Cancelled
+    ) || matches!(e, Error::Server { status, .. } if *status >= 500 || *status == 429)
+}
+
+async fn drain(c: &Client, l: &Arc<Local>) -> Result<()> {
+    for item in l.store.outbox()? {
+        if item.in_flight {
+            continue;
+        }
+        if c.connection_state() != ConnectionState::Connected {
+            return Ok(());
+        }
+        let sent = match item.kind {
+            OutboxKind::Message => {
+                let mut p = item.payload.clone();
+                while let Some(f) = p.files.first().cloned() {
+                    let up = NewUpload {
+                        source: UploadSource::File(f.path.clone()),
+                        name: f.name.clone(),
+                        content_type: f.content_type.clone(),
+                        public: f.public,
+                    };
+                    match c.upload(up, None, None).await {
+                        Ok(blob) => {
+                            p.attachments.push(Attachment::from_blob(&blob));
+                            p.files.remove(0);
+                            l.store.update_queued(&item.message_id, &p)?;
+                            l.updated(l.store.message(&item.message_id)?);
+                        }
+                        Err(e) if transient(&e) => {
+                            // Later messages wait too (order); try again in a while.
+                            info!(target: "cubechat_core::queue", error = %e, "attachment upload will be retried");
+                            retry_later(l);
+                            return Ok(());
+                        }
+                        Err(e) => {
+                            fail(l, &item, &format!("attachment upload failed: {e}"))?;
+                            break;
+                        }
+                    }
+                }
+                if !p.files.is_empty() {
+                    continue;
+                }
+                let m = OutgoingMessage {
+                    dialog_id: item.dialog_id.clone(),
+                    recipient_id: p.recipient_id,
+                    body: p.body.clone(),
+                    attachments: p.attachments.clone(),
+                    custom: p.custom.clone(),
+                    save_to_history: p.save_to_history,
+                    date_sent: Some(p.date_sent),
+                    markable: p.markable,
+                    silent: p.silent,
+                };
+                l.store.set_in_flight(&item.op_id, true)?;
+                c.send_message_as(&item.op_id, m)
+            }
+            OutboxKind::Edit => {
+                l.store.set_in_flight(&item.op_id, true)?;
+                c.send_edit_as(
+                    &item.op_id,
+                    &item.dialog_id,
+                    item.payload.recipient_id,
+                    &item.message_id,
+                    &item.payload.body,
+                    item.payload.last,
+                )
+            }
+            OutboxKind::Delete => {
+                l.store.set_in_flight(&item.op_id, true)?;
+                c.send_delete_as(
+                    &item.op_id,
+                    &item.dialog_id,
+                    item.payload.recipient_id,
+                    &item.message_id,
+                )
+            }
+        };
+        match sent {
+            Ok(()) => debug!(target: "cubechat_core::queue", id = %item.op_id, "handed to the connection"),
+            Err(Error::ChatNotConnected) => {
+                l.store.set_in_flight(&item.op_id, false)?;
+                return Ok(());
+            }
+            Err(e) => {
+                l.store.set_in_flight(&item.op_id, false)?;
+                fail(l, &item, &e.to_string())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn retry_later(l: &Arc<Local>) {
+    let l = Arc::downgrade(l);
+    tokio::spawn(async move {
+        tokio::time::sleep(RETRY_PAUSE).await;
+        if let Some(l) = l.upgrade() {
+            l.wake.notify_one();
+        }
+    });
+}

@@ -1,0 +1,1006 @@
+//! The local store: one SQLite database per logged-in user (a file in WAL mode, or memory),
+//! holding dialogs, messages with their statuses and reactions, unread counts, sync cursors
+//! and the outbox of the send queue.
+//!
+//! Main types: [`Store`] (open, migrate, read and write), [`LocalMessage`] and
+//! [`MessageState`] (a message as the app shows it), [`OutboxItem`] (one pending send).
+//!
+//! Rules:
+//! - the schema version lives in `PRAGMA user_version`; [`MIGRATIONS`] brings any earlier
+//!   version up to date in one transaction per step; a newer version or a file that is not a
+//!   database gives a typed error ([`Error::StoreTooNew`], [`Error::StoreCorrupt`]) and the
+//!   file is left untouched;
+//! - every write that must stay consistent (a message and its outbox row) is one transaction;
+//! - calls are short and synchronous under one lock: the connection is never held across an
+//!   await.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use cubechat_wire::chat::{Attachment, Dialog, ReactionsSummary};
+
+/// Each step brings the schema from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // v1: dialogs, messages, the outbox and sync cursors.
+    "CREATE TABLE dialogs (
+        id TEXT PRIMARY KEY NOT NULL,
+        activity INTEGER NOT NULL,
+        unread INTEGER NOT NULL DEFAULT 0,
+        json TEXT NOT NULL
+     );
+     CREATE INDEX dialogs_activity ON dialogs(activity DESC, id DESC);
+     CREATE TABLE messages (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        dialog_id TEXT NOT NULL,
+        sender_id INTEGER NOT NULL,
+        recipient_id INTEGER,
+        body TEXT NOT NULL,
+        date_sent INTEGER NOT NULL,
+        state INTEGER NOT NULL,
+        failure TEXT,
+        outgoing INTEGER NOT NULL,
+        edited INTEGER NOT NULL DEFAULT 0,
+        attachments TEXT NOT NULL DEFAULT '[]',
+        custom TEXT NOT NULL DEFAULT '{}',
+        read_ids TEXT NOT NULL DEFAULT '[]',
+        delivered_ids TEXT NOT NULL DEFAULT '[]'
+     );
+     CREATE INDEX messages_timeline ON messages(dialog_id, date_sent, seq);
+     CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        op_id TEXT NOT NULL UNIQUE,
+        message_id TEXT NOT NULL,
+        dialog_id TEXT NOT NULL,
+        kind INTEGER NOT NULL,
+        payload TEXT NOT NULL,
+        in_flight INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL
+     );
+     CREATE INDEX outbox_message ON outbox(message_id);
+     CREATE TABLE cursors (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);",
+    // v2: reactions on messages, and whether a dialog's whole history is cached.
+    "ALTER TABLE messages ADD COLUMN reactions TEXT NOT NULL DEFAULT '{}';
+     ALTER TABLE dialogs ADD COLUMN history_complete INTEGER NOT NULL DEFAULT 0;",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Where a message stands, as the app shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageState {
+    /// Written locally, waiting in the send queue or on its way (not yet acknowledged).
+    Queued,
+    /// Acknowledged by the server.
+    Sent,
+    /// Delivered to at least one recipient.
+    Delivered,
+    /// Read by at least one recipient.
+    Read,
+    /// Not sent; `retry` queues it again, `cancel` drops it.
+    Failed { reason: String },
+    /// A message from another user (or from another device of this user).
+    Received,
+}
+
+impl MessageState {
+    fn code(&self) -> i64 {
+        match self {
+            Self::Queued => 0,
+            Self::Sent => 1,
+            Self::Delivered => 2,
+            Self::Read => 3,
+            Self::Failed { .. } => 4,
+            Self::Received => 5,
+        }
+    }
+
+    fn from_code(code: i64, failure: Option<String>) -> Self {
+        match code {
+            0 => Self::Queued,
+            1 => Self::Sent,
+            2 => Self::Delivered,
+            3 => Self::Read,
+            4 => Self::Failed {
+                reason: failure.unwrap_or_default(),
+            },
+            _ => Self::Received,
+        }
+    }
+}
+
+/// A message of a timeline: received, sent, or still in the send queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalMessage {
+    pub id: String,
+    pub dialog_id: String,
+    pub sender_id: u64,
+    /// The addressee in private dialogs.
+    pub recipient_id: Option<u64>,
+    pub body: String,
+    pub attachments: Vec<Attachment>,
+    pub custom: BTreeMap<String, String>,
+    /// Unix seconds.
+    pub date_sent: i64,
+    pub state: MessageState,
+    /// Sent by this user (from this device or another).
+    pub outgoing: bool,
+    /// The body was edited.
+    pub edited: bool,
+    pub read_ids: Vec<u64>,
+    pub delivered_ids: Vec<u64>,
+    pub reactions: ReactionsSummary,
+    /// Local order among messages of the same second (larger = later).
+    pub seq: i64,
+}
+
+impl LocalMessage {
+    /// A message from the server's history, as seen by `me`.
+    pub fn from_history(m: cubechat_wire::chat::Message, me: u64) -> Self {
+        let outgoing = m.sender_id == me;
+        let state = if !outgoing {
+            MessageState::Received
+        } else if m.read_ids.iter().any(|u| *u != me) {
+            MessageState::Read
+        } else if m.delivered_ids.iter().any(|u| *u != me) {
+            MessageState::Delivered
+        } else {
+            MessageState::Sent
+        };
+        let custom = m
+            .custom
+            .into_iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => (k, s),
+                other => (k, other.to_string()),
+            })
+            .collect();
+        Self {
+            id: m.id,
+            dialog_id: m.chat_dialog_id,
+            sender_id: m.sender_id,
+            recipient_id: (m.recipient_id != 0).then_some(m.recipient_id),
+            body: m.message.unwrap_or_default(),
+            attachments: m.attachments,
+            custom,
+            date_sent: m.date_sent,
+            state,
+            outgoing,
+            edited: false,
+            read_ids: m.read_ids,
+            delivered_ids: m.delivered_ids,
+            reactions: m.reactions.unwrap_or_default(),
+            seq: 0,
+        }
+    }
+}
+
+/// What an outbox row does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxKind {
+    Message = 0,
+    Edit = 1,
+    Delete = 2,
+}
+
+/// A file of a queued message, uploaded before the message is sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuedFile {
+    pub path: PathBuf,
+    pub name: Option<String>,
+    pub content_type: Option<String>,
+    pub public: bool,
+}
+
+/// What the queue needs to send an outbox row (JSON in the `payload` column).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Payload {
+    pub recipient_id: Option<u64>,
+    pub body: String,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    #[serde(default)]
+    pub files: Vec<QueuedFile>,
+    #[serde(default)]
+    pub custom: BTreeMap<String, String>,
+    #[serde(default = "yes")]
+    pub save_to_history: bool,
+    #[serde(default)]
+    pub date_sent: i64,
+    #[serde(default)]
+    pub markable: bool,
+    #[serde(default)]
+    pub silent: bool,
+    /// Edits: the target is the dialog's newest message.
+    #[serde(default)]
+    pub last: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One pending send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxItem {
+    pub seq: i64,
+    /// The stanza id: the message id for messages, a fresh id for edits and deletes.
+    pub op_id: String,
+    pub message_id: String,
+    pub dialog_id: String,
+    pub kind: OutboxKind,
+    pub payload: Payload,
+    pub in_flight: bool,
+    pub attempts: u32,
+}
+
+/// The SQLite store of one user.
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+/// Maps SQLite errors: damaged files are `StoreCorrupt`, the rest `Store`.
+pub(crate) fn db_err(e: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode;
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+            Error::StoreCorrupt(e.to_string())
+        }
+        _ => Error::Store(e.to_string()),
+    }
+}
+
+fn json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+fn from_json<T: for<'de> Deserialize<'de> + Default>(s: &str) -> T {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+/// The activity sort key of a dialog: its last message, else its last update or creation.
+pub fn dialog_activity(d: &Dialog) -> i64 {
+    d.last_message_date_sent
+        .or_else(|| {
+            d.updated_at
+                .as_deref()
+                .or(d.created_at.as_deref())
+                .and_then(cubechat_wire::time::parse_iso8601)
+        })
+        .unwrap_or(0)
+}
+
+const MESSAGE_COLUMNS: &str = "seq, id, dialog_id, sender_id, recipient_id, body, date_sent, \
+    state, failure, outgoing, edited, attachments, custom, read_ids, delivered_ids, reactions";
+
+fn message_row(r: &Row<'_>) -> rusqlite::Result<LocalMessage> {
+    Ok(LocalMessage {
+        seq: r.get(0)?,
+        id: r.get(1)?,
+        dialog_id: r.get(2)?,
+        sender_id: r.get::<_, i64>(3)? as u64,
+        recipient_id: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
+        body: r.get(5)?,
+        date_sent: r.get(6)?,
+        state: MessageState::from_code(r.get(7)?, r.get(8)?),
+        outgoing: r.get(9)?,
+        edited: r.get(10)?,
+        attachments: from_json(&r.get::<_, String>(11)?),
+        custom: from_json(&r.get::<_, String>(12)?),
+        read_ids: from_json(&r.get::<_, String>(13)?),
+        delivered_ids: from_json(&r.get::<_, String>(14)?),
+        reactions: from_json(&r.get::<_, String>(15)?),
+    })
+}
+
+fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxItem> {
+    Ok(OutboxItem {
+        seq: r.get(0)?,
+        op_id: r.get(1)?,
+        message_id: r.get(2)?,
+        dialog_id: r.get(3)?,
+        kind: match r.get::<_, i64>(4)? {
+            1 => OutboxKind::Edit,
+            2 => OutboxKind::Delete,
+            _ => OutboxKind::Message,
+        },
+        payload: from_json(&r.get::<_, String>(5)?),
+        in_flight: r.get(6)?,
+        attempts: r.get::<_, i64>(7)? as u32,
+    })
+}
+
+/// Brings a connection's schema up to [`SCHEMA_VERSION`], one transaction per step.
+pub(crate) fn migrate(conn: &mut Connection, upto: u32) -> Result<()> {
+    let version: u32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(db_err)?;
+    if version > SCHEMA_VERSION {
+        return Err(Error::StoreTooNew {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (i, step) in MIGRATIONS.iter().enumerate().take(upto as usize) {
+        let v = i as u32 + 1;
+        if v <= version {
+            continue;
+        }
+        let tx = conn.transaction().map_err(db_err)?;
+        tx.execute_batch(step).map_err(db_err)?;
+        tx.pragma_update(None, "user_version", v).map_err(db_err)?;
+        tx.commit().map_err(db_err)?;
+        tracing::info!(target: "cubechat_core::store", version = v, "store schema migrated");
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`, or an in-memory one for `None`, and migrates
+    /// it. Errors: `StoreCorrupt` (not a database, damaged), `StoreTooNew` (written by a
+    /// newer cubechat), `Store` (cannot create or write the file). Nothing is deleted.
+    pub fn open(path: Option<&Path>) -> Result<Self> {
+        let mut conn = match path {
+            Some(p) => {
+                if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        Error::Store(format!("cannot create {}: {e}", dir.display()))
+                    })?;
+                }
+                Connection::open(p).map_err(db_err)?
+            }
+            None => Connection::open_in_memory().map_err(db_err)?,
+        };
+        // The first read tells a database from any other file.
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(db_err)?;
+        if path.is_some() {
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(db_err)?;
+            // Every committed queue write survives a crash or power loss.
+            conn.pragma_update(None, "synchronous", "FULL")
+                .map_err(db_err)?;
+        }
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db_err)?;
+        migrate(&mut conn, SCHEMA_VERSION)?;
+        // A process that died with sends in flight: they go out again (same ids; the server
+        // drops repeats).
+        conn.execute("UPDATE outbox SET in_flight = 0 WHERE in_flight = 1", [])
+            .map_err(db_err)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path: path.map(Path::to_path_buf),
+        })
+    }
+
+    /// The file, or `None` in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
+        f(&mut self.lock()).map_err(db_err)
+    }
+
+    fn tx<T>(&self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let v = f(&tx)?;
+            tx.commit()?;
+            Ok(v)
+        })
+    }
+
+    /// The size of the database on disk (main file + WAL), 0 in memory.
+    pub fn size_on_disk(&self) -> u64 {
+        let Some(p) = &self.path else { return 0 };
+        let wal = PathBuf::from(format!("{}-wal", p.display()));
+        [p.as_path(), wal.as_path()]
+            .iter()
+            .filter_map(|f| std::fs::metadata(f).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    // ------------------------------------------------------------------ cursors
+
+    pub fn cursor(&self, name: &str) -> Result<Option<String>> {
+        self.with(|c| {
+            c.query_row("SELECT value FROM cursors WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+        })
+    }
+
+    pub fn set_cursor(&self, name: &str, value: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO cursors (name, value) VALUES (?1, ?2) \
+                 ON CONFLICT (name) DO UPDATE SET value = ?2",
+                [name, value],
+            )
+            .map(drop)
+        })
+    }
+
+    // ------------------------------------------------------------------ dialogs
+
+    /// Inserts or replaces dialogs from the server. The server's unread count wins when it
+    /// has one; the local one stays otherwise.
+    pub fn put_dialogs(&self, dialogs: &[Dialog]) -> Result<()> {
+        self.tx(|tx| {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO dialogs (id, activity, unread, json) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (id) DO UPDATE SET activity = max(activity, ?2), \
+                 unread = coalesce(?5, unread), json = ?4",
+            )?;
+            for d in dialogs {
+                let unread = d.unread_messages_count.map(|u| u as i64);
+                st.execute(params![
+                    d.id,
+                    dialog_activity(d),
+                    unread.unwrap_or(0),
+                    json(d),
+                    unread
+                ])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// A dialog with its local unread count, last message and activity applied.
+    pub fn dialog(&self, id: &str) -> Result<Option<Dialog>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT json, unread, activity FROM dialogs WHERE id = ?1",
+                [id],
+                dialog_row,
+            )
+            .optional()
+        })
+    }
+
+    /// Dialogs by last activity, newest first; `after` = the last `(activity, id)` of the
+    /// previous page.
+    pub fn dialogs_page(&self, limit: u32, after: Option<(i64, &str)>) -> Result<Vec<Dialog>> {
+        self.with(|c| {
+            let (a, id) = after.unwrap_or((i64::MAX, ""));
+            let mut st = c.prepare_cached(
+                "SELECT json, unread, activity FROM dialogs \
+                 WHERE (activity, id) < (?1, ?2) OR ?3 \
+                 ORDER BY activity DESC, id DESC LIMIT ?4",
+            )?;
+            let rows = st.query_map(
+                params![a, id, after.is_none(), limit],
+                dialog_row,
+            )?;
+            rows.collect()
+        })
+    }
+
+    /// Removes a dialog and its cached messages (not its queued sends).
+    pub fn remove_dialog(&self, id: &str) -> Result<bool> {
+        self.tx(|tx| {
+            tx.execute(
+                "DELETE FROM messages WHERE dialog_id = ?1 AND id NOT IN \
+                 (SELECT message_id FROM outbox WHERE dialog_id = ?1)",
+                [id],
+            )?;
+            Ok(tx.execute("DELETE FROM dialogs WHERE id = ?1", [id])? > 0)
+        })
+    }
+
+    pub fn set_unread(&self, id: &str, unread: u64) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE dialogs SET unread = ?2 WHERE id = ?1",
+                params![id, unread as i64],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Records a new newest message of a dialog (if it is newer than the current one) and
+    /// adds `unread` to its unread count. Returns the updated dialog, `None` if unknown.
+    pub fn bump_dialog(&self, m: &LocalMessage, unread: u64) -> Result<Option<Dialog>> {
+        let Some(mut d) = self.dialog(&m.dialog_id)? else {
+            return Ok(None);
+        };
+        if d.last_message_date_sent.is_none_or(|t| t <= m.date_sent) {
+            d.last_message = Some(m.body.clone());
+            d.last_message_id = Some(m.id.clone());
+            d.last_message_user_id = Some(m.sender_id);
+            d.last_message_date_sent = Some(m.date_sent);
+        }
+        let count = d.unread_messages_count.unwrap_or(0) + unread;
+        d.unread_messages_count = Some(count);
+        self.with(|c| {
+            c.execute(
+                "UPDATE dialogs SET json = ?2, unread = ?3, activity = max(activity, ?4) \
+                 WHERE id = ?1",
+                params![d.id, json(&d), count as i64, m.date_sent],
+            )
+            .map(drop)
+        })?;
+        self.dialog(&m.dialog_id)
+    }
+
+    pub fn history_complete(&self, dialog_id: &str) -> Result<bool> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT history_complete FROM dialogs WHERE id = ?1",
+                [dialog_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map(|v| v.unwrap_or(false))
+        })
+    }
+
+    pub fn set_history_complete(&self, dialog_id: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE dialogs SET history_complete = 1 WHERE id = ?1",
+                [dialog_id],
+            )
+            .map(drop)
+        })
+    }
+
+    // ------------------------------------------------------------------ messages
+
+    /// Adds messages unknown so far (by id); known ones get the server's statuses,
+    /// reactions and body merged in, keeping local queue state. Returns the added ones.
+    pub fn put_messages(&self, msgs: &[LocalMessage]) -> Result<Vec<LocalMessage>> {
+        let mut added = Vec::new();
+        self.tx(|tx| {
+            let mut ins = tx.prepare_cached(
+                "INSERT OR IGNORE INTO messages (id, dialog_id, sender_id, recipient_id, body, \
+                 date_sent, state, failure, outgoing, edited, attachments, custom, read_ids, \
+                 delivered_ids, reactions) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )?;
+            let mut upd = tx.prepare_cached(
+                "UPDATE messages SET read_ids = ?2, delivered_ids = ?3, reactions = ?4, \
+                 body = ?5, state = CASE WHEN state IN (1, 2, 3) AND ?6 IN (1, 2, 3) \
+                 THEN max(state, ?6) ELSE state END WHERE id = ?1",
+            )?;
+            for m in msgs {
+                let n = ins.execute(params![
+                    m.id,
+                    m.dialog_id,
+                    m.sender_id as i64,
+                    m.recipient_id.map(|v| v as i64),
+                    m.body,
+                    m.date_sent,
+                    m.state.code(),
+                    match &m.state {
+                        MessageState::Failed { reason } => Some(reason.as_str()),
+                        _ => None,
+                    },
+                    m.outgoing,
+                    m.edited,
+                    json(&m.attachments),
+                    json(&m.custom),
+                    json(&m.read_ids),
+                    json(&m.delivered_ids),
+                    json(&m.reactions),
+                ])?;
+                if n == 1 {
+                    let mut m = m.clone();
+                    m.seq = tx.last_insert_rowid();
+                    added.push(m);
+                } else {
+                    upd.execute(params![
+                        m.id,
+                        json(&m.read_ids),
+                        json(&m.delivered_ids),
+                        json(&m.reactions),
+                        m.body,
+                        m.state.code()
+                    ])?;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(added)
+    }
+
+    pub fn message(&self, id: &str) -> Result<Option<LocalMessage>> {
+        self.with(|c| {
+            c.query_row(
+                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
+                [id],
+                message_row,
+            )
+            .optional()
+        })
+    }
+
+    /// Up to `limit` messages of a dialog older than `before` = `(date_sent, seq)` (or the
+    /// newest), returned oldest first.
+    pub fn timeline(
+        &self,
+        dialog_id: &str,
+        before: Option<(i64, i64)>,
+        limit: u32,
+    ) -> Result<Vec<LocalMessage>> {
+        let mut v: Vec<LocalMessage> = self.with(|c| {
+            let (d, s) = before.unwrap_or((i64::MAX, i64::MAX));
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE dialog_id = ?1 \
+                 AND (date_sent, seq) < (?2, ?3) ORDER BY date_sent DESC, seq DESC LIMIT ?4"
+            ))?;
+            let rows = st.query_map(params![dialog_id, d, s, limit], message_row)?;
+            rows.collect()
+        })?;
+        v.reverse();
+        Ok(v)
+    }
+
+    /// The oldest cached message of a dialog.
+    pub fn oldest(&self, dialog_id: &str) -> Result<Option<LocalMessage>> {
+        Ok(self.timeline_edge(dialog_id, "ASC")?)
+    }
+
+    fn timeline_edge(&self, dialog_id: &str, dir: &str) -> Result<Option<LocalMessage>> {
+        self.with(|c| {
+            c.query_row(
+                &format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE dialog_id = ?1 \
+                     ORDER BY date_sent {dir}, seq {dir} LIMIT 1"
+                ),
+                [dialog_id],
+                message_row,
+            )
+            .optional()
+        })
+    }
+
+    /// Drops a dialog's cached messages older than `date_sent` (keeps queued ones): the
+    /// cache stays one contiguous stretch of history.
+    pub fn trim_older(&self, dialog_id: &str, date_sent: i64) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM messages WHERE dialog_id = ?1 AND date_sent < ?2 AND id NOT IN \
+                 (SELECT message_id FROM outbox WHERE dialog_id = ?1)",
+                params![dialog_id, date_sent],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Sets a message's state (and failure reason). Returns the message, `None` if unknown.
+    pub fn set_state(&self, id: &str, state: &MessageState) -> Result<Option<LocalMessage>> {
+        let reason = match state {
+            MessageState::Failed { reason } => Some(reason.clone()),
+            _ => None,
+        };
+        let n = self.with(|c| {
+            c.execute(
+                "UPDATE messages SET state = ?2, failure = ?3 WHERE id = ?1",
+                params![id, state.code(), reason],
+            )
+        })?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.message(id)
+    }
+
+    /// Records that `user_id` received (or read) `id`; the state only moves forward.
+    pub fn mark(&self, id: &str, user_id: u64, read: bool) -> Result<Option<LocalMessage>> {
+        let Some(mut m) = self.message(id)? else {
+            return Ok(None);
+        };
+        let list = if read {
+            &mut m.read_ids
+        } else {
+            &mut m.delivered_ids
+        };
+        if !list.contains(&user_id) {
+            list.push(user_id);
+        }
+        if read && !m.delivered_ids.contains(&user_id) {
+            m.delivered_ids.push(user_id);
+        }
+        let next = if read {
+            MessageState::Read
+        } else {
+            MessageState::Delivered
+        };
+        if m.outgoing && matches!(m.state, MessageState::Sent | MessageState::Delivered | MessageState::Queued)
+            && next.code() > m.state.code()
+        {
+            m.state = next;
+        }
+        self.with(|c| {
+            c.execute(
+                "UPDATE messages SET read_ids = ?2, delivered_ids = ?3, state = ?4, failure = NULL \
+                 WHERE id = ?1",
+                params![id, json(&m.read_ids), json(&m.delivered_ids), m.state.code()],
+            )
+            .map(drop)
+        })?;
+        Ok(Some(m))
+    }
+
+    /// Replaces a message's body (an edit). Returns the message, `None` if unknown.
+    pub fn edit(&self, id: &str, body: &str) -> Result<Option<LocalMessage>> {
+        let n = self.with(|c| {
+            c.execute(
+                "UPDATE messages SET body = ?2, edited = 1 WHERE id = ?1",
+                params![id, body],
+            )
+        })?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.message(id)
+    }
+
+    /// Removes a message. Returns its dialog if it was there.
+    pub fn remove_message(&self, id: &str) -> Result<Option<String>> {
+        self.with(|c| {
+            let d: Option<String> = c
+                .query_row("SELECT dialog_id FROM messages WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            c.execute("DELETE FROM messages WHERE id = ?1", [id])?;
+            Ok(d)
+        })
+    }
+
+    /// Applies a reaction change by `user_id` (`me` decides whether it is one's own).
+    pub fn react(
+        &self,
+        id: &str,
+        user_id: u64,
+        me: u64,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<Option<LocalMessage>> {
+        let Some(mut m) = self.message(id)? else {
+            return Ok(None);
+        };
+        let r = &mut m.reactions;
+        for x in remove {
+            if let Some(n) = r.total.get_mut(x) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    r.total.remove(x);
+                }
+            }
+            if user_id == me {
+                r.own.retain(|o| o != x);
+            }
+        }
+        for x in add {
+            if user_id == me && r.own.contains(x) {
+                continue;
+            }
+            *r.total.entry(x.clone()).or_insert(0) += 1;
+            if user_id == me {
+                r.own.push(x.clone());
+            }
+        }
+        self.with(|c| {
+            c.execute(
+                "UPDATE messages SET reactions = ?2 WHERE id = ?1",
+                params![id, json(&m.reactions)],
+            )
+            .map(drop)
+        })?;
+        Ok(Some(m))
+    }
+
+    // ------------------------------------------------------------------ outbox
+
+    /// Writes a new outgoing message and its send order in one transaction.
+    pub fn enqueue_message(&self, m: &LocalMessage, payload: &Payload) -> Result<LocalMessage> {
+        let mut m = m.clone();
+        self.tx(|tx| {
+            tx.execute(
+                "INSERT INTO messages (id, dialog_id, sender_id, recipient_id, body, date_sent, \
+                 state, outgoing, attachments, custom) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 1, ?7, ?8)",
+                params![
+                    m.id,
+                    m.dialog_id,
+                    m.sender_id as i64,
+                    m.recipient_id.map(|v| v as i64),
+                    m.body,
+                    m.date_sent,
+                    json(&m.attachments),
+                    json(&m.custom)
+                ],
+            )?;
+            m.seq = tx.last_insert_rowid();
+            insert_outbox(tx, &m.id, &m.id, &m.dialog_id, OutboxKind::Message, payload)
+        })?;
+        Ok(m)
+    }
+
+    /// Queues an edit or a delete of a sent message (the local copy changes at once).
+    pub fn enqueue_change(
+        &self,
+        op_id: &str,
+        m: &LocalMessage,
+        kind: OutboxKind,
+        payload: &Payload,
+    ) -> Result<()> {
+        self.tx(|tx| {
+            match kind {
+                OutboxKind::Edit => {
+                    tx.execute(
+                        "UPDATE messages SET body = ?2, edited = 1 WHERE id = ?1",
+                        params![m.id, payload.body],
+                    )?;
+                }
+                _ => {
+                    tx.execute("DELETE FROM messages WHERE id = ?1", [&m.id])?;
+                }
+            }
+            insert_outbox(tx, op_id, &m.id, &m.dialog_id, kind, payload)
+        })
+    }
+
+    /// Changes the payload of a queued (not yet sent) message and its local copy.
+    pub fn update_queued(&self, message_id: &str, payload: &Payload) -> Result<bool> {
+        self.tx(|tx| {
+            let n = tx.execute(
+                "UPDATE outbox SET payload = ?2 WHERE op_id = ?1 AND kind = 0",
+                params![message_id, json(payload)],
+            )?;
+            if n > 0 {
+                tx.execute(
+                    "UPDATE messages SET body = ?2, attachments = ?3 WHERE id = ?1",
+                    params![message_id, payload.body, json(&payload.attachments)],
+                )?;
+            }
+            Ok(n > 0)
+        })
+    }
+
+    /// The pending sends in order (oldest first), including those in flight.
+    pub fn outbox(&self) -> Result<Vec<OutboxItem>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT seq, op_id, message_id, dialog_id, kind, payload, in_flight, attempts \
+                 FROM outbox ORDER BY seq",
+            )?;
+            let rows = st.query_map([], outbox_row)?;
+            rows.collect()
+        })
+    }
+
+    /// The outbox row sending `op_id`.
+    pub fn outbox_item(&self, op_id: &str) -> Result<Option<OutboxItem>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT seq, op_id, message_id, dialog_id, kind, payload, in_flight, attempts \
+                 FROM outbox WHERE op_id = ?1",
+                [op_id],
+                outbox_row,
+            )
+            .optional()
+        })
+    }
+
+    /// Marks a row as handed to the connection (or back to waiting).
+    pub fn set_in_flight(&self, op_id: &str, in_flight: bool) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE outbox SET in_flight = ?2, attempts = attempts + ?2 WHERE op_id = ?1",
+                params![op_id, in_flight],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Removes an outbox row; true if it was there.
+    pub fn remove_outbox(&self, op_id: &str) -> Result<bool> {
+        self.with(|c| Ok(c.execute("DELETE FROM outbox WHERE op_id = ?1", [op_id])? > 0))
+    }
+
+    /// Fails a queued message: its outbox row goes, the message stays with the reason.
+    pub fn fail_queued(&self, message_id: &str, reason: &str) -> Result<Option<LocalMessage>> {
+        self.tx(|tx| {
+            tx.execute(
+                "DELETE FROM outbox WHERE op_id = ?1 AND kind = 0",
+                [message_id],
+            )?;
+            tx.execute(
+                "UPDATE messages SET state = 4, failure = ?2 WHERE id = ?1",
+                params![message_id, reason],
+            )?;
+            Ok(())
+        })?;
+        self.message(message_id)
+    }
+
+    /// Puts a failed message back into the queue (at the end), with its saved payload.
+    pub fn requeue(&self, message_id: &str, payload: &Payload, dialog_id: &str) -> Result<()> {
+        self.tx(|tx| {
+            tx.execute(
+                "UPDATE messages SET state = 0, failure = NULL WHERE id = ?1",
+                [message_id],
+            )?;
+            insert_outbox(
+                tx,
+                message_id,
+                message_id,
+                dialog_id,
+                OutboxKind::Message,
+                payload,
+            )
+        })
+    }
+
+    /// Drops a queued or failed message and any send of it.
+    pub fn cancel(&self, message_id: &str) -> Result<()> {
+        self.tx(|tx| {
+            tx.execute("DELETE FROM outbox WHERE message_id = ?1", [message_id])?;
+            tx.execute("DELETE FROM messages WHERE id = ?1", [message_id])?;
+            Ok(())
+        })
+    }
+
+    /// Saved payloads of failed messages, for `retry` (kept in the cursors table).
+    pub fn save_failed_payload(&self, message_id: &str, payload: &Payload) -> Result<()> {
+        self.set_cursor(&format!("failed:{message_id}"), &json(payload))
+    }
+
+    pub fn take_failed_payload(&self, message_id: &str) -> Result<Option<Payload>> {
+        let key = format!("failed:{message_id}");
+        let v = self.cursor(&key)?;
+        self.with(|c| c.execute("DELETE FROM cursors WHERE name = ?1", [&key]).map(drop))?;
+        Ok(v.map(|s| from_json(&s)))
+    }
+}
+
+fn insert_outbox(
+    tx: &Transaction<'_>,
+    op_id: &str,
+    message_id: &str,
+    dialog_id: &str,
+    kind: OutboxKind,
+    payload: &Payload,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO outbox (op_id, message_id, dialog_id, kind, payload, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, strftime('%s', 'now'))",
+        params![op_id, message_id, dialog_id, kind as i64, json(payload)],
+    )
+    .map(drop)
+}
+
+fn dialog_row(r: &Row<'_>) -> rusqlite::Result<Dialog> {
+    let mut d: Dialog = from_json(&r.get::<_, String>(0)?);
+    d.unread_messages_count = Some(r.get::<_, i64>(1)?.max(0) as u64);
+    Ok(d)
+}
+
