@@ -24,22 +24,6 @@ impl Server {
             .unwrap();
         v["items"].as_array().unwrap().clone()
     }
-
-    async fn group(&self, owner: &User, others: &[&User]) -> (String, String) {
-        let ids: Vec<String> = others.iter().map(|u| u.id.to_string()).collect();
-        let d = self
-            .rest(
-                owner,
-                reqwest::Method::POST,
-                "/chat/Dialog",
-                json!({"type": 2, "name": "g", "occupants_ids": ids.join(",")}),
-            )
-            .await;
-        (
-            d["_id"].as_str().unwrap().to_owned(),
-            d["xmpp_room_jid"].as_str().unwrap().to_owned(),
-        )
-    }
 }
 
 impl Client {

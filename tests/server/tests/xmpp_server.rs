@@ -191,16 +191,7 @@ async fn groupchat_fan_out_muc_and_storage() {
         s.user("carol").await,
         s.user("dave").await,
     );
-    let dialog = s
-        .rest(
-            &a,
-            reqwest::Method::POST,
-            "/chat/Dialog",
-            json!({"type": 2, "name": "team", "occupants_ids": format!("{},{}", b.id, c.id)}),
-        )
-        .await;
-    let dialog_id = dialog["_id"].as_str().unwrap().to_owned();
-    let room = dialog["xmpp_room_jid"].as_str().unwrap().to_owned();
+    let (dialog_id, room) = s.group(&a, &[&b, &c]).await;
     let (mut ca, mut cb, mut cc, mut cd) = (
         s.online(&a).await,
         s.online(&b).await,
@@ -363,6 +354,165 @@ async fn markers_edit_and_delete_update_history() {
     assert!(s.history(&a, &dialog).await.is_empty());
     ca.close().await;
     cb.close().await;
+}
+
+/// The code of a bounced message with this id, skipping everything else.
+async fn bounce_code(c: &mut Client, id: &str) -> String {
+    let err = c
+        .expect("error", |e| {
+            e.attr("type") == Some("error") && e.attr("id") == Some(id)
+        })
+        .await;
+    child(&err, "error")
+        .unwrap()
+        .attr("code")
+        .unwrap()
+        .to_owned()
+}
+
+/// Nothing with a body and no error arrives for a short while.
+async fn quiet(c: &mut Client) {
+    let got = c.drain(Duration::from_millis(400)).await;
+    assert!(
+        got.iter()
+            .all(|e| body_of(e).is_none() && e.attr("type") != Some("error")),
+        "{:?}",
+        got.iter().map(String::from).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn resent_chat_message_is_stored_and_delivered_once() {
+    let s = start().await;
+    let (a, b, c, m) = (
+        s.user("alice").await,
+        s.user("bob").await,
+        s.user("carol").await,
+        s.user("mallory").await,
+    );
+    let save = "<save_to_history>1</save_to_history>";
+    let mut a1 = s.login(false, "", &a, PASSWORD).await.unwrap();
+    a1.bind(None).await;
+    a1.enable_sm().await;
+    a1.send("<presence xmlns='jabber:client'/>").await;
+    let mut b1 = s.online(&b).await;
+
+    // online recipient: the same stanza twice on one stream (the first ack was lost);
+    // both are acknowledged, neither bounces, bob gets one copy and history has one
+    let id = a1.chat(&s.jid(&b), "once", save).await;
+    a1.message("chat", &s.jid(&b), &id, "once", save).await;
+    a1.send("<r xmlns='urn:xmpp:sm:3'/>").await;
+    let ack = a1.expect("ack", |e| e.name() == "a").await;
+    assert_eq!(ack.attr("h"), Some("3"), "presence and both copies counted");
+    let got = b1.bodies(1).await;
+    assert_eq!(got[0].attr("id"), Some(id.as_str()));
+    let dialog = extra(&got[0], "dialog_id").unwrap();
+    quiet(&mut a1).await;
+    assert_eq!(s.history(&b, &dialog).await.len(), 1);
+
+    // offline recipient: sent, then resent from a new connection (a restart)
+    let away = a1.chat(&s.jid(&c), "while you were away", save).await;
+    drop(a1);
+    let mut a2 = s.online(&a).await;
+    a2.message("chat", &s.jid(&c), &away, "while you were away", save)
+        .await;
+    quiet(&mut a2).await;
+    let mut c1 = s.online(&c).await;
+    let got = c1.bodies(1).await;
+    assert_eq!(got[0].attr("id"), Some(away.as_str()));
+    assert!(got[0].get_child("delay", "urn:xmpp:delay").is_some());
+    let h = s.history(&c, &extra(&got[0], "dialog_id").unwrap()).await;
+    assert_eq!(h.len(), 1);
+
+    // without save_to_history: a resend of a recent ObjectId is dropped too
+    let unsaved = a2.chat(&s.jid(&b), "not stored", "").await;
+    a2.message("chat", &s.jid(&b), &unsaved, "not stored", "")
+        .await;
+    let got = b1.bodies(1).await;
+    assert_eq!(got[0].attr("id"), Some(unsaved.as_str()));
+
+    // the id of a stored message from another sender, or in another dialog, bounces
+    let mut m1 = s.online(&m).await;
+    m1.message("chat", &s.jid(&b), &id, "not yours", save).await;
+    assert_eq!(bounce_code(&mut m1, &id).await, "409");
+    a2.message("chat", &s.jid(&c), &id, "other dialog", save)
+        .await;
+    assert_eq!(bounce_code(&mut a2, &id).await, "409");
+    quiet(&mut b1).await;
+    quiet(&mut c1).await;
+    assert_eq!(s.history(&b, &dialog).await.len(), 1);
+    assert_eq!(s.history(&b, &dialog).await[0]["message"], "once");
+    for cl in [a2, b1, c1, m1] {
+        cl.close().await;
+    }
+}
+
+#[tokio::test]
+async fn resent_groupchat_message_is_stored_and_delivered_once() {
+    let s = start().await;
+    let (a, b, c) = (
+        s.user("alice").await,
+        s.user("bob").await,
+        s.user("carol").await,
+    );
+    let (dialog_id, room) = s.group(&a, &[&b, &c]).await;
+    let save = "<save_to_history>1</save_to_history>";
+    let (mut ca, mut cb) = (s.online(&a).await, s.online(&b).await);
+
+    // twice on one stream: one echo to alice, one copy to bob, one stored message
+    let mid = ca.next_id();
+    ca.message("groupchat", &room, &mid, "hi team", save).await;
+    ca.message("groupchat", &room, &mid, "hi team", save).await;
+    for cl in [&mut ca, &mut cb] {
+        let got = cl.bodies(1).await;
+        assert_eq!(got[0].attr("id"), Some(mid.as_str()));
+    }
+    quiet(&mut ca).await;
+
+    // again after a restart: nobody gets it
+    drop(ca);
+    let mut ca = s.online(&a).await;
+    ca.message("groupchat", &room, &mid, "hi team", save).await;
+    quiet(&mut ca).await;
+    quiet(&mut cb).await;
+
+    // carol, offline meanwhile, finds it once in the history (and one unread)
+    let mut cc = s.online(&c).await;
+    quiet(&mut cc).await;
+    let h = s.history(&c, &dialog_id).await;
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0]["_id"], mid.as_str());
+    let unread = s
+        .rest(
+            &c,
+            reqwest::Method::GET,
+            &format!("/chat/Message/unread?chat_dialog_ids={dialog_id}"),
+            json!(null),
+        )
+        .await;
+    assert_eq!(unread["total"], 1);
+
+    // without save_to_history: a resend of a recent ObjectId is dropped too
+    let unsaved = ca.next_id();
+    ca.message("groupchat", &room, &unsaved, "not stored", "")
+        .await;
+    ca.message("groupchat", &room, &unsaved, "not stored", "")
+        .await;
+    for cl in [&mut ca, &mut cb, &mut cc] {
+        let got = cl.bodies(1).await;
+        assert_eq!(got[0].attr("id"), Some(unsaved.as_str()));
+    }
+
+    // another occupant reusing the stored id bounces and reaches nobody
+    cb.message("groupchat", &room, &mid, "not yours", save)
+        .await;
+    assert_eq!(bounce_code(&mut cb, &mid).await, "409");
+    quiet(&mut ca).await;
+    quiet(&mut cc).await;
+    assert_eq!(s.history(&c, &dialog_id).await.len(), 1);
+    for cl in [ca, cb, cc] {
+        cl.close().await;
+    }
 }
 
 #[tokio::test]

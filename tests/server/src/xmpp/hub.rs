@@ -23,6 +23,10 @@ pub type UserKey = (u64, u64);
 /// How long a session cut without `</stream:stream>` waits for `<resume/>`.
 pub const RESUME_WINDOW: Duration = Duration::from_secs(120);
 
+/// How many `(id, destination)` pairs of unsaved messages are remembered per sender to drop
+/// resends (see [`Hub::note_routed`]).
+pub const RECENT_IDS: usize = 256;
+
 /// One bound resource.
 struct Resource {
     tx: mpsc::UnboundedSender<Element>,
@@ -93,6 +97,9 @@ struct Inner {
     rooms: HashMap<(u64, String), BTreeMap<String, u64>>,
     /// Last-activity subscriptions (§6.9): watched user → subscribed resources.
     watchers: HashMap<UserKey, BTreeSet<(UserKey, String)>>,
+    /// Per sender, the last [`RECENT_IDS`] `(message id, bare destination)` pairs routed
+    /// without storage, oldest first.
+    recent: HashMap<UserKey, VecDeque<(String, String)>>,
     generation: u64,
 }
 
@@ -332,6 +339,23 @@ impl Hub {
             let c = stanza::carbon(msg, true, &format!("{bare}/{res}"), &bare);
             self.send_to(key, &res, c);
         }
+    }
+
+    /// Remembers that `sender` routed message `id` to `to` (a bare JID); `false` when it
+    /// already did among its last [`RECENT_IDS`] such messages: a resend (after a lost
+    /// stream-management ack or a client restart) that must not be delivered again.
+    /// Only for messages without `save_to_history`; stored ones are checked in the database.
+    pub fn note_routed(&self, sender: UserKey, id: &str, to: &str) -> bool {
+        let mut inner = self.lock();
+        let seen = inner.recent.entry(sender).or_default();
+        if seen.iter().any(|(i, t)| i == id && t == to) {
+            return false;
+        }
+        if seen.len() >= RECENT_IDS {
+            seen.pop_front();
+        }
+        seen.push_back((id.to_owned(), to.to_owned()));
+        true
     }
 
     /// Delivers to every resource of the user (keeping `to`); with nobody online, stores
@@ -734,6 +758,22 @@ mod tests {
             body,
             &stanza::ExtraParams::default(),
         )
+    }
+
+    #[test]
+    fn note_routed_is_per_sender_and_destination_and_bounded() {
+        let hub = hub();
+        assert!(hub.note_routed((1, 5), "m1", "6-1@chat"));
+        assert!(!hub.note_routed((1, 5), "m1", "6-1@chat"), "a resend");
+        assert!(
+            hub.note_routed((1, 5), "m1", "7-1@chat"),
+            "another destination"
+        );
+        assert!(hub.note_routed((1, 8), "m1", "6-1@chat"), "another sender");
+        for i in 0..RECENT_IDS {
+            assert!(hub.note_routed((1, 5), &format!("n{i}"), "6-1@chat"));
+        }
+        assert!(hub.note_routed((1, 5), "m1", "6-1@chat"), "forgotten");
     }
 
     #[test]

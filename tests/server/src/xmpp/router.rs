@@ -54,6 +54,13 @@ impl Bounce {
         condition: "item-not-found",
         text: "dialog not found",
     };
+    /// A stored message already has this id and another sender or dialog (a resend of the
+    /// same message is not an error: see `Hub::save`).
+    pub const ID_TAKEN: Bounce = Bounce {
+        code: 409,
+        condition: "conflict",
+        text: "message id already used",
+    };
     /// A privacy list blocks the message (§6.8; the cloud's exact condition is unconfirmed).
     pub const BLOCKED: Bounce = Bounce {
         code: 503,
@@ -379,10 +386,14 @@ impl Hub {
         let is_chat = el.attr("type") == Some("chat");
         match &r.what {
             Incoming::Chat { body } if r.extra.save_to_history => {
-                let row = self.save(el, origin, body, &r.extra, Some(uid), None)?;
+                let Some(row) = self.save(el, origin, body, &r.extra, Some(uid), None)? else {
+                    return Ok(()); // a resend: stored and routed the first time
+                };
                 ensure_extra(el, "dialog_id", &row.dialog_id);
                 ensure_extra(el, "date_sent", &row.date_sent.to_string());
             }
+            // a resend of an unsaved message (the guard also records this one)
+            Incoming::Chat { .. } if !self.first_routing(origin, el, &to) => return Ok(()),
             Incoming::Edit {
                 message_id, body, ..
             } => self.apply_edit(sender, message_id, body)?,
@@ -454,8 +465,13 @@ impl Hub {
                     return Err(Bounce::NOT_OCCUPANT);
                 }
                 if r.extra.save_to_history {
-                    let row = self.save(el, origin, body, &r.extra, None, Some(&dialog))?;
+                    let Some(row) = self.save(el, origin, body, &r.extra, None, Some(&dialog))?
+                    else {
+                        return Ok(()); // a resend: stored and routed the first time
+                    };
                     ensure_extra(el, "date_sent", &row.date_sent.to_string());
+                } else if !self.first_routing(origin, el, &to) {
+                    return Ok(()); // a resend of an unsaved message
                 }
             }
             Incoming::Edit {
@@ -494,7 +510,22 @@ impl Hub {
         Ok(self.db.with(|c| dialog_db::occupant_ids(c, &dialog.id))?)
     }
 
+    /// Whether a content message without `save_to_history` is routed for the first time:
+    /// a resend of an ObjectId the sender recently routed to the same address is dropped.
+    /// Other ids (e.g. counters that restart) are never taken for resends.
+    fn first_routing(&self, origin: &Origin, el: &Element, to: &str) -> bool {
+        match el.attr("id").filter(|i| is_object_id(i)) {
+            Some(id) => self.note_routed(origin.key, id, &stanza::bare(to).to_lowercase()),
+            None => true,
+        }
+    }
+
     /// Stores a chat message (`save_to_history=1`) like `POST /chat/Message` does.
+    ///
+    /// `Ok(None)` when the sender already stored a message with this ObjectId in this dialog:
+    /// a resend (the SDK's send queue resends with the same id after a lost
+    /// stream-management ack or a restart), which was routed the first time and is dropped.
+    /// The same id from another sender or in another dialog bounces ([`Bounce::ID_TAKEN`]).
     fn save(
         &self,
         el: &Element,
@@ -503,7 +534,7 @@ impl Hub {
         extra: &stanza::ExtraParams,
         recipient: Option<u64>,
         dialog: Option<&DialogRow>,
-    ) -> Result<MessageRow, Bounce> {
+    ) -> Result<Option<MessageRow>, Bounce> {
         let (app, sender) = origin.key;
         let id = el.attr("id").filter(|i| is_object_id(i)).map(str::to_owned);
         let markable = extra.markable || child(el, "markable").is_some();
@@ -524,6 +555,17 @@ impl Hub {
                 }
                 _ => return Err(Bounce::NO_DIALOG),
             };
+            let prev = id
+                .as_deref()
+                .map(|i| message_db::find(&tx, i))
+                .transpose()?;
+            if let Some(prev) = prev.flatten() {
+                if prev.sender_id != sender || prev.dialog_id != dialog.id {
+                    return Err(Bounce::ID_TAKEN);
+                }
+                tracing::debug!(id = %prev.id, "resent message dropped");
+                return Ok(None);
+            }
             let row = message_db::create(
                 &tx,
                 &NewMessage {
@@ -541,7 +583,7 @@ impl Hub {
                 now,
             )?;
             tx.commit()?;
-            Ok(row)
+            Ok(Some(row))
         })
     }
 

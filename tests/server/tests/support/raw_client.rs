@@ -132,6 +132,23 @@ impl Server {
         v["items"].as_array().unwrap().clone()
     }
 
+    /// A group dialog of `owner` with `others`: `(dialog id, room JID)`.
+    async fn group(&self, owner: &User, others: &[&User]) -> (String, String) {
+        let ids: Vec<String> = others.iter().map(|u| u.id.to_string()).collect();
+        let d = self
+            .rest(
+                owner,
+                reqwest::Method::POST,
+                "/chat/Dialog",
+                json!({"type": 2, "name": "g", "occupants_ids": ids.join(",")}),
+            )
+            .await;
+        (
+            d["_id"].as_str().unwrap().to_owned(),
+            d["xmpp_room_jid"].as_str().unwrap().to_owned(),
+        )
+    }
+
     fn jid(&self, u: &User) -> String {
         format!("{}-{APP}@{}", u.id, self.domain)
     }
@@ -227,7 +244,6 @@ impl Server {
             h: 0,
             counting: false,
             auto_ack: true,
-            seq: std::cell::Cell::new(0),
         })
     }
 
@@ -251,7 +267,6 @@ struct Client {
     counting: bool,
     /// Answer the server's `<r/>` automatically.
     auto_ack: bool,
-    seq: std::cell::Cell<u32>,
 }
 
 fn parse(xml: &str) -> Element {
@@ -271,9 +286,11 @@ fn extra(e: &Element, key: &str) -> Option<String> {
 }
 
 impl Client {
+    /// A fresh ObjectId, unique across the test process like real ones (cubeserver drops a
+    /// sender's repeated id as a resend, so two clients of one user must not share ids).
     fn next_id(&self) -> String {
-        let n = self.seq.get() + 1;
-        self.seq.set(n);
+        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         format!("{:08x}{:010x}{:06x}", 0x6500_0000u32, n, n)
     }
 
@@ -396,11 +413,16 @@ impl Client {
     /// Sends a 1-1 chat message; returns its id.
     async fn chat(&mut self, to: &str, body: &str, extra: &str) -> String {
         let id = self.next_id();
+        self.message("chat", to, &id, body, extra).await;
+        id
+    }
+
+    /// Sends a message of `kind` (`chat`, `groupchat`) with the given id, e.g. a resend.
+    async fn message(&mut self, kind: &str, to: &str, id: &str, body: &str, extra: &str) {
         self.send(&format!(
-            "<message xmlns='jabber:client' type='chat' to='{to}' id='{id}'><body>{body}</body><extraParams xmlns='jabber:client'>{extra}</extraParams></message>"
+            "<message xmlns='jabber:client' type='{kind}' to='{to}' id='{id}'><body>{body}</body><extraParams xmlns='jabber:client'>{extra}</extraParams></message>"
         ))
         .await;
-        id
     }
 
     /// Closes the stream cleanly.
@@ -417,4 +439,3 @@ fn body_of(e: &Element) -> Option<String> {
 fn is_chat_with(body: &'static str) -> impl Fn(&Element) -> bool {
     move |e| e.name() == "message" && body_of(e).as_deref() == Some(body)
 }
-
