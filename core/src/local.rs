@@ -559,7 +559,9 @@ impl Client {
                     dialog_id: id.clone(),
                 }),
                 Ok(false) => {}
-                Err(e) => warn!(target: "cubechat_core::store", error = %e, "could not remove a dialog"),
+                Err(e) => {
+                    warn!(target: "cubechat_core::store", error = %e, "could not remove a dialog")
+                }
             }
         }
     }
@@ -641,12 +643,14 @@ impl Client {
             .message(message_id)?
             .ok_or_else(|| Error::NotFound("message is not in the store".into()))?;
         if !matches!(m.state, MessageState::Failed { .. }) {
-            return Err(Error::InvalidInput("only a failed message can be retried".into()));
+            return Err(Error::InvalidInput(
+                "only a failed message can be retried".into(),
+            ));
         }
-        let payload = local
-            .store
-            .take_failed_payload(message_id)?
-            .ok_or_else(|| Error::InvalidInput("this message cannot be sent again".into()))?;
+        let payload = match local.store.take_failed_payload(message_id)? {
+            Some(p) => p,
+            None => payload_of(&m),
+        };
         local.store.requeue(message_id, &payload, &m.dialog_id)?;
         local.updated(local.store.message(message_id)?);
         local.wake.notify_one();
@@ -887,7 +891,11 @@ async fn apply(c: &Client, l: &Local, ev: ChatEvent) -> Result<()> {
                 }
             }
             if item.attempts >= MAX_ATTEMPTS {
-                fail(l, &item, &format!("not sent after {MAX_ATTEMPTS} attempts: {reason}"))?;
+                fail(
+                    l,
+                    &item,
+                    &format!("not sent after {MAX_ATTEMPTS} attempts: {reason}"),
+                )?;
             }
             l.wake.notify_one();
         }
@@ -955,13 +963,30 @@ async fn apply(c: &Client, l: &Local, ev: ChatEvent) -> Result<()> {
     Ok(())
 }
 
+/// The send payload of a stored message (one that failed after it left the queue).
+fn payload_of(m: &LocalMessage) -> Payload {
+    Payload {
+        recipient_id: m.recipient_id,
+        body: m.body.clone(),
+        attachments: m.attachments.clone(),
+        files: Vec::new(),
+        custom: m.custom.clone(),
+        save_to_history: true,
+        date_sent: m.date_sent,
+        markable: false,
+        silent: false,
+        last: false,
+    }
+}
+
 /// Fails a pending send: a message keeps its payload for `retry`; an edit or delete is
 /// dropped (the local copy already shows it).
 fn fail(l: &Local, item: &OutboxItem, reason: &str) -> Result<()> {
     warn!(target: "cubechat_core::queue", id = %item.op_id, reason, "send failed");
     match item.kind {
         OutboxKind::Message => {
-            l.store.save_failed_payload(&item.message_id, &item.payload)?;
+            l.store
+                .save_failed_payload(&item.message_id, &item.payload)?;
             l.updated(l.store.fail_queued(&item.message_id, reason)?);
         }
         _ => {
@@ -1072,7 +1097,9 @@ async fn drain(c: &Client, l: &Arc<Local>) -> Result<()> {
             }
         };
         match sent {
-            Ok(()) => debug!(target: "cubechat_core::queue", id = %item.op_id, "handed to the connection"),
+            Ok(()) => {
+                debug!(target: "cubechat_core::queue", id = %item.op_id, "handed to the connection")
+            }
             Err(Error::ChatNotConnected) => {
                 l.store.set_in_flight(&item.op_id, false)?;
                 return Ok(());

@@ -492,10 +492,7 @@ impl Store {
                  WHERE (activity, id) < (?1, ?2) OR ?3 \
                  ORDER BY activity DESC, id DESC LIMIT ?4",
             )?;
-            let rows = st.query_map(
-                params![a, id, after.is_none(), limit],
-                dialog_row,
-            )?;
+            let rows = st.query_map(params![a, id, after.is_none(), limit], dialog_row)?;
             rows.collect()
         })
     }
@@ -731,7 +728,11 @@ impl Store {
         } else {
             MessageState::Delivered
         };
-        if m.outgoing && matches!(m.state, MessageState::Sent | MessageState::Delivered | MessageState::Queued)
+        if m.outgoing
+            && matches!(
+                m.state,
+                MessageState::Sent | MessageState::Delivered | MessageState::Queued
+            )
             && next.code() > m.state.code()
         {
             m.state = next;
@@ -977,7 +978,10 @@ impl Store {
     pub fn take_failed_payload(&self, message_id: &str) -> Result<Option<Payload>> {
         let key = format!("failed:{message_id}");
         let v = self.cursor(&key)?;
-        self.with(|c| c.execute("DELETE FROM cursors WHERE name = ?1", [&key]).map(drop))?;
+        self.with(|c| {
+            c.execute("DELETE FROM cursors WHERE name = ?1", [&key])
+                .map(drop)
+        })?;
         Ok(v.map(|s| from_json(&s)))
     }
 }
@@ -1003,4 +1007,3 @@ fn dialog_row(r: &Row<'_>) -> rusqlite::Result<Dialog> {
     d.unread_messages_count = Some(r.get::<_, i64>(1)?.max(0) as u64);
     Ok(d)
 }
-

@@ -17,7 +17,8 @@ pub const PASSWORD: &str = "correct-horse-9";
 
 /// A cubeserver process; killed when dropped.
 pub struct Server {
-    _child: Child,
+    /// `None` when attached to a server another process started ([`Server::attach`]).
+    _child: Option<Child>,
     pub api_url: String,
     pub chat_domain: String,
     /// The whole ready line.
@@ -49,7 +50,7 @@ pub async fn start_with(extra: &[&str]) -> Server {
         .unwrap();
     let ready: Value = serde_json::from_str(&line).unwrap();
     Server {
-        _child: child,
+        _child: Some(child),
         api_url: ready["api_url"].as_str().unwrap().to_owned(),
         chat_domain: ready["chat_domain"].as_str().unwrap().to_owned(),
         ready,
@@ -57,6 +58,17 @@ pub async fn start_with(extra: &[&str]) -> Server {
 }
 
 impl Server {
+    /// The server another process started, from its ready line (a child test process
+    /// reaching its parent's server).
+    pub fn attach(ready: Value) -> Server {
+        Server {
+            _child: None,
+            api_url: ready["api_url"].as_str().unwrap().to_owned(),
+            chat_domain: ready["chat_domain"].as_str().unwrap().to_owned(),
+            ready,
+        }
+    }
+
     /// A client config for this server (signed sessions).
     pub fn config(&self) -> Config {
         let mut cfg = Config::new(APP.0, APP.1, &self.api_url);

@@ -1,0 +1,812 @@
+//! cubechat-core's offline-first layer (core/src/local.rs, core/src/store.rs) end to end
+//! against a real cubeserver process: the send queue (100 messages queued offline arrive
+//! once and in order; a process killed with SIGKILL while holding 100 queued messages, or
+//! while draining them, delivers each exactly once after a restart on the same store; a
+//! resend after a lost acknowledgement is not duplicated; attachments upload first; cancel,
+//! edit, delete and retry), the live dialog list and timeline (snapshot, delta sync, live
+//! changes, backward pagination, gaps filled after time offline).
+//!
+//! Every wait is bounded ([`STEP`]); "nothing more arrives" is checked over [`QUIET`].
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cubechat_core::chat::{DialogType, DialogUpdate, ListParams, NewDialog, NewMessage};
+use cubechat_core::store::{Payload, QueuedFile};
+use cubechat_core::xmpp::{PrivacyAction, PrivacyList, PrivacyListItem};
+use cubechat_core::{
+    ChatAuth, ChatEvent, ChatEvents, ChatMessage, Client, Config, ConnectionState,
+    ConnectionStates, DialogsEvent, LoginId, MessageState, OutgoingMessage, TimelineEvent,
+    UserParams,
+};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::time::timeout;
+
+mod common;
+
+use common::{start, Server, PASSWORD};
+
+const STEP: Duration = Duration::from_secs(15);
+const QUIET: Duration = Duration::from_millis(1500);
+/// How many messages the queue tests send.
+const N: usize = 100;
+
+include!("support/events.rs");
+
+// ---------------------------------------------------------------------------------------
+// Fixtures
+
+struct U {
+    c: Arc<Client>,
+    id: u64,
+}
+
+async fn sign_up(s: &Server, login: &str) {
+    s.client()
+        .sign_up(UserParams {
+            login: Some(login.into()),
+            password: Some(PASSWORD.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
+async fn log_in(s: &Server, login: &str, store_dir: Option<&Path>) -> U {
+    let mut cfg: Config = s.chat_config();
+    cfg.store_dir = store_dir.map(Path::to_path_buf);
+    let c = Client::new(cfg).unwrap();
+    let me = c
+        .log_in(LoginId::Login(login.into()), PASSWORD)
+        .await
+        .unwrap();
+    U { c, id: me.id }
+}
+
+async fn user(s: &Server, login: &str) -> U {
+    sign_up(s, login).await;
+    log_in(s, login, None).await
+}
+
+async fn online(u: &U) -> Ev {
+    let ev = Ev::new(u.c.subscribe_chat());
+    u.c.connect_chat(ChatAuth::SessionToken).await.unwrap();
+    ev
+}
+
+async fn private_dialog(a: &U, b: &U) -> String {
+    a.c.create_dialog(NewDialog {
+        kind: DialogType::Private,
+        name: None,
+        occupants_ids: vec![b.id],
+        photo: None,
+        description: None,
+        extensions: BTreeMap::new(),
+    })
+    .await
+    .unwrap()
+    .id
+}
+
+fn text(dialog: &str, to: u64, body: &str) -> OutgoingMessage {
+    OutgoingMessage::new(dialog, Some(to), body)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn body_n(i: usize) -> String {
+    format!("m{i:03}")
+}
+
+/// `n` messages from `ev` that satisfy `pred`, in arrival order.
+async fn messages(ev: &mut Ev, n: usize, pred: impl Fn(&ChatMessage) -> bool) -> Vec<ChatMessage> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        out.push(ev.message(&format!("message {i}"), &pred).await);
+    }
+    out
+}
+
+/// No further message of `dialog` arrives within [`QUIET`].
+async fn no_more_messages(ev: &mut Ev, dialog: &str) {
+    let extra: Vec<_> = ev
+        .settle()
+        .await
+        .into_iter()
+        .filter(|e| matches!(e, ChatEvent::Message(m) if m.dialog_id.as_deref() == Some(dialog)))
+        .collect();
+    assert!(extra.is_empty(), "duplicates or strays: {extra:?}");
+}
+
+async fn history_bodies(u: &U, dialog: &str) -> Vec<String> {
+    let p = ListParams {
+        limit: Some(100),
+        ..Default::default()
+    };
+    u.c.history(dialog, &p, false)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|m| m.message.unwrap_or_default())
+        .collect()
+}
+
+/// The next timeline event matching `pred`.
+async fn tl_next(
+    rx: &mut UnboundedReceiver<TimelineEvent>,
+    what: &str,
+    pred: impl Fn(&TimelineEvent) -> bool,
+) -> TimelineEvent {
+    timeout(STEP, async {
+        loop {
+            let e = rx.recv().await.expect("timeline ended");
+            if pred(&e) {
+                return e;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+async fn dl_next(
+    rx: &mut UnboundedReceiver<DialogsEvent>,
+    what: &str,
+    pred: impl Fn(&DialogsEvent) -> bool,
+) -> DialogsEvent {
+    timeout(STEP, async {
+        loop {
+            let e = rx.recv().await.expect("dialog list ended");
+            if pred(&e) {
+                return e;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// Waits until every message of `ids` reached `Sent` or beyond in the store.
+async fn all_sent(u: &U, ids: &[String]) {
+    let store = u.c.store().unwrap();
+    timeout(STEP, async {
+        loop {
+            let done = ids.iter().all(|id| {
+                matches!(
+                    store.message(id).unwrap().map(|m| m.state),
+                    Some(MessageState::Sent | MessageState::Delivered | MessageState::Read)
+                )
+            });
+            if done {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("every message acknowledged");
+    assert!(u.c.pending_messages().unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// Send queue
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_queued_offline_arrive_once_in_order() {
+    let s = start().await;
+    let a = user(&s, "q_alice").await;
+    let b = user(&s, "q_bob").await;
+    let d = private_dialog(&a, &b).await;
+    let mut bev = online(&b).await;
+    let (snap, mut tl) = a.c.watch_timeline(&d, 50).unwrap();
+    assert!(snap.is_empty());
+    let mut ids = Vec::new();
+    for i in 0..N {
+        let m =
+            a.c.enqueue_message(text(&d, b.id, &body_n(i)), vec![])
+                .unwrap();
+        assert_eq!(m.state, MessageState::Queued);
+        ids.push(m.id);
+    }
+    for (i, id) in ids.iter().enumerate() {
+        match tl_next(&mut tl, "Added", |e| matches!(e, TimelineEvent::Added(_))).await {
+            TimelineEvent::Added(m) => {
+                assert_eq!(&m.id, id);
+                assert_eq!(m.body, body_n(i));
+                assert_eq!(m.state, MessageState::Queued);
+            }
+            _ => unreachable!(),
+        }
+    }
+    let pending = a.c.pending_messages().unwrap();
+    assert_eq!(
+        pending.iter().map(|m| &m.id).collect::<Vec<_>>(),
+        ids.iter().collect::<Vec<_>>()
+    );
+    // Nothing leaves while offline.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(bev
+        .take()
+        .iter()
+        .all(|e| !matches!(e, ChatEvent::Message(_))));
+
+    let _aev = online(&a).await;
+    let got = messages(&mut bev, N, |m| m.dialog_id.as_deref() == Some(d.as_str())).await;
+    assert_eq!(got.iter().map(|m| m.id.clone()).collect::<Vec<_>>(), ids);
+    assert_eq!(
+        got.iter().map(|m| m.body.clone()).collect::<Vec<_>>(),
+        (0..N).map(body_n).collect::<Vec<_>>()
+    );
+    no_more_messages(&mut bev, &d).await;
+    all_sent(&a, &ids).await;
+    let hist = history_bodies(&b, &d).await;
+    assert_eq!(hist, (0..N).map(body_n).collect::<Vec<_>>());
+    // The timeline saw each state change in place.
+    tl_next(&mut tl, "Updated Sent", |e| {
+        matches!(e, TimelineEvent::Updated(m) if m.id == ids[N - 1] && m.state != MessageState::Queued)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_ack_resend_is_not_duplicated() {
+    let s = start().await;
+    let a = user(&s, "la_alice").await;
+    let b = user(&s, "la_bob").await;
+    let d = private_dialog(&a, &b).await;
+    let mut bev = online(&b).await;
+    let _aev = online(&a).await;
+    let first =
+        a.c.enqueue_message(text(&d, b.id, "first"), vec![])
+            .unwrap();
+    bev.message("first", |m| m.id == first.id).await;
+    all_sent(&a, std::slice::from_ref(&first.id)).await;
+    // The acknowledgement "was lost": the same message (same id) is queued and goes again.
+    let store = a.c.store().unwrap();
+    let payload = Payload {
+        recipient_id: Some(b.id),
+        body: "first".into(),
+        save_to_history: true,
+        date_sent: first.date_sent,
+        ..Default::default()
+    };
+    store.requeue(&first.id, &payload, &d).unwrap();
+    let second =
+        a.c.enqueue_message(text(&d, b.id, "second"), vec![])
+            .unwrap();
+    bev.message("second", |m| m.id == second.id).await;
+    no_more_messages(&mut bev, &d).await;
+    all_sent(&a, &[first.id.clone(), second.id.clone()]).await;
+    assert_eq!(history_bodies(&b, &d).await, ["first", "second"]);
+}
+
+/// Parameters of the child process of the SIGKILL tests, in one environment variable.
+const CHILD_ENV: &str = "CUBECHAT_OFFLINE_CHILD";
+
+/// Not a test on its own: the body of the child process that the SIGKILL tests start
+/// (this same test binary, `--exact --ignored`). Without its environment variable it
+/// returns at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "child process of the SIGKILL tests"]
+async fn offline_child_process() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let spec: serde_json::Value = serde_json::from_str(&spec).unwrap();
+    let s = Server::attach(spec["ready"].clone());
+    let store_dir = std::path::PathBuf::from(spec["store_dir"].as_str().unwrap());
+    let a = log_in(&s, spec["login"].as_str().unwrap(), Some(&store_dir)).await;
+    let d = spec["dialog"].as_str().unwrap();
+    let to = spec["to"].as_u64().unwrap();
+    for i in 0..N {
+        a.c.enqueue_message(text(d, to, &body_n(i)), vec![])
+            .unwrap();
+    }
+    println!("CHILD-QUEUED");
+    if spec["connect"].as_bool() == Some(true) {
+        a.c.connect_chat(ChatAuth::SessionToken).await.unwrap();
+        println!("CHILD-CONNECTED");
+    }
+    tokio::time::sleep(Duration::from_secs(60)).await;
+}
+
+/// Starts the child, waits for `marker` on its stdout, and kills it with SIGKILL.
+async fn run_and_kill(spec: serde_json::Value, marker: &str) {
+    let exe = std::env::current_exe().unwrap();
+    let mut child = tokio::process::Command::new(exe)
+        .args([
+            "offline_child_process",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(CHILD_ENV, spec.to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    timeout(Duration::from_secs(60), async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            if l.contains(marker) {
+                return;
+            }
+        }
+        panic!("child ended before {marker}");
+    })
+    .await
+    .expect("child reached its marker");
+    child.start_kill().unwrap(); // SIGKILL
+    let status = child.wait().await.unwrap();
+    assert!(!status.success());
+}
+
+async fn killed_then_restarted(connect_before_kill: bool, tag: &str) {
+    let s = start().await;
+    let tmp = tempdir(tag);
+    let a_login = format!("{tag}_alice");
+    sign_up(&s, &a_login).await;
+    let a0 = log_in(&s, &a_login, None).await;
+    let b = user(&s, &format!("{tag}_bob")).await;
+    let d = private_dialog(&a0, &b).await;
+    let mut bev = online(&b).await;
+    let spec = serde_json::json!({
+        "ready": s.ready, "store_dir": tmp, "login": a_login, "dialog": d, "to": b.id,
+        "connect": connect_before_kill,
+    });
+    run_and_kill(
+        spec,
+        if connect_before_kill {
+            "CHILD-CONNECTED"
+        } else {
+            "CHILD-QUEUED"
+        },
+    )
+    .await;
+    // Restart on the same store.
+    let a = log_in(&s, &a_login, Some(&tmp)).await;
+    let pending = a.c.pending_messages().unwrap();
+    if !connect_before_kill {
+        assert_eq!(
+            pending.iter().map(|m| m.body.clone()).collect::<Vec<_>>(),
+            (0..N).map(body_n).collect::<Vec<_>>()
+        );
+        assert!(pending.iter().all(|m| m.state == MessageState::Queued));
+    }
+    let _aev = online(&a).await;
+    let got = messages(&mut bev, N, |m| m.dialog_id.as_deref() == Some(d.as_str())).await;
+    assert_eq!(
+        got.iter().map(|m| m.body.clone()).collect::<Vec<_>>(),
+        (0..N).map(body_n).collect::<Vec<_>>()
+    );
+    no_more_messages(&mut bev, &d).await;
+    assert_eq!(
+        history_bodies(&b, &d).await,
+        (0..N).map(body_n).collect::<Vec<_>>()
+    );
+    let ids: Vec<String> = got.into_iter().map(|m| m.id).collect();
+    all_sent(&a, &ids).await;
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+fn tempdir(tag: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(common::unique(&format!("cubechat-{tag}-")));
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_with_100_queued_then_restart_delivers_each_once() {
+    killed_then_restarted(false, "kq").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_while_draining_then_restart_delivers_each_once() {
+    killed_then_restarted(true, "kd").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_attachment_uploads_before_the_message_is_sent() {
+    let s = start().await;
+    let a = user(&s, "at_alice").await;
+    let b = user(&s, "at_bob").await;
+    let d = private_dialog(&a, &b).await;
+    let tmp = tempdir("at");
+    let file = tmp.join("photo.png");
+    std::fs::write(&file, vec![7u8; 20_000]).unwrap();
+    let (_, mut tl) = a.c.watch_timeline(&d, 10).unwrap();
+    let q =
+        a.c.enqueue_message(
+            text(&d, b.id, "look"),
+            vec![QueuedFile {
+                path: file.clone(),
+                name: None,
+                content_type: None,
+                public: false,
+            }],
+        )
+        .unwrap();
+    assert!(q.attachments.is_empty());
+    let mut bev = online(&b).await;
+    let _aev = online(&a).await;
+    let m = bev.message("with attachment", |m| m.id == q.id).await;
+    assert_eq!(m.attachments.len(), 1);
+    let uid = m.attachments[0].uid.clone().expect("uploaded blob uid");
+    assert_eq!(m.attachments[0].kind, "image");
+    assert_eq!(b.c.blob_by_uid(&uid).await.unwrap().size, Some(20_000));
+    tl_next(
+        &mut tl,
+        "attachment in place",
+        |e| matches!(e, TimelineEvent::Updated(m) if m.id == q.id && m.attachments.len() == 1),
+    )
+    .await;
+    // A file that is gone fails the message, with the reason, and the queue goes on.
+    let gone =
+        a.c.enqueue_message(
+            text(&d, b.id, "lost file"),
+            vec![QueuedFile {
+                path: tmp.join("missing.png"),
+                name: None,
+                content_type: None,
+                public: false,
+            }],
+        )
+        .unwrap();
+    let after =
+        a.c.enqueue_message(text(&d, b.id, "after"), vec![])
+            .unwrap();
+    bev.message("after", |m| m.id == after.id).await;
+    match tl_next(&mut tl, "failed", |e| {
+        matches!(e, TimelineEvent::Updated(m) if m.id == gone.id && matches!(m.state, MessageState::Failed { .. }))
+    })
+    .await
+    {
+        TimelineEvent::Updated(m) => match m.state {
+            MessageState::Failed { reason } => assert!(reason.contains("upload"), "{reason}"),
+            _ => unreachable!(),
+        },
+        _ => unreachable!(),
+    }
+    a.c.cancel_message(&gone.id).unwrap();
+    assert!(a.c.store().unwrap().message(&gone.id).unwrap().is_none());
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_edit_delete_and_retry() {
+    let s = start().await;
+    let a = user(&s, "ce_alice").await;
+    let b = user(&s, "ce_bob").await;
+    let d = private_dialog(&a, &b).await;
+    let (_, mut tl) = a.c.watch_timeline(&d, 10).unwrap();
+    let one = a.c.enqueue_message(text(&d, b.id, "one"), vec![]).unwrap();
+    let two = a.c.enqueue_message(text(&d, b.id, "two"), vec![]).unwrap();
+    let three =
+        a.c.enqueue_message(text(&d, b.id, "three"), vec![])
+            .unwrap();
+    a.c.cancel_message(&two.id).unwrap();
+    tl_next(
+        &mut tl,
+        "Removed two",
+        |e| matches!(e, TimelineEvent::Removed { message_id } if *message_id == two.id),
+    )
+    .await;
+    let edited = a.c.edit_local_message(&three.id, "three, edited").unwrap();
+    assert_eq!(edited.body, "three, edited");
+    assert_eq!(edited.state, MessageState::Queued);
+    a.c.delete_local_message(&one.id).unwrap();
+    assert!(a.c.store().unwrap().message(&one.id).unwrap().is_none());
+    assert_eq!(a.c.pending_messages().unwrap().len(), 1);
+    assert!(a.c.enqueue_message(text(&d, b.id, "  "), vec![]).is_err());
+    assert_eq!(a.c.pending_messages().unwrap().len(), 1);
+
+    let mut bev = online(&b).await;
+    let _aev = online(&a).await;
+    let got = bev.message("three", |m| m.id == three.id).await;
+    assert_eq!(got.body, "three, edited");
+    no_more_messages(&mut bev, &d).await;
+    all_sent(&a, std::slice::from_ref(&three.id)).await;
+    // Sent: an edit and a delete are queued and go over chat.
+    assert!(a.c.cancel_message(&three.id).is_err());
+    a.c.edit_local_message(&three.id, "three, again").unwrap();
+    bev.next("Edited", |e| {
+        matches!(e, ChatEvent::Edited { message_id, body, .. } if *message_id == three.id && body == "three, again")
+    })
+    .await;
+    a.c.delete_local_message(&three.id).unwrap();
+    bev.next(
+        "Deleted",
+        |e| matches!(e, ChatEvent::Deleted { message_id, .. } if *message_id == three.id),
+    )
+    .await;
+    timeout(STEP, async {
+        while !history_bodies(&b, &d).await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the deletion reached the history");
+
+    // Bounced (bob blocks alice): Failed with a reason; unblocked: retry sends it.
+    b.c.create_privacy_list(&PrivacyList {
+        name: "block".into(),
+        items: vec![PrivacyListItem {
+            user_id: a.id,
+            action: PrivacyAction::Deny,
+            mutual_block: false,
+        }],
+    })
+    .await
+    .unwrap();
+    b.c.set_default_privacy_list(Some("block")).await.unwrap();
+    let bounced =
+        a.c.enqueue_message(text(&d, b.id, "blocked"), vec![])
+            .unwrap();
+    tl_next(&mut tl, "Failed", |e| {
+        matches!(e, TimelineEvent::Updated(m) if m.id == bounced.id && matches!(m.state, MessageState::Failed { .. }))
+    })
+    .await;
+    b.c.set_default_privacy_list(None).await.unwrap();
+    let again = a.c.retry_message(&bounced.id).unwrap();
+    assert_eq!(again.state, MessageState::Queued);
+    bev.message("retried", |m| m.id == bounced.id).await;
+    all_sent(&a, std::slice::from_ref(&bounced.id)).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Live views
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dialog_list_is_served_then_synced_then_live() {
+    let s = start().await;
+    let tmp = tempdir("dl");
+    sign_up(&s, "dl_alice").await;
+    let a = log_in(&s, "dl_alice", Some(&tmp)).await;
+    let b = user(&s, "dl_bob").await;
+    let c = user(&s, "dl_carol").await;
+    let p1 = private_dialog(&b, &a).await;
+    let g =
+        b.c.create_dialog(NewDialog {
+            kind: DialogType::Group,
+            name: Some("Team".into()),
+            occupants_ids: vec![a.id, c.id],
+            photo: None,
+            description: None,
+            extensions: BTreeMap::new(),
+        })
+        .await
+        .unwrap()
+        .id;
+    b.c.create_message(NewMessage {
+        dialog_id: g.clone(),
+        body: "hello team".into(),
+        attachments: vec![],
+        custom: BTreeMap::new(),
+        send_to_chat: false,
+        markable: false,
+        // Strictly the newest activity, whatever second the dialogs were created in.
+        date_sent: Some(now() + 5),
+    })
+    .await
+    .unwrap();
+
+    let (snap, mut dl) = a.c.watch_dialogs(50).unwrap();
+    assert!(snap.is_empty(), "a new store starts empty");
+    for id in [&p1, &g] {
+        dl_next(
+            &mut dl,
+            "synced",
+            |e| matches!(e, DialogsEvent::Changed(d) if &d.id == id),
+        )
+        .await;
+    }
+    let page = a.c.dialogs_page(50, None).unwrap();
+    assert_eq!(page[0].id, g, "the dialog with the newest message first");
+    assert_eq!(page[0].unread_messages_count, Some(1));
+
+    // Live: a message in the private dialog moves it to the top with its unread count.
+    let _aev = online(&a).await;
+    let _bev = online(&b).await;
+    b.c.send_message(OutgoingMessage {
+        date_sent: Some(now() + 10),
+        ..text(&p1, a.id, "psst")
+    })
+    .unwrap();
+    match dl_next(&mut dl, "last message", |e| {
+        matches!(e, DialogsEvent::Changed(d) if d.id == p1 && d.last_message.as_deref() == Some("psst"))
+    })
+    .await
+    {
+        DialogsEvent::Changed(d) => assert_eq!(d.unread_messages_count, Some(1)),
+        _ => unreachable!(),
+    }
+    assert_eq!(a.c.dialogs_page(1, None).unwrap()[0].id, p1);
+    let rest =
+        a.c.dialogs_page(10, Some(&a.c.dialogs_page(1, None).unwrap()[0]))
+            .unwrap();
+    assert_eq!(
+        rest.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
+        [g.clone()]
+    );
+    a.c.mark_dialog_read(&p1).await.unwrap();
+    dl_next(&mut dl, "read", |e| {
+        matches!(e, DialogsEvent::Changed(d) if d.id == p1 && d.unread_messages_count == Some(0))
+    })
+    .await;
+
+    // Renamed elsewhere, announced with a system message naming the dialog (as the
+    // ConnectyCube SDKs do): the list follows.
+    b.c.update_dialog(
+        &g,
+        DialogUpdate {
+            name: Some("Renamed".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut note = BTreeMap::new();
+    note.insert("dialog_id".to_owned(), g.clone());
+    b.c.send_system_message(a.id, note.clone()).await.unwrap();
+    dl_next(&mut dl, "renamed", |e| {
+        matches!(e, DialogsEvent::Changed(d) if d.id == g && d.name.as_deref() == Some("Renamed"))
+    })
+    .await;
+    // Alice removed from the group: gone from the list.
+    b.c.update_dialog(
+        &g,
+        DialogUpdate {
+            remove_occupants: vec![a.id],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    b.c.send_system_message(a.id, note).await.unwrap();
+    dl_next(
+        &mut dl,
+        "removed",
+        |e| matches!(e, DialogsEvent::Removed { dialog_id } if *dialog_id == g),
+    )
+    .await;
+    // The app's own deletion.
+    a.c.delete_dialogs(std::slice::from_ref(&p1), false)
+        .await
+        .unwrap();
+    dl_next(
+        &mut dl,
+        "deleted",
+        |e| matches!(e, DialogsEvent::Removed { dialog_id } if *dialog_id == p1),
+    )
+    .await;
+
+    // A restart serves the list from the file at once, before any network call (an
+    // offline start: no log-in).
+    let kept: Vec<String> =
+        a.c.dialogs_page(50, None)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+    let a_id = a.id;
+    a.c.disconnect_chat().await;
+    drop(a);
+    let again = Client::new({
+        let mut cfg = s.chat_config();
+        cfg.store_dir = Some(tmp.clone());
+        cfg
+    })
+    .unwrap();
+    again.open_store(a_id).unwrap();
+    let served: Vec<String> = again
+        .dialogs_page(50, None)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(served, kept);
+    drop(again);
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeline_pages_backwards_and_fills_gaps_after_offline() {
+    let s = start().await;
+    let a = user(&s, "tl_alice").await;
+    let b = user(&s, "tl_bob").await;
+    let d = private_dialog(&b, &a).await;
+    let base = 1_700_000_000;
+    for i in 0..30 {
+        b.c.create_message(NewMessage {
+            dialog_id: d.clone(),
+            body: format!("h{i:02}"),
+            attachments: vec![],
+            custom: BTreeMap::new(),
+            send_to_chat: false,
+            markable: false,
+            date_sent: Some(base + i),
+        })
+        .await
+        .unwrap();
+    }
+    a.c.sync_local().await.unwrap();
+    let (snap, mut tl) = a.c.watch_timeline(&d, 10).unwrap();
+    assert!(snap.is_empty());
+    let mut seen = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let page = a.c.load_older(&d, before.as_deref(), 10).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 10);
+        before = Some(page[0].id.clone());
+        let mut bodies: Vec<String> = page.into_iter().map(|m| m.body).collect();
+        bodies.extend(seen);
+        seen = bodies;
+        assert!(seen.len() <= 30, "no duplicates: {seen:?}");
+    }
+    assert_eq!(
+        seen,
+        (0..30).map(|i| format!("h{i:02}")).collect::<Vec<_>>()
+    );
+    // Served from the store now, without the server.
+    let cached = a.c.load_older(&d, None, 5).await.unwrap();
+    assert_eq!(cached.last().unwrap().body, "h29");
+
+    // Connected, then offline while bob writes: the sync on reconnection fills the gap.
+    let _aev = online(&a).await;
+    let mut bev = online(&b).await;
+    let live = b.c.send_message(text(&d, a.id, "live")).unwrap();
+    bev.sent(&live).await;
+    tl_next(
+        &mut tl,
+        "live",
+        |e| matches!(e, TimelineEvent::Added(m) if m.id == live),
+    )
+    .await;
+    a.c.disconnect_chat().await;
+    for i in 0..3 {
+        b.c.create_message(NewMessage {
+            dialog_id: d.clone(),
+            body: format!("missed{i}"),
+            attachments: vec![],
+            custom: BTreeMap::new(),
+            send_to_chat: false,
+            markable: false,
+            date_sent: None,
+        })
+        .await
+        .unwrap();
+    }
+    let mut states: ConnectionStates = a.c.subscribe_connection().1;
+    a.c.reconnect_now().await;
+    connected(&mut states, "reconnected").await;
+    let mut filled = Vec::new();
+    for _ in 0..3 {
+        match tl_next(&mut tl, "gap", |e| matches!(e, TimelineEvent::Added(_))).await {
+            TimelineEvent::Added(m) => filled.push(m.body),
+            _ => unreachable!(),
+        }
+    }
+    filled.sort();
+    assert_eq!(filled, ["missed0", "missed1", "missed2"]);
+    // Each once.
+    tokio::time::sleep(QUIET).await;
+    while let Ok(e) = tl.try_recv() {
+        assert!(!matches!(e, TimelineEvent::Added(_)), "duplicate: {e:?}");
+    }
+    let all = a.c.load_older(&d, None, 100).await.unwrap();
+    assert_eq!(all.len(), 34);
+}
