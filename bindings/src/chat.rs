@@ -328,6 +328,15 @@ pub struct Reactions {
     pub totals: HashMap<String, u64>,
 }
 
+impl From<wire::ReactionsSummary> for Reactions {
+    fn from(r: wire::ReactionsSummary) -> Self {
+        Self {
+            own: r.own,
+            totals: r.total.into_iter().collect(),
+        }
+    }
+}
+
 /// A stored message.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct ChatMessage {
@@ -364,10 +373,7 @@ impl From<wire::Message> for ChatMessage {
             delivered_ids: m.delivered_ids,
             read: m.read != 0,
             attachments: m.attachments.into_iter().map(Into::into).collect(),
-            reactions: m.reactions.map(|r| Reactions {
-                own: r.own,
-                totals: r.total.into_iter().collect(),
-            }),
+            reactions: m.reactions.map(Into::into),
             custom: m
                 .custom
                 .into_iter()

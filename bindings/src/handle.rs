@@ -5,6 +5,7 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::AbortHandle;
 
 use crate::error::ChatError;
@@ -27,6 +28,26 @@ impl SubscriptionHandle {
         Ok(Arc::new(Self {
             task: Mutex::new(Some(handle.abort_handle())),
         }))
+    }
+
+    /// Delivers `first` (the snapshot), then every item of `rx` converted, in order, through
+    /// `call` (each call guarded by [`deliver`]), until the source closes.
+    pub(crate) fn forward<T, E>(
+        what: &'static str,
+        first: E,
+        mut rx: UnboundedReceiver<T>,
+        call: impl Fn(E) -> Result<(), ChatError> + Send + 'static,
+    ) -> Result<Arc<Self>, ChatError>
+    where
+        T: Into<E> + Send + 'static,
+        E: Send + 'static,
+    {
+        Self::spawn(async move {
+            deliver(what, || call(first));
+            while let Some(item) = rx.recv().await {
+                deliver(what, || call(item.into()));
+            }
+        })
     }
 }
 

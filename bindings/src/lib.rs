@@ -4,8 +4,9 @@
 //! It owns the single tokio runtime ([`runtime`]), logging setup ([`logging`]), the flat
 //! [`ChatError`], conversions between core and exported types ([`convert`]), listeners and
 //! their [`SubscriptionHandle`]s, chat REST ([`chat`]), cloud storage ([`storage`]),
-//! real-time chat ([`realtime`]) and presence: privacy lists, last activity, groups
-//! ([`presence`]).
+//! real-time chat ([`realtime`]), presence: privacy lists, last activity, groups
+//! ([`presence`]), and offline-first chat: the local store, live dialog list and timelines,
+//! the persistent send queue ([`local`]).
 //! No protocol logic lives here.
 
 uniffi::setup_scaffolding!();
@@ -15,6 +16,7 @@ mod client;
 mod convert;
 mod error;
 mod handle;
+mod local;
 mod logging;
 mod presence;
 mod realtime;
@@ -30,6 +32,10 @@ pub use client::{ChatClient, SessionListener};
 pub use convert::{ClientConfig, LoginId, NewUser, ReconnectConfig, Session, SessionEvent, User};
 pub use error::ChatError;
 pub use handle::SubscriptionHandle;
+pub use local::{
+    DialogListEvent, DialogListListener, MessageState, QueuedFile, TimelineEvent, TimelineListener,
+    TimelineMessage,
+};
 pub use logging::{init_platform, LogConfig, LogLevel, LogRecord, LogSink};
 pub use presence::{
     LastActivityListener, PresenceEvent, PresenceListener, PrivacyList, PrivacyListItem,

@@ -350,19 +350,10 @@ impl ChatClient {
         &self,
         listener: Arc<dyn ConnectionListener>,
     ) -> Result<Arc<SubscriptionHandle>, ChatError> {
-        let (now, mut rx) = self.core().subscribe_connection();
-        SubscriptionHandle::spawn(async move {
-            let l = listener;
-            deliver("ConnectionListener", || {
-                l.on_state(now.into());
-                Ok(())
-            });
-            while let Some(s) = rx.recv().await {
-                deliver("ConnectionListener", || {
-                    l.on_state(s.into());
-                    Ok(())
-                });
-            }
+        let (now, rx) = self.core().subscribe_connection();
+        SubscriptionHandle::forward("ConnectionListener", now.into(), rx, move |s| {
+            listener.on_state(s);
+            Ok(())
         })
     }
 
