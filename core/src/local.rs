@@ -56,6 +56,7 @@ const CURSOR_SYNCED: &str = "synced_at";
 /// A change of the dialog list. Apply `Changed` by replacing the dialog with the same id (or
 /// adding it) and sorting by last activity (`last_message_date_sent`, else `updated_at`).
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one event per change, moved once: boxing buys nothing
 pub enum DialogsEvent {
     /// The first page from the store, newest activity first (always first).
     Snapshot(Vec<Dialog>),
@@ -954,7 +955,8 @@ async fn apply(c: &Client, l: &Local, ev: ChatEvent) -> Result<()> {
             }
         }
         ChatEvent::Kicked { dialog_id, .. } => {
-            if store.remove_dialog(&dialog_id)? {
+            let removed = store.remove_dialog(&dialog_id)?;
+            if removed {
                 l.dialog_event(DialogsEvent::Removed { dialog_id });
             }
         }

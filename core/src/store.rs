@@ -365,11 +365,21 @@ impl Store {
             }
             None => Connection::open_in_memory().map_err(db_err)?,
         };
-        // The first read tells a database from any other file.
+        // The first reads tell a database from any other file, and a newer schema, before
+        // anything is written (even the journal mode is a write).
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
             r.get::<_, i64>(0)
         })
         .map_err(db_err)?;
+        let version: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db_err)?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::StoreTooNew {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
         if path.is_some() {
             conn.pragma_update(None, "journal_mode", "WAL")
                 .map_err(db_err)?;
@@ -659,7 +669,7 @@ impl Store {
 
     /// The oldest cached message of a dialog.
     pub fn oldest(&self, dialog_id: &str) -> Result<Option<LocalMessage>> {
-        Ok(self.timeline_edge(dialog_id, "ASC")?)
+        self.timeline_edge(dialog_id, "ASC")
     }
 
     fn timeline_edge(&self, dialog_id: &str, dir: &str) -> Result<Option<LocalMessage>> {
@@ -1006,4 +1016,239 @@ fn dialog_row(r: &Row<'_>) -> rusqlite::Result<Dialog> {
     let mut d: Dialog = from_json(&r.get::<_, String>(0)?);
     d.unread_messages_count = Some(r.get::<_, i64>(1)?.max(0) as u64);
     Ok(d)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn temp_file(tag: &str) -> PathBuf {
+        let n: u64 = rand::random();
+        std::env::temp_dir().join(format!("cubechat-store-{tag}-{n:x}.sqlite3"))
+    }
+
+    fn cleanup(p: &Path) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
+        }
+    }
+
+    fn dialog(id: &str, last: Option<i64>) -> Dialog {
+        Dialog {
+            id: id.into(),
+            kind: 3,
+            last_message_date_sent: last,
+            created_at: Some("1970-01-01T00:00:05Z".into()),
+            ..Default::default()
+        }
+    }
+
+    fn msg(id: &str, dialog: &str, t: i64, sender: u64) -> LocalMessage {
+        LocalMessage {
+            id: id.into(),
+            dialog_id: dialog.into(),
+            sender_id: sender,
+            recipient_id: None,
+            body: format!("body {id}"),
+            attachments: Vec::new(),
+            custom: BTreeMap::new(),
+            date_sent: t,
+            state: if sender == 1 {
+                MessageState::Sent
+            } else {
+                MessageState::Received
+            },
+            outgoing: sender == 1,
+            edited: false,
+            read_ids: Vec::new(),
+            delivered_ids: Vec::new(),
+            reactions: ReactionsSummary::default(),
+            seq: 0,
+        }
+    }
+
+    fn version(p: &Path) -> u32 {
+        Connection::open(p)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn migrates_from_every_earlier_version_keeping_data() {
+        for start in 0..SCHEMA_VERSION {
+            let p = temp_file("migrate");
+            {
+                let mut c = Connection::open(&p).unwrap();
+                migrate(&mut c, start).unwrap();
+                if start >= 1 {
+                    // Data written by a v1 build.
+                    c.execute_batch(
+                        "INSERT INTO dialogs (id, activity, unread, json)
+                           VALUES ('d1', 100, 2, '{\"_id\":\"d1\",\"type\":3}');
+                         INSERT INTO messages (id, dialog_id, sender_id, body, date_sent, state,
+                           outgoing) VALUES ('m1', 'd1', 1, 'hi', 100, 0, 1);
+                         INSERT INTO outbox (op_id, message_id, dialog_id, kind, payload,
+                           in_flight, created_at)
+                           VALUES ('m1', 'm1', 'd1', 0, '{\"body\":\"hi\"}', 1, 100);",
+                    )
+                    .unwrap();
+                }
+            }
+            assert_eq!(version(&p), start);
+            let s = Store::open(Some(&p)).unwrap();
+            assert_eq!(version(&p), SCHEMA_VERSION, "from v{start}");
+            if start >= 1 {
+                let d = s.dialog("d1").unwrap().unwrap();
+                assert_eq!(d.unread_messages_count, Some(2));
+                let m = s.message("m1").unwrap().unwrap();
+                assert_eq!(m.state, MessageState::Queued);
+                assert_eq!(m.reactions, ReactionsSummary::default());
+                assert!(!s.history_complete("d1").unwrap());
+                let out = s.outbox().unwrap();
+                assert_eq!(out.len(), 1);
+                assert!(
+                    !out[0].in_flight,
+                    "in-flight sends go again after a restart"
+                );
+                assert!(out[0].payload.save_to_history);
+            }
+            drop(s);
+            cleanup(&p);
+        }
+    }
+
+    #[test]
+    fn newer_or_corrupt_files_are_refused_and_left_alone() {
+        let p = temp_file("newer");
+        {
+            let c = Connection::open(&p).unwrap();
+            c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+                .unwrap();
+        }
+        let before = std::fs::read(&p).unwrap();
+        assert_eq!(
+            Store::open(Some(&p)).unwrap_err(),
+            Error::StoreTooNew {
+                found: SCHEMA_VERSION + 1,
+                supported: SCHEMA_VERSION
+            }
+        );
+        assert_eq!(std::fs::read(&p).unwrap(), before);
+        cleanup(&p);
+
+        let p = temp_file("corrupt");
+        let junk = b"this is not a database, but it is somebody's file".repeat(100);
+        std::fs::write(&p, &junk).unwrap();
+        assert!(matches!(Store::open(Some(&p)), Err(Error::StoreCorrupt(_))));
+        assert_eq!(std::fs::read(&p).unwrap(), junk);
+        cleanup(&p);
+    }
+
+    #[test]
+    fn messages_are_deduplicated_ordered_and_paged() {
+        let s = Store::open(None).unwrap();
+        s.put_dialogs(&[dialog("d", Some(1))]).unwrap();
+        let batch: Vec<_> = (0..10)
+            .map(|i| msg(&format!("m{i}"), "d", 100 + i / 3, 2))
+            .collect();
+        assert_eq!(s.put_messages(&batch).unwrap().len(), 10);
+        assert!(s.put_messages(&batch).unwrap().is_empty(), "known ids");
+        let last = s.timeline("d", None, 4).unwrap();
+        let ids: Vec<_> = last.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["m6", "m7", "m8", "m9"]);
+        let before = s
+            .timeline("d", Some((last[0].date_sent, last[0].seq)), 100)
+            .unwrap();
+        assert_eq!(before.len(), 6);
+        assert_eq!(before.last().unwrap().id, "m5");
+        assert_eq!(s.oldest("d").unwrap().unwrap().id, "m0");
+        s.trim_older("d", 102).unwrap();
+        assert_eq!(s.oldest("d").unwrap().unwrap().id, "m6");
+    }
+
+    #[test]
+    fn states_only_move_forward_and_reactions_count() {
+        let s = Store::open(None).unwrap();
+        s.put_messages(&[msg("m", "d", 5, 1)]).unwrap();
+        assert_eq!(
+            s.mark("m", 2, true).unwrap().unwrap().state,
+            MessageState::Read
+        );
+        let m = s.mark("m", 3, false).unwrap().unwrap();
+        assert_eq!(
+            m.state,
+            MessageState::Read,
+            "delivered after read stays read"
+        );
+        assert_eq!(m.read_ids, [2]);
+        assert_eq!(m.delivered_ids, [2, 3]);
+        let add = vec!["👍".to_owned()];
+        s.react("m", 2, 1, &add, &[]).unwrap();
+        let r = s.react("m", 1, 1, &add, &[]).unwrap().unwrap().reactions;
+        assert_eq!(r.total.get("👍"), Some(&2));
+        assert_eq!(r.own, add);
+        let r = s.react("m", 1, 1, &[], &add).unwrap().unwrap().reactions;
+        assert_eq!(r.total.get("👍"), Some(&1));
+        assert!(r.own.is_empty());
+        assert!(s.mark("unknown", 2, true).unwrap().is_none());
+    }
+
+    #[test]
+    fn dialogs_sort_by_activity_and_keep_local_unread() {
+        let s = Store::open(None).unwrap();
+        s.put_dialogs(&[
+            dialog("a", Some(10)),
+            dialog("b", Some(30)),
+            dialog("c", None),
+        ])
+        .unwrap();
+        let ids = |v: Vec<Dialog>| v.into_iter().map(|d| d.id).collect::<Vec<_>>();
+        assert_eq!(ids(s.dialogs_page(10, None).unwrap()), ["b", "a", "c"]);
+        assert_eq!(ids(s.dialogs_page(10, Some((10, "a"))).unwrap()), ["c"]);
+        let d = s.bump_dialog(&msg("x", "a", 40, 2), 1).unwrap().unwrap();
+        assert_eq!(d.last_message_id.as_deref(), Some("x"));
+        assert_eq!(d.unread_messages_count, Some(1));
+        assert_eq!(ids(s.dialogs_page(1, None).unwrap()), ["a"]);
+        // A server copy without an unread count keeps the local one.
+        s.put_dialogs(&[dialog("a", Some(40))]).unwrap();
+        assert_eq!(
+            s.dialog("a").unwrap().unwrap().unread_messages_count,
+            Some(1)
+        );
+        assert!(s.remove_dialog("a").unwrap());
+        assert!(s.dialog("a").unwrap().is_none());
+    }
+
+    #[test]
+    fn queue_writes_are_atomic_and_ordered() {
+        let s = Store::open(None).unwrap();
+        let mut m = msg("q1", "d", 5, 1);
+        m.state = MessageState::Queued;
+        let p = Payload {
+            body: "hi".into(),
+            save_to_history: true,
+            ..Default::default()
+        };
+        s.enqueue_message(&m, &p).unwrap();
+        // Same id twice: refused, nothing half-written.
+        assert!(s.enqueue_message(&m, &p).is_err());
+        assert_eq!(s.outbox().unwrap().len(), 1);
+        s.enqueue_message(&msg("q2", "d", 5, 1), &p).unwrap();
+        let order: Vec<_> = s.outbox().unwrap().into_iter().map(|o| o.op_id).collect();
+        assert_eq!(order, ["q1", "q2"]);
+        s.set_in_flight("q1", true).unwrap();
+        assert_eq!(s.outbox_item("q1").unwrap().unwrap().attempts, 1);
+        let f = s.fail_queued("q1", "no").unwrap().unwrap();
+        assert_eq!(
+            f.state,
+            MessageState::Failed {
+                reason: "no".into()
+            }
+        );
+        s.cancel("q2").unwrap();
+        assert!(s.outbox().unwrap().is_empty());
+        assert!(s.message("q2").unwrap().is_none());
+    }
 }

@@ -636,8 +636,8 @@ async fn dialog_list_is_served_then_synced_then_live() {
         a.c.dialogs_page(10, Some(&a.c.dialogs_page(1, None).unwrap()[0]))
             .unwrap();
     assert_eq!(
-        rest.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
-        [g.clone()]
+        rest.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        [g.as_str()]
     );
     a.c.mark_dialog_read(&p1).await.unwrap();
     dl_next(&mut dl, "read", |e| {
