@@ -1,8 +1,9 @@
 """cubechat demo: starts cubeserver on free local ports and, through the Python bindings, signs
 up two users, creates a group, exchanges a conversation over REST, reacts, sends an attachment
 through cloud storage and downloads it on the other side; then the two chat in real time over
-XMPP (typing, delivered/read, an edit, a reaction, a network drop that loses nothing), and the
-server stops."""
+XMPP (typing, delivered/read, an edit, a reaction, a network drop that loses nothing); alice
+writes a message while offline, it waits in her local store (SQLite) and arrives after the
+reconnect; and the server stops."""
 import asyncio
 import json
 import os
@@ -51,6 +52,22 @@ class Printer(cubechat.ConnectionListener, cubechat.MessageListener, cubechat.St
                 client.subscribe_typing(self), client.subscribe_message_changes(self)]
 
 
+class Timeline(cubechat.TimelineListener):
+    """Keeps the last state of each message of alice's live timeline."""
+
+    def __init__(self):
+        self.states = {}
+
+    def on_timeline_event(self, event):
+        items = getattr(event, "messages", None) or [getattr(event, "message", None)]
+        for m in items:
+            if m is not None:
+                self.states[m.id] = str(m.state).split(".")[-1].split("(")[0]
+
+    def state_of(self, message_id):
+        return self.states.get(message_id)
+
+
 async def until(what, predicate, seconds=10):
     for _ in range(int(seconds / 0.02)):
         if predicate():
@@ -92,6 +109,24 @@ async def realtime(clients, users, tmp):
     await until("bob gets the message sent while away",
                 lambda: sum(1 for e in pb.events if getattr(e, "id", None) == later) == 1)
     await until("bob is connected again", lambda: bob.connection_state() == cubechat.ConnectionState.CONNECTED())
+
+    print("offline-first: alice loses her network and writes anyway")
+    timeline = Timeline()
+    handles.append(alice.watch_timeline(dialog.id, 5, timeline))
+    await alice.set_network_available(False)
+    await until("alice is offline", lambda: alice.connection_state() != cubechat.ConnectionState.CONNECTED())
+    queued = alice.enqueue_message(cubechat.OutgoingMessage(dialog_id=dialog.id, recipient_id=b,
+                                                            body="Written in the tunnel, sent when out"), [])
+    print(f"  [alice] queued {queued.id} in her local store: {queued.state}; "
+          f"pending: {len(alice.pending_messages())}")
+    await asyncio.sleep(1)
+    if any(getattr(e, "id", None) == queued.id for e in pb.events):
+        raise SystemExit("demo failed: a message left while offline")
+    await alice.set_network_available(True)
+    await until("bob gets the message written offline",
+                lambda: sum(1 for e in pb.events if getattr(e, "id", None) == queued.id) == 1)
+    await until("alice's timeline shows it sent", lambda: timeline.state_of(queued.id) not in (None, "QUEUED"))
+    print(f"  [alice] after the reconnect: {timeline.state_of(queued.id)}; pending: {len(alice.pending_messages())}")
     for h in handles:
         h.cancel()
 
@@ -115,7 +150,7 @@ async def main():
             suffix = uuid.uuid4().hex[:6]
             clients, users = {}, {}
             for name in ("alice", "bob"):
-                client = cubechat.ChatClient(cubechat.ClientConfig(**cfg))
+                client = cubechat.ChatClient(cubechat.ClientConfig(**cfg, store_dir=os.path.join(tmp, "store")))
                 login = f"{name}-{suffix}"
                 user = await client.sign_up(cubechat.NewUser(login=login, full_name=name.title()), "demo-password")
                 print(f"signed up  {user.full_name:<6} id={user.id} login={user.login}")
