@@ -66,19 +66,24 @@ def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
 
 
+def client_config(server, **overrides) -> dict:
+    """Keyword arguments of `cubechat.ClientConfig` for this server (JSON-serialisable)."""
+    cfg = dict(app_id=APP_ID, auth_key=AUTH_KEY, auth_secret=AUTH_SECRET, api_url=server.api_url)
+    if "xmpp_port" in server.info:
+        # cubeserver's XMPP side: STARTTLS and direct-TLS ports, trusted through its CA.
+        cfg.update(chat_domain=server.info["chat_domain"], chat_host="127.0.0.1",
+                   chat_port=server.info["xmpp_port"], chat_tls_port=server.info["xmpp_tls_port"],
+                   extra_ca_pem=pathlib.Path(server.info["ca_cert"]).read_text())
+    cfg.update(overrides)
+    return cfg
+
+
 @pytest.fixture
 def make_client(server):
     import cubechat
 
     def make(**overrides):
-        cfg = dict(app_id=APP_ID, auth_key=AUTH_KEY, auth_secret=AUTH_SECRET, api_url=server.api_url)
-        if "xmpp_port" in server.info:
-            # cubeserver's XMPP side: STARTTLS and direct-TLS ports, trusted through its CA.
-            cfg.update(chat_domain=server.info["chat_domain"], chat_host="127.0.0.1",
-                       chat_port=server.info["xmpp_port"], chat_tls_port=server.info["xmpp_tls_port"],
-                       extra_ca_pem=pathlib.Path(server.info["ca_cert"]).read_text())
-        cfg.update(overrides)
-        return cubechat.ChatClient(cubechat.ClientConfig(**cfg))
+        return cubechat.ChatClient(cubechat.ClientConfig(**client_config(server, **overrides)))
 
     return make
 

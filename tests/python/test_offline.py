@@ -1,0 +1,293 @@
+"""Offline-first chat through the Python bindings against cubeserver: a send queue that
+survives SIGKILL of the process (100 messages, each delivered once and in order after a
+restart on the same store), live dialog-list and timeline views (snapshot first, then
+changes), backward paging, cancel and edit of queued messages, and typed store errors."""
+import asyncio
+import json
+import pathlib
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import cubechat
+
+from conftest import APP_ID, PASSWORD, client_config, eventually, new_user, unique
+from test_realtime import online_user
+
+CHILD = pathlib.Path(__file__).with_name("offline_child.py")
+DONE = (cubechat.MessageState.SENT(), cubechat.MessageState.DELIVERED(), cubechat.MessageState.READ())
+
+
+class Views(cubechat.DialogListListener, cubechat.TimelineListener):
+    """Records dialog-list and timeline events (called on cubechat threads)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.dialogs, self.timeline = [], []
+
+    def on_dialog_list_event(self, event):
+        with self.lock:
+            self.dialogs.append(event)
+
+    def on_timeline_event(self, event):
+        with self.lock:
+            self.timeline.append(event)
+
+    def dialog_changes(self, dialog_id):
+        with self.lock:
+            return [e.dialog for e in self.dialogs
+                    if isinstance(e, cubechat.DialogListEvent.CHANGED) and e.dialog.id == dialog_id]
+
+    def timeline_of(self, kind, message_id=None):
+        """Timeline events of one kind (`ADDED`, `UPDATED`), for one message when given."""
+        with self.lock:
+            return [e.message for e in self.timeline if isinstance(e, kind)
+                    and (message_id is None or e.message.id == message_id)]
+
+
+def private(a_client, b_id):
+    return a_client.create_dialog(cubechat.NewDialog(kind=cubechat.DialogType.PRIVATE, occupants_ids=[b_id]))
+
+
+def outgoing(dialog, to, body):
+    return cubechat.OutgoingMessage(dialog_id=dialog.id, recipient_id=to, body=body)
+
+
+def received(rec, dialog_id):
+    with rec.lock:
+        return [m for m in rec.messages if m.dialog_id == dialog_id]
+
+
+async def test_queue_survives_sigkill_and_restart(make_client, server, tmp_path):
+    alice_rest, a = await new_user(make_client, "ka")
+    bob, b, rb, _hb = await online_user(make_client, "kb")
+    dialog = await private(alice_rest, b.id)
+    store = tmp_path / "store"
+    expected = [f"m{i:03d}" for i in range(100)]
+
+    # A child process queues 100 messages offline and is killed without any cleanup.
+    with open(tmp_path / "child.log", "w") as log:
+        child = subprocess.Popen(
+            [sys.executable, str(CHILD), json.dumps(client_config(server, store_dir=str(store))),
+             a.login, PASSWORD, dialog.id, str(b.id), "100"],
+            stdout=subprocess.PIPE, stderr=log, text=True)
+        try:
+            line = await asyncio.wait_for(asyncio.to_thread(child.stdout.readline), 60)
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(10)
+    assert line.strip() == "queued 100", (tmp_path / "child.log").read_text()[-2000:]
+    assert child.returncode == -signal.SIGKILL
+
+    # A new client on the same store finds the queue as it was.
+    alice = make_client(store_dir=str(store))
+    await alice.log_in(cubechat.LoginId.LOGIN(a.login), PASSWORD)
+    pending = alice.pending_messages()
+    assert [m.body for m in pending] == expected
+    assert all((m.state, m.outgoing, m.dialog_id, m.sender_id, m.recipient_id)
+               == (cubechat.MessageState.QUEUED(), True, dialog.id, a.id, b.id) for m in pending)
+    ids = [m.id for m in pending]
+    assert len(set(ids)) == 100
+    assert received(rb, dialog.id) == [], "nothing left before chat was connected"
+
+    # Connecting drains it: bob gets each message once, in order, with its queued id.
+    await alice.connect_chat(cubechat.ChatAuth.SESSION_TOKEN())
+    await eventually(lambda: len(received(rb, dialog.id)) >= 100, 60)
+    await eventually(lambda: alice.pending_messages() == [], 30)
+    await asyncio.sleep(1.5)  # room for a duplicate to show up
+    got = received(rb, dialog.id)
+    assert [m.body for m in got] == expected
+    assert [m.id for m in got] == ids
+
+    history = await bob.history(dialog.id, cubechat.ListParams(limit=100), False)
+    assert sorted(m.id for m in history) == sorted(ids)
+    assert await bob.history(dialog.id, cubechat.ListParams(limit=100, skip=100), False) == []
+
+    timeline = await alice.load_older(dialog.id, None, 100)
+    assert [m.id for m in timeline] == ids
+    assert all(m.state in DONE for m in timeline), {str(m.state) for m in timeline}
+
+    # Offline start: another client opens the same store before any log-in and shows it.
+    alice.close_store()
+    reader = make_client(store_dir=str(store))
+    reader.open_store(a.id)
+    views = Views()
+    _h = reader.watch_timeline(dialog.id, 100, views)
+    await eventually(lambda: views.timeline)
+    [snapshot] = views.timeline
+    assert [m.id for m in snapshot.messages] == ids
+    assert reader.pending_messages() == []
+
+
+async def test_live_dialog_list_and_timeline(make_client):
+    alice, a = await new_user(make_client, "la")  # store in memory
+    bob, b, rb, _hb = await online_user(make_client, "lb")
+    dialog = await private(alice, b.id)
+
+    # The dialog list: the (empty) store at once, then the background sync finds the dialog.
+    views = Views()
+    h_dialogs = alice.watch_dialogs(20, views)
+    await eventually(lambda: views.dialogs)
+    assert views.dialogs[0] == cubechat.DialogListEvent.SNAPSHOT(dialogs=[])
+    await eventually(lambda: views.dialog_changes(dialog.id))
+    assert alice.dialogs_page(20, None)[0].id == dialog.id
+    assert alice.dialogs_page(20, dialog.id) == []
+
+    h_timeline = alice.watch_timeline(dialog.id, 50, views)
+    await eventually(lambda: views.timeline)
+    assert views.timeline[0] == cubechat.TimelineEvent.SNAPSHOT(messages=[])
+
+    # Offline: queued messages appear at once; one is cancelled, one edited before sending.
+    first = alice.enqueue_message(outgoing(dialog, b.id, "queued hello"), [])
+    assert (first.state, first.body, first.outgoing) == (cubechat.MessageState.QUEUED(), "queued hello", True)
+    await eventually(lambda: views.timeline_of(cubechat.TimelineEvent.ADDED, first.id))
+    [added] = views.timeline_of(cubechat.TimelineEvent.ADDED, first.id)
+    assert added == first
+    await eventually(lambda: any(d.last_message == "queued hello" for d in views.dialog_changes(dialog.id)))
+
+    dropped = alice.enqueue_message(outgoing(dialog, b.id, "never sent"), [])
+    draft = alice.enqueue_message(outgoing(dialog, b.id, "draft"), [])
+    alice.cancel_message(dropped.id)
+    await eventually(lambda: cubechat.TimelineEvent.REMOVED(message_id=dropped.id) in views.timeline)
+    edited = alice.edit_local_message(draft.id, "final text")
+    assert (edited.id, edited.body, edited.state) == (draft.id, "final text", cubechat.MessageState.QUEUED())
+    await eventually(lambda: any(m.body == "final text" for m in views.timeline_of(cubechat.TimelineEvent.UPDATED, draft.id)))
+    assert [m.id for m in alice.pending_messages()] == [first.id, draft.id]
+    with pytest.raises(cubechat.ChatError.NotFound):
+        alice.cancel_message(dropped.id)
+
+    # Online: the queue drains, states move to Sent, bob gets the edited body only.
+    await alice.connect_chat(cubechat.ChatAuth.SESSION_TOKEN())
+    for m in (first, draft):
+        await eventually(lambda: any(u.state in DONE for u in views.timeline_of(cubechat.TimelineEvent.UPDATED, m.id)))
+    sent = next(u for u in views.timeline_of(cubechat.TimelineEvent.UPDATED, first.id) if u.state in DONE)
+    assert sent.state == cubechat.MessageState.SENT(), "Sent comes before delivered/read"
+    await eventually(lambda: len(received(rb, dialog.id)) >= 2)
+    await asyncio.sleep(1)
+    assert [(m.id, m.body) for m in received(rb, dialog.id)] == [(first.id, "queued hello"), (draft.id, "final text")]
+    assert alice.pending_messages() == []
+    with pytest.raises(cubechat.ChatError.InvalidInput):
+        alice.cancel_message(first.id)  # sent: delete it instead
+
+    # Sent messages: an edit and a delete go out through the queue too.
+    changed = alice.edit_local_message(first.id, "hello, edited")
+    assert (changed.body, changed.edited) == ("hello, edited", True)
+    alice.delete_local_message(draft.id)
+    await eventually(lambda: cubechat.TimelineEvent.REMOVED(message_id=draft.id) in views.timeline)
+    await eventually(lambda: any(isinstance(c, cubechat.MessageChange.EDITED) and c.message_id == first.id
+                                 and c.body == "hello, edited" for c in rb.changes))
+    await eventually(lambda: any(isinstance(c, cubechat.MessageChange.DELETED) and c.message_id == draft.id
+                                 for c in rb.changes))
+    await eventually(lambda: alice.pending_messages() == [])
+
+    # A message from bob: added to the timeline as received, the dialog list hears it.
+    mid = await bob.send_message(outgoing(dialog, a.id, "hi alice"))
+    await eventually(lambda: views.timeline_of(cubechat.TimelineEvent.ADDED, mid))
+    [incoming] = views.timeline_of(cubechat.TimelineEvent.ADDED, mid)
+    assert (incoming.state, incoming.outgoing, incoming.sender_id, incoming.body) == (
+        cubechat.MessageState.RECEIVED(), False, b.id, "hi alice")
+    await eventually(lambda: any(d.last_message_id == mid for d in views.dialog_changes(dialog.id)))
+    assert [d for d in views.dialog_changes(dialog.id) if d.last_message_id == mid][-1].unread_count == 1
+    await alice.mark_dialog_read(dialog.id)
+    await eventually(lambda: views.dialog_changes(dialog.id)[-1].unread_count == 0)
+
+    # Cancelled handles stop deliveries.
+    h_dialogs.cancel()
+    h_timeline.cancel()
+    assert not h_dialogs.is_active() and not h_timeline.is_active()
+    n = len(views.timeline)
+    await bob.send_message(outgoing(dialog, a.id, "unheard"))
+    await asyncio.sleep(1)
+    assert len(views.timeline) == n
+
+
+async def test_paging_dialogs_and_history(make_client):
+    alice, a = await new_user(make_client, "pa")
+    _bob, b = await new_user(make_client, "pb")
+    groups = [await alice.create_dialog(cubechat.NewDialog(kind=cubechat.DialogType.GROUP, name=f"g{i}", occupants_ids=[b.id]))
+              for i in range(5)]
+    dialog = await private(alice, b.id)
+
+    # The dialog list from the store, page by page: each dialog once, newest activity first.
+    await alice.sync_local()
+    listed, after = [], None
+    while page := alice.dialogs_page(2, after):
+        listed += page
+        after = page[-1].id
+        assert len(listed) <= 6, "paging does not end"
+    assert sorted(d.id for d in listed) == sorted([g.id for g in groups] + [dialog.id])
+    assert listed == alice.dialogs_page(100, None)
+    with pytest.raises(cubechat.ChatError.NotFound):
+        alice.dialogs_page(2, "0" * 24)
+
+    # History created over REST, read backwards in pages of 10 (store first, then server).
+    base = int(time.time()) - 10_000
+    for i in range(130):
+        await alice.create_message(cubechat.NewMessage(dialog_id=dialog.id, body=f"h{i:03d}", date_sent=base + i))
+
+    pages, before = [], None
+    while True:
+        page = await alice.load_older(dialog.id, before, 10)
+        pages.append([m.body for m in page])
+        if len(page) < 10:
+            break
+        before = page[0].id
+        assert len(pages) < 20, "paging does not end"
+    bodies = [b for p in reversed(pages) for b in p]
+    assert bodies == [f"h{i:03d}" for i in range(130)], "every message once, in order"
+    assert pages[0] == [f"h{i:03d}" for i in range(120, 130)]
+    assert pages[-1] == []
+    with pytest.raises(cubechat.ChatError.InvalidInput):
+        await alice.load_older(dialog.id, None, 0)
+    with pytest.raises(cubechat.ChatError.NotFound):
+        await alice.load_older(dialog.id, "0" * 24, 10)
+
+
+async def test_invalid_message_and_corrupt_store(make_client, tmp_path):
+    alice, a = await new_user(make_client, "ea")
+    _bob, b = await new_user(make_client, "eb")
+    dialog = await private(alice, b.id)
+    for body in ("", "   "):
+        with pytest.raises(cubechat.ChatError.InvalidInput):
+            alice.enqueue_message(outgoing(dialog, b.id, body), [])
+    assert alice.pending_messages() == []
+    views = Views()
+    _h = alice.watch_timeline(dialog.id, 10, views)
+    await eventually(lambda: views.timeline)
+    assert views.timeline == [cubechat.TimelineEvent.SNAPSHOT(messages=[])], "nothing was stored"
+
+    # A store file that is not a database: typed error from every store call, file untouched.
+    store = tmp_path / "corrupt"
+    store.mkdir()
+    client = make_client(store_dir=str(store))
+    login = unique("ec")
+    user = await client.sign_up(cubechat.NewUser(login=login), PASSWORD)
+    junk = b"this is not a database, just junk bytes\n" * 200
+    path = store / f"cubechat-{APP_ID}-{user.id}.sqlite3"
+    path.write_bytes(junk)
+    await client.log_in(cubechat.LoginId.LOGIN(login), PASSWORD)
+    with pytest.raises(cubechat.ChatError.StoreCorrupt):
+        client.pending_messages()
+    with pytest.raises(cubechat.ChatError.StoreCorrupt):
+        client.open_store(user.id)
+    with pytest.raises(cubechat.ChatError.StoreCorrupt):
+        client.watch_dialogs(10, Views())
+    with pytest.raises(cubechat.ChatError.StoreCorrupt):
+        client.enqueue_message(outgoing(dialog, b.id, "lost"), [])
+    assert path.read_bytes() == junk
+    assert sorted(p.name for p in store.iterdir()) == [path.name]
+
+    # A store written by a newer cubechat: typed, untouched too.
+    path.unlink()
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 99")
+    before = path.read_bytes()
+    with pytest.raises(cubechat.ChatError.StoreTooNew) as err:
+        client.open_store(user.id)
+    assert err.value.found == 99 and err.value.supported >= 1
+    assert path.read_bytes() == before
