@@ -18,7 +18,7 @@ PORTABILITY_TARGETS := aarch64-linux-android aarch64-apple-ios
 export CARGO_TERM_COLOR := never
 
 .PHONY: setup build bindings python kotlin swift android ios test test-rust test-python \
-        test-kotlin test-interop check-targets check-deps demo lint clean
+        test-kotlin test-interop check-targets check-deps demo bench lint clean
 
 setup:
 	scripts/setup.sh
@@ -100,6 +100,11 @@ check-targets:
 ## demo: cubeserver on free local ports, two users sign up and log in from Python.
 demo: python
 	CUBESERVER_BIN=$(TARGET)/cubeserver $(VENV)/bin/python scripts/demo.py
+
+## bench: store benchmark, reported (not a test): 10,000 dialogs + 1,000,000 messages, then
+## open + first dialog page + first timeline page (ms) and size on disk (release build).
+bench:
+	cargo run --release -p cubechat-core --example store_bench -- --dialogs 10000 --messages 1000000
 
 lint:
 	cargo fmt --all -- --check
