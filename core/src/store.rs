@@ -484,7 +484,7 @@ impl Store {
     pub fn dialog(&self, id: &str) -> Result<Option<Dialog>> {
         self.with(|c| {
             c.query_row(
-                "SELECT json, unread, activity FROM dialogs WHERE id = ?1",
+                "SELECT json, unread FROM dialogs WHERE id = ?1",
                 [id],
                 dialog_row,
             )
@@ -495,15 +495,23 @@ impl Store {
     /// Dialogs by last activity, newest first; `after` = the last `(activity, id)` of the
     /// previous page.
     pub fn dialogs_page(&self, limit: u32, after: Option<(i64, &str)>) -> Result<Vec<Dialog>> {
-        self.with(|c| {
-            let (a, id) = after.unwrap_or((i64::MAX, ""));
-            let mut st = c.prepare_cached(
-                "SELECT json, unread, activity FROM dialogs \
-                 WHERE (activity, id) < (?1, ?2) OR ?3 \
-                 ORDER BY activity DESC, id DESC LIMIT ?4",
-            )?;
-            let rows = st.query_map(params![a, id, after.is_none(), limit], dialog_row)?;
-            rows.collect()
+        self.with(|c| match after {
+            // Two statements, so that later pages seek in the index instead of scanning it.
+            None => {
+                let mut st = c.prepare_cached(
+                    "SELECT json, unread FROM dialogs ORDER BY activity DESC, id DESC LIMIT ?1",
+                )?;
+                let rows = st.query_map(params![limit], dialog_row)?;
+                rows.collect()
+            }
+            Some((a, id)) => {
+                let mut st = c.prepare_cached(
+                    "SELECT json, unread FROM dialogs WHERE (activity, id) < (?1, ?2) \
+                     ORDER BY activity DESC, id DESC LIMIT ?3",
+                )?;
+                let rows = st.query_map(params![a, id, limit], dialog_row)?;
+                rows.collect()
+            }
         })
     }
 
