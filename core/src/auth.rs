@@ -153,6 +153,7 @@ impl Client {
             st.login = login;
         }
         self.emit(SessionEvent::Started { user_id });
+        self.open_store_quietly(user_id);
     }
 
     /// Creates an application session (no user). Needed before sign-up; log-in creates one
@@ -235,6 +236,7 @@ impl Client {
         }
         info!(user_id, "logged in");
         self.emit(SessionEvent::Started { user_id });
+        self.open_store_quietly(user_id);
         Ok(user)
     }
 
@@ -285,6 +287,7 @@ impl Client {
             }
             st.login = None;
         }
+        self.close_store();
         self.emit(SessionEvent::LoggedOut);
         Ok(())
     }

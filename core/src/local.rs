@@ -198,6 +198,18 @@ impl Client {
         self.local_for(user_id).map(drop)
     }
 
+    /// Opens the store of a user who just logged in (so that its queue drains on the next
+    /// connection without the app touching the store). A failure is logged; the app meets
+    /// it, typed, on its first store call.
+    pub(crate) fn open_store_quietly(&self, user_id: u64) {
+        if user_id == 0 {
+            return;
+        }
+        if let Err(e) = self.local_for(user_id) {
+            warn!(target: "cubechat_core::store", error = %e, "the local store did not open");
+        }
+    }
+
     /// Closes the local store (pending sends stay in the file for the next open).
     pub fn close_store(&self) {
         if let Some(l) = lock(&self.local).take() {

@@ -1076,6 +1076,8 @@ impl Client {
             catch_up_first,
         });
         *lock(&self.chat.last_auth) = Some(auth);
+        // The send queue of this user drains once connected.
+        self.open_store_quietly(me);
         self.chat.set_state(gen, ConnectionState::Connecting);
         let stream = StanzaStream::new(reconnector(ctx.clone()), QUEUE_DEPTH);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
