@@ -54,6 +54,16 @@ def private(a_client, b_id):
     return a_client.create_dialog(cubechat.NewDialog(kind=cubechat.DialogType.PRIVATE, occupants_ids=[b_id]))
 
 
+async def alice_and_bob(make_client, prefix):
+    """Alice (logged in, store in memory), bob (offline) and their private dialog, synced into
+    alice's store."""
+    alice, a = await new_user(make_client, prefix + "a")
+    _bob, b = await new_user(make_client, prefix + "b")
+    dialog = await private(alice, b.id)
+    await alice.sync_local()
+    return alice, a, b, dialog
+
+
 def outgoing(dialog, to, body):
     return cubechat.OutgoingMessage(dialog_id=dialog.id, recipient_id=to, body=body)
 
@@ -127,7 +137,7 @@ async def test_queue_survives_sigkill_and_restart(make_client, server, tmp_path)
 async def test_live_dialog_list_and_timeline(make_client):
     alice, a = await new_user(make_client, "la")  # store in memory
     bob, b, rb, _hb = await online_user(make_client, "lb")
-    dialog = await private(alice, b.id)
+    dialog = await private(bob, a.id)  # created elsewhere: alice's store does not know it yet
 
     # The dialog list: the (empty) store at once, then the background sync finds the dialog.
     views = Views()
@@ -165,8 +175,9 @@ async def test_live_dialog_list_and_timeline(make_client):
     await alice.connect_chat(cubechat.ChatAuth.SESSION_TOKEN())
     for m in (first, draft):
         await eventually(lambda: any(u.state in DONE for u in views.timeline_of(cubechat.TimelineEvent.UPDATED, m.id)))
-    sent = next(u for u in views.timeline_of(cubechat.TimelineEvent.UPDATED, first.id) if u.state in DONE)
-    assert sent.state == cubechat.MessageState.SENT(), "Sent comes before delivered/read"
+    states = [u.state for u in views.timeline_of(cubechat.TimelineEvent.UPDATED, first.id)]
+    # Sent (the server's ack) normally comes first; bob's receipt may beat it (Delivered).
+    assert states and all(s in DONE for s in states), states
     await eventually(lambda: len(received(rb, dialog.id)) >= 2)
     await asyncio.sleep(1)
     assert [(m.id, m.body) for m in received(rb, dialog.id)] == [(first.id, "queued hello"), (draft.id, "final text")]
@@ -207,11 +218,9 @@ async def test_live_dialog_list_and_timeline(make_client):
 
 
 async def test_paging_dialogs_and_history(make_client):
-    alice, a = await new_user(make_client, "pa")
-    _bob, b = await new_user(make_client, "pb")
+    alice, a, b, dialog = await alice_and_bob(make_client, "p")
     groups = [await alice.create_dialog(cubechat.NewDialog(kind=cubechat.DialogType.GROUP, name=f"g{i}", occupants_ids=[b.id]))
               for i in range(5)]
-    dialog = await private(alice, b.id)
 
     # The dialog list from the store, page by page: each dialog once, newest activity first.
     await alice.sync_local()
@@ -249,9 +258,7 @@ async def test_paging_dialogs_and_history(make_client):
 
 
 async def test_invalid_message_and_corrupt_store(make_client, tmp_path):
-    alice, a = await new_user(make_client, "ea")
-    _bob, b = await new_user(make_client, "eb")
-    dialog = await private(alice, b.id)
+    alice, a, b, dialog = await alice_and_bob(make_client, "e")
     for body in ("", "   "):
         with pytest.raises(cubechat.ChatError.InvalidInput):
             alice.enqueue_message(outgoing(dialog, b.id, body), [])
@@ -291,3 +298,74 @@ async def test_invalid_message_and_corrupt_store(make_client, tmp_path):
         client.open_store(user.id)
     assert err.value.found == 99 and err.value.supported >= 1
     assert path.read_bytes() == before
+
+
+async def test_failed_upload_then_retry(make_client, tmp_path):
+    alice, a = await new_user(make_client, "fa")
+    bob, b, rb, _hb = await online_user(make_client, "fb")
+    dialog = await private(alice, b.id)
+    views = Views()
+    _h = alice.watch_timeline(dialog.id, 10, views)
+    note = tmp_path / "note.txt"
+    m = alice.enqueue_message(outgoing(dialog, b.id, "see file"),
+                              [cubechat.QueuedFile(path=str(note), content_type="text/plain")])
+
+    # The file is missing when the queue gets to it: the message fails with a reason.
+    await alice.connect_chat(cubechat.ChatAuth.SESSION_TOKEN())
+    failed = lambda: [u for u in views.timeline_of(cubechat.TimelineEvent.UPDATED, m.id)
+                      if isinstance(u.state, cubechat.MessageState.FAILED)]
+    await eventually(failed, 20)
+    assert "upload" in failed()[0].state.reason
+    with pytest.raises(cubechat.ChatError.InvalidInput):
+        alice.edit_local_message(m.id, "")
+
+    # Once the file is there, a retry uploads it and sends the message with the attachment.
+    note.write_text("hello file")
+    assert alice.retry_message(m.id).state == cubechat.MessageState.QUEUED()
+    await eventually(lambda: received(rb, dialog.id), 20)
+    [got] = received(rb, dialog.id)
+    assert (got.id, got.body, [x.content_type for x in got.attachments]) == (m.id, "see file", ["text/plain"])
+    await eventually(lambda: any(u.state in DONE and u.attachments
+                                 for u in views.timeline_of(cubechat.TimelineEvent.UPDATED, m.id)))
+    with pytest.raises(cubechat.ChatError.InvalidInput):
+        alice.retry_message(m.id)  # not failed any more
+
+
+# Known engine bugs, reported to the core owners; strict: these fail loudly once fixed.
+
+@pytest.mark.xfail(strict=True, reason="core: a failed message is missing from pending_messages "
+                   "(fail_queued deletes its outbox row; pending_messages lists outbox rows only)")
+async def test_pending_messages_lists_failed_ones(make_client, tmp_path):
+    alice, a, b, dialog = await alice_and_bob(make_client, "pf")
+    views = Views()
+    _h = alice.watch_timeline(dialog.id, 10, views)
+    m = alice.enqueue_message(outgoing(dialog, b.id, "x"), [cubechat.QueuedFile(path=str(tmp_path / "missing"))])
+    await alice.connect_chat(cubechat.ChatAuth.SESSION_TOKEN())
+    await eventually(lambda: any(isinstance(u.state, cubechat.MessageState.FAILED)
+                                 for u in views.timeline_of(cubechat.TimelineEvent.UPDATED, m.id)), 20)
+    assert [x.id for x in alice.pending_messages()] == [m.id], "documented: queued or failed"
+
+
+@pytest.mark.xfail(strict=True, reason="core: cancel/edit/delete of a dialog's newest message leave "
+                   "the dialog's last_message as it was")
+async def test_dialog_last_message_follows_cancel_and_edit(make_client):
+    alice, a, b, dialog = await alice_and_bob(make_client, "d")
+    first = alice.enqueue_message(outgoing(dialog, b.id, "A"), [])
+    last = alice.enqueue_message(outgoing(dialog, b.id, "B"), [])
+    assert alice.dialogs_page(1, None)[0].last_message == "B"
+    alice.cancel_message(last.id)
+    [d] = alice.dialogs_page(1, None)
+    assert (d.last_message, d.last_message_id) == ("A", first.id)
+    alice.edit_local_message(first.id, "A2")
+    assert alice.dialogs_page(1, None)[0].last_message == "A2"
+
+
+@pytest.mark.xfail(strict=True, reason="core: sync_local replaces a stored dialog with the server's copy, "
+                   "dropping a newer local last message (queued, or sent before the server's copy)")
+async def test_sync_keeps_newer_local_last_message(make_client):
+    alice, a, b, dialog = await alice_and_bob(make_client, "s")
+    queued = alice.enqueue_message(outgoing(dialog, b.id, "queued"), [])
+    assert alice.dialogs_page(1, None)[0].last_message_id == queued.id
+    await alice.sync_local()
+    [d] = alice.dialogs_page(1, None)
+    assert (d.last_message, d.last_message_id) == ("queued", queued.id)
