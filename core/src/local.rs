@@ -242,8 +242,10 @@ impl Client {
             return Err(Error::InvalidInput("user id must be positive".into()));
         }
         let mut slot = lock(&self.local);
-        if let Some(l) = slot.as_ref().filter(|l| l.user_id == user_id) {
-            return Ok(l.clone());
+        if let Some(l) = slot.as_ref().filter(|l| l.user_id == user_id).cloned() {
+            drop(slot);
+            self.start_local_tasks(&l);
+            return Ok(l);
         }
         let path = self
             .cfg
@@ -261,11 +263,18 @@ impl Client {
         Ok(local)
     }
 
+    /// Starts the event applier and the queue worker once, from the first call made
+    /// inside a tokio runtime (a store opened elsewhere gets them on its next use there,
+    /// at the latest with `connect_chat`).
     fn start_local_tasks(&self, local: &Arc<Local>) {
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            warn!(target: "cubechat_core::queue", "no runtime: the local store has no live tasks");
+            debug!(target: "cubechat_core::queue", "no runtime yet: store tasks start later");
             return;
         };
+        let mut tasks = lock(&local.tasks);
+        if !tasks.is_empty() {
+            return;
+        }
         let events = self.subscribe_chat();
         let (state, states) = self.subscribe_connection();
         let applier = rt.spawn(apply_events(
@@ -276,7 +285,7 @@ impl Client {
             state == ConnectionState::Connected,
         ));
         let worker = rt.spawn(queue_worker(self.me.clone(), Arc::downgrade(local)));
-        lock(&local.tasks).extend([applier, worker]);
+        tasks.extend([applier, worker]);
     }
 
     // ------------------------------------------------------------------ live views
@@ -297,8 +306,9 @@ impl Client {
             subs.push(tx);
             snapshot
         };
-        if let Some(me) = self.me.upgrade() {
-            tokio::spawn(async move {
+        let rt = tokio::runtime::Handle::try_current();
+        if let (Some(me), Ok(rt)) = (self.me.upgrade(), rt) {
+            rt.spawn(async move {
                 if let Err(e) = me.sync_local().await {
                     debug!(target: "cubechat_core::store", error = %e, "background sync failed");
                 }
@@ -698,6 +708,7 @@ impl Client {
         }
         local.store.cancel(message_id)?;
         let _ = local.store.take_failed_payload(message_id)?;
+        local.dialog_changed(local.store.relink_last(&m.dialog_id, message_id)?);
         local.timeline_event(
             &m.dialog_id,
             TimelineEvent::Removed {
@@ -767,6 +778,7 @@ impl Client {
         local
             .store
             .enqueue_change(&new_id(), &m, OutboxKind::Delete, &payload)?;
+        local.dialog_changed(local.store.relink_last(&m.dialog_id, message_id)?);
         local.timeline_event(
             &m.dialog_id,
             TimelineEvent::Removed {
@@ -777,8 +789,8 @@ impl Client {
         Ok(())
     }
 
-    /// Messages of this user not yet acknowledged by the server (queued or failed), in
-    /// send order.
+    /// Messages of this user not yet acknowledged by the server, in send order: queued
+    /// ones, then failed ones (which wait for `retry_message` or `cancel_message`).
     pub fn pending_messages(&self) -> Result<Vec<LocalMessage>> {
         let local = self.local()?;
         let mut out = Vec::new();
@@ -789,6 +801,7 @@ impl Client {
                 }
             }
         }
+        out.extend(local.store.failed_outgoing()?);
         Ok(out)
     }
 
@@ -810,6 +823,7 @@ impl Client {
             .store
             .message(message_id)?
             .ok_or_else(|| Error::NotFound("message is not in the store".into()))?;
+        local.dialog_changed(local.store.relink_last(&m.dialog_id, message_id)?);
         local.updated(Some(m.clone()));
         Ok(m)
     }
@@ -940,15 +954,13 @@ async fn apply(c: &Client, l: &Local, ev: ChatEvent) -> Result<()> {
             message_id, body, ..
         } => {
             if let Some(m) = store.edit(&message_id, &body)? {
-                let d = store.dialog(&m.dialog_id)?;
-                if d.is_some_and(|d| d.last_message_id.as_deref() == Some(&m.id)) {
-                    l.dialog_changed(store.bump_dialog(&m, 0)?);
-                }
+                l.dialog_changed(store.relink_last(&m.dialog_id, &m.id)?);
                 l.updated(Some(m));
             }
         }
         ChatEvent::Deleted { message_id, .. } => {
             if let Some(dialog_id) = store.remove_message(&message_id)? {
+                l.dialog_changed(store.relink_last(&dialog_id, &message_id)?);
                 l.timeline_event(&dialog_id, TimelineEvent::Removed { message_id });
             }
         }

@@ -461,18 +461,36 @@ impl Store {
     /// has one; the local one stays otherwise.
     pub fn put_dialogs(&self, dialogs: &[Dialog]) -> Result<()> {
         self.tx(|tx| {
+            let mut old = tx.prepare_cached("SELECT json FROM dialogs WHERE id = ?1")?;
             let mut st = tx.prepare_cached(
                 "INSERT INTO dialogs (id, activity, unread, json) VALUES (?1, ?2, ?3, ?4) \
                  ON CONFLICT (id) DO UPDATE SET activity = max(activity, ?2), \
                  unread = coalesce(?5, unread), json = ?4",
             )?;
             for d in dialogs {
+                let mut d = d.clone();
+                let stored: Option<String> = old.query_row([&d.id], |r| r.get(0)).optional()?;
+                if let Some(stored) = stored.map(|j| from_json::<Dialog>(&j)) {
+                    // A newer last message known here (queued, or received after the
+                    // server's copy was made) stays.
+                    let newer = match (stored.last_message_date_sent, d.last_message_date_sent) {
+                        (Some(local), Some(server)) => local > server,
+                        (Some(_), None) => true,
+                        _ => false,
+                    };
+                    if newer {
+                        d.last_message = stored.last_message;
+                        d.last_message_id = stored.last_message_id;
+                        d.last_message_user_id = stored.last_message_user_id;
+                        d.last_message_date_sent = stored.last_message_date_sent;
+                    }
+                }
                 let unread = d.unread_messages_count.map(|u| u as i64);
                 st.execute(params![
                     d.id,
-                    dialog_activity(d),
+                    dialog_activity(&d),
                     unread.unwrap_or(0),
-                    json(d),
+                    json(&d),
                     unread
                 ])?;
             }
@@ -560,6 +578,31 @@ impl Store {
             .map(drop)
         })?;
         self.dialog(&m.dialog_id)
+    }
+
+    /// After message `changed` was edited, cancelled or deleted: if it is the dialog's
+    /// last message, the dialog shows the newest stored message instead (or its new body).
+    /// Returns the dialog when it changed.
+    pub fn relink_last(&self, dialog_id: &str, changed: &str) -> Result<Option<Dialog>> {
+        let Some(mut d) = self.dialog(dialog_id)? else {
+            return Ok(None);
+        };
+        if d.last_message_id.as_deref() != Some(changed) {
+            return Ok(None);
+        }
+        let newest = self.timeline_edge(dialog_id, "DESC")?;
+        d.last_message = newest.as_ref().map(|m| m.body.clone());
+        d.last_message_id = newest.as_ref().map(|m| m.id.clone());
+        d.last_message_user_id = newest.as_ref().map(|m| m.sender_id);
+        d.last_message_date_sent = newest.as_ref().map(|m| m.date_sent);
+        self.with(|c| {
+            c.execute(
+                "UPDATE dialogs SET json = ?2 WHERE id = ?1",
+                params![d.id, json(&d)],
+            )
+            .map(drop)
+        })?;
+        self.dialog(dialog_id)
     }
 
     pub fn history_complete(&self, dialog_id: &str) -> Result<bool> {
@@ -929,6 +972,18 @@ impl Store {
         })
     }
 
+    /// This user's failed messages, oldest first.
+    pub fn failed_outgoing(&self) -> Result<Vec<LocalMessage>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE state = 4 AND outgoing = 1 \
+                 ORDER BY seq"
+            ))?;
+            let rows = st.query_map([], message_row)?;
+            rows.collect()
+        })
+    }
+
     /// Marks a row as handed to the connection (or back to waiting).
     pub fn set_in_flight(&self, op_id: &str, in_flight: bool) -> Result<()> {
         self.with(|c| {
@@ -1227,6 +1282,37 @@ mod tests {
         );
         assert!(s.remove_dialog("a").unwrap());
         assert!(s.dialog("a").unwrap().is_none());
+    }
+
+    #[test]
+    fn last_message_follows_local_changes_and_survives_older_server_copies() {
+        let s = Store::open(None).unwrap();
+        s.put_dialogs(&[dialog("d", Some(10))]).unwrap();
+        s.put_messages(&[msg("a", "d", 20, 1)]).unwrap();
+        s.bump_dialog(&msg("a", "d", 20, 1), 0).unwrap();
+        s.put_messages(&[msg("b", "d", 30, 1)]).unwrap();
+        s.bump_dialog(&msg("b", "d", 30, 1), 0).unwrap();
+        // The server's copy predates "b": the local last message stays.
+        s.put_dialogs(&[dialog("d", Some(20))]).unwrap();
+        assert_eq!(
+            s.dialog("d").unwrap().unwrap().last_message_id.as_deref(),
+            Some("b")
+        );
+        // A newer server copy wins.
+        let mut newer = dialog("d", Some(40));
+        newer.last_message_id = Some("c".into());
+        s.put_dialogs(&[newer]).unwrap();
+        assert_eq!(
+            s.dialog("d").unwrap().unwrap().last_message_id.as_deref(),
+            Some("c")
+        );
+        // Removing the last message shows the newest stored one; other ids change nothing.
+        assert!(s.relink_last("d", "zzz").unwrap().is_none());
+        s.remove_message("b").unwrap();
+        s.bump_dialog(&msg("b", "d", 50, 1), 0).unwrap(); // "b" is last again, then gone
+        let d = s.relink_last("d", "b").unwrap().unwrap();
+        assert_eq!(d.last_message_id.as_deref(), Some("a"));
+        assert_eq!(d.last_message_date_sent, Some(20));
     }
 
     #[test]

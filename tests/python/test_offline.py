@@ -331,10 +331,9 @@ async def test_failed_upload_then_retry(make_client, tmp_path):
         alice.retry_message(m.id)  # not failed any more
 
 
-# Known engine bugs, reported to the core owners; strict: these fail loudly once fixed.
+# Regressions of engine bugs these tests found: failed messages in pending_messages, the
+# dialog's last message after cancel/edit and after a sync.
 
-@pytest.mark.xfail(strict=True, reason="core: a failed message is missing from pending_messages "
-                   "(fail_queued deletes its outbox row; pending_messages lists outbox rows only)")
 async def test_pending_messages_lists_failed_ones(make_client, tmp_path):
     alice, a, b, dialog = await alice_and_bob(make_client, "pf")
     views = Views()
@@ -346,8 +345,6 @@ async def test_pending_messages_lists_failed_ones(make_client, tmp_path):
     assert [x.id for x in alice.pending_messages()] == [m.id], "documented: queued or failed"
 
 
-@pytest.mark.xfail(strict=True, reason="core: cancel/edit/delete of a dialog's newest message leave "
-                   "the dialog's last_message as it was")
 async def test_dialog_last_message_follows_cancel_and_edit(make_client):
     alice, a, b, dialog = await alice_and_bob(make_client, "d")
     first = alice.enqueue_message(outgoing(dialog, b.id, "A"), [])
@@ -360,8 +357,6 @@ async def test_dialog_last_message_follows_cancel_and_edit(make_client):
     assert alice.dialogs_page(1, None)[0].last_message == "A2"
 
 
-@pytest.mark.xfail(strict=True, reason="core: sync_local replaces a stored dialog with the server's copy, "
-                   "dropping a newer local last message (queued, or sent before the server's copy)")
 async def test_sync_keeps_newer_local_last_message(make_client):
     alice, a, b, dialog = await alice_and_bob(make_client, "s")
     queued = alice.enqueue_message(outgoing(dialog, b.id, "queued"), [])
