@@ -431,6 +431,35 @@ async fn resent_chat_message_is_stored_and_delivered_once() {
     let got = b1.bodies(1).await;
     assert_eq!(got[0].attr("id"), Some(unsaved.as_str()));
 
+    // a resent edit or deletion (same stanza id) reaches bob once
+    let tmp = a2.chat(&s.jid(&b), "to edit", save).await;
+    b1.bodies(1).await;
+    for el in [
+        cubechat_wire::stanza::edit(
+            cubechat_wire::stanza::ChatKind::Chat,
+            &a2.next_id(),
+            &s.jid(&b),
+            &tmp,
+            "edited",
+            true,
+            &dialog,
+        ),
+        cubechat_wire::stanza::delete(
+            cubechat_wire::stanza::ChatKind::Chat,
+            &a2.next_id(),
+            &s.jid(&b),
+            &tmp,
+            &dialog,
+        ),
+    ] {
+        let xml = String::from(&el);
+        a2.send(&xml).await;
+        a2.send(&xml).await;
+        let got = b1.drain(Duration::from_millis(600)).await;
+        let copies = got.iter().filter(|e| e.attr("id") == el.attr("id")).count();
+        assert_eq!(copies, 1, "{xml}");
+    }
+
     // the id of a stored message from another sender, or in another dialog, bounces
     let mut m1 = s.online(&m).await;
     m1.message("chat", &s.jid(&b), &id, "not yours", save).await;

@@ -392,8 +392,13 @@ impl Hub {
                 ensure_extra(el, "dialog_id", &row.dialog_id);
                 ensure_extra(el, "date_sent", &row.date_sent.to_string());
             }
-            // a resend of an unsaved message (the guard also records this one)
-            Incoming::Chat { .. } if !self.first_routing(origin, el, &to) => return Ok(()),
+            // a resend of an unsaved message, an edit or a deletion (the guard also
+            // records this one)
+            Incoming::Chat { .. } | Incoming::Edit { .. } | Incoming::Delete { .. }
+                if !self.first_routing(origin, el, &to) =>
+            {
+                return Ok(())
+            }
             Incoming::Edit {
                 message_id, body, ..
             } => self.apply_edit(sender, message_id, body)?,
@@ -474,6 +479,12 @@ impl Hub {
                     return Ok(()); // a resend of an unsaved message
                 }
             }
+            // a resent edit or deletion (the send queue resends after a lost ack)
+            Incoming::Edit { .. } | Incoming::Delete { .. }
+                if !self.first_routing(origin, el, &to) =>
+            {
+                return Ok(())
+            }
             Incoming::Edit {
                 message_id, body, ..
             } => self.apply_edit(sender, message_id, body)?,
@@ -510,7 +521,8 @@ impl Hub {
         Ok(self.db.with(|c| dialog_db::occupant_ids(c, &dialog.id))?)
     }
 
-    /// Whether a content message without `save_to_history` is routed for the first time:
+    /// Whether a content message without `save_to_history`, an edit or a deletion is routed
+    /// for the first time:
     /// a resend of an ObjectId the sender recently routed to the same address is dropped.
     /// Other ids (e.g. counters that restart) are never taken for resends.
     fn first_routing(&self, origin: &Origin, el: &Element, to: &str) -> bool {
