@@ -154,14 +154,7 @@ impl LocalMessage {
         } else {
             MessageState::Sent
         };
-        let custom = m
-            .custom
-            .into_iter()
-            .map(|(k, v)| match v {
-                serde_json::Value::String(s) => (k, s),
-                other => (k, other.to_string()),
-            })
-            .collect();
+        let custom = custom_as_text(m.custom);
         Self {
             id: m.id,
             dialog_id: m.chat_dialog_id,
@@ -180,6 +173,19 @@ impl LocalMessage {
             seq: 0,
         }
     }
+}
+
+/// Custom parameters of a history message as text (nested values as JSON).
+pub(crate) fn custom_as_text(
+    custom: BTreeMap<String, serde_json::Value>,
+) -> BTreeMap<String, String> {
+    custom
+        .into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => (k, s),
+            other => (k, other.to_string()),
+        })
+        .collect()
 }
 
 /// What an outbox row does.
@@ -324,8 +330,8 @@ fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxItem> {
     })
 }
 
-/// Brings a connection's schema up to [`SCHEMA_VERSION`], one transaction per step.
-pub(crate) fn migrate(conn: &mut Connection, upto: u32) -> Result<()> {
+/// The schema version of a database; `StoreTooNew` past what this build knows.
+fn known_version(conn: &Connection) -> Result<u32> {
     let version: u32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(db_err)?;
@@ -335,6 +341,12 @@ pub(crate) fn migrate(conn: &mut Connection, upto: u32) -> Result<()> {
             supported: SCHEMA_VERSION,
         });
     }
+    Ok(version)
+}
+
+/// Brings a connection's schema up to [`SCHEMA_VERSION`], one transaction per step.
+pub(crate) fn migrate(conn: &mut Connection, upto: u32) -> Result<()> {
+    let version = known_version(conn)?;
     for (i, step) in MIGRATIONS.iter().enumerate().take(upto as usize) {
         let v = i as u32 + 1;
         if v <= version {
@@ -371,15 +383,7 @@ impl Store {
             r.get::<_, i64>(0)
         })
         .map_err(db_err)?;
-        let version: u32 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(db_err)?;
-        if version > SCHEMA_VERSION {
-            return Err(Error::StoreTooNew {
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
+        known_version(&conn)?;
         if path.is_some() {
             conn.pragma_update(None, "journal_mode", "WAL")
                 .map_err(db_err)?;

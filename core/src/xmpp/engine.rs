@@ -946,14 +946,7 @@ fn caught_up(
     if !lock(&shared.seen).insert(&m.id) {
         return None;
     }
-    let custom = m
-        .custom
-        .into_iter()
-        .map(|(k, v)| match v {
-            serde_json::Value::String(s) => (k, s),
-            other => (k, other.to_string()),
-        })
-        .collect();
+    let custom = crate::store::custom_as_text(m.custom);
     Some(ChatEvent::Message(ChatMessage {
         id: m.id,
         dialog_id: Some(m.chat_dialog_id),

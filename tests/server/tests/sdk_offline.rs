@@ -10,17 +10,14 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, VecDeque};
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use cubechat_core::chat::{DialogType, DialogUpdate, ListParams, NewDialog, NewMessage};
 use cubechat_core::store::{Payload, QueuedFile};
 use cubechat_core::xmpp::{PrivacyAction, PrivacyList, PrivacyListItem};
 use cubechat_core::{
-    ChatAuth, ChatEvent, ChatEvents, ChatMessage, Client, Config, ConnectionState,
-    ConnectionStates, DialogsEvent, LoginId, MessageState, OutgoingMessage, TimelineEvent,
-    UserParams,
+    ChatAuth, ChatEvent, ChatEvents, ChatMessage, Client, ConnectionState, ConnectionStates,
+    DialogsEvent, MessageState, OutgoingMessage, TimelineEvent,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -28,7 +25,7 @@ use tokio::time::timeout;
 
 mod common;
 
-use common::{start, Server, PASSWORD};
+use common::{start, Server};
 
 const STEP: Duration = Duration::from_secs(15);
 const QUIET: Duration = Duration::from_millis(1500);
@@ -36,61 +33,10 @@ const QUIET: Duration = Duration::from_millis(1500);
 const N: usize = 100;
 
 include!("support/events.rs");
+include!("support/users.rs");
 
 // ---------------------------------------------------------------------------------------
 // Fixtures
-
-struct U {
-    c: Arc<Client>,
-    id: u64,
-}
-
-async fn sign_up(s: &Server, login: &str) {
-    s.client()
-        .sign_up(UserParams {
-            login: Some(login.into()),
-            password: Some(PASSWORD.into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-}
-
-async fn log_in(s: &Server, login: &str, store_dir: Option<&Path>) -> U {
-    let mut cfg: Config = s.chat_config();
-    cfg.store_dir = store_dir.map(Path::to_path_buf);
-    let c = Client::new(cfg).unwrap();
-    let me = c
-        .log_in(LoginId::Login(login.into()), PASSWORD)
-        .await
-        .unwrap();
-    U { c, id: me.id }
-}
-
-async fn user(s: &Server, login: &str) -> U {
-    sign_up(s, login).await;
-    log_in(s, login, None).await
-}
-
-async fn online(u: &U) -> Ev {
-    let ev = Ev::new(u.c.subscribe_chat());
-    u.c.connect_chat(ChatAuth::SessionToken).await.unwrap();
-    ev
-}
-
-async fn private_dialog(a: &U, b: &U) -> String {
-    a.c.create_dialog(NewDialog {
-        kind: DialogType::Private,
-        name: None,
-        occupants_ids: vec![b.id],
-        photo: None,
-        description: None,
-        extensions: BTreeMap::new(),
-    })
-    .await
-    .unwrap()
-    .id
-}
 
 fn text(dialog: &str, to: u64, body: &str) -> OutgoingMessage {
     OutgoingMessage::new(dialog, Some(to), body)
@@ -305,7 +251,10 @@ async fn offline_child_process() {
     let spec: serde_json::Value = serde_json::from_str(&spec).unwrap();
     let s = Server::attach(spec["ready"].clone());
     let store_dir = std::path::PathBuf::from(spec["store_dir"].as_str().unwrap());
-    let a = log_in(&s, spec["login"].as_str().unwrap(), Some(&store_dir)).await;
+    let a = log_in(&s, spec["login"].as_str().unwrap(), |c| {
+        c.store_dir = Some(store_dir.clone())
+    })
+    .await;
     let d = spec["dialog"].as_str().unwrap();
     let to = spec["to"].as_u64().unwrap();
     for i in 0..N {
@@ -357,7 +306,7 @@ async fn killed_then_restarted(connect_before_kill: bool, tag: &str) {
     let tmp = tempdir(tag);
     let a_login = format!("{tag}_alice");
     sign_up(&s, &a_login).await;
-    let a0 = log_in(&s, &a_login, None).await;
+    let a0 = log_in(&s, &a_login, |_| {}).await;
     let b = user(&s, &format!("{tag}_bob")).await;
     let d = private_dialog(&a0, &b).await;
     let mut bev = online(&b).await;
@@ -376,7 +325,7 @@ async fn killed_then_restarted(connect_before_kill: bool, tag: &str) {
     .await;
     // Restart on the same store. (The draining variant touches no store call before
     // connecting: the store opens at log-in and its queue drains by itself.)
-    let a = log_in(&s, &a_login, Some(&tmp)).await;
+    let a = log_in(&s, &a_login, |c| c.store_dir = Some(tmp.clone())).await;
     if !connect_before_kill {
         let pending = a.c.pending_messages().unwrap();
         assert_eq!(
@@ -573,7 +522,7 @@ async fn dialog_list_is_served_then_synced_then_live() {
     let s = start().await;
     let tmp = tempdir("dl");
     sign_up(&s, "dl_alice").await;
-    let a = log_in(&s, "dl_alice", Some(&tmp)).await;
+    let a = log_in(&s, "dl_alice", |c| c.store_dir = Some(tmp.clone())).await;
     let b = user(&s, "dl_bob").await;
     let c = user(&s, "dl_carol").await;
     let p1 = private_dialog(&b, &a).await;

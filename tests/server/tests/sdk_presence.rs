@@ -10,22 +10,20 @@
 //! Every wait is bounded ([`STEP`]); "nothing more arrives" is checked over [`QUIET`].
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use cubechat_core::chat::{DialogType, DialogUpdate, ListParams, NewDialog};
+use cubechat_core::chat::{DialogUpdate, ListParams};
 use cubechat_core::{
-    ChatAuth, ChatEvent, ChatEvents, ChatMessage, Client, ConnectionState, ConnectionStates, Error,
-    LoginId, OutgoingMessage, PrivacyAction, PrivacyList, PrivacyListItem, PrivacyListNames,
-    UserParams,
+    ChatEvent, ChatEvents, ChatMessage, ConnectionState, ConnectionStates, Error, OutgoingMessage,
+    PrivacyAction, PrivacyList, PrivacyListItem, PrivacyListNames,
 };
 use serde_json::Value;
 use tokio::time::timeout;
 
 mod common;
 
-use common::{start, Server, PASSWORD};
+use common::{start, Server};
 
 /// The longest any single expected event may take.
 const STEP: Duration = Duration::from_secs(10);
@@ -34,66 +32,6 @@ const QUIET: Duration = Duration::from_millis(1200);
 
 // ---------------------------------------------------------------------------------------
 // Fixtures
-
-/// A logged-in user (REST session) with a chat-configured client.
-struct U {
-    c: Arc<Client>,
-    id: u64,
-}
-
-/// A new user, logged in over REST with [`Server::chat_config`].
-async fn user(s: &Server, login: &str) -> U {
-    s.client()
-        .sign_up(UserParams {
-            login: Some(login.into()),
-            password: Some(PASSWORD.into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let c = Client::new(s.chat_config()).unwrap();
-    let me = c
-        .log_in(LoginId::Login(login.into()), PASSWORD)
-        .await
-        .unwrap();
-    U { c, id: me.id }
-}
-
-/// Subscribes to events and connects with the session token.
-async fn online(u: &U) -> Ev {
-    let ev = Ev::new(u.c.subscribe_chat());
-    u.c.connect_chat(ChatAuth::SessionToken).await.unwrap();
-    assert_eq!(u.c.connection_state(), ConnectionState::Connected);
-    ev
-}
-
-fn dialog(kind: DialogType, name: Option<&str>, occupants: &[u64]) -> NewDialog {
-    NewDialog {
-        kind,
-        name: name.map(str::to_owned),
-        occupants_ids: occupants.to_vec(),
-        photo: None,
-        description: None,
-        extensions: BTreeMap::new(),
-    }
-}
-
-async fn private_dialog(a: &U, b: &U) -> String {
-    a.c.create_dialog(dialog(DialogType::Private, None, &[b.id]))
-        .await
-        .unwrap()
-        .id
-}
-
-async fn group_dialog(owner: &U, others: &[&U]) -> String {
-    let ids: Vec<u64> = others.iter().map(|u| u.id).collect();
-    owner
-        .c
-        .create_dialog(dialog(DialogType::Group, Some("Team"), &ids))
-        .await
-        .unwrap()
-        .id
-}
 
 /// The default privacy list `name` of `u`, made of `items`.
 async fn block_by_default(u: &U, name: &str, items: Vec<PrivacyListItem>) {
@@ -150,6 +88,7 @@ async fn pushes_n(s: &Server, user_id: u64, n: usize) -> Vec<(String, String, u6
 // Waiting
 
 include!("support/events.rs");
+include!("support/users.rs");
 
 fn errors(events: &[ChatEvent]) -> Vec<&ChatEvent> {
     events

@@ -13,11 +13,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cubechat_core::chat::{DialogType, ListParams, NewDialog, NewMessage};
+use cubechat_core::chat::{ListParams, NewMessage};
 use cubechat_core::xmpp::Attachment;
 use cubechat_core::{
-    ChatAuth, ChatEvent, ChatEvents, ChatMessage, Client, Config, ConnectionState,
-    ConnectionStates, Error, LoginId, OutgoingMessage, UserParams,
+    ChatAuth, ChatEvent, ChatEvents, ChatMessage, Client, ConnectionState, ConnectionStates, Error,
+    LoginId, OutgoingMessage,
 };
 use cubechat_wire::chat::Message;
 use tokio::net::{TcpListener, TcpStream};
@@ -25,7 +25,7 @@ use tokio::time::timeout;
 
 mod common;
 
-use common::{start, Server, APP, PASSWORD};
+use common::{start, APP, PASSWORD};
 
 /// The longest any single expected event may take.
 const STEP: Duration = Duration::from_secs(10);
@@ -35,42 +35,6 @@ const QUIET: Duration = Duration::from_millis(1200);
 // ---------------------------------------------------------------------------------------
 // Fixtures
 
-/// A logged-in user (REST session) with a chat-configured client.
-struct U {
-    c: Arc<Client>,
-    id: u64,
-}
-
-async fn sign_up(s: &Server, login: &str) {
-    s.client()
-        .sign_up(UserParams {
-            login: Some(login.into()),
-            password: Some(PASSWORD.into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-}
-
-/// A new client of the existing user `login`, logged in over REST, with `f` applied to
-/// [`Server::chat_config`].
-async fn log_in(s: &Server, login: &str, f: impl FnOnce(&mut Config)) -> U {
-    let mut cfg = s.chat_config();
-    f(&mut cfg);
-    let c = Client::new(cfg).unwrap();
-    let me = c
-        .log_in(LoginId::Login(login.into()), PASSWORD)
-        .await
-        .unwrap();
-    U { c, id: me.id }
-}
-
-/// A new user, logged in.
-async fn user(s: &Server, login: &str) -> U {
-    sign_up(s, login).await;
-    log_in(s, login, |_| {}).await
-}
-
 fn pw(u: &U) -> ChatAuth {
     ChatAuth::Password {
         user_id: Some(u.id),
@@ -79,41 +43,6 @@ fn pw(u: &U) -> ChatAuth {
 }
 
 /// Subscribes to events and connects with the session token.
-async fn online(u: &U) -> Ev {
-    let ev = Ev::new(u.c.subscribe_chat());
-    u.c.connect_chat(ChatAuth::SessionToken).await.unwrap();
-    assert_eq!(u.c.connection_state(), ConnectionState::Connected);
-    ev
-}
-
-fn dialog(kind: DialogType, name: Option<&str>, occupants: &[u64]) -> NewDialog {
-    NewDialog {
-        kind,
-        name: name.map(str::to_owned),
-        occupants_ids: occupants.to_vec(),
-        photo: None,
-        description: None,
-        extensions: BTreeMap::new(),
-    }
-}
-
-async fn private_dialog(a: &U, b: &U) -> String {
-    a.c.create_dialog(dialog(DialogType::Private, None, &[b.id]))
-        .await
-        .unwrap()
-        .id
-}
-
-async fn group_dialog(owner: &U, others: &[&U]) -> String {
-    let ids: Vec<u64> = others.iter().map(|u| u.id).collect();
-    owner
-        .c
-        .create_dialog(dialog(DialogType::Group, Some("Team"), &ids))
-        .await
-        .unwrap()
-        .id
-}
-
 /// The whole REST history of a dialog as `u` sees it (without marking it read).
 async fn history(u: &U, dialog_id: &str) -> Vec<Message> {
     u.c.history(dialog_id, &ListParams::default(), false)
@@ -133,6 +62,7 @@ async fn stored(u: &U, dialog_id: &str, message_id: &str) -> Option<Message> {
 // Waiting
 
 include!("support/events.rs");
+include!("support/users.rs");
 
 /// Everything queued now.
 fn drain<T>(rx: &mut tokio::sync::mpsc::UnboundedReceiver<T>) -> Vec<T> {

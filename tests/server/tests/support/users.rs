@@ -1,0 +1,90 @@
+// Users, connections and dialogs shared by the engine-vs-cubeserver tests (textually included
+// by `sdk_realtime.rs`, `sdk_presence.rs` and `sdk_offline.rs`, after `support/events.rs`;
+// they define `mod common`).
+
+/// A logged-in user (REST session) with a chat-configured client.
+struct U {
+    c: std::sync::Arc<cubechat_core::Client>,
+    id: u64,
+}
+
+/// Signs up `login` with [`common::PASSWORD`].
+async fn sign_up(s: &common::Server, login: &str) {
+    s.client()
+        .sign_up(cubechat_core::UserParams {
+            login: Some(login.into()),
+            password: Some(common::PASSWORD.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
+/// A new client of the existing user `login`, logged in over REST, with `f` applied to
+/// [`common::Server::chat_config`].
+async fn log_in(
+    s: &common::Server,
+    login: &str,
+    f: impl FnOnce(&mut cubechat_core::Config),
+) -> U {
+    let mut cfg = s.chat_config();
+    f(&mut cfg);
+    let c = cubechat_core::Client::new(cfg).unwrap();
+    let me = c
+        .log_in(cubechat_core::LoginId::Login(login.into()), common::PASSWORD)
+        .await
+        .unwrap();
+    U { c, id: me.id }
+}
+
+/// A new user, logged in.
+async fn user(s: &common::Server, login: &str) -> U {
+    sign_up(s, login).await;
+    log_in(s, login, |_| {}).await
+}
+
+/// Subscribes to events and connects with the session token.
+async fn online(u: &U) -> Ev {
+    let ev = Ev::new(u.c.subscribe_chat());
+    u.c.connect_chat(cubechat_core::ChatAuth::SessionToken)
+        .await
+        .unwrap();
+    assert_eq!(
+        u.c.connection_state(),
+        cubechat_core::ConnectionState::Connected
+    );
+    ev
+}
+
+fn dialog(
+    kind: cubechat_core::chat::DialogType,
+    name: Option<&str>,
+    occupants: &[u64],
+) -> cubechat_core::chat::NewDialog {
+    cubechat_core::chat::NewDialog {
+        kind,
+        name: name.map(str::to_owned),
+        occupants_ids: occupants.to_vec(),
+        photo: None,
+        description: None,
+        extensions: std::collections::BTreeMap::new(),
+    }
+}
+
+async fn private_dialog(a: &U, b: &U) -> String {
+    a.c.create_dialog(dialog(cubechat_core::chat::DialogType::Private, None, &[b.id]))
+        .await
+        .unwrap()
+        .id
+}
+
+#[allow(dead_code)]
+async fn group_dialog(owner: &U, others: &[&U]) -> String {
+    let ids: Vec<u64> = others.iter().map(|u| u.id).collect();
+    owner
+        .c
+        .create_dialog(dialog(cubechat_core::chat::DialogType::Group, Some("Team"), &ids))
+        .await
+        .unwrap()
+        .id
+}
