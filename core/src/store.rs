@@ -638,38 +638,13 @@ impl Store {
     pub fn put_messages(&self, msgs: &[LocalMessage]) -> Result<Vec<LocalMessage>> {
         let mut added = Vec::new();
         self.tx(|tx| {
-            let mut ins = tx.prepare_cached(
-                "INSERT OR IGNORE INTO messages (id, dialog_id, sender_id, recipient_id, body, \
-                 date_sent, state, failure, outgoing, edited, attachments, custom, read_ids, \
-                 delivered_ids, reactions) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            )?;
             let mut upd = tx.prepare_cached(
                 "UPDATE messages SET read_ids = ?2, delivered_ids = ?3, reactions = ?4, \
                  body = ?5, state = CASE WHEN state IN (1, 2, 3) AND ?6 IN (1, 2, 3) \
                  THEN max(state, ?6) ELSE state END WHERE id = ?1",
             )?;
             for m in msgs {
-                let n = ins.execute(params![
-                    m.id,
-                    m.dialog_id,
-                    m.sender_id as i64,
-                    m.recipient_id.map(|v| v as i64),
-                    m.body,
-                    m.date_sent,
-                    m.state.code(),
-                    match &m.state {
-                        MessageState::Failed { reason } => Some(reason.as_str()),
-                        _ => None,
-                    },
-                    m.outgoing,
-                    m.edited,
-                    json(&m.attachments),
-                    json(&m.custom),
-                    json(&m.read_ids),
-                    json(&m.delivered_ids),
-                    json(&m.reactions),
-                ])?;
+                let n = insert_message(tx, m, "INSERT OR IGNORE")?;
                 if n == 1 {
                     let mut m = m.clone();
                     m.seq = tx.last_insert_rowid();
@@ -888,22 +863,11 @@ impl Store {
     /// Writes a new outgoing message and its send order in one transaction.
     pub fn enqueue_message(&self, m: &LocalMessage, payload: &Payload) -> Result<LocalMessage> {
         let mut m = m.clone();
+        m.state = MessageState::Queued;
+        m.outgoing = true;
         self.tx(|tx| {
-            tx.execute(
-                "INSERT INTO messages (id, dialog_id, sender_id, recipient_id, body, date_sent, \
-                 state, outgoing, attachments, custom) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 1, ?7, ?8)",
-                params![
-                    m.id,
-                    m.dialog_id,
-                    m.sender_id as i64,
-                    m.recipient_id.map(|v| v as i64),
-                    m.body,
-                    m.date_sent,
-                    json(&m.attachments),
-                    json(&m.custom)
-                ],
-            )?;
+            // A plain INSERT: an id that exists already fails the whole write.
+            insert_message(tx, &m, "INSERT")?;
             m.seq = tx.last_insert_rowid();
             insert_outbox(tx, &m.id, &m.id, &m.dialog_id, OutboxKind::Message, payload)
         })?;
@@ -1061,6 +1025,35 @@ impl Store {
         })?;
         Ok(v.map(|s| from_json(&s)))
     }
+}
+
+/// Inserts a message row; `verb` is `INSERT` or `INSERT OR IGNORE`. Returns rows written.
+fn insert_message(tx: &Transaction<'_>, m: &LocalMessage, verb: &str) -> rusqlite::Result<usize> {
+    let mut st = tx.prepare_cached(&format!(
+        "{verb} INTO messages (id, dialog_id, sender_id, recipient_id, body, date_sent, state, \
+         failure, outgoing, edited, attachments, custom, read_ids, delivered_ids, reactions) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+    ))?;
+    st.execute(params![
+        m.id,
+        m.dialog_id,
+        m.sender_id as i64,
+        m.recipient_id.map(|v| v as i64),
+        m.body,
+        m.date_sent,
+        m.state.code(),
+        match &m.state {
+            MessageState::Failed { reason } => Some(reason.as_str()),
+            _ => None,
+        },
+        m.outgoing,
+        m.edited,
+        json(&m.attachments),
+        json(&m.custom),
+        json(&m.read_ids),
+        json(&m.delivered_ids),
+        json(&m.reactions),
+    ])
 }
 
 fn insert_outbox(

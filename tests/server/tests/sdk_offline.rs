@@ -87,32 +87,11 @@ async fn history_bodies(u: &U, dialog: &str) -> Vec<String> {
         .collect()
 }
 
-/// The next timeline event matching `pred`.
-async fn tl_next(
-    rx: &mut UnboundedReceiver<TimelineEvent>,
-    what: &str,
-    pred: impl Fn(&TimelineEvent) -> bool,
-) -> TimelineEvent {
+/// The next event of a live view matching `pred`.
+async fn next_of<T>(rx: &mut UnboundedReceiver<T>, what: &str, pred: impl Fn(&T) -> bool) -> T {
     timeout(STEP, async {
         loop {
-            let e = rx.recv().await.expect("timeline ended");
-            if pred(&e) {
-                return e;
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
-
-async fn dl_next(
-    rx: &mut UnboundedReceiver<DialogsEvent>,
-    what: &str,
-    pred: impl Fn(&DialogsEvent) -> bool,
-) -> DialogsEvent {
-    timeout(STEP, async {
-        loop {
-            let e = rx.recv().await.expect("dialog list ended");
+            let e = rx.recv().await.expect("live view ended");
             if pred(&e) {
                 return e;
             }
@@ -165,7 +144,7 @@ async fn hundred_queued_offline_arrive_once_in_order() {
         ids.push(m.id);
     }
     for (i, id) in ids.iter().enumerate() {
-        match tl_next(&mut tl, "Added", |e| matches!(e, TimelineEvent::Added(_))).await {
+        match next_of(&mut tl, "Added", |e| matches!(e, TimelineEvent::Added(_))).await {
             TimelineEvent::Added(m) => {
                 assert_eq!(&m.id, id);
                 assert_eq!(m.body, body_n(i));
@@ -198,7 +177,7 @@ async fn hundred_queued_offline_arrive_once_in_order() {
     let hist = history_bodies(&b, &d).await;
     assert_eq!(hist, (0..N).map(body_n).collect::<Vec<_>>());
     // The timeline saw each state change in place.
-    tl_next(&mut tl, "Updated Sent", |e| {
+    next_of(&mut tl, "Updated Sent", |e| {
         matches!(e, TimelineEvent::Updated(m) if m.id == ids[N - 1] && m.state != MessageState::Queued)
     })
     .await;
@@ -395,7 +374,7 @@ async fn queued_attachment_uploads_before_the_message_is_sent() {
     let uid = m.attachments[0].uid.clone().expect("uploaded blob uid");
     assert_eq!(m.attachments[0].kind, "image");
     assert_eq!(b.c.blob_by_uid(&uid).await.unwrap().size, Some(20_000));
-    tl_next(
+    next_of(
         &mut tl,
         "attachment in place",
         |e| matches!(e, TimelineEvent::Updated(m) if m.id == q.id && m.attachments.len() == 1),
@@ -417,7 +396,7 @@ async fn queued_attachment_uploads_before_the_message_is_sent() {
         a.c.enqueue_message(text(&d, b.id, "after"), vec![])
             .unwrap();
     bev.message("after", |m| m.id == after.id).await;
-    match tl_next(&mut tl, "failed", |e| {
+    match next_of(&mut tl, "failed", |e| {
         matches!(e, TimelineEvent::Updated(m) if m.id == gone.id && matches!(m.state, MessageState::Failed { .. }))
     })
     .await
@@ -446,7 +425,7 @@ async fn cancel_edit_delete_and_retry() {
         a.c.enqueue_message(text(&d, b.id, "three"), vec![])
             .unwrap();
     a.c.cancel_message(&two.id).unwrap();
-    tl_next(
+    next_of(
         &mut tl,
         "Removed two",
         |e| matches!(e, TimelineEvent::Removed { message_id } if *message_id == two.id),
@@ -503,7 +482,7 @@ async fn cancel_edit_delete_and_retry() {
     let bounced =
         a.c.enqueue_message(text(&d, b.id, "blocked"), vec![])
             .unwrap();
-    tl_next(&mut tl, "Failed", |e| {
+    next_of(&mut tl, "Failed", |e| {
         matches!(e, TimelineEvent::Updated(m) if m.id == bounced.id && matches!(m.state, MessageState::Failed { .. }))
     })
     .await;
@@ -554,7 +533,7 @@ async fn dialog_list_is_served_then_synced_then_live() {
     let (snap, mut dl) = a.c.watch_dialogs(50).unwrap();
     assert!(snap.is_empty(), "a new store starts empty");
     for id in [&p1, &g] {
-        dl_next(
+        next_of(
             &mut dl,
             "synced",
             |e| matches!(e, DialogsEvent::Changed(d) if &d.id == id),
@@ -573,7 +552,7 @@ async fn dialog_list_is_served_then_synced_then_live() {
         ..text(&p1, a.id, "psst")
     })
     .unwrap();
-    match dl_next(&mut dl, "last message", |e| {
+    match next_of(&mut dl, "last message", |e| {
         matches!(e, DialogsEvent::Changed(d) if d.id == p1 && d.last_message.as_deref() == Some("psst"))
     })
     .await
@@ -590,7 +569,7 @@ async fn dialog_list_is_served_then_synced_then_live() {
         [g.as_str()]
     );
     a.c.mark_dialog_read(&p1).await.unwrap();
-    dl_next(&mut dl, "read", |e| {
+    next_of(&mut dl, "read", |e| {
         matches!(e, DialogsEvent::Changed(d) if d.id == p1 && d.unread_messages_count == Some(0))
     })
     .await;
@@ -609,7 +588,7 @@ async fn dialog_list_is_served_then_synced_then_live() {
     let mut note = BTreeMap::new();
     note.insert("dialog_id".to_owned(), g.clone());
     b.c.send_system_message(a.id, note.clone()).await.unwrap();
-    dl_next(&mut dl, "renamed", |e| {
+    next_of(&mut dl, "renamed", |e| {
         matches!(e, DialogsEvent::Changed(d) if d.id == g && d.name.as_deref() == Some("Renamed"))
     })
     .await;
@@ -624,7 +603,7 @@ async fn dialog_list_is_served_then_synced_then_live() {
     .await
     .unwrap();
     b.c.send_system_message(a.id, note).await.unwrap();
-    dl_next(
+    next_of(
         &mut dl,
         "removed",
         |e| matches!(e, DialogsEvent::Removed { dialog_id } if *dialog_id == g),
@@ -634,7 +613,7 @@ async fn dialog_list_is_served_then_synced_then_live() {
     a.c.delete_dialogs(std::slice::from_ref(&p1), false)
         .await
         .unwrap();
-    dl_next(
+    next_of(
         &mut dl,
         "deleted",
         |e| matches!(e, DialogsEvent::Removed { dialog_id } if *dialog_id == p1),
@@ -720,7 +699,7 @@ async fn timeline_pages_backwards_and_fills_gaps_after_offline() {
     let mut bev = online(&b).await;
     let live = b.c.send_message(text(&d, a.id, "live")).unwrap();
     bev.sent(&live).await;
-    tl_next(
+    next_of(
         &mut tl,
         "live",
         |e| matches!(e, TimelineEvent::Added(m) if m.id == live),
@@ -745,7 +724,7 @@ async fn timeline_pages_backwards_and_fills_gaps_after_offline() {
     connected(&mut states, "reconnected").await;
     let mut filled = Vec::new();
     for _ in 0..3 {
-        match tl_next(&mut tl, "gap", |e| matches!(e, TimelineEvent::Added(_))).await {
+        match next_of(&mut tl, "gap", |e| matches!(e, TimelineEvent::Added(_))).await {
             TimelineEvent::Added(m) => filled.push(m.body),
             _ => unreachable!(),
         }
