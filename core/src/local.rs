@@ -223,9 +223,11 @@ impl Client {
     }
 
     pub(crate) fn local(&self) -> Result<Arc<Local>> {
-        if let Some(l) = lock(&self.local).clone() {
+        let open = lock(&self.local).clone();
+        if let Some(l) = open {
             let session_user = self.current_session().map(|s| s.user_id).unwrap_or(0);
             if session_user == 0 || session_user == l.user_id {
+                self.start_local_tasks(&l);
                 return Ok(l);
             }
         }
@@ -847,7 +849,7 @@ async fn apply_events(
             ev = events.recv() => {
                 let Some(ev) = ev else { break };
                 let (Some(c), Some(l)) = (client.upgrade(), local.upgrade()) else { break };
-                if let Err(e) = apply(&c, &l, ev).await {
+                if let Err(e) = apply(&c, &l, ev) {
                     warn!(target: "cubechat_core::store", error = %e, "could not apply a chat event");
                 }
             }
@@ -873,7 +875,19 @@ fn spawn_sync(client: &Weak<Client>) {
     });
 }
 
-async fn apply(c: &Client, l: &Local, ev: ChatEvent) -> Result<()> {
+/// Fetches a dialog in the background (events keep flowing meanwhile).
+fn spawn_refresh(c: &Client, l: &Arc<Local>, dialog_id: &str) {
+    let (Some(c), l, d) = (c.me.upgrade(), l.clone(), dialog_id.to_owned()) else {
+        return;
+    };
+    tokio::spawn(async move {
+        if let Err(e) = c.refresh_dialog(&l, &d).await {
+            debug!(target: "cubechat_core::store", error = %e, "dialog fetch failed");
+        }
+    });
+}
+
+fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
     let store = &l.store;
     match ev {
         ChatEvent::Message(m) => {
@@ -889,9 +903,7 @@ async fn apply(c: &Client, l: &Local, ev: ChatEvent) -> Result<()> {
                     Some(d) => l.dialog_changed(Some(d)),
                     None => {
                         // A dialog the store does not know yet (new, or created elsewhere).
-                        if let Err(e) = c.refresh_dialog(l, &m.dialog_id).await {
-                            debug!(target: "cubechat_core::store", error = %e, "dialog fetch failed");
-                        }
+                        spawn_refresh(c, l, &m.dialog_id);
                     }
                 }
             }
@@ -974,7 +986,7 @@ async fn apply(c: &Client, l: &Local, ev: ChatEvent) -> Result<()> {
         ChatEvent::System(s) => {
             if let Some(d) = s.custom.get("dialog_id") {
                 if crate::xmpp::check_dialog(d).is_ok() {
-                    c.refresh_dialog(l, d).await?;
+                    spawn_refresh(c, l, d);
                 }
             }
         }
