@@ -672,10 +672,8 @@ impl Client {
                 "only a failed message can be retried".into(),
             ));
         }
-        let payload = match local.store.take_failed_payload(message_id)? {
-            Some(p) => p,
-            None => payload_of(&m),
-        };
+        // The kept payload when the send failed in the queue; else the message itself.
+        let payload = payload_of(&m);
         local.store.requeue(message_id, &payload, &m.dialog_id)?;
         local.updated(local.store.message(message_id)?);
         local.wake.notify_one();
@@ -709,7 +707,6 @@ impl Client {
             }
         }
         local.store.cancel(message_id)?;
-        let _ = local.store.take_failed_payload(message_id)?;
         local.dialog_changed(local.store.relink_last(&m.dialog_id, message_id)?);
         local.timeline_event(
             &m.dialog_id,
@@ -736,10 +733,7 @@ impl Client {
             }
         }
         if let MessageState::Failed { .. } = m.state {
-            if let Some(mut p) = local.store.take_failed_payload(message_id)? {
-                p.body = body.to_owned();
-                local.store.save_failed_payload(message_id, &p)?;
-            }
+            // Failed after the server acknowledged it: the retry sends the stored body.
             local.store.edit(message_id, body)?;
             return self.changed_message(&local, message_id);
         }
@@ -1023,8 +1017,6 @@ fn fail(l: &Local, item: &OutboxItem, reason: &str) -> Result<()> {
     warn!(target: "cubechat_core::queue", id = %item.op_id, reason, "send failed");
     match item.kind {
         OutboxKind::Message => {
-            l.store
-                .save_failed_payload(&item.message_id, &item.payload)?;
             l.updated(l.store.fail_queued(&item.message_id, reason)?);
         }
         _ => {
@@ -1061,7 +1053,7 @@ fn transient(e: &Error) -> bool {
 
 async fn drain(c: &Client, l: &Arc<Local>) -> Result<()> {
     for item in l.store.outbox()? {
-        if item.in_flight {
+        if item.in_flight || item.failed {
             continue;
         }
         if c.connection_state() != ConnectionState::Connected {

@@ -65,9 +65,11 @@ pub const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX outbox_message ON outbox(message_id);
      CREATE TABLE cursors (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);",
-    // v2: reactions on messages, and whether a dialog's whole history is cached.
+    // v2: reactions on messages, whether a dialog's whole history is cached, and failed
+    // sends kept in the outbox (for retry) instead of being dropped.
     "ALTER TABLE messages ADD COLUMN reactions TEXT NOT NULL DEFAULT '{}';
-     ALTER TABLE dialogs ADD COLUMN history_complete INTEGER NOT NULL DEFAULT 0;",
+     ALTER TABLE dialogs ADD COLUMN history_complete INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE outbox ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The schema version this build writes.
@@ -245,6 +247,8 @@ pub struct OutboxItem {
     pub payload: Payload,
     pub in_flight: bool,
     pub attempts: u32,
+    /// Failed: kept for `retry`, skipped by the queue.
+    pub failed: bool,
 }
 
 /// The SQLite store of one user.
@@ -327,6 +331,7 @@ fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxItem> {
         payload: from_json(&r.get::<_, String>(5)?),
         in_flight: r.get(6)?,
         attempts: r.get::<_, i64>(7)? as u32,
+        failed: r.get(8)?,
     })
 }
 
@@ -919,8 +924,8 @@ impl Store {
     pub fn outbox(&self) -> Result<Vec<OutboxItem>> {
         self.with(|c| {
             let mut st = c.prepare_cached(
-                "SELECT seq, op_id, message_id, dialog_id, kind, payload, in_flight, attempts \
-                 FROM outbox ORDER BY seq",
+                "SELECT seq, op_id, message_id, dialog_id, kind, payload, in_flight, attempts, \
+                 failed FROM outbox ORDER BY seq",
             )?;
             let rows = st.query_map([], outbox_row)?;
             rows.collect()
@@ -931,8 +936,8 @@ impl Store {
     pub fn outbox_item(&self, op_id: &str) -> Result<Option<OutboxItem>> {
         self.with(|c| {
             c.query_row(
-                "SELECT seq, op_id, message_id, dialog_id, kind, payload, in_flight, attempts \
-                 FROM outbox WHERE op_id = ?1",
+                "SELECT seq, op_id, message_id, dialog_id, kind, payload, in_flight, attempts, \
+                 failed FROM outbox WHERE op_id = ?1",
                 [op_id],
                 outbox_row,
             )
@@ -940,12 +945,13 @@ impl Store {
         })
     }
 
-    /// This user's failed messages, oldest first.
+    /// This user's failed messages that have no outbox row (rejected after the server
+    /// acknowledged them), oldest first.
     pub fn failed_outgoing(&self) -> Result<Vec<LocalMessage>> {
         self.with(|c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages WHERE state = 4 AND outgoing = 1 \
-                 ORDER BY seq"
+                 AND id NOT IN (SELECT op_id FROM outbox) ORDER BY seq"
             ))?;
             let rows = st.query_map([], message_row)?;
             rows.collect()
@@ -968,11 +974,12 @@ impl Store {
         self.with(|c| Ok(c.execute("DELETE FROM outbox WHERE op_id = ?1", [op_id])? > 0))
     }
 
-    /// Fails a queued message: its outbox row goes, the message stays with the reason.
+    /// Fails a queued message: its outbox row stays (flagged, skipped by the queue) for
+    /// `retry`, the message shows the reason.
     pub fn fail_queued(&self, message_id: &str, reason: &str) -> Result<Option<LocalMessage>> {
         self.tx(|tx| {
             tx.execute(
-                "DELETE FROM outbox WHERE op_id = ?1 AND kind = 0",
+                "UPDATE outbox SET failed = 1, in_flight = 0 WHERE op_id = ?1 AND kind = 0",
                 [message_id],
             )?;
             tx.execute(
@@ -984,9 +991,20 @@ impl Store {
         self.message(message_id)
     }
 
-    /// Puts a failed message back into the queue (at the end), with its saved payload.
+    /// Puts a message into the queue again, at the end: a failed one (its kept row moves),
+    /// or one whose send must be repeated with `payload` (no row left, e.g. bounced after
+    /// the server acknowledged it).
     pub fn requeue(&self, message_id: &str, payload: &Payload, dialog_id: &str) -> Result<()> {
         self.tx(|tx| {
+            let kept: Option<String> = tx
+                .query_row(
+                    "SELECT payload FROM outbox WHERE op_id = ?1 AND kind = 0",
+                    [message_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let payload = kept.map_or_else(|| payload.clone(), |p| from_json(&p));
+            tx.execute("DELETE FROM outbox WHERE op_id = ?1", [message_id])?;
             tx.execute(
                 "UPDATE messages SET state = 0, failure = NULL WHERE id = ?1",
                 [message_id],
@@ -997,7 +1015,7 @@ impl Store {
                 message_id,
                 dialog_id,
                 OutboxKind::Message,
-                payload,
+                &payload,
             )
         })
     }
@@ -1009,21 +1027,6 @@ impl Store {
             tx.execute("DELETE FROM messages WHERE id = ?1", [message_id])?;
             Ok(())
         })
-    }
-
-    /// Saved payloads of failed messages, for `retry` (kept in the cursors table).
-    pub fn save_failed_payload(&self, message_id: &str, payload: &Payload) -> Result<()> {
-        self.set_cursor(&format!("failed:{message_id}"), &json(payload))
-    }
-
-    pub fn take_failed_payload(&self, message_id: &str) -> Result<Option<Payload>> {
-        let key = format!("failed:{message_id}");
-        let v = self.cursor(&key)?;
-        self.with(|c| {
-            c.execute("DELETE FROM cursors WHERE name = ?1", [&key])
-                .map(drop)
-        })?;
-        Ok(v.map(|s| from_json(&s)))
     }
 }
 
@@ -1173,6 +1176,7 @@ mod tests {
                     "in-flight sends go again after a restart"
                 );
                 assert!(out[0].payload.save_to_history);
+                assert!(!out[0].failed);
             }
             drop(s);
             cleanup(&p);
@@ -1339,6 +1343,7 @@ mod tests {
             }
         );
         s.cancel("q2").unwrap();
+        s.cancel("q1").unwrap();
         assert!(s.outbox().unwrap().is_empty());
         assert!(s.message("q2").unwrap().is_none());
     }
