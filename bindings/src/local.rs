@@ -177,7 +177,7 @@ pub struct QueuedFile {
     pub public: bool,
 }
 
-impl From<QueuedFile> for local_core::QueuedAttachment {
+impl From<QueuedFile> for cubechat_core::QueuedFile {
     fn from(f: QueuedFile) -> Self {
         Self {
             path: f.path.into(),

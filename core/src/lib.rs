@@ -28,8 +28,8 @@ pub use client::Client;
 pub use config::{ChatEndpoint, ChatOptions, Config, ReconnectPolicy, Timeouts, TlsOptions};
 pub use cubechat_wire::auth::{Session, User, UserParams};
 pub use error::{Error, Result};
-pub use local::{DialogsEvent, QueuedAttachment, TimelineEvent};
-pub use store::{LocalMessage, MessageState, Store};
+pub use local::{DialogsEvent, TimelineEvent};
+pub use store::{LocalMessage, MessageState, QueuedFile, Store};
 pub use xmpp::{
     ChatAuth, ChatEvent, ChatEvents, ChatMessage, ConnectionState, ConnectionStates,
     OutgoingMessage, PrivacyAction, PrivacyList, PrivacyListItem, PrivacyListNames, SystemMessage,

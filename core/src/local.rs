@@ -80,9 +80,6 @@ pub enum TimelineEvent {
     Removed { message_id: String },
 }
 
-/// A file to attach to a queued message; it is uploaded (when online) before the message is
-/// sent, and becomes an attachment.
-pub type QueuedAttachment = QueuedFile;
 
 /// The offline-first state of one user: the store, live-view subscribers and the tasks.
 pub(crate) struct Local {
@@ -601,7 +598,7 @@ impl Client {
     pub fn enqueue_message(
         &self,
         m: OutgoingMessage,
-        files: Vec<QueuedAttachment>,
+        files: Vec<QueuedFile>,
     ) -> Result<LocalMessage> {
         let mut check = m.clone();
         if !files.is_empty() && check.attachments.is_empty() && check.body.trim().is_empty() {
