@@ -80,7 +80,6 @@ pub enum TimelineEvent {
     Removed { message_id: String },
 }
 
-
 /// The offline-first state of one user: the store, live-view subscribers and the tasks.
 pub(crate) struct Local {
     pub(crate) store: Arc<Store>,
