@@ -18,7 +18,7 @@ PORTABILITY_TARGETS := aarch64-linux-android aarch64-apple-ios
 export CARGO_TERM_COLOR := never
 
 .PHONY: setup build bindings python kotlin swift android ios test test-rust test-python \
-        test-kotlin test-interop check-targets check-deps demo bench lint clean
+        test-kotlin test-interop check-targets check-deps check-paths demo bench lint clean
 
 setup:
 	scripts/setup.sh
@@ -65,7 +65,7 @@ android:
 	android/build-aar.sh
 
 ## test: everything this machine can prove, in every language.
-test: setup build check-deps test-rust test-python test-kotlin test-interop check-targets test-swift
+test: check-paths setup build check-deps test-rust test-python test-kotlin test-interop check-targets test-swift
 	@echo "make test: all suites passed"
 
 test-rust: build
@@ -91,6 +91,10 @@ check-deps:
 	@if cargo tree -p cubechat-ffi -e normal --prefix none | grep -iE '^(openssl|native-tls|aws-lc)'; then \
 	  echo "check-deps: forbidden TLS crates in cubechat-ffi" >&2; exit 1; fi
 	@echo "check-deps: cubechat-ffi uses rustls + ring only"
+
+## check-paths: no tracked file refers to a path outside the repository (it stands alone).
+check-paths:
+	scripts/check-paths.sh
 
 ## check-targets: the engine and facade compile for Android and iOS (no NDK/Xcode needed).
 check-targets:

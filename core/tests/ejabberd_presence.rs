@@ -1,11 +1,9 @@
 //! Privacy lists (mod_privacy), last activity (mod_last) and group presence (mod_muc) of
 //! cubechat-core against a real ejabberd (Debian package) on 127.0.0.1, started by
-//! `scripts/ejabberd.sh`: the standard subset of ConnectyCube's §6.7–6.10. Skipped, with
-//! the reason printed, only when ejabberd is not installed and cannot be installed.
+//! `scripts/ejabberd.sh`: the standard subset of ConnectyCube's §6.7–6.10 (see
+//! `support/ejabberd.rs`: without ejabberd these tests fail unless `CUBECHAT_SKIP_EJABBERD=1`).
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,87 +16,11 @@ use tokio::time::timeout;
 const APP: u64 = 7;
 const STEP: Duration = Duration::from_secs(10);
 
-struct Ejabberd {
-    dir: PathBuf,
-    c2s: u16,
-    tls: u16,
-    ca: String,
-}
-
-impl Drop for Ejabberd {
-    fn drop(&mut self) {
-        let _ = Command::new(script()).arg("stop").arg(&self.dir).status();
-        if std::thread::panicking() {
-            eprintln!("ejabberd logs kept in {}", self.dir.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/ejabberd.sh")
-}
+mod support;
+use support::ejabberd::{ctl, Ejabberd};
 
 fn start_ejabberd() -> Option<Ejabberd> {
-    if !std::path::Path::new("/usr/sbin/ejabberdctl").exists() {
-        let ok = Command::new(script())
-            .arg("install")
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            println!(
-                "SKIPPED: ejabberd is not installed and `scripts/ejabberd.sh install` failed \
-                 (needs root and apt)"
-            );
-            return None;
-        }
-    }
-    let dir = std::env::temp_dir().join(format!("cubechat-ejd-presence-{}", std::process::id()));
-    let out = Command::new(script())
-        .arg("start")
-        .arg(&dir)
-        .args(["5-7:pw5", "6-7:pw6", "8-7:pw8"])
-        .output()
-        .unwrap();
-    let mut guard = Ejabberd {
-        dir: dir.clone(),
-        c2s: 0,
-        tls: 0,
-        ca: String::new(),
-    };
-    assert!(
-        out.status.success(),
-        "ejabberd did not start: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let env = std::fs::read_to_string(dir.join("env")).unwrap();
-    let var = |k: &str| -> String {
-        env.split_whitespace()
-            .find_map(|w| w.strip_prefix(&format!("{k}=")))
-            .unwrap()
-            .trim_matches('\'')
-            .to_owned()
-    };
-    guard.c2s = var("EJD_C2S_PORT").parse().unwrap();
-    guard.tls = var("EJD_C2S_TLS_PORT").parse().unwrap();
-    guard.ca = std::fs::read_to_string(var("EJD_CA_FILE")).unwrap();
-    Some(guard)
-}
-
-fn ctl(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new(script())
-        .arg("ctl")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    support::ejabberd::start("presence", &["5-7:pw5", "6-7:pw6", "8-7:pw8"])
 }
 
 fn config(e: &Ejabberd) -> Config {
