@@ -92,8 +92,61 @@ impl Drop for HostileXmppServer {
     }
 }
 
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+/// Any byte stream (TCP or TLS).
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// One side of an XMPP connection in raw bytes: the peer's input split into top-level units
+/// (stream header, stanza, footer) by [`XmlGuard`], output written as given.
+pub(crate) struct Wire {
+    pub(crate) io: Box<dyn Io>,
+    guard: XmlGuard,
+    units: VecDeque<String>,
+    partial: Vec<u8>,
+}
+
+impl Wire {
+    pub(crate) fn new(io: Box<dyn Io>) -> Self {
+        Self {
+            io,
+            guard: XmlGuard::new(Limits::default()),
+            units: VecDeque::new(),
+            partial: Vec::new(),
+        }
+    }
+
+    /// The peer's next complete unit, trimmed; `UnexpectedEof` when it closed the connection.
+    pub(crate) async fn next_unit(&mut self, wait: Duration) -> io::Result<String> {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            if let Some(u) = self.units.pop_front() {
+                return Ok(u);
+            }
+            let n = tokio::time::timeout(wait, self.io.read(&mut buf))
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "peer silent"))??;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            let bytes = &buf[..n];
+            let mut last = 0;
+            let (partial, units) = (&mut self.partial, &mut self.units);
+            self.guard.feed(bytes, |end| {
+                partial.extend_from_slice(&bytes[last..end]);
+                units.push_back(String::from_utf8_lossy(partial).trim().to_owned());
+                partial.clear();
+                last = end;
+            })?;
+            partial.extend_from_slice(&bytes[last..]);
+        }
+    }
+
+    /// Writes and flushes `s`.
+    pub(crate) async fn send(&mut self, s: &str) -> io::Result<()> {
+        self.io.write_all(s.as_bytes()).await?;
+        self.io.flush().await
+    }
+}
 
 impl HostileXmppServer {
     /// Starts a plain-TCP server on a free port of 127.0.0.1 running `script`, one attack
@@ -143,10 +196,7 @@ impl HostileXmppServer {
                         None => Box::new(tcp),
                     };
                     let mut conn = Conn {
-                        io,
-                        guard: XmlGuard::new(Limits::default()),
-                        units: VecDeque::new(),
-                        partial: Vec::new(),
+                        w: Wire::new(io),
                         shared: &shared,
                     };
                     if let Err(e) = conn.serve(attack).await {
@@ -225,44 +275,17 @@ const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' 
     xmlns:stream='http://etherx.jabber.org/streams' from='localhost' id='hostile' version='1.0'>";
 
 struct Conn<'a> {
-    io: Box<dyn Io>,
-    guard: XmlGuard,
-    /// Complete units received and not yet handled.
-    units: VecDeque<String>,
-    partial: Vec<u8>,
+    w: Wire,
     shared: &'a Shared,
 }
 
 impl Conn<'_> {
-    /// The client's next complete unit (stream header, stanza, footer), trimmed.
     async fn next_unit(&mut self) -> io::Result<String> {
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            if let Some(u) = self.units.pop_front() {
-                return Ok(u);
-            }
-            let n = tokio::time::timeout(READ_TIMEOUT, self.io.read(&mut buf))
-                .await
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client silent"))??;
-            if n == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            let bytes = &buf[..n];
-            let mut last = 0;
-            let (partial, units) = (&mut self.partial, &mut self.units);
-            self.guard.feed(bytes, |end| {
-                partial.extend_from_slice(&bytes[last..end]);
-                units.push_back(String::from_utf8_lossy(partial).trim().to_owned());
-                partial.clear();
-                last = end;
-            })?;
-            partial.extend_from_slice(&bytes[last..]);
-        }
+        self.w.next_unit(READ_TIMEOUT).await
     }
 
     async fn send(&mut self, s: &str) -> io::Result<()> {
-        self.io.write_all(s.as_bytes()).await?;
-        self.io.flush().await
+        self.w.send(s).await
     }
 
     async fn serve(&mut self, attack: Attack) -> io::Result<()> {
@@ -336,7 +359,7 @@ impl Conn<'_> {
                 let mut left = bytes;
                 while left > 0 {
                     let n = left.min(chunk.len());
-                    self.io.write_all(&chunk.as_bytes()[..n]).await?;
+                    self.w.io.write_all(&chunk.as_bytes()[..n]).await?;
                     left -= n;
                 }
                 self.send("</body></message>").await?;
@@ -351,7 +374,7 @@ impl Conn<'_> {
                 for i in 0..count {
                     batch.push_str(&message(&format!("flood {i}")));
                     if batch.len() > 32 * 1024 {
-                        self.io.write_all(batch.as_bytes()).await?;
+                        self.w.io.write_all(batch.as_bytes()).await?;
                         batch.clear();
                     }
                 }
