@@ -52,6 +52,53 @@ fn proto(what: &str, got: &str) -> io::Error {
     io::Error::other(format!("expected {what}, got {got}"))
 }
 
+/// Direct TLS to `127.0.0.1:port`, then the opening stream header; returns after the
+/// server's header and features.
+async fn open(
+    port: u16,
+    server_name: &str,
+    domain: &str,
+    tls: Arc<ClientConfig>,
+) -> io::Result<(Wire, String, String)> {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
+    tcp.set_nodelay(true)?;
+    let name = ServerName::try_from(server_name.to_owned())
+        .map_err(|_| io::Error::other("bad server name"))?;
+    let tls = TlsConnector::from(tls).connect(name, tcp).await?;
+    let mut w = Wire::new(Box::new(tls));
+    let header = format!(
+        "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+         xmlns:stream='http://etherx.jabber.org/streams' to='{domain}' version='1.0'>"
+    );
+    w.send(&header).await?;
+    let _ = w.next_unit(WAIT).await?;
+    let features = w.next_unit(WAIT).await?;
+    Ok((w, header, features))
+}
+
+/// Without logging in: opens a stream (direct TLS), sends `payload` instead of `<auth/>` and
+/// reports how the server ended the connection.
+pub async fn before_login(
+    port: u16,
+    server_name: &str,
+    domain: &str,
+    tls: Arc<ClientConfig>,
+    payload: &[u8],
+    wait: Duration,
+) -> io::Result<Outcome> {
+    let (w, _, _) = open(port, server_name, domain, tls).await?;
+    let mut c = HostileClient {
+        w,
+        jid: String::new(),
+        received: Vec::new(),
+    };
+    match c.send_raw(payload).await {
+        Err(e) if !is_hangup(&e) => return Err(e),
+        _ => {}
+    }
+    Ok(c.outcome(wait).await)
+}
+
 impl HostileClient {
     /// Connects with direct TLS to `127.0.0.1:port` (certificate checked for `server_name`
     /// with `tls`), authenticates `authcid` (`{user}-{app}`) with SASL PLAIN and binds a
@@ -64,19 +111,7 @@ impl HostileClient {
         authcid: &str,
         secret: &str,
     ) -> io::Result<Self> {
-        let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
-        tcp.set_nodelay(true)?;
-        let name = ServerName::try_from(server_name.to_owned())
-            .map_err(|_| io::Error::other("bad server name"))?;
-        let tls = TlsConnector::from(tls).connect(name, tcp).await?;
-        let mut w = Wire::new(Box::new(tls));
-        let header = format!(
-            "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
-             xmlns:stream='http://etherx.jabber.org/streams' to='{domain}' version='1.0'>"
-        );
-        w.send(&header).await?;
-        let _ = w.next_unit(WAIT).await?;
-        let features = w.next_unit(WAIT).await?;
+        let (mut w, header, features) = open(port, server_name, domain, tls).await?;
         if !features.contains("PLAIN") {
             return Err(proto("SASL PLAIN", &features));
         }

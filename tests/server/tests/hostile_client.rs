@@ -6,7 +6,7 @@
 
 include!("support/raw_client.rs");
 
-use cubechat_faults::client::{HostileClient, Outcome};
+use cubechat_faults::client::{before_login, HostileClient, Outcome};
 
 async fn hostile(s: &Server, u: &User) -> HostileClient {
     HostileClient::connect(
@@ -112,5 +112,28 @@ async fn malformed_xml_closes_the_session() {
         h.outcome(Duration::from_secs(10)).await,
         Outcome::Closed { .. }
     ));
+    others_still_chat(&mut s, &mut alice, &b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_nesting_before_login_is_refused_too() {
+    let mut s = start().await;
+    let (a, b) = (s.user("alice").await, s.user("bob").await);
+    let mut alice = s.online(&a).await;
+    let deep = format!(
+        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{}",
+        "<x>".repeat(20_000)
+    );
+    let outcome = before_login(
+        s.xmpp_tls_port,
+        "127.0.0.1",
+        &s.domain,
+        s.tls.clone(),
+        deep.as_bytes(),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(outcome, Outcome::Closed { .. }), "{outcome:?}");
     others_still_chat(&mut s, &mut alice, &b).await;
 }
