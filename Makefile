@@ -18,7 +18,7 @@ PORTABILITY_TARGETS := aarch64-linux-android aarch64-apple-ios
 export CARGO_TERM_COLOR := never
 
 .PHONY: setup build bindings python kotlin swift android ios test test-rust test-python \
-        test-kotlin test-interop check-targets check-deps check-paths demo bench lint clean
+        test-kotlin test-interop check-targets check-deps check-paths demo bench lint clean fuzz
 
 setup:
 	scripts/setup.sh
@@ -117,3 +117,16 @@ lint:
 clean:
 	cargo clean
 	rm -rf $(BUILD)
+
+## fuzz: each cargo-fuzz target in fuzz/ (its own workspace) for FUZZ_SECONDS; prints the
+## executions per target and fails on the first crash (its input is in fuzz/artifacts/).
+FUZZ_SECONDS ?= 60
+fuzz:
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd fuzz && for t in $$(cargo fuzz list); do \
+	  log=target/fuzz-$$t.log; mkdir -p target; \
+	  if ! RUSTC_BOOTSTRAP=1 cargo fuzz run -O --target-dir target $$t -- \
+	      -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 >$$log 2>&1; then \
+	    tail -40 $$log; echo "fuzz: $$t FAILED (log: fuzz/$$log)"; exit 1; fi; \
+	  echo "fuzz: $$t: $$(grep -o 'Done [0-9]* runs in [0-9]* second' $$log | tail -1)"; \
+	done

@@ -1,7 +1,8 @@
 //! Logging set-up: [`init_platform`] installs one `tracing` subscriber (level / filter,
 //! optional console output, optional app-provided [`LogSink`]), bridges `log` records, and a
 //! panic hook that logs panics with a backtrace. The engine never logs secrets or message
-//! bodies; raw protocol data appears at `trace` only.
+//! bodies; raw protocol data appears at `trace` only (target `cubechat_core::xmpp::raw`),
+//! with SASL exchanges and message bodies redacted.
 
 use std::cell::Cell;
 use std::fmt::Write as _;
@@ -83,6 +84,35 @@ pub trait LogSink: Send + Sync {
     fn log(&self, record: LogRecord) -> Result<(), ChatError>;
 }
 
+/// Where tokio-xmpp logs, at `trace`, the raw protocol (SASL credentials and message bodies
+/// verbatim) and each parser event.
+const RAW_XMPP_UNREDACTED: &str = "tokio_xmpp::xmlstream";
+
+/// Bridges `log` records into `tracing`, except tokio-xmpp's unredacted `trace` records
+/// (reported disabled, so they are not even collected): the engine's redacting raw log
+/// (`cubechat_core::xmpp::raw`) takes their place.
+struct Bridge(tracing_log::LogTracer);
+
+impl Bridge {
+    fn unredacted(meta: &log::Metadata<'_>) -> bool {
+        meta.level() == log::Level::Trace && meta.target().starts_with(RAW_XMPP_UNREDACTED)
+    }
+}
+
+impl log::Log for Bridge {
+    fn enabled(&self, meta: &log::Metadata<'_>) -> bool {
+        !Self::unredacted(meta) && self.0.enabled(meta)
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        if !Self::unredacted(record.metadata()) {
+            self.0.log(record);
+        }
+    }
+    fn flush(&self) {
+        self.0.flush();
+    }
+}
+
 static SINK: RwLock<Option<Arc<dyn LogSink>>> = RwLock::new(None);
 static INIT: Once = Once::new();
 
@@ -121,7 +151,9 @@ pub fn init_platform(config: LogConfig, sink: Option<Arc<dyn LogSink>>) -> Resul
             .with(console)
             .with(SinkLayer)
             .try_init();
-        let _ = tracing_log::LogTracer::init();
+        if log::set_boxed_logger(Box::new(Bridge(tracing_log::LogTracer::new()))).is_ok() {
+            log::set_max_level(log::LevelFilter::Trace);
+        }
         install_panic_hook();
     });
     crate::runtime::rt()?;

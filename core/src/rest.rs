@@ -20,6 +20,47 @@ pub(crate) const SDK_HEADER: &str = concat!("cubechat-rust ", env!("CARGO_PKG_VE
 /// Longest server error text kept in an [`Error`].
 const MAX_ERROR_TEXT: usize = 300;
 
+/// Largest REST response body read (JSON answers): a longer one fails with
+/// [`Error::Protocol`] as soon as its `Content-Length` or its bytes show it, before it is
+/// held whole. Downloads to a file are streamed and not limited by it.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Bytes of an error response read to describe it; the rest is ignored.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Reads a response body of at most `cap` bytes; a longer one fails with `Protocol`
+/// (checked against `Content-Length` first, then while reading).
+pub(crate) async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>> {
+    let too_big = || Error::Protocol(format!("response body larger than {cap} bytes"));
+    if resp
+        .content_length()
+        .is_some_and(|n| n > u64::try_from(cap).unwrap_or(u64::MAX))
+    {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(Error::from_transport)? {
+        if body.len() + chunk.len() > cap {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The first [`MAX_ERROR_BODY`] bytes of an error response (what could be read of them).
+pub(crate) async fn read_error_body(mut resp: reqwest::Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        let room = MAX_ERROR_BODY - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= MAX_ERROR_BODY {
+            break;
+        }
+    }
+    body
+}
+
 /// How a request identifies itself.
 #[derive(Clone, Copy)]
 pub(crate) enum Auth<'a> {
@@ -127,12 +168,17 @@ impl Rest {
         let started = Instant::now();
         let resp = req.send().await.map_err(Error::from_transport)?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(Error::from_transport)?;
-        debug!(%method, path, status = status.as_u16(), ms = started.elapsed().as_millis() as u64, "rest");
-        if status.is_success() {
-            Ok(bytes.to_vec())
+        let body = if status.is_success() {
+            read_capped(resp, MAX_RESPONSE_BYTES).await
         } else {
-            Err(status_error(status, &bytes))
+            Ok(read_error_body(resp).await)
+        };
+        debug!(%method, path, status = status.as_u16(), ms = started.elapsed().as_millis() as u64, "rest");
+        let body = body?;
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(status_error(status, &body))
         }
     }
 }
@@ -224,6 +270,94 @@ mod tests {
             Error::Server { message, .. } => assert!(message.len() <= MAX_ERROR_TEXT + 3),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A one-shot HTTP server on 127.0.0.1 answering every request with `head` followed by
+    /// `body_len` bytes of `x` (written in pieces).
+    async fn serve_once(head: String, body_len: usize) -> Url {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut tcp, _) = l.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = tcp.read(&mut buf).await;
+            let _ = tcp.write_all(head.as_bytes()).await;
+            let chunk = vec![b'x'; 64 * 1024];
+            let mut left = body_len;
+            let chunked = head.contains("chunked");
+            while left > 0 {
+                let n = left.min(chunk.len());
+                let r = if chunked {
+                    let mut piece = format!("{n:x}\r\n").into_bytes();
+                    piece.extend_from_slice(&chunk[..n]);
+                    piece.extend_from_slice(b"\r\n");
+                    tcp.write_all(&piece).await
+                } else {
+                    tcp.write_all(&chunk[..n]).await
+                };
+                if r.is_err() {
+                    return; // the client stopped reading: good
+                }
+                left -= n;
+            }
+            if chunked {
+                let _ = tcp.write_all(b"0\r\n\r\n").await;
+            }
+        });
+        Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap()
+    }
+
+    async fn get(base: Url) -> Result<Vec<u8>> {
+        let cfg = Config::new(1, "k", base.as_str());
+        let rest = Rest::new(&cfg, base).unwrap();
+        rest.send(Method::GET, "users", &[], None, Auth::None).await
+    }
+
+    #[tokio::test]
+    async fn oversized_response_is_refused_by_its_length() {
+        let len = MAX_RESPONSE_BYTES + 1;
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n"
+        );
+        let base = serve_once(head, len).await;
+        match get(base).await {
+            Err(Error::Protocol(m)) => assert!(m.contains("larger than"), "{m}"),
+            other => panic!("expected Protocol, got {:?}", other.map(|b| b.len())),
+        }
+    }
+
+    #[tokio::test]
+    async fn oversized_chunked_response_is_refused_while_reading() {
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_owned();
+        let base = serve_once(head, MAX_RESPONSE_BYTES + 64 * 1024).await;
+        match get(base).await {
+            Err(Error::Protocol(m)) => assert!(m.contains("larger than"), "{m}"),
+            other => panic!("expected Protocol, got {:?}", other.map(|b| b.len())),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_at_the_limit_is_read() {
+        let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_owned();
+        let base = serve_once(head, 1024 * 1024).await;
+        assert_eq!(get(base).await.unwrap().len(), 1024 * 1024);
+    }
+
+    #[tokio::test]
+    async fn a_huge_error_page_still_maps_to_its_status() {
+        let len = 64 * 1024 * 1024;
+        let head = format!(
+            "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: {len}\r\n\r\n"
+        );
+        let base = serve_once(head, len).await;
+        assert_eq!(
+            get(base).await,
+            Err(Error::Server {
+                status: 502,
+                message: "HTTP 502".into()
+            })
+        );
     }
 
     #[test]

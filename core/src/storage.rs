@@ -424,7 +424,7 @@ impl Client {
         let send = async {
             let resp = req.send().await.map_err(Error::from_transport)?;
             let status = resp.status();
-            let text = resp.bytes().await.map_err(Error::from_transport)?;
+            let text = crate::rest::read_error_body(resp).await;
             if status.is_success() {
                 Ok(())
             } else {
@@ -593,7 +593,7 @@ impl Client {
         if status.is_success() {
             return Ok(resp);
         }
-        let body = resp.bytes().await.unwrap_or_default();
+        let body = crate::rest::read_error_body(resp).await;
         Err(crate::rest::status_error(status, &body))
     }
 

@@ -12,3 +12,4 @@ pub mod error;
 pub mod signature;
 pub mod stanza;
 pub mod time;
+pub mod xmlguard;

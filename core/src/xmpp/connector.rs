@@ -2,6 +2,13 @@
 //! TLS, or plain TCP only when explicitly allowed), our rustls configuration (ring, webpki
 //! roots plus extra CA PEM, or the insecure verifier), SASL PLAIN, and the [`Killable`]
 //! transport wrapper that lets the engine force a reconnect.
+//!
+//! Every byte read from the server goes through [`GuardedIo`] first: a stanza nested deeper
+//! than [`xmlguard::MAX_DEPTH`] or longer than [`xmlguard::MAX_STANZA_BYTES`] fails the read
+//! before the XML tree builder sees it (which would otherwise overflow the stack or hold the
+//! whole stanza), and the connection is dropped and re-established as after any other error.
+//! The same wrapper is the raw protocol log (target `cubechat_core::xmpp::raw`, `trace`), with
+//! SASL exchanges and message bodies redacted.
 
 use std::collections::BTreeSet;
 use std::io;
@@ -35,7 +42,28 @@ use tokio_xmpp::{
     },
 };
 
+use cubechat_wire::xmlguard::{self, Direction, GuardedIo, Limits};
+
 use crate::error::Error;
+
+/// Target of the raw (redacted) XMPP log.
+const RAW_TARGET: &str = "cubechat_core::xmpp::raw";
+
+/// Wraps a transport in the inbound XML limits and, when `trace` is on for
+/// [`RAW_TARGET`], the redacting raw log.
+fn guarded<T>(io: T) -> GuardedIo<T> {
+    let io = GuardedIo::new(io, Limits::default());
+    if !tracing::enabled!(target: RAW_TARGET, tracing::Level::TRACE) {
+        return io;
+    }
+    io.with_log(Box::new(|dir, unit| {
+        let dir = match dir {
+            Direction::Recv => "RECV",
+            Direction::Send => "SEND",
+        };
+        tracing::trace!(target: RAW_TARGET, "{dir} {}", xmlguard::redact(unit));
+    }))
+}
 
 /// Boxed transport; exactly what `stanzastream::XmppStream` wants.
 pub(crate) type BoxIo = Box<dyn AsyncReadAndWrite + Send + 'static>;
@@ -137,7 +165,8 @@ impl ServerConnector for Connector {
             Transport::InsecurePlain => Box::new(BufStream::new(tcp)),
             Transport::StartTls => {
                 let pending =
-                    initiate_stream(BufStream::new(tcp), ns, header(jid), timeouts).await?;
+                    initiate_stream(guarded(BufStream::new(tcp)), ns, header(jid), timeouts)
+                        .await?;
                 let (features, mut xs) = pending.recv_features::<XmppStreamElement>().await?;
                 if !features.can_starttls() {
                     // Never fall back to plain text.
@@ -154,12 +183,16 @@ impl ServerConnector for Connector {
                         _ => return Err(io::Error::other("STARTTLS refused by the server").into()),
                     }
                 }
-                self.tls_wrap(xs.into_inner().into_inner()).await?
+                self.tls_wrap(xs.into_inner().into_inner().into_inner())
+                    .await?
             }
         };
         let flag = Arc::new(KillFlag::default());
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(flag.clone());
-        let io: BoxIo = Box::new(Killable { inner: io, flag });
+        let io: BoxIo = Box::new(Killable {
+            inner: guarded(io),
+            flag,
+        });
         Ok((
             initiate_stream(io, ns, header(jid), timeouts).await?,
             ChannelBinding::None,
@@ -240,10 +273,12 @@ impl ServerCertVerifier for NoVerify {
 }
 
 /// Why a login attempt failed.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum LoginError {
     /// SASL failure: fatal, never retried on its own.
     Auth(String),
+    /// The server broke the XML limits: retried with backoff, reported as `Protocol`.
+    Protocol(String),
     /// Anything else (network, TLS, protocol): retried with backoff.
     Other(String),
 }
@@ -252,12 +287,16 @@ impl From<LoginError> for Error {
     fn from(e: LoginError) -> Self {
         match e {
             LoginError::Auth(c) => Error::InvalidCredentials(format!("chat login rejected: {c}")),
+            LoginError::Protocol(m) => Error::Protocol(m),
             LoginError::Other(m) => Error::Network(m),
         }
     }
 }
 
 fn describe(e: tokio_xmpp::Error) -> LoginError {
+    if let Some(limit) = xmlguard::limit_error(&e) {
+        return LoginError::Protocol(format!("chat server: {limit}"));
+    }
     match e {
         tokio_xmpp::Error::Auth(AuthError::Fail(cond)) => LoginError::Auth(format!("{cond:?}")),
         tokio_xmpp::Error::Auth(AuthError::NoMechanism) => {
@@ -368,6 +407,8 @@ pub(crate) async fn dummy_connection(jid: &BareJid) -> Option<Connection> {
 #[derive(Default, Debug)]
 pub(crate) struct KillFlag {
     killed: AtomicBool,
+    /// The XML-limit warning was logged for this transport.
+    limit_logged: AtomicBool,
     waker: AtomicWaker,
 }
 
@@ -410,7 +451,17 @@ impl<T: AsyncBufRead + Unpin> AsyncBufRead for Killable<T> {
     fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
         let this = self.get_mut();
         this.flag.check(cx)?;
-        Pin::new(&mut this.inner).poll_fill_buf(cx)
+        match Pin::new(&mut this.inner).poll_fill_buf(cx) {
+            Poll::Ready(Err(e)) => {
+                if let Some(limit) = xmlguard::limit_error(&e) {
+                    if !this.flag.limit_logged.swap(true, Ordering::SeqCst) {
+                        tracing::warn!(target: "cubechat_core::xmpp", error = %limit, "chat server broke the XML limits; dropping the connection");
+                    }
+                }
+                Poll::Ready(Err(e))
+            }
+            other => other,
+        }
     }
     fn consume(mut self: Pin<&mut Self>, amt: usize) {
         Pin::new(&mut self.inner).consume(amt)

@@ -347,6 +347,7 @@ async fn reconnect_task(ctx: Arc<Ctx>, mut slot: oneshot::Sender<Connection>) {
             Ok(Err(e)) => e,
             Err(_) => LoginError::Other("connection attempt timed out".into()),
         };
+        let typed = Error::from(err.clone());
         match err {
             LoginError::Auth(cond) => {
                 warn!(target: "cubechat_core::xmpp", %cond, "chat login rejected");
@@ -365,10 +366,10 @@ async fn reconnect_task(ctx: Arc<Ctx>, mut slot: oneshot::Sender<Connection>) {
                     Wake::Gone => return,
                 }
             }
-            LoginError::Other(msg) => {
+            LoginError::Other(msg) | LoginError::Protocol(msg) => {
                 info!(target: "cubechat_core::xmpp", attempt, error = %msg, "chat connection attempt failed");
                 let failures = ctx.ctl.failures.fetch_add(1, Ordering::SeqCst) + 1;
-                if ctx.resolve_ready(Err(Error::Network(msg.clone()))) {
+                if ctx.resolve_ready(Err(typed)) {
                     ctx.state(ConnectionState::Disconnected { reason: msg });
                     ctx.ctl.stop.send_replace(true);
                     return release(&ctx, slot).await;

@@ -1,5 +1,10 @@
 //! One client connection: TLS (STARTTLS or direct), SASL PLAIN, resource binding, then the
 //! bound session with stream management (XEP-0198) until the stream ends.
+//!
+//! Everything a client sends goes through [`GuardedIo`] before the XML parser: a stanza
+//! nested deeper than [`xmlguard::MAX_DEPTH`] or longer than [`xmlguard::MAX_STANZA_BYTES`]
+//! ends that connection with a `policy-violation` stream error (its session is ended, not
+//! parked), instead of overflowing the stack of the whole server or holding the stanza.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -21,6 +26,8 @@ use tokio_xmpp::parsers::stream_features::StreamFeatures;
 use tokio_xmpp::xmlstream::{
     accept_stream, ReadError, StreamHeader, Timeouts, XmlStream, XmppStreamElement,
 };
+
+use cubechat_wire::xmlguard::{self, GuardedIo, Limits};
 
 use super::hub::{Hub, SessionCore, Sm, UserKey};
 use super::router::Origin;
@@ -73,7 +80,11 @@ pub async fn serve(tcp: TcpStream, mode: Mode, tls: TlsAcceptor, hub: Arc<Hub>) 
 
 type Bound = (
     XmlStream<
-        BufStream<super::strip::StripEmptyMechanisms<tokio_rustls::server::TlsStream<TcpStream>>>,
+        GuardedIo<
+            BufStream<
+                super::strip::StripEmptyMechanisms<tokio_rustls::server::TlsStream<TcpStream>>,
+            >,
+        >,
         Element,
     >,
     UserKey,
@@ -93,7 +104,10 @@ async fn negotiate(
         };
         let io = tls.accept(tcp).await?;
         authenticate(
-            BufStream::new(super::strip::StripEmptyMechanisms::new(io)),
+            GuardedIo::new(
+                BufStream::new(super::strip::StripEmptyMechanisms::new(io)),
+                Limits::default(),
+            ),
             hub,
         )
         .await
@@ -103,7 +117,8 @@ async fn negotiate(
 
 /// Plain stream: only `<starttls/>` is offered, and required.
 async fn starttls(tcp: TcpStream, hub: &Hub) -> Result<TcpStream, Error> {
-    let accepted = accept_stream(BufStream::new(tcp), ns::JABBER_CLIENT, timeouts()).await?;
+    let guarded = GuardedIo::new(BufStream::new(tcp), Limits::default());
+    let accepted = accept_stream(guarded, ns::JABBER_CLIENT, timeouts()).await?;
     let features = StreamFeatures {
         starttls: Some(StartTls { required: true }),
         ..Default::default()
@@ -124,7 +139,7 @@ async fn starttls(tcp: TcpStream, hub: &Hub) -> Result<TcpStream, Error> {
         starttls::Proceed,
     )))
     .await?;
-    Ok(xs.into_inner().into_inner())
+    Ok(xs.into_inner().into_inner().into_inner())
 }
 
 /// SASL PLAIN, then the restarted stream offering bind and SM.
@@ -257,6 +272,17 @@ async fn notified(n: &Option<Arc<Notify>>) {
     }
 }
 
+/// `<stream:error><policy-violation/></stream:error>` (RFC 6120 §4.9.3.14).
+fn policy_violation() -> Element {
+    let mut e = elem("error", "http://etherx.jabber.org/streams", &[]);
+    e.append_child(elem(
+        "policy-violation",
+        "urn:ietf:params:xml:ns:xmpp-streams",
+        &[],
+    ));
+    e
+}
+
 fn sm_nonza(name: &str, attrs: &[(&str, &str)]) -> Element {
     elem(name, NS_SM, attrs)
 }
@@ -297,6 +323,20 @@ impl Session {
                 }
                 Event::In(Some(Err(ReadError::StreamFooterReceived))) => {
                     let _ = tokio::time::timeout(Duration::from_secs(2), xs.shutdown()).await;
+                    self.end();
+                    return;
+                }
+                Event::In(Some(Err(ReadError::HardError(e))))
+                    if xmlguard::limit_error(&e).is_some() =>
+                {
+                    if let Some(limit) = xmlguard::limit_error(&e) {
+                        tracing::warn!(user = self.key.1, error = %limit, "client broke the XML limits; closing its stream");
+                    }
+                    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                        xs.send(&policy_violation()).await?;
+                        xs.shutdown().await
+                    })
+                    .await;
                     self.end();
                     return;
                 }
