@@ -612,6 +612,14 @@ impl Client {
             if f.path.as_os_str().is_empty() {
                 return Err(Error::InvalidInput("attachment file path is empty".into()));
             }
+            for (what, v) in [
+                ("file name", &f.name),
+                ("file content type", &f.content_type),
+            ] {
+                if let Some(v) = v {
+                    crate::xmpp::check_text(what, v)?;
+                }
+            }
         }
         let local = self.local()?;
         let id = new_id();
