@@ -1051,7 +1051,12 @@ async fn queue_worker(client: Weak<Client>, local: Weak<Local>) {
 fn transient(e: &Error) -> bool {
     matches!(
         e,
-        Error::Network(_) | Error::SessionExpired(_) | Error::NotLoggedIn | Error::Cancelled
+        Error::Network(_)
+            | Error::SessionExpired(_)
+            | Error::NotLoggedIn
+            | Error::Cancelled
+            | Error::RateLimited { .. }
+            | Error::ServerBusy { .. }
     ) || matches!(e, Error::Server { status, .. } if *status >= 500 || *status == 429)
 }
 
