@@ -114,7 +114,7 @@ impl From<CoreError> for ChatError {
 impl From<uniffi::UnexpectedUniFFICallbackError> for ChatError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
         Self::Internal {
-            reason: format!("listener failed: {}", e.reason),
+            reason: format!("{}{}", crate::handle::LISTENER_FAILED, e.reason),
         }
     }
 }

@@ -1577,7 +1577,10 @@ mod tests {
             user_id: Some(5),
             password: "hunter2".into(),
         };
-        assert!(!format!("{a:?}").contains("hunter2"));
+        for shown in [format!("{a:?}"), format!("{a:#?}"), a.to_string()] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+        }
     }
 
     #[test]

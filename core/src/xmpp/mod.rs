@@ -74,7 +74,21 @@ impl std::fmt::Debug for ChatAuth {
             Self::Password { user_id, .. } => f
                 .debug_struct("Password")
                 .field("user_id", user_id)
-                .finish_non_exhaustive(),
+                .field("password", &crate::config::Redacted)
+                .finish(),
+            Self::SessionToken => f.write_str("SessionToken"),
+        }
+    }
+}
+
+impl std::fmt::Display for ChatAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Password { user_id, .. } => write!(
+                f,
+                "Password(user_id={user_id:?}, password={})",
+                crate::config::REDACTED
+            ),
             Self::SessionToken => f.write_str("SessionToken"),
         }
     }
