@@ -365,3 +365,52 @@ impl From<core::SessionEvent> for SessionEvent {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printing_a_config_or_credential_hides_secrets() {
+        let cfg = ClientConfig {
+            app_id: 7,
+            auth_key: "key-7".into(),
+            auth_secret: Some("s3cr3t-auth".into()),
+            api_url: "http://127.0.0.1:1".into(),
+            chat_domain: None,
+            chat_host: None,
+            chat_port: 5222,
+            chat_tls_port: 5223,
+            chat_direct_tls: false,
+            extra_ca_pem: Some("-----BEGIN CERTIFICATE-----".into()),
+            insecure_accept_any_certificate: false,
+            insecure_allow_plaintext: false,
+            connect_timeout_ms: 1,
+            request_timeout_ms: 1,
+            ping_interval_ms: 1,
+            reconnect: None,
+            insecure_chat_plaintext: false,
+            auto_send_delivered: true,
+            typing_idle_ms: 1,
+            store_dir: None,
+        };
+        let auth = crate::realtime::ChatAuth::Password {
+            user_id: Some(5),
+            password: "pa55-word".into(),
+        };
+        let core_cfg: core::Config = cfg.clone().into();
+        for shown in [
+            format!("{cfg:?}"),
+            cfg.to_string(),
+            format!("{auth:?}"),
+            auth.to_string(),
+            format!("{core_cfg:?}"),
+        ] {
+            assert!(
+                !shown.contains("s3cr3t") && !shown.contains("pa55") && !shown.contains("BEGIN"),
+                "{shown}"
+            );
+            assert!(shown.contains("<redacted>"), "{shown}");
+        }
+    }
+}
