@@ -171,11 +171,7 @@ impl Rest {
         let started = Instant::now();
         let resp = req.send().await.map_err(Error::from_transport)?;
         let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let retry_after = retry_after(&resp);
         let bytes = resp.bytes().await.map_err(Error::from_transport)?;
         debug!(%method, path, status = status.as_u16(), ms = started.elapsed().as_millis() as u64, "rest");
         if status.is_success() {
@@ -184,6 +180,14 @@ impl Rest {
             Err(response_error(status, retry_after, &bytes))
         }
     }
+}
+
+/// The delay a response's `Retry-After` header advises, if any.
+pub(crate) fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    resp.headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()))
 }
 
 /// A `Retry-After` value: delay seconds, or an HTTP date (a past date is no wait). `None`

@@ -463,11 +463,12 @@ impl Client {
         let send = async {
             let resp = req.send().await.map_err(Error::from_transport)?;
             let status = resp.status();
+            let after = crate::rest::retry_after(&resp);
             let text = resp.bytes().await.map_err(Error::from_transport)?;
             if status.is_success() {
                 Ok(())
             } else {
-                Err(crate::rest::status_error(status, &text))
+                Err(crate::rest::response_error(status, after, &text))
             }
         };
         supervise(
@@ -632,8 +633,9 @@ impl Client {
         if status.is_success() {
             return Ok(resp);
         }
+        let after = crate::rest::retry_after(&resp);
         let body = resp.bytes().await.unwrap_or_default();
-        Err(crate::rest::status_error(status, &body))
+        Err(crate::rest::response_error(status, after, &body))
     }
 
     /// The download URL of a blob, as the JS SDK builds it: `{api}/blobs/{uid}` for a public
