@@ -8,7 +8,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::convert::{ClientConfig, LoginId, NewUser, Session, SessionEvent, User};
 use crate::error::ChatError;
-use crate::handle::{deliver, SubscriptionHandle};
+use crate::handle::{Listener, SubscriptionHandle};
 use crate::runtime::run;
 
 /// Receives session events. Called on a background thread, one event at a time, in order;
@@ -149,10 +149,11 @@ impl ChatClient {
             let current = SessionEvent::Current {
                 user_id: snapshot.map(|s| s.user_id),
             };
-            deliver("session", || listener.on_session_event(current));
+            let l = Listener::new("SessionListener");
+            l.deliver(|| listener.on_session_event(current));
             loop {
                 match rx.recv().await {
-                    Ok(event) => deliver("session", || listener.on_session_event(event.into())),
+                    Ok(event) => l.deliver(|| listener.on_session_event(event.into())),
                     Err(RecvError::Lagged(n)) => {
                         tracing::warn!(skipped = n, "session listener lagged")
                     }

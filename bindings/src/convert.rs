@@ -5,7 +5,9 @@ use std::time::Duration;
 use cubechat_core as core;
 
 /// Client configuration. Only the application credentials and `api_url` are required.
-#[derive(Debug, Clone, uniffi::Record)]
+/// Printing it (`str()`, `toString()`, `description`) never shows the auth secret.
+#[derive(Clone, uniffi::Record)]
+#[uniffi::export(Display, Debug)]
 pub struct ClientConfig {
     /// The ConnectyCube application id.
     pub app_id: u64,
@@ -69,6 +71,48 @@ pub struct ClientConfig {
     /// timelines still work, but nothing (not even the send queue) survives the process.
     #[uniffi(default)]
     pub store_dir: Option<String>,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("app_id", &self.app_id)
+            .field("auth_key", &self.auth_key)
+            .field(
+                "auth_secret",
+                &self.auth_secret.as_ref().map(|_| core::config::Redacted),
+            )
+            .field("api_url", &self.api_url)
+            .field("chat_domain", &self.chat_domain)
+            .field("chat_host", &self.chat_host)
+            .field("chat_port", &self.chat_port)
+            .field("chat_tls_port", &self.chat_tls_port)
+            .field("chat_direct_tls", &self.chat_direct_tls)
+            .field(
+                "extra_ca_pem_bytes",
+                &self.extra_ca_pem.as_ref().map(String::len),
+            )
+            .field(
+                "insecure_accept_any_certificate",
+                &self.insecure_accept_any_certificate,
+            )
+            .field("insecure_allow_plaintext", &self.insecure_allow_plaintext)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("ping_interval_ms", &self.ping_interval_ms)
+            .field("reconnect", &self.reconnect)
+            .field("insecure_chat_plaintext", &self.insecure_chat_plaintext)
+            .field("auto_send_delivered", &self.auto_send_delivered)
+            .field("typing_idle_ms", &self.typing_idle_ms)
+            .field("store_dir", &self.store_dir)
+            .finish()
+    }
+}
+
+impl std::fmt::Display for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
 }
 
 /// Exponential backoff with jitter for the chat connection.
@@ -318,6 +362,55 @@ impl From<core::SessionEvent> for SessionEvent {
             core::SessionEvent::LoggedOut => Self::LoggedOut,
             core::SessionEvent::Expired { reason } => Self::Expired { reason },
             core::SessionEvent::Destroyed => Self::Destroyed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printing_a_config_or_credential_hides_secrets() {
+        let cfg = ClientConfig {
+            app_id: 7,
+            auth_key: "key-7".into(),
+            auth_secret: Some("s3cr3t-auth".into()),
+            api_url: "http://127.0.0.1:1".into(),
+            chat_domain: None,
+            chat_host: None,
+            chat_port: 5222,
+            chat_tls_port: 5223,
+            chat_direct_tls: false,
+            extra_ca_pem: Some("-----BEGIN CERTIFICATE-----".into()),
+            insecure_accept_any_certificate: false,
+            insecure_allow_plaintext: false,
+            connect_timeout_ms: 1,
+            request_timeout_ms: 1,
+            ping_interval_ms: 1,
+            reconnect: None,
+            insecure_chat_plaintext: false,
+            auto_send_delivered: true,
+            typing_idle_ms: 1,
+            store_dir: None,
+        };
+        let auth = crate::realtime::ChatAuth::Password {
+            user_id: Some(5),
+            password: "pa55-word".into(),
+        };
+        let core_cfg: core::Config = cfg.clone().into();
+        for shown in [
+            format!("{cfg:?}"),
+            cfg.to_string(),
+            format!("{auth:?}"),
+            auth.to_string(),
+            format!("{core_cfg:?}"),
+        ] {
+            assert!(
+                !shown.contains("s3cr3t") && !shown.contains("pa55") && !shown.contains("BEGIN"),
+                "{shown}"
+            );
+            assert!(shown.contains("<redacted>"), "{shown}");
         }
     }
 }

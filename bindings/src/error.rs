@@ -42,6 +42,15 @@ pub enum ChatError {
     /// Any other error status from the server (validation, rate limit, 5xx).
     #[error("server {code}: {reason}")]
     Server { code: u16, reason: String },
+    /// The server asks the app to slow down (HTTP 429); `retry_after_ms` is the wait it
+    /// advised, when it gave one. Idempotent calls were already retried (at most twice, for
+    /// advised waits up to 30 s); try again after the advised wait.
+    #[error("rate limited by the server")]
+    RateLimited { retry_after_ms: Option<u64> },
+    /// The server is temporarily unavailable (HTTP 503); `retry_after_ms` is the wait it
+    /// advised, when it gave one. Idempotent calls were already retried; try again later.
+    #[error("server busy")]
+    ServerBusy { retry_after_ms: Option<u64> },
     /// The server's answer was malformed. Usually a server or proxy problem.
     #[error("protocol: {reason}")]
     Protocol { reason: String },
@@ -86,6 +95,14 @@ impl From<CoreError> for ChatError {
                 code: status,
                 reason: message,
             },
+            CoreError::RateLimited { retry_after } => Self::RateLimited {
+                retry_after_ms: retry_after
+                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            },
+            CoreError::ServerBusy { retry_after } => Self::ServerBusy {
+                retry_after_ms: retry_after
+                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            },
             CoreError::Protocol(message) => Self::Protocol { reason: message },
             CoreError::Store(message) => Self::Store { reason: message },
             CoreError::StoreCorrupt(message) => Self::StoreCorrupt { reason: message },
@@ -97,7 +114,7 @@ impl From<CoreError> for ChatError {
 impl From<uniffi::UnexpectedUniFFICallbackError> for ChatError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
         Self::Internal {
-            reason: format!("listener failed: {}", e.reason),
+            reason: format!("{}{}", crate::handle::LISTENER_FAILED, e.reason),
         }
     }
 }

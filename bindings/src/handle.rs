@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -43,9 +44,10 @@ impl SubscriptionHandle {
         E: Send + 'static,
     {
         Self::spawn(async move {
-            deliver(what, || call(first));
+            let listener = Listener::new(what);
+            listener.deliver(|| call(first));
             while let Some(item) = rx.recv().await {
-                deliver(what, || call(item.into()));
+                listener.deliver(|| call(item.into()));
             }
         })
     }
@@ -76,13 +78,59 @@ impl Drop for SubscriptionHandle {
     }
 }
 
-/// Calls a listener without letting its failure (error or panic) end the delivery loop.
-pub(crate) fn deliver(what: &str, call: impl FnOnce() -> Result<(), ChatError>) {
-    match catch_unwind(AssertUnwindSafe(call)) {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(listener = what, error = %e, "listener returned an error"),
-        Err(p) => {
-            tracing::error!(listener = what, panic = %panic_text(p.as_ref()), "listener panicked")
+/// One app listener as seen by its delivery loop: calls it without letting its failure (an
+/// error or exception it raised, or a panic) end the deliveries, and logs the first failure
+/// only (through the SDK's logging, at `warn`), so a listener that always fails does not
+/// flood the log; later events are still delivered.
+pub(crate) struct Listener {
+    what: &'static str,
+    failed: AtomicBool,
+}
+
+impl Listener {
+    /// A listener of kind `what` (e.g. `MessageListener`), named in the log.
+    pub(crate) fn new(what: &'static str) -> Self {
+        Self {
+            what,
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    /// Calls the listener; see [`Listener`].
+    pub(crate) fn deliver(&self, call: impl FnOnce() -> Result<(), ChatError>) {
+        let failure = match catch_unwind(AssertUnwindSafe(call)) {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => summary(&e),
+            Err(p) => format!("panic: {}", panic_text(p.as_ref())),
+        };
+        if !self.failed.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                listener = self.what,
+                error = %failure,
+                "a listener failed; its further failures are not logged, events keep coming"
+            );
         }
     }
 }
+
+/// What is logged of a listener's failure: for an exception the app raised, only its type
+/// (its text could quote a message body); for a `ChatError` it raised, the error.
+fn summary(e: &ChatError) -> String {
+    match e {
+        ChatError::Internal { reason } => match reason.strip_prefix(LISTENER_FAILED) {
+            Some(repr) => {
+                let kind: String = repr
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | ':' | '$'))
+                    .take(100)
+                    .collect();
+                format!("raised {kind}")
+            }
+            None => e.to_string(),
+        },
+        other => other.to_string().chars().take(200).collect(),
+    }
+}
+
+/// How a foreign exception's text starts inside [`ChatError::Internal`].
+pub(crate) const LISTENER_FAILED: &str = "listener failed: ";

@@ -97,13 +97,17 @@ pub enum PresenceEvent {
 /// Hears last-activity pushes, room occupants joining and leaving, and kicks.
 #[uniffi::export(with_foreign)]
 pub trait PresenceListener: Send + Sync {
-    fn on_presence(&self, event: PresenceEvent);
+    /// An error or exception raised here is logged once per subscription; later events are
+    /// still delivered.
+    fn on_presence(&self, event: PresenceEvent) -> Result<(), ChatError>;
 }
 
 /// Hears one user's logins (`seconds` 0) and logouts (seconds since last seen).
 #[uniffi::export(with_foreign)]
 pub trait LastActivityListener: Send + Sync {
-    fn on_last_activity(&self, user_id: u64, seconds: u64);
+    /// An error or exception raised here is logged once per subscription; later events are
+    /// still delivered.
+    fn on_last_activity(&self, user_id: u64, seconds: u64) -> Result<(), ChatError>;
 }
 
 #[uniffi::export]

@@ -11,11 +11,12 @@ use cubechat_core::xmpp as core;
 use crate::chat::Attachment;
 use crate::client::ChatClient;
 use crate::error::ChatError;
-use crate::handle::{deliver, SubscriptionHandle};
+use crate::handle::{Listener, SubscriptionHandle};
 use crate::runtime::run;
 
-/// What the chat login authenticates with.
-#[derive(Debug, Clone, uniffi::Enum)]
+/// What the chat login authenticates with. Printing it never shows the password.
+#[derive(Clone, uniffi::Enum)]
+#[uniffi::export(Display, Debug)]
 pub enum ChatAuth {
     /// The current REST session's token (log in over REST first). Renewed sessions keep
     /// working across reconnects.
@@ -25,6 +26,25 @@ pub enum ChatAuth {
         user_id: Option<u64>,
         password: String,
     },
+}
+
+impl std::fmt::Debug for ChatAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SessionToken => f.write_str("SessionToken"),
+            Self::Password { user_id, .. } => f
+                .debug_struct("Password")
+                .field("user_id", user_id)
+                .field("password", &cubechat_core::config::Redacted)
+                .finish(),
+        }
+    }
+}
+
+impl std::fmt::Display for ChatAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
 }
 
 impl From<ChatAuth> for core::ChatAuth {
@@ -226,43 +246,67 @@ pub struct SystemMessage {
 /// Hears the connection state: the current one first, then every change.
 #[uniffi::export(with_foreign)]
 pub trait ConnectionListener: Send + Sync {
-    fn on_state(&self, state: ConnectionState);
+    /// An error or exception raised here is logged once per subscription; later events are
+    /// still delivered.
+    fn on_state(&self, state: ConnectionState) -> Result<(), ChatError>;
 }
 
 /// Hears new messages (each id once).
 #[uniffi::export(with_foreign)]
 pub trait MessageListener: Send + Sync {
-    fn on_message(&self, message: ReceivedMessage);
+    /// An error or exception raised here is logged once per subscription; later events are
+    /// still delivered.
+    fn on_message(&self, message: ReceivedMessage) -> Result<(), ChatError>;
 }
 
 /// Hears sent / failed / delivered / read statuses.
 #[uniffi::export(with_foreign)]
 pub trait StatusListener: Send + Sync {
-    fn on_status(&self, status: MessageStatus);
+    /// An error or exception raised here is logged once per subscription; later events are
+    /// still delivered.
+    fn on_status(&self, status: MessageStatus) -> Result<(), ChatError>;
 }
 
 /// Hears typing: `composing` true when a user starts, false when they pause.
 #[uniffi::export(with_foreign)]
 pub trait TypingListener: Send + Sync {
-    fn on_typing(&self, dialog_id: Option<String>, user_id: u64, composing: bool);
+    /// An error or exception raised here is logged once per subscription; later events are
+    /// still delivered.
+    fn on_typing(
+        &self,
+        dialog_id: Option<String>,
+        user_id: u64,
+        composing: bool,
+    ) -> Result<(), ChatError>;
 }
 
 /// Hears edits, deletions and reaction changes.
 #[uniffi::export(with_foreign)]
 pub trait MessageChangeListener: Send + Sync {
-    fn on_change(&self, change: MessageChange);
+    /// An error or exception raised here is logged once per subscription; later events are
+    /// still delivered.
+    fn on_change(&self, change: MessageChange) -> Result<(), ChatError>;
 }
 
 /// Hears system messages.
 #[uniffi::export(with_foreign)]
 pub trait SystemMessageListener: Send + Sync {
-    fn on_system_message(&self, message: SystemMessage);
+    /// An error or exception raised here is logged once per subscription; later events are
+    /// still delivered.
+    fn on_system_message(&self, message: SystemMessage) -> Result<(), ChatError>;
 }
 
 /// Hears messages the server bounced (e.g. the recipient blocked this user).
 #[uniffi::export(with_foreign)]
 pub trait MessageErrorListener: Send + Sync {
-    fn on_message_error(&self, message_id: String, code: u16, text: String);
+    /// An error or exception raised here is logged once per subscription; later events are
+    /// still delivered.
+    fn on_message_error(
+        &self,
+        message_id: String,
+        code: u16,
+        text: String,
+    ) -> Result<(), ChatError>;
 }
 
 impl ChatClient {
@@ -271,16 +315,16 @@ impl ChatClient {
     pub(crate) fn subscribe_events(
         &self,
         what: &'static str,
-        f: impl Fn(core::ChatEvent) -> Option<Box<dyn FnOnce() + Send>> + Send + 'static,
+        f: impl Fn(core::ChatEvent) -> Option<Box<dyn FnOnce() -> Result<(), ChatError> + Send>>
+            + Send
+            + 'static,
     ) -> Result<Arc<SubscriptionHandle>, ChatError> {
         let mut rx = self.core().subscribe_chat();
         SubscriptionHandle::spawn(async move {
+            let listener = Listener::new(what);
             while let Some(event) = rx.recv().await {
                 if let Some(call) = f(event) {
-                    deliver(what, || {
-                        call();
-                        Ok(())
-                    });
+                    listener.deliver(call);
                 }
             }
         })
@@ -352,8 +396,7 @@ impl ChatClient {
     ) -> Result<Arc<SubscriptionHandle>, ChatError> {
         let (now, rx) = self.core().subscribe_connection();
         SubscriptionHandle::forward("ConnectionListener", now.into(), rx, move |s| {
-            listener.on_state(s);
-            Ok(())
+            listener.on_state(s)
         })
     }
 

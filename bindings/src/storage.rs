@@ -11,7 +11,7 @@ use cubechat_wire::chat as wire;
 use crate::chat::Attachment;
 use crate::client::ChatClient;
 use crate::error::ChatError;
-use crate::handle::deliver;
+use crate::handle::Listener;
 use crate::runtime::run;
 
 /// A file in cloud storage.
@@ -92,7 +92,9 @@ pub struct UploadOptions {
 #[uniffi::export(with_foreign)]
 pub trait TransferListener: Send + Sync {
     /// `done` bytes of `total` (0 when the total is unknown).
-    fn on_progress(&self, done: u64, total: u64);
+    ///
+    /// An error or exception raised here is logged once per transfer; the transfer goes on.
+    fn on_progress(&self, done: u64, total: u64) -> Result<(), ChatError>;
 }
 
 /// Cancels the transfers it is passed to. Cancelling is permanent: make a new token for the
@@ -121,11 +123,9 @@ impl CancelToken {
 
 fn progress_fn(listener: Option<Arc<dyn TransferListener>>) -> Option<core::ProgressFn> {
     listener.map(|l| {
+        let once = Listener::new("TransferListener");
         let f: core::ProgressFn = Arc::new(move |p: core::TransferProgress| {
-            deliver("TransferListener", || {
-                l.on_progress(p.done, p.total);
-                Ok(())
-            });
+            once.deliver(|| l.on_progress(p.done, p.total));
         });
         f
     })

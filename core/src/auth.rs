@@ -433,13 +433,7 @@ mod tests {
             .create_session()
             .await
             .unwrap_err();
-        assert_eq!(
-            e,
-            Error::Server {
-                status: 503,
-                message: "HTTP 503".into()
-            }
-        );
+        assert_eq!(e, Error::ServerBusy { retry_after: None });
     }
 
     #[tokio::test]

@@ -250,6 +250,7 @@ fn check_ids(what: &str, ids: &[String]) -> Result<String> {
 }
 
 fn check_body(body: &str, attachments: &[Attachment]) -> Result<()> {
+    crate::xmpp::check_text("message body", body)?;
     if body.trim().is_empty() && attachments.is_empty() {
         return Err(Error::InvalidInput(
             "a message needs a body or an attachment".into(),
@@ -261,6 +262,29 @@ fn check_body(body: &str, attachments: &[Attachment]) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// A dialog's name, photo, description and extensions reach other members inside chat
+/// notifications (XML): only XML characters, and extensions within the custom limits.
+fn check_dialog_text(
+    fields: [&Option<String>; 3],
+    extensions: Option<&BTreeMap<String, String>>,
+) -> Result<()> {
+    for (what, v) in ["dialog name", "dialog photo", "dialog description"]
+        .into_iter()
+        .zip(fields)
+    {
+        if let Some(v) = v {
+            crate::xmpp::check_text(what, v)?;
+        }
+    }
+    match extensions {
+        Some(ext) => {
+            crate::xmpp::check_params_size(ext)?;
+            crate::xmpp::check_params_text(ext)
+        }
+        None => Ok(()),
+    }
 }
 
 fn force_query(force: bool) -> Vec<(String, String)> {
@@ -297,6 +321,7 @@ impl Client {
         if !d.occupants_ids.is_empty() {
             body.insert("occupants_ids".into(), json!(d.occupants_ids));
         }
+        check_dialog_text([&d.name, &d.photo, &d.description], Some(&d.extensions))?;
         for (k, v) in [
             ("name", d.name),
             ("photo", d.photo),
@@ -334,6 +359,7 @@ impl Client {
         if u.add_occupants.contains(&0) || u.remove_occupants.contains(&0) {
             return Err(Error::InvalidInput("user ids must be positive".into()));
         }
+        check_dialog_text([&u.name, &u.photo, &u.description], u.extensions.as_ref())?;
         let mut body = Map::new();
         for (k, v) in [
             ("name", u.name),
@@ -553,6 +579,9 @@ impl Client {
     pub async fn create_message(&self, m: NewMessage) -> Result<Message> {
         check_id("dialog", &m.dialog_id)?;
         check_body(&m.body, &m.attachments)?;
+        crate::xmpp::check_attachments(&m.attachments)?;
+        crate::xmpp::check_params_size(&m.custom)?;
+        crate::xmpp::check_params_text(&m.custom)?;
         let mut body = Map::new();
         for (k, v) in m.custom {
             if RESERVED_MESSAGE_KEYS.contains(&k.as_str()) {
@@ -681,6 +710,7 @@ impl Client {
                 if r.trim().is_empty() || r.len() > 64 {
                     return Err(Error::InvalidInput("a reaction is 1 to 64 bytes".into()));
                 }
+                crate::xmpp::check_text("a reaction", r)?;
                 b.insert(k.into(), json!(r));
             }
         }
@@ -766,6 +796,8 @@ impl Client {
         if recipient_id == 0 {
             return Err(Error::InvalidInput("recipient id must be positive".into()));
         }
+        crate::xmpp::check_params_size(&params)?;
+        crate::xmpp::check_params_text(&params)?;
         let mut b = Map::new();
         for (k, v) in params {
             b.insert(k, json!(v));

@@ -8,8 +8,9 @@ use url::Url;
 
 use crate::error::{Error, Result};
 
-/// Everything a [`crate::Client`] needs.
-#[derive(Debug, Clone)]
+/// Everything a [`crate::Client`] needs. Its `Debug` and `Display` never show the auth
+/// secret (only whether one is set).
+#[derive(Clone)]
 pub struct Config {
     /// The ConnectyCube application id.
     pub app_id: u64,
@@ -162,6 +163,41 @@ impl Default for ReconnectPolicy {
     }
 }
 
+/// What `Debug`/`Display` show instead of a secret.
+pub const REDACTED: &str = "<redacted>";
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("app_id", &self.app_id)
+            .field("auth_key", &self.auth_key)
+            .field("auth_secret", &self.auth_secret.as_ref().map(|_| Redacted))
+            .field("api_url", &self.api_url)
+            .field("chat", &self.chat)
+            .field("tls", &self.tls)
+            .field("timeouts", &self.timeouts)
+            .field("reconnect", &self.reconnect)
+            .field("chat_options", &self.chat_options)
+            .field("store_dir", &self.store_dir)
+            .finish()
+    }
+}
+
+impl std::fmt::Display for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Shows [`REDACTED`] in `Debug` output in place of a secret.
+pub struct Redacted;
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
 impl Config {
     /// A config with defaults for everything but the application and the REST URL.
     pub fn new(app_id: u64, auth_key: impl Into<String>, api_url: impl Into<String>) -> Self {
@@ -307,6 +343,17 @@ mod tests {
         c.api_url = "http://example.com".into();
         c.tls.insecure_allow_plaintext = true;
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn debug_and_display_hide_the_auth_secret() {
+        let mut c = ok();
+        c.auth_secret = Some("s3cr3t-value".into());
+        for shown in [format!("{c:?}"), format!("{c:#?}"), c.to_string()] {
+            assert!(!shown.contains("s3cr3t"), "{shown}");
+            assert!(shown.contains(REDACTED), "{shown}");
+            assert!(shown.contains("key-7"), "{shown}");
+        }
     }
 
     #[test]

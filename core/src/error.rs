@@ -39,9 +39,21 @@ pub enum Error {
     /// The thing asked for does not exist.
     #[error("not found: {0}")]
     NotFound(String),
-    /// Any other error status from the server (validation 4xx, 429, 5xx).
+    /// Any other error status from the server (validation 4xx, 5xx other than 503).
     #[error("server {status}: {message}")]
     Server { status: u16, message: String },
+    /// The server asks the app to slow down (HTTP 429). `retry_after` is the wait it advised
+    /// (`Retry-After`), when it gave one. Idempotent calls were already retried.
+    #[error("rate limited by the server{}", after(.retry_after))]
+    RateLimited {
+        retry_after: Option<std::time::Duration>,
+    },
+    /// The server is temporarily unavailable (HTTP 503). `retry_after` is the wait it
+    /// advised (`Retry-After`), when it gave one. Idempotent calls were already retried.
+    #[error("server busy{}", after(.retry_after))]
+    ServerBusy {
+        retry_after: Option<std::time::Duration>,
+    },
     /// The operation was cancelled by the app (a cancel token, or its task was cancelled).
     #[error("cancelled")]
     Cancelled,
@@ -61,9 +73,20 @@ pub enum Error {
     StoreTooNew { found: u32, supported: u32 },
 }
 
+/// "; retry after N s" for a known advised delay.
+fn after(d: &Option<std::time::Duration>) -> String {
+    match d {
+        Some(d) => format!("; retry after {} s", d.as_secs_f64().ceil() as u64),
+        None => String::new(),
+    }
+}
+
 impl Error {
     /// Maps a reqwest transport error, without its URL (URLs may one day carry a token).
     pub(crate) fn from_transport(e: reqwest::Error) -> Self {
+        if e.is_redirect() {
+            return Error::Protocol("the server redirected too many times".into());
+        }
         let kind = if e.is_timeout() {
             "timed out"
         } else if e.is_connect() {

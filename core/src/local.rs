@@ -612,6 +612,14 @@ impl Client {
             if f.path.as_os_str().is_empty() {
                 return Err(Error::InvalidInput("attachment file path is empty".into()));
             }
+            for (what, v) in [
+                ("file name", &f.name),
+                ("file content type", &f.content_type),
+            ] {
+                if let Some(v) = v {
+                    crate::xmpp::check_text(what, v)?;
+                }
+            }
         }
         let local = self.local()?;
         let id = new_id();
@@ -1043,7 +1051,12 @@ async fn queue_worker(client: Weak<Client>, local: Weak<Local>) {
 fn transient(e: &Error) -> bool {
     matches!(
         e,
-        Error::Network(_) | Error::SessionExpired(_) | Error::NotLoggedIn | Error::Cancelled
+        Error::Network(_)
+            | Error::SessionExpired(_)
+            | Error::NotLoggedIn
+            | Error::Cancelled
+            | Error::RateLimited { .. }
+            | Error::ServerBusy { .. }
     ) || matches!(e, Error::Server { status, .. } if *status >= 500 || *status == 429)
 }
 

@@ -2,7 +2,7 @@
 //! optional extra CA), ConnectyCube headers, and the mapping of HTTP statuses and
 //! `{"errors": …}` bodies to [`Error`]. Higher layers (auth, chat) build on [`Rest::send`].
 
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use cubechat_wire::{auth::SESSION_DOES_NOT_EXIST, error::ErrorBody};
 use reqwest::{Method, StatusCode};
@@ -19,6 +19,13 @@ pub(crate) const SDK_HEADER: &str = concat!("cubechat-rust ", env!("CARGO_PKG_VE
 
 /// Longest server error text kept in an [`Error`].
 const MAX_ERROR_TEXT: usize = 300;
+/// How many times an idempotent call is retried after 429 or 503.
+pub const MAX_RETRIES: u32 = 2;
+/// The longest advised wait (`Retry-After`) an idempotent call waits out before retrying;
+/// a longer one is returned to the app at once.
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(30);
+/// The wait before a retry when a 429 or 503 advises none.
+const DEFAULT_RETRY_WAIT: Duration = Duration::from_secs(1);
 
 /// Largest REST response body read (JSON answers): a longer one fails with
 /// [`Error::Protocol`] as soon as its `Content-Length` or its bytes show it, before it is
@@ -138,9 +145,46 @@ impl Rest {
     /// `path` is relative to the base (e.g. `session`, `users/5`); `.json` is appended as
     /// the JS SDK does. Non-2xx statuses become typed errors: 401 with "Required session does
     /// not exist" is [`Error::SessionExpired`], other 401s [`Error::InvalidCredentials`]
-    /// (callers refine it), 403 [`Error::Forbidden`], 404 [`Error::NotFound`], the rest
-    /// [`Error::Server`].
+    /// (callers refine it), 403 [`Error::Forbidden`], 404 [`Error::NotFound`], 429
+    /// [`Error::RateLimited`], 503 [`Error::ServerBusy`], the rest [`Error::Server`].
+    ///
+    /// An idempotent call (GET, HEAD, PUT, DELETE) answered 429 or 503 waits the advised
+    /// delay (`Retry-After`, 1 s when absent) and tries again, at most [`MAX_RETRIES`] times
+    /// and only when the advice is at most [`MAX_RETRY_WAIT`]; otherwise the error (with the
+    /// advised delay) is returned at once.
     pub(crate) async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+        auth: Auth<'_>,
+    ) -> Result<Vec<u8>> {
+        let idempotent = matches!(
+            method,
+            Method::GET | Method::HEAD | Method::PUT | Method::DELETE
+        );
+        let mut retries = 0;
+        loop {
+            let r = self
+                .send_once(method.clone(), path, query, body, auth)
+                .await;
+            let advised = match &r {
+                Err(Error::RateLimited { retry_after } | Error::ServerBusy { retry_after }) => {
+                    retry_after.unwrap_or(DEFAULT_RETRY_WAIT)
+                }
+                _ => return r,
+            };
+            if !idempotent || retries >= MAX_RETRIES || advised > MAX_RETRY_WAIT {
+                return r;
+            }
+            retries += 1;
+            debug!(%method, path, retry = retries, wait_ms = advised.as_millis() as u64, "rest: server asked to wait");
+            tokio::time::sleep(advised).await;
+        }
+    }
+
+    async fn send_once(
         &self,
         method: Method,
         path: &str,
@@ -168,6 +212,7 @@ impl Rest {
         let started = Instant::now();
         let resp = req.send().await.map_err(Error::from_transport)?;
         let status = resp.status();
+        let retry_after = retry_after(&resp);
         let body = if status.is_success() {
             read_capped(resp, MAX_RESPONSE_BYTES).await
         } else {
@@ -178,8 +223,40 @@ impl Rest {
         if status.is_success() {
             Ok(body)
         } else {
-            Err(status_error(status, &body))
+            Err(response_error(status, retry_after, &body))
         }
+    }
+}
+
+/// The delay a response's `Retry-After` header advises, if any.
+pub(crate) fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    resp.headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()))
+}
+
+/// A `Retry-After` value: delay seconds, or an HTTP date (a past date is no wait). `None`
+/// when it is neither.
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// [`status_error`], with 429 and 503 carrying the advised delay.
+pub(crate) fn response_error(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> Error {
+    match status {
+        StatusCode::TOO_MANY_REQUESTS => Error::RateLimited { retry_after },
+        StatusCode::SERVICE_UNAVAILABLE => Error::ServerBusy { retry_after },
+        _ => status_error(status, body),
     }
 }
 
@@ -212,6 +289,8 @@ pub(crate) fn status_error(status: StatusCode, body: &[u8]) -> Error {
         StatusCode::UNAUTHORIZED => Error::InvalidCredentials(text),
         StatusCode::FORBIDDEN => Error::Forbidden(text),
         StatusCode::NOT_FOUND => Error::NotFound(text),
+        StatusCode::TOO_MANY_REQUESTS => Error::RateLimited { retry_after: None },
+        StatusCode::SERVICE_UNAVAILABLE => Error::ServerBusy { retry_after: None },
         s => Error::Server {
             status: s.as_u16(),
             message: text,
@@ -260,6 +339,43 @@ mod tests {
                 status: 422,
                 message: "login has already been taken".into()
             }
+        );
+    }
+
+    #[test]
+    fn retry_after_values() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        // 784111777 is Sun, 06 Nov 1994 08:49:37 GMT.
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:27 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+        let e = response_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(Duration::from_secs(7)),
+            b"",
+        );
+        assert_eq!(
+            e,
+            Error::RateLimited {
+                retry_after: Some(Duration::from_secs(7))
+            }
+        );
+        assert!(e.to_string().contains("retry after 7 s"), "{e}");
+        assert_eq!(
+            status_error(StatusCode::SERVICE_UNAVAILABLE, b"<html>"),
+            Error::ServerBusy { retry_after: None }
         );
     }
 

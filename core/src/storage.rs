@@ -303,40 +303,79 @@ impl Client {
         if cancel.is_some_and(CancelToken::is_cancelled) {
             return Err(Error::Cancelled);
         }
-        let created: BlobEnvelope = self
-            .call(
-                Method::POST,
-                "blobs",
-                &[],
-                Some(&json!({"blob": {
+        // The guard is armed from the moment the server answers the creation until the
+        // upload ends either way: if this future is dropped at any point, the blob is deleted.
+        let (blob, mut guard) = self
+            .create_blob(
+                json!({"blob": {
                     "name": name, "content_type": content_type, "public": upload.public,
-                }})),
+                }}),
+                cancel,
             )
             .await?;
-        let blob = created.blob;
-        let mut guard = UnfinishedBlob {
-            client: self.me.clone(),
-            id: Some(blob.id),
-        };
         let sent = self
             .send_and_complete(&blob, upload.source, size, progress, cancel)
             .await;
-        guard.id = None;
         match sent {
             // The completed blob as the server now has it (size, `updated_at`); if that read
             // fails, the upload still succeeded and the known fields are returned.
-            Ok(()) => Ok(self.blob(blob.id).await.unwrap_or(Blob {
-                size: Some(size),
-                blob_object_access: None,
-                ..blob
-            })),
+            Ok(()) => {
+                guard.id = None;
+                Ok(self.blob(blob.id).await.unwrap_or(Blob {
+                    size: Some(size),
+                    blob_object_access: None,
+                    ..blob
+                }))
+            }
             Err(e) => {
-                // Nothing half-made stays behind; the original error is what matters.
+                // Nothing half-made stays behind; the original error is what matters. The
+                // guard stays armed while deleting, so dropping this future now still deletes.
                 if let Err(cleanup) = self.delete_blob(blob.id).await {
                     tracing::debug!(blob = blob.id, error = %cleanup, "could not delete an unfinished blob");
                 }
+                guard.id = None;
                 Err(e)
             }
+        }
+    }
+
+    /// Creates a blob record (`POST /blobs`) in a task of its own, so the answer is seen
+    /// even when the caller stops waiting: the new blob travels with an armed
+    /// [`UnfinishedBlob`], so if `cancel` fires or this future is dropped while the request
+    /// is in flight (or before its answer is read), the blob is deleted at once.
+    async fn create_blob(
+        &self,
+        body: serde_json::Value,
+        cancel: Option<&CancelToken>,
+    ) -> Result<(Blob, UnfinishedBlob)> {
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<(Blob, UnfinishedBlob)>>();
+        let me = self.me.upgrade().ok_or(Error::Cancelled)?;
+        let create = async move {
+            let r = me
+                .call::<BlobEnvelope>(Method::POST, "blobs", &[], Some(&body))
+                .await
+                .map(|e| {
+                    let guard = UnfinishedBlob::armed(&me, e.blob.id);
+                    (e.blob, guard)
+                });
+            // Nobody waits any more (cancelled or abandoned): dropping the answer here, or
+            // later with the receiver, deletes the blob through its guard.
+            drop(tx.send(r));
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn(create)),
+            // Not inside a runtime (cannot happen with reqwest): create inline.
+            Err(_) => create.await,
+        }
+        let cancelled = async {
+            match cancel {
+                Some(c) => c.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = rx => r.unwrap_or(Err(Error::Cancelled)),
+            () = cancelled => Err(Error::Cancelled),
         }
     }
 
@@ -424,11 +463,12 @@ impl Client {
         let send = async {
             let resp = req.send().await.map_err(Error::from_transport)?;
             let status = resp.status();
+            let after = crate::rest::retry_after(&resp);
             let text = crate::rest::read_error_body(resp).await;
             if status.is_success() {
                 Ok(())
             } else {
-                Err(crate::rest::status_error(status, &text))
+                Err(crate::rest::response_error(status, after, &text))
             }
         };
         supervise(
@@ -593,8 +633,9 @@ impl Client {
         if status.is_success() {
             return Ok(resp);
         }
+        let after = crate::rest::retry_after(&resp);
         let body = crate::rest::read_error_body(resp).await;
-        Err(crate::rest::status_error(status, &body))
+        Err(crate::rest::response_error(status, after, &body))
     }
 
     /// The download URL of a blob, as the JS SDK builds it: `{api}/blobs/{uid}` for a public
@@ -709,11 +750,23 @@ impl Drop for PartialFile {
     }
 }
 
-/// Deletes a created but unfinished blob when the upload future is dropped mid-way (the app
-/// cancelled its task), unless disarmed (`id = None`): the deletion runs as its own task.
+/// Deletes a created but unfinished blob when dropped (the upload failed, was cancelled, or
+/// its future was dropped mid-way), unless disarmed (`id = None`): the deletion runs as a
+/// task on the runtime that created the blob.
 struct UnfinishedBlob {
     client: std::sync::Weak<Client>,
     id: Option<u64>,
+    rt: Option<tokio::runtime::Handle>,
+}
+
+impl UnfinishedBlob {
+    fn armed(client: &Arc<Client>, id: u64) -> Self {
+        Self {
+            client: Arc::downgrade(client),
+            id: Some(id),
+            rt: tokio::runtime::Handle::try_current().ok(),
+        }
+    }
 }
 
 impl Drop for UnfinishedBlob {
@@ -721,13 +774,18 @@ impl Drop for UnfinishedBlob {
         let (Some(id), Some(client)) = (self.id.take(), self.client.upgrade()) else {
             return;
         };
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                if let Err(e) = client.delete_blob(id).await {
-                    tracing::debug!(blob = id, error = %e, "could not delete an abandoned blob");
-                }
-            });
-        }
+        let Some(rt) = self
+            .rt
+            .take()
+            .or_else(|| tokio::runtime::Handle::try_current().ok())
+        else {
+            return;
+        };
+        rt.spawn(async move {
+            if let Err(e) = client.delete_blob(id).await {
+                tracing::debug!(blob = id, error = %e, "could not delete an abandoned blob");
+            }
+        });
     }
 }
 
@@ -935,6 +993,90 @@ mod tests {
                 matches!(&r, Err(Error::Network(m)) if m.contains("no progress")),
                 "{r:?}"
             );
+        }
+
+        /// Waits (bounded) until the server saw `n` deletions of blob 5.
+        async fn deletions(server: &MockServer, n: usize) -> usize {
+            let mut seen = 0;
+            for _ in 0..500 {
+                seen = server
+                    .received_requests()
+                    .await
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|r| r.method.as_str() == "DELETE" && r.url.path() == "/blobs/5.json")
+                    .count();
+                if seen >= n {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            seen
+        }
+
+        /// The app gives up (drops the upload, or cancels its token) while the blob's
+        /// creation is still in flight: once the server answers, the new blob is deleted.
+        #[tokio::test]
+        async fn abandoned_while_creating_deletes_the_blob() {
+            for by_token in [false, true] {
+                let server = MockServer::start().await;
+                Mock::given(method("GET"))
+                    .and(path("/session.json"))
+                    .respond_with(ResponseTemplate::new(200).set_body_json(
+                        json!({"session": {"id": 1, "user_id": 3, "application_id": 7, "token": "t", "ts": 0}}),
+                    ))
+                    .mount(&server)
+                    .await;
+                let blob: Value = json!({"blob": {"id": 5, "uid": "abc",
+                    "blob_object_access": {"id": 5, "blob_id": 5, "params": "http://127.0.0.1:1/up"}}});
+                Mock::given(method("POST"))
+                    .and(path("/blobs.json"))
+                    .respond_with(
+                        ResponseTemplate::new(201)
+                            .set_body_json(blob)
+                            .set_delay(Duration::from_millis(300)),
+                    )
+                    .mount(&server)
+                    .await;
+                Mock::given(method("DELETE"))
+                    .and(path("/blobs/5.json"))
+                    .respond_with(ResponseTemplate::new(200))
+                    .mount(&server)
+                    .await;
+                let c = Client::new(Config::new(7, "key-7", server.uri())).unwrap();
+                c.use_token("t").await.unwrap();
+                let token = CancelToken::new();
+                let upload = c.upload(bytes(3), None, Some(&token));
+                // Give up once the creation request has reached the server.
+                let asked = async {
+                    for _ in 0..500 {
+                        let posts = server
+                            .received_requests()
+                            .await
+                            .unwrap_or_default()
+                            .iter()
+                            .any(|r| r.method.as_str() == "POST");
+                        if posts {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                };
+                if by_token {
+                    let t = token.clone();
+                    let (r, ()) = tokio::join!(upload, async {
+                        asked.await;
+                        t.cancel();
+                    });
+                    assert_eq!(r, Err(Error::Cancelled));
+                } else {
+                    tokio::select! {
+                        r = upload => panic!("finished: {r:?}"),
+                        () = asked => {}
+                    }
+                }
+                assert_eq!(deletions(&server, 1).await, 1, "by_token={by_token}");
+            }
         }
 
         #[tokio::test]

@@ -44,8 +44,9 @@ pub struct UserEnvelope {
     pub user: User,
 }
 
-/// A session object (§3.1). `user_id` is 0 for an application-only session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A session object (§3.1). `user_id` is 0 for an application-only session. Its `Debug`
+/// never shows the token.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     pub id: u64,
     #[serde(default)]
@@ -68,8 +69,9 @@ pub struct SessionEnvelope {
     pub session: Session,
 }
 
-/// Login credentials inside `POST /session` or the body of `POST /login`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Login credentials inside `POST /session` or the body of `POST /login`. Its `Debug` never
+/// shows the password.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Credentials {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login: Option<String>,
@@ -95,8 +97,9 @@ pub struct CreateSessionRequest {
     pub user: Option<Credentials>,
 }
 
-/// The writable fields of a user, as sent inside `{"user": …}` by sign-up and update.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// The writable fields of a user, as sent inside `{"user": …}` by sign-up and update. Its
+/// `Debug` never shows the passwords.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UserParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login: Option<String>,
@@ -168,5 +171,109 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(r.nonce, Some(json!("12")));
+    }
+}
+
+/// Shows `<redacted>` in `Debug` output in place of a secret.
+struct Redacted;
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+fn redacted<T>(v: &Option<T>) -> Option<Redacted> {
+    v.as_ref().map(|_| Redacted)
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("application_id", &self.application_id)
+            .field("token", &Redacted)
+            .field("ts", &self.ts)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("login", &self.login)
+            .field("email", &self.email)
+            .field("password", &redacted(&self.password))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for UserParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserParams")
+            .field("login", &self.login)
+            .field("email", &self.email)
+            .field("password", &redacted(&self.password))
+            .field("full_name", &self.full_name)
+            .field("phone", &self.phone)
+            .field("website", &self.website)
+            .field("external_id", &self.external_id)
+            .field("custom_data", &self.custom_data)
+            .field("avatar", &self.avatar)
+            .field("tag_list", &self.tag_list)
+            .field("timezone", &self.timezone)
+            .field("old_password", &redacted(&self.old_password))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let s = Session {
+            id: 1,
+            user_id: 2,
+            application_id: 3,
+            token: "tok-SECRET".into(),
+            ts: 0,
+            created_at: None,
+            updated_at: None,
+            user: None,
+        };
+        let c = Credentials {
+            login: Some("alice".into()),
+            email: None,
+            password: Some("pw-SECRET".into()),
+        };
+        let p = UserParams {
+            password: Some("pw-SECRET".into()),
+            old_password: Some("old-SECRET".into()),
+            ..Default::default()
+        };
+        let r = CreateSessionRequest {
+            application_id: 3.into(),
+            auth_key: "k".into(),
+            nonce: None,
+            timestamp: None,
+            signature: None,
+            user: Some(c.clone()),
+        };
+        for shown in [
+            format!("{s:?}"),
+            format!("{c:#?}"),
+            format!("{p:?}"),
+            format!("{r:?}"),
+        ] {
+            assert!(!shown.contains("SECRET"), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+        }
+        assert!(format!("{c:?}").contains("alice"));
     }
 }

@@ -27,8 +27,8 @@ use cubechat_wire::stanza::{
 
 use super::connector::{self, Connector, LoginError, Transport};
 use super::util::{
-    backoff_delay, check_content, check_custom_keys, check_dialog_id, new_message_id, now_unix,
-    RecentIds,
+    backoff_delay, check_attachments, check_content, check_custom, check_dialog_id, check_text,
+    new_message_id, now_unix, RecentIds,
 };
 use super::{
     ChatAuth, ChatEvent, ChatEvents, ChatMessage, ConnectionState, ConnectionStates,
@@ -1220,13 +1220,8 @@ impl Client {
     pub(crate) fn check_outgoing(&self, m: &OutgoingMessage) -> Result<()> {
         self.target(&m.dialog_id, m.recipient_id)?;
         check_content(&m.body, !m.attachments.is_empty())?;
-        check_custom_keys(m.custom.keys())?;
-        for a in &m.attachments {
-            if a.kind.is_empty() {
-                return Err(Error::InvalidInput("attachment without a type".into()));
-            }
-        }
-        Ok(())
+        check_custom(&m.custom)?;
+        check_attachments(&m.attachments)
     }
 
     /// Sends a checked message under a given id (the send queue keeps its ids).
@@ -1268,6 +1263,7 @@ impl Client {
         if message_id.is_empty() {
             return Err(Error::InvalidInput("message id is empty".into()));
         }
+        check_text("message id", message_id)?;
         let el = wire::marker(&new_id(), &to, read, message_id, dialog_id);
         self.chat.send(el, None)
     }
@@ -1335,6 +1331,7 @@ impl Client {
         if message_id.is_empty() {
             return Err(Error::InvalidInput("message id is empty".into()));
         }
+        check_text("message id", message_id)?;
         let el = wire::edit(kind, id, &to, message_id, body, last, dialog_id);
         self.chat.send(el, Some(id.to_owned()))
     }
@@ -1363,6 +1360,7 @@ impl Client {
         if message_id.is_empty() {
             return Err(Error::InvalidInput("message id is empty".into()));
         }
+        check_text("message id", message_id)?;
         let el = wire::delete(kind, id, &to, message_id, dialog_id);
         self.chat.send(el, Some(id.to_owned()))
     }
@@ -1382,7 +1380,8 @@ impl Client {
                 "system message body is too long".into(),
             ));
         }
-        check_custom_keys(custom.keys())?;
+        check_text("system message body", body)?;
+        check_custom(&custom)?;
         if body.is_empty() && custom.is_empty() {
             return Err(Error::InvalidInput(
                 "a system message needs a body or parameters".into(),
@@ -1579,7 +1578,10 @@ mod tests {
             user_id: Some(5),
             password: "hunter2".into(),
         };
-        assert!(!format!("{a:?}").contains("hunter2"));
+        for shown in [format!("{a:?}"), format!("{a:#?}"), a.to_string()] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+        }
     }
 
     #[test]

@@ -35,7 +35,12 @@ use tokio::sync::mpsc;
 pub use cubechat_wire::chat::Attachment;
 
 pub(crate) use engine::{new_id, ChatShared};
-pub(crate) use util::now_unix;
+pub(crate) use util::{
+    check_attachments, check_params_size, check_params_text, check_text, now_unix,
+};
+pub use util::{
+    is_xml_char, MAX_ATTACHMENTS, MAX_ATTACHMENT_BYTES, MAX_CUSTOM_BYTES, MAX_CUSTOM_PARAMS,
+};
 
 /// Checks a dialog id the way every chat call does.
 pub(crate) fn check_dialog(id: &str) -> crate::Result<()> {
@@ -69,7 +74,21 @@ impl std::fmt::Debug for ChatAuth {
             Self::Password { user_id, .. } => f
                 .debug_struct("Password")
                 .field("user_id", user_id)
-                .finish_non_exhaustive(),
+                .field("password", &crate::config::Redacted)
+                .finish(),
+            Self::SessionToken => f.write_str("SessionToken"),
+        }
+    }
+}
+
+impl std::fmt::Display for ChatAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Password { user_id, .. } => write!(
+                f,
+                "Password(user_id={user_id:?}, password={})",
+                crate::config::REDACTED
+            ),
             Self::SessionToken => f.write_str("SessionToken"),
         }
     }

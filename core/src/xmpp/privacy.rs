@@ -214,7 +214,7 @@ fn check_name(name: &str) -> Result<()> {
             "privacy list name must be 1 to 256 bytes and not blank".into(),
         ));
     }
-    Ok(())
+    super::util::check_text("privacy list name", name)
 }
 
 /// The wire list: per user the user-JID item then the room item, orders 2k+1 and 2k+2 (JS).

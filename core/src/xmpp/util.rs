@@ -90,8 +90,37 @@ pub(crate) fn check_dialog_id(id: &str) -> Result<()> {
     }
 }
 
+/// Most custom parameters one message (or system message) carries.
+pub const MAX_CUSTOM_PARAMS: usize = 64;
+/// Most bytes of all custom parameter keys and values of one message together (UTF-8).
+/// With the 64 KB body this keeps a message stanza well under 128 KB.
+pub const MAX_CUSTOM_BYTES: usize = 16 * 1024;
+/// Most attachments one message carries.
+pub const MAX_ATTACHMENTS: usize = 32;
+/// Most bytes of all text fields of a message's attachments together (UTF-8).
+pub const MAX_ATTACHMENT_BYTES: usize = 16 * 1024;
+
+/// True for a character XML 1.0 can carry: not a control character other than tab, line
+/// feed and carriage return, and not U+FFFE or U+FFFF (Rust strings hold no surrogates).
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// Rejects text that can never be sent in XML (see [`is_xml_char`]) with `InvalidInput`
+/// naming `what` and the code point, never quoting the text.
+pub(crate) fn check_text(what: &str, s: &str) -> Result<()> {
+    match s.chars().find(|c| !is_xml_char(*c)) {
+        None => Ok(()),
+        Some(c) => Err(Error::InvalidInput(format!(
+            "{what} contains U+{:04X}, a character XML cannot carry",
+            u32::from(c)
+        ))),
+    }
+}
+
 /// Body and attachment rules shared with the REST `create_message`.
 pub(crate) fn check_content(body: &str, has_attachments: bool) -> Result<()> {
+    check_text("message body", body)?;
     if body.trim().is_empty() && !has_attachments {
         return Err(Error::InvalidInput(
             "a message needs a body or an attachment".into(),
@@ -100,6 +129,81 @@ pub(crate) fn check_content(body: &str, has_attachments: bool) -> Result<()> {
     if body.len() > MAX_BODY {
         return Err(Error::InvalidInput(format!(
             "message body is longer than {MAX_BODY} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Custom parameters: keys are XML element names and not protocol keys, keys and values
+/// hold only XML characters, at most [`MAX_CUSTOM_PARAMS`] of them and
+/// [`MAX_CUSTOM_BYTES`] in all.
+pub(crate) fn check_custom(custom: &std::collections::BTreeMap<String, String>) -> Result<()> {
+    check_params_size(custom)?;
+    check_custom_keys(custom.keys())?;
+    check_params_text(custom)
+}
+
+/// Keys and values of parameters hold only XML characters (see [`is_xml_char`]); a key is
+/// named in the error only once it is known to be printable.
+pub(crate) fn check_params_text<'a>(
+    params: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Result<()> {
+    for (k, v) in params {
+        check_text("a custom parameter name", k)?;
+        check_text(&format!("custom parameter '{k}'"), v)?;
+    }
+    Ok(())
+}
+
+/// The count and size limits of [`check_custom`] without its key rules (REST parameters).
+pub(crate) fn check_params_size(params: &std::collections::BTreeMap<String, String>) -> Result<()> {
+    if params.len() > MAX_CUSTOM_PARAMS {
+        return Err(Error::InvalidInput(format!(
+            "{} custom parameters; at most {MAX_CUSTOM_PARAMS} are allowed",
+            params.len()
+        )));
+    }
+    let bytes: usize = params.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if bytes > MAX_CUSTOM_BYTES {
+        return Err(Error::InvalidInput(format!(
+            "custom parameters hold {bytes} bytes; at most {MAX_CUSTOM_BYTES} are allowed"
+        )));
+    }
+    Ok(())
+}
+
+/// Attachments: each has a type, all text is XML characters, at most [`MAX_ATTACHMENTS`]
+/// of them and [`MAX_ATTACHMENT_BYTES`] of text in all.
+pub(crate) fn check_attachments(attachments: &[cubechat_wire::chat::Attachment]) -> Result<()> {
+    if attachments.len() > MAX_ATTACHMENTS {
+        return Err(Error::InvalidInput(format!(
+            "{} attachments; at most {MAX_ATTACHMENTS} are allowed",
+            attachments.len()
+        )));
+    }
+    let mut bytes = 0usize;
+    for a in attachments {
+        if a.kind.is_empty() {
+            return Err(Error::InvalidInput("attachment without a type".into()));
+        }
+        for (what, v) in [
+            ("type", Some(&a.kind)),
+            ("id", a.id.as_ref()),
+            ("uid", a.uid.as_ref()),
+            ("url", a.url.as_ref()),
+            ("name", a.name.as_ref()),
+            ("content type", a.content_type.as_ref()),
+            ("data", a.data.as_ref()),
+        ] {
+            if let Some(v) = v {
+                check_text(&format!("attachment {what}"), v)?;
+                bytes += v.len();
+            }
+        }
+    }
+    if bytes > MAX_ATTACHMENT_BYTES {
+        return Err(Error::InvalidInput(format!(
+            "attachments hold {bytes} bytes of text; at most {MAX_ATTACHMENT_BYTES} are allowed"
         )));
     }
     Ok(())
@@ -198,6 +302,25 @@ mod tests {
             "a:b",
         ] {
             assert!(check_custom_keys(&keys(bad)).is_err(), "{bad}");
+        }
+        for c in [
+            '\t',
+            '\n',
+            '\r',
+            ' ',
+            '\u{7f}',
+            '\u{d7ff}',
+            '\u{e000}',
+            '\u{fffd}',
+            '\u{10000}',
+        ] {
+            assert!(is_xml_char(c), "{c:?}");
+        }
+        for c in [
+            '\u{0}', '\u{8}', '\u{b}', '\u{c}', '\u{1f}', '\u{fffe}', '\u{ffff}',
+        ] {
+            assert!(!is_xml_char(c), "{c:?}");
+            assert!(check_content(&format!("a{c}"), false).is_err());
         }
         assert!(check_dialog_id("5f3a").is_ok());
         for bad in ["", "a@b", "a/b", "a b"] {
