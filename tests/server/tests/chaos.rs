@@ -16,14 +16,14 @@
 //! Every wait is bounded; the figures are printed (run with `--nocapture` to see them).
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cubechat_core::{
     ChatEvent, ChatEvents, ChatMessage, ConnectionState, ConnectionStates, MessageState,
-    OutgoingMessage,
+    OutgoingMessage, TimelineEvent,
 };
 use cubechat_faults::proxy::{Faults, Proxy, ProxyHandle, RandomFaults};
 use serde_json::Value;
@@ -87,6 +87,9 @@ fn listen(mut rx: ChatEvents, mut states: ConnectionStates, heard: Arc<Mutex<Hea
                 ChatEvent::Message(m) => h.messages.push((m.id, m.sender_id)),
                 ChatEvent::Sent { message_id } => *h.sent.entry(message_id).or_default() += 1,
                 ChatEvent::Failed { message_id, reason } => h.failed.push((message_id, reason)),
+                ChatEvent::MessageError {
+                    message_id, code, ..
+                } => h.failed.push((message_id, format!("MessageError {code}"))),
                 _ => {}
             }
         }
@@ -136,6 +139,25 @@ async fn messages_survive_cuts_truncations_and_stalls() {
         u.c.connect_chat(cubechat_core::ChatAuth::SessionToken)
             .await
             .unwrap();
+    }
+
+    // The ids each sender's live timeline showed as Sent (or beyond).
+    let shown_sent: Vec<Arc<Mutex<HashSet<String>>>> = (0..2).map(|_| Arc::default()).collect();
+    for (u, shown) in [&a, &b].into_iter().zip(&shown_sent) {
+        let (_, mut rx) = u.c.watch_timeline(&d, 50).unwrap();
+        let shown = shown.clone();
+        tokio::spawn(async move {
+            while let Some(e) = rx.recv().await {
+                if let TimelineEvent::Added(m) | TimelineEvent::Updated(m) = e {
+                    if matches!(
+                        m.state,
+                        MessageState::Sent | MessageState::Delivered | MessageState::Read
+                    ) {
+                        shown.lock().unwrap().insert(m.id);
+                    }
+                }
+            }
+        });
     }
 
     let mut plan = RandomFaults::new(seed);
@@ -242,21 +264,41 @@ async fn messages_survive_cuts_truncations_and_stalls() {
     for (id, m) in &sent {
         let sender = if m.sender == a.id { &a } else { &b };
         let acked = heard[1 - receiver(m)].lock().unwrap().sent.contains_key(id);
+        let state = sender
+            .c
+            .store()
+            .unwrap()
+            .message(id)
+            .unwrap()
+            .map(|l| l.state);
         let ok = match m.path {
             Path::Direct => acked,
-            Path::Queue => matches!(
-                sender
-                    .c
-                    .store()
-                    .unwrap()
-                    .message(id)
-                    .unwrap()
-                    .map(|l| l.state),
-                Some(MessageState::Sent | MessageState::Delivered | MessageState::Read)
-            ),
+            // The live timeline showed it Sent, and the store agrees (unless the message has
+            // left the cache: a sync that fetches a bounded window trims what lies before it).
+            Path::Queue => {
+                acked
+                    && shown_sent[1 - receiver(m)].lock().unwrap().contains(id)
+                    && matches!(
+                        state,
+                        None | Some(
+                            MessageState::Sent | MessageState::Delivered | MessageState::Read
+                        )
+                    )
+            }
         };
         if !ok {
-            not_sent.push(id.clone());
+            let pending = sender
+                .c
+                .pending_messages()
+                .unwrap()
+                .iter()
+                .any(|p| p.id == *id);
+            not_sent.push(format!(
+                "{id} ({:?} #{}, Sent events {:?}, state {state:?}, pending {pending})",
+                m.path,
+                m.seq,
+                heard[1 - receiver(m)].lock().unwrap().sent.get(id)
+            ));
         }
     }
     let failed: Vec<_> = heard
