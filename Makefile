@@ -110,6 +110,7 @@ bench:
 ## stalls) and a cubeserver restart with 200 clients (reconnect-time histogram); prints figures.
 chaos:
 	CHAOS_MESSAGES=$${CHAOS_MESSAGES:-10000} CHAOS_CUTS=$${CHAOS_CUTS:-200} \
+	CHAOS_STALL_MS=$${CHAOS_STALL_MS:-10000} CHAOS_LONG_STALLS=$${CHAOS_LONG_STALLS:-4} \
 	    cargo test -p cubeserver --test chaos -- --include-ignored --nocapture --test-threads=1
 
 lint:

@@ -6,8 +6,11 @@
 //!   two clients send to each other, half with `send_message`, half through the persistent
 //!   queue (`enqueue_message`), while a seeded random plan cuts, truncates, stalls and slows
 //!   their connections. Every message must arrive exactly once, in order per sender and send
-//!   path, and reach `Sent`. Size from the environment: `CHAOS_MESSAGES` (default 1,000),
-//!   `CHAOS_CUTS` (default 50), `CHAOS_SEED` (default 12); `make chaos` runs 10,000 / 200.
+//!   path, and reach `Sent`. Twice (`CHAOS_LONG_STALLS`) both connections hang for longer
+//!   than the clients' ping and timeout while messages are sent: the clients must give them
+//!   up and resume on new ones. Size from the environment: `CHAOS_MESSAGES` (default
+//!   1,000), `CHAOS_CUTS` (default 50), `CHAOS_SEED` (default 12), `CHAOS_STALL_MS` (longest
+//!   random stall, default 2,500); `make chaos` runs 10,000 / 200 / 10,000 ms / 4 long stalls.
 //! - [`clients_come_back_after_a_server_restart`] (`make chaos` only: ignored otherwise):
 //!   `CHAOS_CLIENTS` (default 200) clients connected in one process, cubeserver stopped and
 //!   started again on the same database, cert dir and ports; every client must be connected
@@ -25,7 +28,7 @@ use cubechat_core::{
     ChatEvent, ChatEvents, ChatMessage, ConnectionState, ConnectionStates, MessageState,
     OutgoingMessage, TimelineEvent,
 };
-use cubechat_faults::proxy::{Faults, Proxy, ProxyHandle, RandomFaults};
+use cubechat_faults::proxy::{Fault, Faults, Proxy, ProxyHandle, RandomFaults};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -39,6 +42,10 @@ use common::{Server, APP};
 const STEP: Duration = Duration::from_secs(30);
 /// How long "nothing else arrives" is watched for.
 const QUIET: Duration = Duration::from_millis(1500);
+/// A stall the clients take for a dead connection (ping 2 s + connect timeout 5 s).
+const LONG_STALL: Duration = Duration::from_secs(10);
+/// Messages sent during a long stall.
+const BURST: usize = 20;
 
 include!("support/events.rs");
 include!("support/users.rs");
@@ -121,6 +128,7 @@ async fn messages_survive_cuts_truncations_and_stalls() {
     let total = env_or("CHAOS_MESSAGES", 1000) as usize;
     let cuts = env_or("CHAOS_CUTS", 50);
     let seed = env_or("CHAOS_SEED", 12);
+    let stall_ms = env_or("CHAOS_STALL_MS", 2500);
     let started = Instant::now();
 
     let s = common::start().await;
@@ -129,8 +137,12 @@ async fn messages_survive_cuts_truncations_and_stalls() {
         .unwrap();
     sign_up(&s, "chaos_a").await;
     sign_up(&s, "chaos_b").await;
-    let a = log_in(&s, "chaos_a", |c| c.chat.port = px.port()).await;
-    let b = log_in(&s, "chaos_b", |c| c.chat.port = px.port()).await;
+    let through_proxy = |c: &mut cubechat_core::Config| {
+        c.chat.port = px.port();
+        c.timeouts.ping_interval = Duration::from_secs(2);
+    };
+    let a = log_in(&s, "chaos_a", through_proxy).await;
+    let b = log_in(&s, "chaos_b", through_proxy).await;
     let d = private_dialog(&a, &b).await;
     let heard: Vec<Arc<Mutex<Heard>>> = (0..2).map(|_| Arc::default()).collect();
     for (u, h) in [&a, &b].into_iter().zip(&heard) {
@@ -162,15 +174,51 @@ async fn messages_survive_cuts_truncations_and_stalls() {
 
     let mut plan = RandomFaults::new(seed);
     plan.gap = (Duration::from_millis(200), Duration::from_millis(1200));
-    plan.stall = (Duration::from_millis(200), Duration::from_millis(2500));
-    px.set_faults(Faults::Random(plan));
+    // Stalls longer than ping + connect timeout (2 + 5 s) make the client give the
+    // connection up and resume on a new one while the old one still hangs.
+    plan.stall = (Duration::from_millis(200), Duration::from_millis(stall_ms));
+    px.set_faults(Faults::Random(plan.clone()));
 
     // Message k is sent once the proxy has cut k * cuts / total connections.
     let mut sent: BTreeMap<String, Sent> = BTreeMap::new();
     let mut seqs: HashMap<(u64, Path), usize> = HashMap::new();
     let mut call_errors = 0usize;
+    // Long stalls: the random plan pauses, both connections hang for LONG_STALL (longer than
+    // ping + connect timeout) while BURST messages are sent, then the plan goes on.
+    let long_stalls = env_or("CHAOS_LONG_STALLS", 2) as usize;
+    let long_at: Vec<usize> = (1..=long_stalls)
+        .map(|j| total * j / (long_stalls + 1))
+        .collect();
+    let mut burst = 0usize;
+    let (mut long_hung, mut long_new, mut accepted_before) = (0usize, 0u64, 0u64);
+    let mut stall_end = Instant::now();
     for k in 0..total {
-        cuts_reach(&px, k as u64 * cuts / total as u64).await;
+        if long_at.contains(&k) {
+            px.set_faults(Faults::None);
+            // Both clients online (or as many as come back within STEP).
+            let _ = timeout(STEP, async {
+                while px.live() < 2 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+            .await;
+            long_hung += px.inject(Fault::Stall(LONG_STALL));
+            accepted_before = px.counters().accepted;
+            stall_end = Instant::now() + LONG_STALL;
+            burst = BURST;
+        }
+        if burst == 0 {
+            cuts_reach(&px, k as u64 * cuts / total as u64).await;
+        } else {
+            burst -= 1;
+            if burst == 0 {
+                tokio::time::sleep_until(stall_end.into()).await;
+                long_new += px.counters().accepted - accepted_before;
+                px.resume();
+                plan.seed += 1;
+                px.set_faults(Faults::Random(plan.clone()));
+            }
+        }
         let (from, to) = if k % 2 == 0 { (&a, &b) } else { (&b, &a) };
         let path = if (k / 2) % 2 == 0 {
             Path::Direct
@@ -320,7 +368,8 @@ async fn messages_survive_cuts_truncations_and_stalls() {
     println!(
         "chaos: seed {seed}, {} messages ({} send_message, {} queued; {call_errors} calls failed), \
          {} connections, {} cuts, {} truncations, {} stalls, {} slowdowns ({} faults injected), \
-         {reconnects} reconnections: lost {}, duplicated {}, reordered {reordered}, not Sent {}, \
+         {reconnects} reconnections; {long_stalls} long stalls hung {long_hung} connections, \
+         {long_new} new connections meanwhile: lost {}, duplicated {}, reordered {reordered}, not Sent {}, \
          Failed events {}, strays {strays}; sending {:.1} s, total {:.1} s",
         sent.len(),
         sent.values().filter(|m| m.path == Path::Direct).count(),
