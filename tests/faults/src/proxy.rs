@@ -427,6 +427,8 @@ async fn run_plan(inner: Weak<Inner>, faults: Faults) {
 async fn accept_loop(listener: TcpListener, inner: Weak<Inner>) {
     loop {
         let Ok((client, _)) = listener.accept().await else {
+            // E.g. out of file descriptors: do not spin.
+            tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
         let Some(inner) = inner.upgrade() else { return };
