@@ -18,7 +18,7 @@ PORTABILITY_TARGETS := aarch64-linux-android aarch64-apple-ios
 export CARGO_TERM_COLOR := never
 
 .PHONY: setup build bindings python kotlin swift android ios test test-rust test-python \
-        test-kotlin test-interop check-targets check-deps check-paths demo bench lint clean fuzz
+        test-kotlin test-interop check-targets check-deps check-paths demo bench chaos lint clean fuzz
 
 setup:
 	scripts/setup.sh
@@ -109,6 +109,13 @@ demo: python
 ## open + first dialog page + first timeline page (ms) and size on disk (release build).
 bench:
 	cargo run --release -p cubechat-core --example store_bench -- --dialogs 10000 --messages 1000000
+
+## chaos: the full chaos run (10,000 messages over both send paths, >= 200 cuts, truncations,
+## stalls) and a cubeserver restart with 200 clients (reconnect-time histogram); prints figures.
+chaos:
+	CHAOS_MESSAGES=$${CHAOS_MESSAGES:-10000} CHAOS_CUTS=$${CHAOS_CUTS:-200} \
+	CHAOS_STALL_MS=$${CHAOS_STALL_MS:-10000} CHAOS_LONG_STALLS=$${CHAOS_LONG_STALLS:-4} \
+	    cargo test -p cubeserver --test chaos -- --include-ignored --nocapture --test-threads=1
 
 lint:
 	cargo fmt --all -- --check
