@@ -17,6 +17,9 @@ pub mod chat;
 pub mod client;
 pub mod config;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod local;
 pub mod rest;
 pub mod storage;

@@ -847,6 +847,29 @@ pub(crate) fn new_id() -> String {
     new_message_id(now_unix(), rand::thread_rng().gen())
 }
 
+/// The content rules of every outgoing message (body, custom parameters, attachments),
+/// whatever its dialog: what `send_message` and the send queue refuse with `InvalidInput`.
+pub(crate) fn check_message_content(m: &OutgoingMessage) -> Result<()> {
+    check_content(&m.body, !m.attachments.is_empty())?;
+    check_custom(&m.custom)?;
+    check_attachments(&m.attachments)
+}
+
+/// The `<message>` stanza of a checked outgoing message (§6.4).
+pub(crate) fn message_stanza(kind: ChatKind, id: &str, to: &str, m: OutgoingMessage) -> Element {
+    let extra = ExtraParams {
+        save_to_history: m.save_to_history,
+        dialog_id: Some(m.dialog_id),
+        date_sent: Some(m.date_sent.unwrap_or_else(now_unix)),
+        silent: m.silent,
+        markable: m.markable,
+        module_identifier: None,
+        attachments: m.attachments,
+        custom: m.custom,
+    };
+    wire::chat_message(kind, id, to, &m.body, &extra)
+}
+
 fn join_presence(ctx: &Ctx, dialog_id: &str) -> Element {
     let to = format!(
         "{}/{}",
@@ -1219,25 +1242,13 @@ impl Client {
     /// Checks a message the way `send_message` does, without sending it.
     pub(crate) fn check_outgoing(&self, m: &OutgoingMessage) -> Result<()> {
         self.target(&m.dialog_id, m.recipient_id)?;
-        check_content(&m.body, !m.attachments.is_empty())?;
-        check_custom(&m.custom)?;
-        check_attachments(&m.attachments)
+        check_message_content(m)
     }
 
     /// Sends a checked message under a given id (the send queue keeps its ids).
     pub(crate) fn send_message_as(&self, id: &str, m: OutgoingMessage) -> Result<()> {
         let (kind, to) = self.target(&m.dialog_id, m.recipient_id)?;
-        let extra = ExtraParams {
-            save_to_history: m.save_to_history,
-            dialog_id: Some(m.dialog_id),
-            date_sent: Some(m.date_sent.unwrap_or_else(now_unix)),
-            silent: m.silent,
-            markable: m.markable,
-            module_identifier: None,
-            attachments: m.attachments,
-            custom: m.custom,
-        };
-        let el = wire::chat_message(kind, id, &to, &m.body, &extra);
+        let el = message_stanza(kind, id, &to, m);
         lock(&self.chat.seen).insert(id);
         self.chat.send(el, Some(id.to_owned()))
     }

@@ -34,6 +34,8 @@ use tokio::sync::mpsc;
 
 pub use cubechat_wire::chat::Attachment;
 
+#[cfg(feature = "fuzzing")]
+pub(crate) use engine::{check_message_content, message_stanza};
 pub(crate) use engine::{new_id, ChatShared};
 pub(crate) use util::{
     check_attachments, check_params_size, check_params_text, check_text, now_unix,
