@@ -92,6 +92,11 @@ pub struct ReconnectConfig {
     /// Give up after this many attempts; `None` = never.
     #[uniffi(default)]
     pub max_attempts: Option<u32>,
+    /// Milliseconds a connection must stay up to count as stable: only a cut after that
+    /// restarts the backoff at the first attempt (a shorter-lived one counts as a failed
+    /// attempt, so the delays keep growing). 0 = every login restarts it.
+    #[uniffi(default = 30000)]
+    pub stable_after_ms: u64,
 }
 
 impl From<ClientConfig> for core::Config {
@@ -140,6 +145,7 @@ impl From<ReconnectConfig> for core::ReconnectPolicy {
             multiplier: r.multiplier,
             jitter: r.jitter,
             max_attempts: r.max_attempts,
+            stable_after: Duration::from_millis(r.stable_after_ms),
         }
     }
 }

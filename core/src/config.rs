@@ -147,6 +147,11 @@ pub struct ReconnectPolicy {
     pub jitter: f64,
     /// Give up after this many attempts; `None` = never.
     pub max_attempts: Option<u32>,
+    /// How long a connection must stay up (bound or resumed) to count as stable. Only a cut
+    /// after that restarts the backoff at the first attempt; a connection cut sooner (e.g.
+    /// a server that drops every session right after login) counts as a failed attempt, so
+    /// the delays keep growing. Default 30 s; zero = every login restarts the backoff.
+    pub stable_after: Duration,
 }
 
 impl Default for ReconnectPolicy {
@@ -158,6 +163,7 @@ impl Default for ReconnectPolicy {
             multiplier: 2.0,
             jitter: 0.3,
             max_attempts: None,
+            stable_after: Duration::from_secs(30),
         }
     }
 }

@@ -55,6 +55,11 @@ struct Server {
     results: Mutex<Vec<String>>,
     /// Stanzas to send on every live connection.
     push: Option<broadcast::Sender<minidom::Element>>,
+    /// Drop every session once it is up: after the initial presence of a fresh bind, or
+    /// right after `<resumed/>` (not parked: the next login binds afresh).
+    drop_when_up: AtomicBool,
+    /// Sessions dropped by `drop_when_up`.
+    dropped: AtomicU32,
 }
 
 type Xs = XmlStream<BufStream<TcpStream>, FallibleStreamElement>;
@@ -183,6 +188,12 @@ async fn serve(tcp: TcpStream, st: &Server) -> R<()> {
                     Stanza::Iq(Iq::Result { id, .. }) | Stanza::Iq(Iq::Error { id, .. }) => {
                         st.results.lock().unwrap().push(id);
                     }
+                    Stanza::Presence(p)
+                        if p.to.is_none() && st.drop_when_up.load(Ordering::SeqCst) =>
+                    {
+                        st.dropped.fetch_add(1, Ordering::SeqCst);
+                        return Ok(());
+                    }
                     _ => {}
                 }
             }
@@ -209,6 +220,10 @@ async fn serve(tcp: TcpStream, st: &Server) -> R<()> {
                             previd: r.previd,
                         })))
                         .await?;
+                        if st.drop_when_up.load(Ordering::SeqCst) {
+                            st.dropped.fetch_add(1, Ordering::SeqCst);
+                            return Ok(());
+                        }
                     }
                     _ => {
                         let f = sm::Failed {
@@ -459,4 +474,84 @@ async fn activity_subscriptions_and_the_inactive_mark_survive_a_fresh_session() 
     );
     c.destroy_chat().await;
     assert!(c.last_activity_subscriptions().is_empty());
+}
+
+/// Issue 12 item 7: a server that drops every session right after login. The backoff must
+/// not restart at each bind: each short-lived connection counts as a failed attempt, so the
+/// attempts number up and the delays grow. A connection that stayed up for `stable_after`
+/// restarts the backoff at the first attempt (with the initial delay).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_dropping_every_session_after_login_gets_growing_delays() {
+    let (port, st) = start().await;
+    let initial = Duration::from_millis(40);
+    let stable_after = Duration::from_millis(400);
+    let mut cfg = Config::new(7, "key", "http://127.0.0.1:9");
+    cfg.chat.host = "127.0.0.1".into();
+    cfg.chat.domain = "localhost".into();
+    cfg.chat.port = port;
+    cfg.chat.insecure_plaintext = true;
+    cfg.timeouts.connect = Duration::from_secs(2);
+    cfg.reconnect.initial_delay = initial;
+    cfg.reconnect.max_delay = Duration::from_secs(5);
+    cfg.reconnect.multiplier = 2.0;
+    cfg.reconnect.jitter = 0.0;
+    cfg.reconnect.stable_after = stable_after;
+    let c = Client::new(cfg).unwrap();
+    let (_, mut states) = c.subscribe_connection();
+    c.connect_chat(auth()).await.unwrap();
+
+    st.drop_when_up.store(true, Ordering::SeqCst);
+    let _ = st.kill.as_ref().unwrap().send(());
+    // Five reconnection attempts, each after a session that came up and was dropped.
+    let mut attempts = Vec::new();
+    let mut dropped_before = Vec::new();
+    timeout(Duration::from_secs(30), async {
+        while attempts.len() < 5 {
+            if let ConnectionState::Reconnecting {
+                attempt,
+                next_delay,
+            } = states.recv().await.unwrap()
+            {
+                attempts.push((attempt, next_delay));
+                dropped_before.push(st.dropped.load(Ordering::SeqCst));
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("too few attempts: {attempts:?}"));
+    st.drop_when_up.store(false, Ordering::SeqCst);
+    // Every attempt after the first (the cut of the session connect_chat made) follows a
+    // session that was up and then dropped...
+    assert!(
+        dropped_before.windows(2).all(|w| w[1] > w[0]),
+        "{dropped_before:?} {attempts:?}"
+    );
+    // ...and the backoff went on: attempts 1, 2, 3... with the schedule's delays.
+    for (i, (attempt, delay)) in attempts.iter().enumerate() {
+        let n = u32::try_from(i).unwrap() + 1;
+        assert_eq!(*attempt, n, "{attempts:?}");
+        assert_eq!(*delay, initial * 2u32.pow(n - 1), "{attempts:?}");
+    }
+
+    // A connection that stays up for `stable_after`, then a cut: attempt 1 again, with
+    // the initial delay.
+    wait_state(&mut states, "Connected", ConnectionState::Connected).await;
+    tokio::time::sleep(stable_after + Duration::from_millis(100)).await;
+    let _ = st.kill.as_ref().unwrap().send(());
+    let first = timeout(Duration::from_secs(10), async {
+        loop {
+            if let ConnectionState::Reconnecting {
+                attempt,
+                next_delay,
+            } = states.recv().await.unwrap()
+            {
+                return (attempt, next_delay);
+            }
+        }
+    })
+    .await
+    .expect("no reconnection after the cut");
+    assert_eq!(first, (1, initial));
+    wait_state(&mut states, "Connected", ConnectionState::Connected).await;
+    c.destroy_chat().await;
 }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, StreamExt};
 use minidom::Element;
@@ -158,6 +158,13 @@ struct Control {
     /// Reconnector calls since the last `Reset`/`Resumed`: connections that were handed to
     /// the stream but did not come up.
     unstable: AtomicU32,
+    /// A logged-in connection was handed to the stream and has not been judged yet (see
+    /// [`judge_lost_connection`]).
+    handed: AtomicBool,
+    /// The handed connection is the first of the session (made for `connect_chat`).
+    handed_first: AtomicBool,
+    /// When the handed connection came up (`Reset` or `Resumed`).
+    up_since: Mutex<Option<Instant>>,
     /// The current connection was handed over without stream management (work-around).
     sm_hidden: AtomicBool,
     /// Resolves `connect_chat`.
@@ -223,9 +230,30 @@ fn reconnector(
 ) -> Box<dyn FnMut(Option<String>, oneshot::Sender<Connection>) + Send + 'static> {
     Box::new(move |_location, slot| {
         ctx.ctl.unstable.fetch_add(1, Ordering::SeqCst);
+        judge_lost_connection(&ctx);
         // Runs synchronously in the StanzaStream worker: only spawn.
         tokio::spawn(reconnect_task(ctx.clone(), slot));
     })
+}
+
+/// The stream needs a new connection: judges the one it had (if any). The first cut of a
+/// session, or of a connection that stayed up for `stable_after`, restarts the backoff at
+/// the first attempt; a reconnection that was cut sooner, or never came up, counts as a
+/// failed attempt, so the next delay grows (a server that drops every session right after
+/// login is not retried about once a second). A cut the app asked for (`reconnect_now`,
+/// network lost) is neither.
+fn judge_lost_connection(ctx: &Ctx) {
+    let up = lock(&ctx.ctl.up_since).take();
+    let first = ctx.ctl.handed_first.swap(false, Ordering::SeqCst);
+    if !ctx.ctl.handed.swap(false, Ordering::SeqCst) {
+        return;
+    }
+    if (up.is_some() && first) || up.is_some_and(|t| t.elapsed() >= ctx.policy.stable_after) {
+        ctx.ctl.failures.store(0, Ordering::SeqCst);
+    } else if !ctx.ctl.immediate.load(Ordering::SeqCst) && *ctx.shared.network.borrow() {
+        let failures = ctx.ctl.failures.fetch_add(1, Ordering::SeqCst) + 1;
+        debug!(target: "cubechat_core::xmpp", failures, "connection lost before it was stable");
+    }
 }
 
 /// Hands the worker a connection that closes at once (dropping the slot panics the worker).
@@ -339,7 +367,10 @@ async fn reconnect_task(ctx: Arc<Ctx>, mut slot: oneshot::Sender<Connection>) {
                     conn.features.stream_management = None;
                     ctx.ctl.sm_hidden.store(true, Ordering::SeqCst);
                 }
+                ctx.ctl.handed.store(true, Ordering::SeqCst);
+                ctx.ctl.handed_first.store(initial, Ordering::SeqCst);
                 if let Err(c) = slot.send(conn) {
+                    ctx.ctl.handed.store(false, Ordering::SeqCst);
                     drop(c);
                 }
                 return;
@@ -482,7 +513,7 @@ impl Engine {
                     }
                     Some(Event::Stream(StreamEvent::Resumed)) => {
                         debug!(target: "cubechat_core::xmpp", "session resumed");
-                        self.ctx.ctl.failures.store(0, Ordering::SeqCst);
+                        *lock(&self.ctx.ctl.up_since) = Some(Instant::now());
                         self.ctx.ctl.unstable.store(0, Ordering::SeqCst);
                         self.ctx.state(ConnectionState::Connected);
                     }
@@ -544,7 +575,9 @@ impl Engine {
             true
         };
         self.resets += 1;
-        self.ctx.ctl.failures.store(0, Ordering::SeqCst);
+        // The backoff restarts only once this connection proved stable (see
+        // `judge_lost_connection`), not on every bind.
+        *lock(&self.ctx.ctl.up_since) = Some(Instant::now());
         self.ctx.ctl.unstable.store(0, Ordering::SeqCst);
         // Carbons, then initial presence, then the rooms (§6.2).
         let carbons = Element::builder("iq", wire::NS_CLIENT)
@@ -1050,6 +1083,9 @@ impl Client {
                 failures: AtomicU32::new(0),
                 immediate: AtomicBool::new(false),
                 unstable: AtomicU32::new(0),
+                handed: AtomicBool::new(false),
+                handed_first: AtomicBool::new(false),
+                up_since: Mutex::new(None),
                 sm_hidden: AtomicBool::new(false),
                 ready: Mutex::new(Some(ready_tx)),
             },
