@@ -60,6 +60,10 @@ struct Server {
     drop_when_up: AtomicBool,
     /// Sessions dropped by `drop_when_up`.
     dropped: AtomicU32,
+    /// TCP connections accepted.
+    accepted: AtomicU32,
+    /// The next connection waits this long before the server reads or answers anything.
+    slow_next: Mutex<Option<Duration>>,
 }
 
 type Xs = XmlStream<BufStream<TcpStream>, FallibleStreamElement>;
@@ -83,7 +87,12 @@ async fn start() -> (u16, Arc<Server>) {
     tokio::spawn(async move {
         while let Ok((tcp, _)) = l.accept().await {
             let st = st2.clone();
+            st.accepted.fetch_add(1, Ordering::SeqCst);
+            let slow = st.slow_next.lock().unwrap().take();
             tokio::spawn(async move {
+                if let Some(d) = slow {
+                    tokio::time::sleep(d).await;
+                }
                 let _ = serve(tcp, &st).await;
             });
         }
@@ -553,5 +562,58 @@ async fn a_server_dropping_every_session_after_login_gets_growing_delays() {
     .expect("no reconnection after the cut");
     assert_eq!(first, (1, initial));
     wait_state(&mut states, "Connected", ConnectionState::Connected).await;
+    c.destroy_chat().await;
+}
+
+/// Issue 12 item 9: dropping the `connect_chat` future (a cancelled task or coroutine) while
+/// the server is slow to answer abandons the attempt: the client does not connect later on
+/// its own, reports `Disconnected`, and the next `connect_chat` works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_connect_chat_leaves_the_client_disconnected_and_reusable() {
+    let (port, st) = start().await;
+    let c = client(port);
+    let slow = Duration::from_millis(1500);
+    *st.slow_next.lock().unwrap() = Some(slow);
+    {
+        let connecting = c.connect_chat(auth());
+        tokio::pin!(connecting);
+        timeout(Duration::from_secs(10), async {
+            tokio::select! {
+                r = &mut connecting => panic!("connect_chat resolved: {r:?}"),
+                () = async {
+                    while st.accepted.load(Ordering::SeqCst) == 0 {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                } => {}
+            }
+        })
+        .await
+        .expect("no connection attempt");
+    } // dropped mid-handshake
+    assert_eq!(
+        c.connection_state(),
+        ConnectionState::Disconnected {
+            reason: "connect_chat cancelled".into()
+        }
+    );
+    // The slow server answers later: nobody is there to log in any more.
+    tokio::time::sleep(slow + Duration::from_millis(1000)).await;
+    assert_eq!(
+        st.binds.load(Ordering::SeqCst),
+        0,
+        "connected after the cancel"
+    );
+    assert_eq!(
+        st.accepted.load(Ordering::SeqCst),
+        1,
+        "reconnected after the cancel"
+    );
+    assert!(matches!(
+        c.connection_state(),
+        ConnectionState::Disconnected { .. }
+    ));
+    c.connect_chat(auth()).await.unwrap();
+    assert_eq!(st.binds.load(Ordering::SeqCst), 1);
+    assert_eq!(c.connection_state(), ConnectionState::Connected);
     c.destroy_chat().await;
 }

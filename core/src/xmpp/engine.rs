@@ -999,6 +999,51 @@ fn caught_up(
 
 // ------------------------------------------------------------------------ Client API
 
+/// Armed while `connect_chat` waits: when its future is dropped (the app cancelled the
+/// call), the session it started is stopped and forgotten, so it cannot connect later and
+/// the next `connect_chat` is not refused as "already connected".
+struct AbandonOnDrop {
+    shared: Arc<ChatShared>,
+    /// The session's generation; `None` once the call resolved.
+    gen: Option<u64>,
+}
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        let Some(gen) = self.gen else {
+            return;
+        };
+        let session = {
+            let mut current = lock(&self.shared.session);
+            if current.as_ref().is_some_and(|s| s.ctx.gen == gen) {
+                current.take()
+            } else {
+                None
+            }
+        };
+        let Some(s) = session else {
+            return;
+        };
+        info!(target: "cubechat_core::xmpp", "connect_chat cancelled: the attempt is abandoned");
+        // The state first (a new generation silences the abandoned session), so whoever sees
+        // the attempt's connection close already sees `Disconnected`.
+        let next = self.shared.gen.fetch_add(1, Ordering::SeqCst) + 1;
+        self.shared.set_state(
+            next,
+            ConnectionState::Disconnected {
+                reason: "connect_chat cancelled".into(),
+            },
+        );
+        *lock(&self.shared.bound) = None;
+        // Synchronous only (this may run outside the runtime): the engine task and the
+        // reconnector see `stop` and close what they have (as when the client is dropped).
+        s.ctx.ctl.stop.send_replace(true);
+        lock(&s.ctx.ctl.ready).take();
+        let (tx, _rx) = oneshot::channel();
+        let _ = s.cmd.send(Cmd::Close(tx));
+    }
+}
+
 impl Client {
     /// Connects to chat and resolves once online (bound, stream management and carbons
     /// enabled, presence sent). Afterwards the connection is kept alive and re-established
@@ -1009,6 +1054,10 @@ impl Client {
     /// server without STARTTLS: plain text is refused unless
     /// `ChatEndpoint::insecure_plaintext`), `NotLoggedIn` (no user id or token to use),
     /// `InvalidInput` (already connected, bad TLS options).
+    ///
+    /// Cancel-safe: dropping the future before it resolves (a cancelled task or coroutine)
+    /// abandons the attempt. The half-made connection is closed, nothing reconnects, the
+    /// state becomes `Disconnected`, and `connect_chat` can be called again at once.
     pub async fn connect_chat(&self, auth: ChatAuth) -> Result<()> {
         if lock(&self.chat.session).is_some() {
             return Err(Error::InvalidInput(
@@ -1016,9 +1065,15 @@ impl Client {
             ));
         }
         let rx = self.start_chat(auth, false)?;
+        let gen = lock(&self.chat.session).as_ref().map(|s| s.ctx.gen);
+        let mut abandon = AbandonOnDrop {
+            shared: self.chat.clone(),
+            gen,
+        };
         let r = rx
             .await
             .unwrap_or_else(|_| Err(Error::Network("connection closed".into())));
+        abandon.gen = None;
         if r.is_err() {
             self.stop_chat(None).await;
         }
