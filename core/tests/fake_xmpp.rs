@@ -543,9 +543,21 @@ async fn a_server_dropping_every_session_after_login_gets_growing_delays() {
     }
 
     // A connection that stays up for `stable_after`, then a cut: attempt 1 again, with
-    // the initial delay.
-    wait_state(&mut states, "Connected", ConnectionState::Connected).await;
-    tokio::time::sleep(stable_after + Duration::from_millis(100)).await;
+    // the initial delay. (A session that came up just before the server stopped dropping
+    // may still be dropped: wait for one that stays.)
+    let mut stayed = false;
+    for _ in 0..5 {
+        wait_state(&mut states, "Connected", ConnectionState::Connected).await;
+        let dropped = st.dropped.load(Ordering::SeqCst);
+        tokio::time::sleep(stable_after + Duration::from_millis(100)).await;
+        if st.dropped.load(Ordering::SeqCst) == dropped
+            && c.connection_state() == ConnectionState::Connected
+        {
+            stayed = true;
+            break;
+        }
+    }
+    assert!(stayed, "no connection stayed up");
     let _ = st.kill.as_ref().unwrap().send(());
     let first = timeout(Duration::from_secs(10), async {
         loop {
