@@ -89,7 +89,8 @@ pub struct ReconnectConfig {
     /// Random spread 0–1 applied to each delay.
     #[uniffi(default = 0.3)]
     pub jitter: f64,
-    /// Give up after this many attempts; `None` = never.
+    /// Give up after this many failed attempts in a row (failed logins, and connections cut
+    /// before `stable_after_ms`); `None` = never.
     #[uniffi(default)]
     pub max_attempts: Option<u32>,
     /// Milliseconds a connection must stay up to count as stable: only a cut after that

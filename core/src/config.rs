@@ -145,7 +145,8 @@ pub struct ReconnectPolicy {
     pub multiplier: f64,
     /// Random spread, 0.0–1.0, applied to each delay.
     pub jitter: f64,
-    /// Give up after this many attempts; `None` = never.
+    /// Give up after this many failed attempts in a row (failed logins, and connections cut
+    /// before `stable_after`); `None` = never.
     pub max_attempts: Option<u32>,
     /// How long a connection must stay up (bound or resumed) to count as stable. Only a cut
     /// after that restarts the backoff at the first attempt; a connection cut sooner (e.g.

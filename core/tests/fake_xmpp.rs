@@ -629,3 +629,49 @@ async fn a_cancelled_connect_chat_leaves_the_client_disconnected_and_reusable() 
     assert_eq!(c.connection_state(), ConnectionState::Connected);
     c.destroy_chat().await;
 }
+
+/// With `max_attempts`, connections that keep dropping before they are stable use up the
+/// attempts like failed logins do: the engine gives up, and `reconnect_now` starts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_that_keep_dropping_use_up_max_attempts() {
+    let (port, st) = start().await;
+    let mut cfg = Config::new(7, "key", "http://127.0.0.1:9");
+    cfg.chat.host = "127.0.0.1".into();
+    cfg.chat.domain = "localhost".into();
+    cfg.chat.port = port;
+    cfg.chat.insecure_plaintext = true;
+    cfg.timeouts.connect = Duration::from_secs(2);
+    cfg.reconnect.initial_delay = Duration::from_millis(20);
+    cfg.reconnect.max_delay = Duration::from_millis(100);
+    cfg.reconnect.max_attempts = Some(3);
+    let c = Client::new(cfg).unwrap();
+    let (_, mut states) = c.subscribe_connection();
+    c.connect_chat(auth()).await.unwrap();
+    st.drop_when_up.store(true, Ordering::SeqCst);
+    let _ = st.kill.as_ref().unwrap().send(());
+    let mut attempts = Vec::new();
+    let reason = timeout(Duration::from_secs(15), async {
+        loop {
+            match states.recv().await.unwrap() {
+                ConnectionState::Reconnecting { attempt, .. } => attempts.push(attempt),
+                ConnectionState::Disconnected { reason } => return reason,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("never gave up: {attempts:?}"));
+    assert!(reason.contains("gave up after 3 attempts"), "{reason}");
+    assert_eq!(attempts, [1, 2, 3]);
+    let binds = st.binds.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        st.binds.load(Ordering::SeqCst),
+        binds,
+        "kept trying after giving up"
+    );
+    st.drop_when_up.store(false, Ordering::SeqCst);
+    c.reconnect_now().await;
+    wait_state(&mut states, "Connected", ConnectionState::Connected).await;
+    c.destroy_chat().await;
+}

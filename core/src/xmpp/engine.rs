@@ -319,6 +319,26 @@ async fn reconnect_task(ctx: Arc<Ctx>, mut slot: oneshot::Sender<Connection>) {
             }
         }
         let attempt = ctx.ctl.failures.load(Ordering::SeqCst) + 1;
+        let exhausted = ctx.policy.max_attempts.is_some_and(|m| attempt > m);
+        if !initial && exhausted && !ctx.ctl.immediate.load(Ordering::SeqCst) {
+            // Connections that kept dropping before they were stable used up the attempts
+            // (failed logins give up below, with their own reason).
+            ctx.state(ConnectionState::Disconnected {
+                reason: format!(
+                    "gave up after {} attempts: connections kept dropping",
+                    attempt - 1
+                ),
+            });
+            match wait(&ctx, &mut slot, None).await {
+                Wake::Go => {
+                    ctx.ctl.failures.store(0, Ordering::SeqCst);
+                    ctx.ctl.immediate.store(true, Ordering::SeqCst);
+                    continue;
+                }
+                Wake::Stop => return release(&ctx, slot).await,
+                Wake::Gone => return,
+            }
+        }
         if initial {
             ctx.state(ConnectionState::Connecting);
         } else {
