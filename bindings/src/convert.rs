@@ -133,9 +133,15 @@ pub struct ReconnectConfig {
     /// Random spread 0–1 applied to each delay.
     #[uniffi(default = 0.3)]
     pub jitter: f64,
-    /// Give up after this many attempts; `None` = never.
+    /// Give up after this many failed attempts in a row (failed logins, and connections cut
+    /// before `stable_after_ms`); `None` = never.
     #[uniffi(default)]
     pub max_attempts: Option<u32>,
+    /// Milliseconds a connection must stay up to count as stable: only a cut after that
+    /// restarts the backoff at the first attempt (a shorter-lived one counts as a failed
+    /// attempt, so the delays keep growing). 0 = every login restarts it.
+    #[uniffi(default = 30000)]
+    pub stable_after_ms: u64,
 }
 
 impl From<ClientConfig> for core::Config {
@@ -184,6 +190,7 @@ impl From<ReconnectConfig> for core::ReconnectPolicy {
             multiplier: r.multiplier,
             jitter: r.jitter,
             max_attempts: r.max_attempts,
+            stable_after: Duration::from_millis(r.stable_after_ms),
         }
     }
 }

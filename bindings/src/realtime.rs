@@ -337,6 +337,10 @@ impl ChatClient {
     /// and re-established by the reconnection policy until `disconnect_chat`/`destroy_chat`.
     /// Errors: `InvalidCredentials` (no retry), `Network` (including a server without TLS),
     /// `NotLoggedIn`, `InvalidInput` (already connected).
+    /// Cancelling the call (asyncio task cancel or timeout, Kotlin coroutine cancel) drops
+    /// the engine's future, which abandons the attempt: the client is left `Disconnected`
+    /// and `connect_chat` can be called again at once. (UniFFI's Swift futures ignore task
+    /// cancellation: there, `disconnect_chat` ends a pending attempt.)
     pub async fn connect_chat(&self, auth: ChatAuth) -> Result<(), ChatError> {
         let c = self.core();
         run(async move { c.connect_chat(auth.into()).await }).await

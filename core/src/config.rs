@@ -146,8 +146,14 @@ pub struct ReconnectPolicy {
     pub multiplier: f64,
     /// Random spread, 0.0–1.0, applied to each delay.
     pub jitter: f64,
-    /// Give up after this many attempts; `None` = never.
+    /// Give up after this many failed attempts in a row (failed logins, and connections cut
+    /// before `stable_after`); `None` = never.
     pub max_attempts: Option<u32>,
+    /// How long a connection must stay up (bound or resumed) to count as stable. Only a cut
+    /// after that restarts the backoff at the first attempt; a connection cut sooner (e.g.
+    /// a server that drops every session right after login) counts as a failed attempt, so
+    /// the delays keep growing. Default 30 s; zero = every login restarts the backoff.
+    pub stable_after: Duration,
 }
 
 impl Default for ReconnectPolicy {
@@ -159,6 +165,7 @@ impl Default for ReconnectPolicy {
             multiplier: 2.0,
             jitter: 0.3,
             max_attempts: None,
+            stable_after: Duration::from_secs(30),
         }
     }
 }

@@ -55,6 +55,15 @@ struct Server {
     results: Mutex<Vec<String>>,
     /// Stanzas to send on every live connection.
     push: Option<broadcast::Sender<minidom::Element>>,
+    /// Drop every session once it is up: after the initial presence of a fresh bind, or
+    /// right after `<resumed/>` (not parked: the next login binds afresh).
+    drop_when_up: AtomicBool,
+    /// Sessions dropped by `drop_when_up`.
+    dropped: AtomicU32,
+    /// TCP connections accepted.
+    accepted: AtomicU32,
+    /// The next connection waits this long before the server reads or answers anything.
+    slow_next: Mutex<Option<Duration>>,
 }
 
 type Xs = XmlStream<BufStream<TcpStream>, FallibleStreamElement>;
@@ -78,7 +87,12 @@ async fn start() -> (u16, Arc<Server>) {
     tokio::spawn(async move {
         while let Ok((tcp, _)) = l.accept().await {
             let st = st2.clone();
+            st.accepted.fetch_add(1, Ordering::SeqCst);
+            let slow = st.slow_next.lock().unwrap().take();
             tokio::spawn(async move {
+                if let Some(d) = slow {
+                    tokio::time::sleep(d).await;
+                }
                 let _ = serve(tcp, &st).await;
             });
         }
@@ -183,6 +197,12 @@ async fn serve(tcp: TcpStream, st: &Server) -> R<()> {
                     Stanza::Iq(Iq::Result { id, .. }) | Stanza::Iq(Iq::Error { id, .. }) => {
                         st.results.lock().unwrap().push(id);
                     }
+                    Stanza::Presence(p)
+                        if p.to.is_none() && st.drop_when_up.load(Ordering::SeqCst) =>
+                    {
+                        st.dropped.fetch_add(1, Ordering::SeqCst);
+                        return Ok(());
+                    }
                     _ => {}
                 }
             }
@@ -209,6 +229,10 @@ async fn serve(tcp: TcpStream, st: &Server) -> R<()> {
                             previd: r.previd,
                         })))
                         .await?;
+                        if st.drop_when_up.load(Ordering::SeqCst) {
+                            st.dropped.fetch_add(1, Ordering::SeqCst);
+                            return Ok(());
+                        }
                     }
                     _ => {
                         let f = sm::Failed {
@@ -459,4 +483,195 @@ async fn activity_subscriptions_and_the_inactive_mark_survive_a_fresh_session() 
     );
     c.destroy_chat().await;
     assert!(c.last_activity_subscriptions().is_empty());
+}
+
+/// Issue 12 item 7: a server that drops every session right after login. The backoff must
+/// not restart at each bind: each short-lived connection counts as a failed attempt, so the
+/// attempts number up and the delays grow. A connection that stayed up for `stable_after`
+/// restarts the backoff at the first attempt (with the initial delay).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_dropping_every_session_after_login_gets_growing_delays() {
+    let (port, st) = start().await;
+    let initial = Duration::from_millis(40);
+    let stable_after = Duration::from_millis(400);
+    let mut cfg = Config::new(7, "key", "http://127.0.0.1:9");
+    cfg.chat.host = "127.0.0.1".into();
+    cfg.chat.domain = "localhost".into();
+    cfg.chat.port = port;
+    cfg.chat.insecure_plaintext = true;
+    cfg.timeouts.connect = Duration::from_secs(2);
+    cfg.reconnect.initial_delay = initial;
+    cfg.reconnect.max_delay = Duration::from_secs(5);
+    cfg.reconnect.multiplier = 2.0;
+    cfg.reconnect.jitter = 0.0;
+    cfg.reconnect.stable_after = stable_after;
+    let c = Client::new(cfg).unwrap();
+    let (_, mut states) = c.subscribe_connection();
+    c.connect_chat(auth()).await.unwrap();
+
+    st.drop_when_up.store(true, Ordering::SeqCst);
+    let _ = st.kill.as_ref().unwrap().send(());
+    // Five reconnection attempts, each after a session that came up and was dropped.
+    let mut attempts = Vec::new();
+    let mut dropped_before = Vec::new();
+    timeout(Duration::from_secs(30), async {
+        while attempts.len() < 5 {
+            if let ConnectionState::Reconnecting {
+                attempt,
+                next_delay,
+            } = states.recv().await.unwrap()
+            {
+                attempts.push((attempt, next_delay));
+                dropped_before.push(st.dropped.load(Ordering::SeqCst));
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("too few attempts: {attempts:?}"));
+    st.drop_when_up.store(false, Ordering::SeqCst);
+    // Every attempt after the first (the cut of the session connect_chat made) follows a
+    // session that was up and then dropped...
+    assert!(
+        dropped_before.windows(2).all(|w| w[1] > w[0]),
+        "{dropped_before:?} {attempts:?}"
+    );
+    // ...and the backoff went on: attempts 1, 2, 3... with the schedule's delays.
+    for (i, (attempt, delay)) in attempts.iter().enumerate() {
+        let n = u32::try_from(i).unwrap() + 1;
+        assert_eq!(*attempt, n, "{attempts:?}");
+        assert_eq!(*delay, initial * 2u32.pow(n - 1), "{attempts:?}");
+    }
+
+    // A connection that stays up for `stable_after`, then a cut: attempt 1 again, with
+    // the initial delay. (A session that came up just before the server stopped dropping
+    // may still be dropped: wait for one that stays.)
+    let mut stayed = false;
+    for _ in 0..5 {
+        wait_state(&mut states, "Connected", ConnectionState::Connected).await;
+        let dropped = st.dropped.load(Ordering::SeqCst);
+        tokio::time::sleep(stable_after + Duration::from_millis(100)).await;
+        if st.dropped.load(Ordering::SeqCst) == dropped
+            && c.connection_state() == ConnectionState::Connected
+        {
+            stayed = true;
+            break;
+        }
+    }
+    assert!(stayed, "no connection stayed up");
+    let _ = st.kill.as_ref().unwrap().send(());
+    let first = timeout(Duration::from_secs(10), async {
+        loop {
+            if let ConnectionState::Reconnecting {
+                attempt,
+                next_delay,
+            } = states.recv().await.unwrap()
+            {
+                return (attempt, next_delay);
+            }
+        }
+    })
+    .await
+    .expect("no reconnection after the cut");
+    assert_eq!(first, (1, initial));
+    wait_state(&mut states, "Connected", ConnectionState::Connected).await;
+    c.destroy_chat().await;
+}
+
+/// Issue 12 item 9: dropping the `connect_chat` future (a cancelled task or coroutine) while
+/// the server is slow to answer abandons the attempt: the client does not connect later on
+/// its own, reports `Disconnected`, and the next `connect_chat` works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_connect_chat_leaves_the_client_disconnected_and_reusable() {
+    let (port, st) = start().await;
+    let c = client(port);
+    let slow = Duration::from_millis(1500);
+    *st.slow_next.lock().unwrap() = Some(slow);
+    {
+        let connecting = c.connect_chat(auth());
+        tokio::pin!(connecting);
+        timeout(Duration::from_secs(10), async {
+            tokio::select! {
+                r = &mut connecting => panic!("connect_chat resolved: {r:?}"),
+                () = async {
+                    while st.accepted.load(Ordering::SeqCst) == 0 {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                } => {}
+            }
+        })
+        .await
+        .expect("no connection attempt");
+    } // dropped mid-handshake
+    assert_eq!(
+        c.connection_state(),
+        ConnectionState::Disconnected {
+            reason: "connect_chat cancelled".into()
+        }
+    );
+    // The slow server answers later: nobody is there to log in any more.
+    tokio::time::sleep(slow + Duration::from_millis(1000)).await;
+    assert_eq!(
+        st.binds.load(Ordering::SeqCst),
+        0,
+        "connected after the cancel"
+    );
+    assert_eq!(
+        st.accepted.load(Ordering::SeqCst),
+        1,
+        "reconnected after the cancel"
+    );
+    assert!(matches!(
+        c.connection_state(),
+        ConnectionState::Disconnected { .. }
+    ));
+    c.connect_chat(auth()).await.unwrap();
+    assert_eq!(st.binds.load(Ordering::SeqCst), 1);
+    assert_eq!(c.connection_state(), ConnectionState::Connected);
+    c.destroy_chat().await;
+}
+
+/// With `max_attempts`, connections that keep dropping before they are stable use up the
+/// attempts like failed logins do: the engine gives up, and `reconnect_now` starts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_that_keep_dropping_use_up_max_attempts() {
+    let (port, st) = start().await;
+    let mut cfg = Config::new(7, "key", "http://127.0.0.1:9");
+    cfg.chat.host = "127.0.0.1".into();
+    cfg.chat.domain = "localhost".into();
+    cfg.chat.port = port;
+    cfg.chat.insecure_plaintext = true;
+    cfg.timeouts.connect = Duration::from_secs(2);
+    cfg.reconnect.initial_delay = Duration::from_millis(20);
+    cfg.reconnect.max_delay = Duration::from_millis(100);
+    cfg.reconnect.max_attempts = Some(3);
+    let c = Client::new(cfg).unwrap();
+    let (_, mut states) = c.subscribe_connection();
+    c.connect_chat(auth()).await.unwrap();
+    st.drop_when_up.store(true, Ordering::SeqCst);
+    let _ = st.kill.as_ref().unwrap().send(());
+    let mut attempts = Vec::new();
+    let reason = timeout(Duration::from_secs(15), async {
+        loop {
+            match states.recv().await.unwrap() {
+                ConnectionState::Reconnecting { attempt, .. } => attempts.push(attempt),
+                ConnectionState::Disconnected { reason } => return reason,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("never gave up: {attempts:?}"));
+    assert!(reason.contains("gave up after 3 attempts"), "{reason}");
+    assert_eq!(attempts, [1, 2, 3]);
+    let binds = st.binds.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        st.binds.load(Ordering::SeqCst),
+        binds,
+        "kept trying after giving up"
+    );
+    st.drop_when_up.store(false, Ordering::SeqCst);
+    c.reconnect_now().await;
+    wait_state(&mut states, "Connected", ConnectionState::Connected).await;
+    c.destroy_chat().await;
 }

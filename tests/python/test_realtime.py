@@ -1,6 +1,7 @@
 """Real-time chat through the Python bindings against cubeserver's XMPP side: connection
 events, 1-1 and group messages with every field, sent/delivered/read statuses, typing, edits,
 deletes, reactions, system messages, offline delivery on reconnect, typed errors."""
+import asyncio
 import threading
 
 import pytest
@@ -161,3 +162,64 @@ async def test_typed_errors(make_client):
     with pytest.raises(cubechat.ChatError.InvalidInput):
         await client.connect_chat(cubechat.ChatAuth.SESSION_TOKEN())  # already connected
     await client.destroy_chat()
+
+
+class StallFirst:
+    """A loopback TCP forwarder to cubeserver's STARTTLS port whose first connection is held
+    open without an answer (a stalled handshake); later ones are forwarded."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.accepted = 0
+        self.stalled_closed = asyncio.Event()
+
+    async def start(self):
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def _serve(self, reader, writer):
+        self.accepted += 1
+        if self.accepted == 1:
+            while await reader.read(4096):
+                pass  # never answer; the client closing ends this
+            self.stalled_closed.set()
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def pipe(src, dst):
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    def close(self):
+        self.server.close()
+
+
+async def test_cancelled_connect_chat_leaves_the_client_reusable(make_client, server):
+    """Issue 12 item 9: cancelling connect_chat (here by asyncio.wait_for's timeout) drops
+    the Rust future: the attempt's connection is closed, the client is Disconnected, and the
+    next connect_chat works instead of failing with "already connected"."""
+    proxy = StallFirst(server.info["xmpp_port"])
+    port = await proxy.start()
+    try:
+        client, _me = await new_user(lambda: make_client(chat_port=port), "rc")
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(client.connect_chat(cubechat.ChatAuth.SESSION_TOKEN()), 1.0)
+        # the abandoned attempt closes its half-made connection
+        await asyncio.wait_for(proxy.stalled_closed.wait(), 10)
+        state = client.connection_state()
+        assert isinstance(state, cubechat.ConnectionState.DISCONNECTED), state
+        await client.connect_chat(cubechat.ChatAuth.SESSION_TOKEN())
+        assert client.connection_state() == cubechat.ConnectionState.CONNECTED()
+        assert proxy.accepted == 2
+        await client.destroy_chat()
+    finally:
+        proxy.close()

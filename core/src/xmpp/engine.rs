@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, StreamExt};
 use minidom::Element;
@@ -158,6 +158,13 @@ struct Control {
     /// Reconnector calls since the last `Reset`/`Resumed`: connections that were handed to
     /// the stream but did not come up.
     unstable: AtomicU32,
+    /// A logged-in connection was handed to the stream and has not been judged yet (see
+    /// [`judge_lost_connection`]).
+    handed: AtomicBool,
+    /// The handed connection is the first of the session (made for `connect_chat`).
+    handed_first: AtomicBool,
+    /// When the handed connection came up (`Reset` or `Resumed`).
+    up_since: Mutex<Option<Instant>>,
     /// The current connection was handed over without stream management (work-around).
     sm_hidden: AtomicBool,
     /// Resolves `connect_chat`.
@@ -223,9 +230,30 @@ fn reconnector(
 ) -> Box<dyn FnMut(Option<String>, oneshot::Sender<Connection>) + Send + 'static> {
     Box::new(move |_location, slot| {
         ctx.ctl.unstable.fetch_add(1, Ordering::SeqCst);
+        judge_lost_connection(&ctx);
         // Runs synchronously in the StanzaStream worker: only spawn.
         tokio::spawn(reconnect_task(ctx.clone(), slot));
     })
+}
+
+/// The stream needs a new connection: judges the one it had (if any). The first cut of a
+/// session, or of a connection that stayed up for `stable_after`, restarts the backoff at
+/// the first attempt; a reconnection that was cut sooner, or never came up, counts as a
+/// failed attempt, so the next delay grows (a server that drops every session right after
+/// login is not retried about once a second). A cut the app asked for (`reconnect_now`,
+/// network lost) is neither.
+fn judge_lost_connection(ctx: &Ctx) {
+    let up = lock(&ctx.ctl.up_since).take();
+    let first = ctx.ctl.handed_first.swap(false, Ordering::SeqCst);
+    if !ctx.ctl.handed.swap(false, Ordering::SeqCst) {
+        return;
+    }
+    if (up.is_some() && first) || up.is_some_and(|t| t.elapsed() >= ctx.policy.stable_after) {
+        ctx.ctl.failures.store(0, Ordering::SeqCst);
+    } else if !ctx.ctl.immediate.load(Ordering::SeqCst) && *ctx.shared.network.borrow() {
+        let failures = ctx.ctl.failures.fetch_add(1, Ordering::SeqCst) + 1;
+        debug!(target: "cubechat_core::xmpp", failures, "connection lost before it was stable");
+    }
 }
 
 /// Hands the worker a connection that closes at once (dropping the slot panics the worker).
@@ -291,6 +319,26 @@ async fn reconnect_task(ctx: Arc<Ctx>, mut slot: oneshot::Sender<Connection>) {
             }
         }
         let attempt = ctx.ctl.failures.load(Ordering::SeqCst) + 1;
+        let exhausted = ctx.policy.max_attempts.is_some_and(|m| attempt > m);
+        if !initial && exhausted && !ctx.ctl.immediate.load(Ordering::SeqCst) {
+            // Connections that kept dropping before they were stable used up the attempts
+            // (failed logins give up below, with their own reason).
+            ctx.state(ConnectionState::Disconnected {
+                reason: format!(
+                    "gave up after {} attempts: connections kept dropping",
+                    attempt - 1
+                ),
+            });
+            match wait(&ctx, &mut slot, None).await {
+                Wake::Go => {
+                    ctx.ctl.failures.store(0, Ordering::SeqCst);
+                    ctx.ctl.immediate.store(true, Ordering::SeqCst);
+                    continue;
+                }
+                Wake::Stop => return release(&ctx, slot).await,
+                Wake::Gone => return,
+            }
+        }
         if initial {
             ctx.state(ConnectionState::Connecting);
         } else {
@@ -339,7 +387,10 @@ async fn reconnect_task(ctx: Arc<Ctx>, mut slot: oneshot::Sender<Connection>) {
                     conn.features.stream_management = None;
                     ctx.ctl.sm_hidden.store(true, Ordering::SeqCst);
                 }
+                ctx.ctl.handed.store(true, Ordering::SeqCst);
+                ctx.ctl.handed_first.store(initial, Ordering::SeqCst);
                 if let Err(c) = slot.send(conn) {
+                    ctx.ctl.handed.store(false, Ordering::SeqCst);
                     drop(c);
                 }
                 return;
@@ -483,7 +534,7 @@ impl Engine {
                     }
                     Some(Event::Stream(StreamEvent::Resumed)) => {
                         debug!(target: "cubechat_core::xmpp", "session resumed");
-                        self.ctx.ctl.failures.store(0, Ordering::SeqCst);
+                        *lock(&self.ctx.ctl.up_since) = Some(Instant::now());
                         self.ctx.ctl.unstable.store(0, Ordering::SeqCst);
                         self.ctx.state(ConnectionState::Connected);
                     }
@@ -545,7 +596,9 @@ impl Engine {
             true
         };
         self.resets += 1;
-        self.ctx.ctl.failures.store(0, Ordering::SeqCst);
+        // The backoff restarts only once this connection proved stable (see
+        // `judge_lost_connection`), not on every bind.
+        *lock(&self.ctx.ctl.up_since) = Some(Instant::now());
         self.ctx.ctl.unstable.store(0, Ordering::SeqCst);
         // Carbons, then initial presence, then the rooms (§6.2).
         let carbons = Element::builder("iq", wire::NS_CLIENT)
@@ -990,6 +1043,51 @@ fn caught_up(
 
 // ------------------------------------------------------------------------ Client API
 
+/// Armed while `connect_chat` waits: when its future is dropped (the app cancelled the
+/// call), the session it started is stopped and forgotten, so it cannot connect later and
+/// the next `connect_chat` is not refused as "already connected".
+struct AbandonOnDrop {
+    shared: Arc<ChatShared>,
+    /// The session's generation; `None` once the call resolved.
+    gen: Option<u64>,
+}
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        let Some(gen) = self.gen else {
+            return;
+        };
+        let session = {
+            let mut current = lock(&self.shared.session);
+            if current.as_ref().is_some_and(|s| s.ctx.gen == gen) {
+                current.take()
+            } else {
+                None
+            }
+        };
+        let Some(s) = session else {
+            return;
+        };
+        info!(target: "cubechat_core::xmpp", "connect_chat cancelled: the attempt is abandoned");
+        // The state first (a new generation silences the abandoned session), so whoever sees
+        // the attempt's connection close already sees `Disconnected`.
+        let next = self.shared.gen.fetch_add(1, Ordering::SeqCst) + 1;
+        self.shared.set_state(
+            next,
+            ConnectionState::Disconnected {
+                reason: "connect_chat cancelled".into(),
+            },
+        );
+        *lock(&self.shared.bound) = None;
+        // Synchronous only (this may run outside the runtime): the engine task and the
+        // reconnector see `stop` and close what they have (as when the client is dropped).
+        s.ctx.ctl.stop.send_replace(true);
+        lock(&s.ctx.ctl.ready).take();
+        let (tx, _rx) = oneshot::channel();
+        let _ = s.cmd.send(Cmd::Close(tx));
+    }
+}
+
 impl Client {
     /// Connects to chat and resolves once online (bound, stream management and carbons
     /// enabled, presence sent). Afterwards the connection is kept alive and re-established
@@ -1000,6 +1098,10 @@ impl Client {
     /// server without STARTTLS: plain text is refused unless
     /// `ChatEndpoint::insecure_plaintext`), `NotLoggedIn` (no user id or token to use),
     /// `InvalidInput` (already connected, bad TLS options).
+    ///
+    /// Cancel-safe: dropping the future before it resolves (a cancelled task or coroutine)
+    /// abandons the attempt. The half-made connection is closed, nothing reconnects, the
+    /// state becomes `Disconnected`, and `connect_chat` can be called again at once.
     pub async fn connect_chat(&self, auth: ChatAuth) -> Result<()> {
         if lock(&self.chat.session).is_some() {
             return Err(Error::InvalidInput(
@@ -1007,9 +1109,15 @@ impl Client {
             ));
         }
         let rx = self.start_chat(auth, false)?;
+        let gen = lock(&self.chat.session).as_ref().map(|s| s.ctx.gen);
+        let mut abandon = AbandonOnDrop {
+            shared: self.chat.clone(),
+            gen,
+        };
         let r = rx
             .await
             .unwrap_or_else(|_| Err(Error::Network("connection closed".into())));
+        abandon.gen = None;
         if r.is_err() {
             self.stop_chat(None).await;
         }
@@ -1074,6 +1182,9 @@ impl Client {
                 failures: AtomicU32::new(0),
                 immediate: AtomicBool::new(false),
                 unstable: AtomicU32::new(0),
+                handed: AtomicBool::new(false),
+                handed_first: AtomicBool::new(false),
+                up_since: Mutex::new(None),
                 sm_hidden: AtomicBool::new(false),
                 ready: Mutex::new(Some(ready_tx)),
             },

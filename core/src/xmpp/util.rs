@@ -238,6 +238,7 @@ mod tests {
             multiplier: 2.0,
             jitter: 0.5,
             max_attempts: None,
+            stable_after: Duration::from_secs(30),
         }
     }
 

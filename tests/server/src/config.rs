@@ -22,7 +22,8 @@ Options:
                               an application; repeatable; AUTH_SECRET may be empty
                               (default: the demo app 1:demo-auth-key:demo-auth-secret)
   --session-ttl <SECS>        session token lifetime, extended on every request (default 7200)
-  --cert-dir <DIR>            where to write ca.pem, server.pem, server.key
+  --cert-dir <DIR>            where ca.pem, ca.key, server.pem, server.key are kept;
+                              a restart reuses the CA (and a still fitting server cert)
                               (default: a fresh directory under the system temp dir,
                               removed again on a clean shutdown)
   --help                      print this text

@@ -17,7 +17,7 @@
 //! | `--chat-domain` | the `--host` value | chat (JID) domain |
 //! | `--app` | `1:demo-auth-key:demo-auth-secret` | an application; repeatable; the secret may be empty (then signatures are not checked) |
 //! | `--session-ttl` | `7200` | token lifetime in seconds, extended by every request |
-//! | `--cert-dir` | fresh dir under the temp dir (removed on clean exit) | where `ca.pem`, `server.pem`, `server.key` are written |
+//! | `--cert-dir` | fresh dir under the temp dir (removed on clean exit) | where `ca.pem`, `ca.key`, `server.pem`, `server.key` are kept; a restart reuses the CA and a still fitting server certificate |
 //! | `--help` | | print usage on stdout and exit 0 |
 //!
 //! `--flag=value` works too. When every listener is ready, exactly one JSON line goes to

@@ -265,6 +265,90 @@ async fn file_db_survives_restart() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A TLS handshake with the server's direct-TLS port, trusting only `ca_pem`, for `name`.
+async fn tls_handshake(server: &Server, ca_pem: &str, name: &str) -> Result<(), String> {
+    use std::sync::Arc;
+    use tokio_rustls::rustls::crypto::ring;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+    use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let port = server.ready["xmpp_tls_port"].as_u64().unwrap();
+    let tcp = TcpStream::connect(format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let name = ServerName::try_from(name.to_owned()).unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp),
+    )
+    .await
+    .expect("TLS handshake in time")
+    .map(drop)
+    .map_err(|e| e.to_string())
+}
+
+/// Issue 12 item 6: a restart with the same `--cert-dir` keeps the CA (and the server
+/// certificate), so clients that trusted it keep connecting; another chat domain gets a new
+/// server certificate from the same CA.
+#[tokio::test]
+async fn cert_dir_keeps_the_ca_across_restarts() {
+    let dir = scratch_dir("certs");
+    let certs = dir.join("certs");
+    let args = |domain: &'static str| {
+        [
+            "--cert-dir".to_owned(),
+            certs.to_str().unwrap().to_owned(),
+            "--chat-domain".to_owned(),
+            domain.to_owned(),
+        ]
+    };
+    let read = |server: &Server, file: &str| {
+        let ca = PathBuf::from(server.ready["ca_cert"].as_str().unwrap());
+        std::fs::read_to_string(ca.with_file_name(file)).unwrap()
+    };
+    let a = args("chat.test");
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let server = start(&a).await;
+    let ca = read(&server, "ca.pem");
+    let leaf = read(&server, "server.pem");
+    tls_handshake(&server, &ca, "chat.test").await.unwrap();
+    server.stop().await;
+
+    let server = start(&a).await;
+    assert_eq!(read(&server, "ca.pem"), ca, "a new CA after a restart");
+    assert_eq!(read(&server, "server.pem"), leaf, "a usable leaf is kept");
+    tls_handshake(&server, &ca, "chat.test").await.unwrap();
+    server.stop().await;
+
+    let b = args("other.test");
+    let b: Vec<&str> = b.iter().map(String::as_str).collect();
+    let server = start(&b).await;
+    assert_eq!(
+        read(&server, "ca.pem"),
+        ca,
+        "the CA is kept for another domain"
+    );
+    assert_ne!(
+        read(&server, "server.pem"),
+        leaf,
+        "the leaf must name other.test"
+    );
+    tls_handshake(&server, &ca, "other.test").await.unwrap();
+    server.stop().await;
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[tokio::test]
 async fn help_and_bad_arguments() {
     let out = Command::new(env!("CARGO_BIN_EXE_cubeserver"))

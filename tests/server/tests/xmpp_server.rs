@@ -182,6 +182,45 @@ async fn one_to_one_online_offline_and_carbons() {
     }
 }
 
+/// Issue 12 item 5: a resource that is bound but has not sent its initial presence gets no
+/// live message, so nothing overtakes the offline messages flushed at that presence.
+#[tokio::test]
+async fn live_messages_wait_behind_offline_ones_until_initial_presence() {
+    let s = start().await;
+    let (a, b) = (s.user("alice").await, s.user("bob").await);
+    let mut a1 = s.online(&a).await;
+    a1.chat(&s.jid(&b), "one", "").await;
+    a1.chat(&s.jid(&b), "two", "").await;
+    // alice's stanzas are routed in order: once this ping is answered, both are stored
+    a1.iq_set("<ping xmlns='urn:xmpp:ping'/>").await;
+    // bob reconnects (e.g. after a server restart): bound, carbons on, no presence yet
+    let mut b1 = s.login(false, "", &b, PASSWORD).await.unwrap();
+    let full = b1.bind(None).await;
+    b1.iq_set("<enable xmlns='urn:xmpp:carbons:2'/>").await;
+    a1.chat(&s.jid(&b), "three", "<save_to_history>1</save_to_history>")
+        .await;
+    a1.chat(&full, "four", "").await;
+    a1.iq_set("<ping xmlns='urn:xmpp:ping'/>").await;
+    let early: Vec<String> = b1
+        .drain(Duration::from_millis(300))
+        .await
+        .iter()
+        .filter_map(body_of)
+        .collect();
+    assert!(early.is_empty(), "delivered before presence: {early:?}");
+    b1.send("<presence xmlns='jabber:client'/>").await;
+    let got = b1.bodies(4).await;
+    let bodies: Vec<String> = got.iter().filter_map(body_of).collect();
+    assert_eq!(bodies, ["one", "two", "three", "four"]);
+    // once available, live messages go straight through (to the bare and the full JID)
+    a1.chat(&s.jid(&b), "five", "").await;
+    a1.chat(&full, "six", "").await;
+    let live: Vec<String> = b1.bodies(2).await.iter().filter_map(body_of).collect();
+    assert_eq!(live, ["five", "six"]);
+    a1.close().await;
+    b1.close().await;
+}
+
 #[tokio::test]
 async fn groupchat_fan_out_muc_and_storage() {
     let s = start().await;

@@ -110,6 +110,11 @@ pub struct Hub {
     inner: Mutex<Inner>,
     resume_window: Duration,
     shutdown: watch::Sender<bool>,
+    /// Serialises "no available resource: store offline" against "became available: flush
+    /// the offline store", so a stanza is never stored after the flush that should have
+    /// taken it, nor delivered live ahead of older stored ones. Taken before `inner`; held
+    /// while the offline table is used (the hub's `inner` never is).
+    offline_gate: Mutex<()>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -137,6 +142,7 @@ impl Hub {
             inner: Mutex::new(Inner::default()),
             resume_window,
             shutdown: watch::channel(false).0,
+            offline_gate: Mutex::new(()),
         }
     }
 
@@ -146,6 +152,10 @@ impl Hub {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn offline_gate(&self) -> MutexGuard<'_, ()> {
+        self.offline_gate.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Resolves once [`Hub::shut_down`] was called.
@@ -255,6 +265,38 @@ impl Hub {
         }
     }
 
+    /// Initial (or unavailable) presence of a resource without `to`. When the resource just
+    /// became available, the user's offline stanzas are taken and queued to it, oldest
+    /// first, before any live stanza routed after this call (see [`Hub::deliver_user`]).
+    /// Returns how many stored stanzas were flushed.
+    pub fn presence_changed(&self, key: UserKey, resource: &str, available: bool) -> usize {
+        let _gate = self.offline_gate();
+        if !self.set_available(key, resource, available) {
+            return 0;
+        }
+        let stored = self.take_offline(key);
+        let n = stored.len();
+        for m in stored {
+            self.send_to(key, resource, m);
+        }
+        n
+    }
+
+    /// Available resources of a user: bound and initial presence sent (parked ones
+    /// included: what they get waits for resumption).
+    pub fn available_resources(&self, key: UserKey) -> Vec<String> {
+        self.lock()
+            .users
+            .get(&key)
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, r)| r.available)
+                    .map(|(res, _)| res.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Resource names of a user (live or parked).
     pub fn resources(&self, key: UserKey) -> Vec<String> {
         self.lock()
@@ -277,6 +319,17 @@ impl Hub {
             .filter(|((a, _), m)| *a == app && !m.is_empty())
             .map(|((_, u), _)| *u)
             .collect()
+    }
+
+    /// Sends to one resource if it is available (see [`Hub::deliver_user`]); false when it
+    /// is not bound or has not sent its initial presence.
+    pub fn deliver_available(&self, key: UserKey, resource: &str, el: Element) -> bool {
+        let _gate = self.offline_gate();
+        self.lock()
+            .users
+            .get(&key)
+            .and_then(|m| m.get(resource))
+            .is_some_and(|r| r.available && r.tx.send(el).is_ok())
     }
 
     /// Sends to one resource; false when it is not bound.
@@ -358,10 +411,21 @@ impl Hub {
         true
     }
 
-    /// Delivers to every resource of the user (keeping `to`); with nobody online, stores
-    /// the stanza for offline delivery when `offline`. Returns the number of resources.
+    /// Delivers to every *available* resource of the user (keeping `to`). A resource that
+    /// is bound but has not sent its initial presence gets nothing: with no available
+    /// resource the stanza is stored for offline delivery when `offline` (else dropped), and
+    /// the initial presence flushes it after the older stored ones
+    /// ([`Hub::presence_changed`]). Returns the number of resources reached.
     pub fn deliver_user(&self, key: UserKey, el: &Element, offline: bool) -> usize {
-        let n = self.send_to_user(key, el, None, false, false);
+        let _gate = self.offline_gate();
+        let n = {
+            let inner = self.lock();
+            inner.users.get(&key).map_or(0, |m| {
+                m.values()
+                    .filter(|r| r.available && r.tx.send(el.clone()).is_ok())
+                    .count()
+            })
+        };
         if n == 0 && offline {
             self.store_offline(key, el);
         }
@@ -481,7 +545,7 @@ impl Hub {
     }
 
     /// Ends a session for good: leaves rooms, unbinds, and stores its undelivered 1-1
-    /// stanzas offline when the user has no other resource.
+    /// stanzas offline when the user has no other available resource (those got them too).
     pub fn end(&self, mut core: SessionCore) {
         if let Some(sm) = &core.sm {
             self.sm_gone(&sm.id);
@@ -535,7 +599,8 @@ impl Hub {
         while let Ok(el) = core.rx.try_recv() {
             pending.push(el);
         }
-        if self.is_online(core.key) {
+        let _gate = self.offline_gate();
+        if !self.available_resources(core.key).is_empty() {
             return;
         }
         for el in pending.iter().filter(|e| offline_worthy(e)) {
@@ -794,6 +859,17 @@ mod tests {
         let hub = hub();
         let mut a = hub.bind((1, 5), Some("phone"));
         let b = hub.bind((1, 5), Some("phone"));
+        assert_eq!(
+            hub.deliver_user((1, 5), &msg("early"), true),
+            0,
+            "no presence yet"
+        );
+        assert_eq!(hub.presence_changed((1, 5), &a.resource, true), 1);
+        assert_eq!(hub.presence_changed((1, 5), &b.resource, true), 0);
+        assert_eq!(
+            child(&a.rx.try_recv().unwrap(), "body").unwrap().text(),
+            "early"
+        );
         assert_eq!(a.resource, "phone");
         assert_ne!(b.resource, "phone");
         assert!(b.resource.contains("-cubeserver-"));
@@ -813,6 +889,7 @@ mod tests {
     async fn parked_session_expires_into_offline_storage() {
         let hub = hub();
         let mut core = hub.bind((1, 6), None);
+        hub.presence_changed((1, 6), &core.resource, true);
         let mut sm = Sm {
             id: "s1".into(),
             resumable: true,
@@ -838,6 +915,7 @@ mod tests {
     async fn parked_session_resumes_with_its_queue() {
         let hub = hub();
         let mut core = hub.bind((1, 7), None);
+        hub.presence_changed((1, 7), &core.resource, true);
         core.sm = Some(Sm {
             id: "s2".into(),
             resumable: true,

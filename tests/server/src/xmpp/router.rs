@@ -408,9 +408,12 @@ impl Hub {
             }
             _ => {}
         }
-        let delivered = match resource.filter(|res| self.resources(target).contains(res)) {
+        // A full JID reaches its resource only once that is available (initial presence
+        // sent); otherwise the message is routed like one to the bare JID, so it cannot
+        // overtake the offline messages flushed at that presence.
+        let direct = resource.filter(|res| self.deliver_available(target, res, el.clone()));
+        let delivered = match direct {
             Some(res) => {
-                self.send_to(target, &res, el.clone());
                 if is_chat {
                     // received carbons to the recipient's other resources (wrapper without type)
                     let bare = self.user_jid(target);
@@ -657,12 +660,8 @@ impl Hub {
             // Initial presence: the resource is available, and offline stanzas are flushed
             // to it (once: they are deleted as they are taken).
             let available = matches!(el.attr("type"), None | Some("available"));
-            if (available || unavailable)
-                && self.set_available(origin.key, &origin.resource, available)
-            {
-                for m in self.take_offline(origin.key) {
-                    self.send_to(origin.key, &origin.resource, m);
-                }
+            if available || unavailable {
+                self.presence_changed(origin.key, &origin.resource, available);
             }
             return;
         };
@@ -1136,6 +1135,7 @@ mod tests {
     async fn system_push_keeps_the_dialog_id() {
         let hub = Hub::new(db::Db::open(":memory:").unwrap(), "chat");
         let mut core = hub.bind((1, 5), Some("phone"));
+        hub.presence_changed((1, 5), "phone", true);
         let params = BTreeMap::from([
             ("body".to_owned(), "dialog/NEW".to_owned()),
             ("dialog_id".to_owned(), "d1".to_owned()),
