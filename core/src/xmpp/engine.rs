@@ -1559,6 +1559,21 @@ impl Client {
 mod tests {
     use super::*;
 
+    /// Found by the `message_mapping` fuzz target (a harness that expected XML's line-end
+    /// normalisation): a carriage return in a body or custom value is sent escaped and comes
+    /// back as sent, next to markup characters too.
+    #[test]
+    fn carriage_returns_and_markup_survive_the_stanza_round_trip() {
+        let mut m = OutgoingMessage::new("5f0c0ffee0c0ffee0c0ffee0", Some(6), "<\r");
+        m.custom.insert("k".into(), "a\r\nb&<\r".into());
+        check_message_content(&m).unwrap();
+        let xml = String::from(&message_stanza(ChatKind::Chat, "id1", "6-1@chat.local", m));
+        let back: Element = xml.parse().unwrap();
+        let r = wire::classify(&back);
+        assert_eq!(r.what, Incoming::Chat { body: "<\r".into() });
+        assert_eq!(r.extra.custom["k"], "a\r\nb&<\r");
+    }
+
     #[test]
     fn state_subscription_is_snapshot_first_and_ignores_stale_sessions() {
         let shared = ChatShared::default();
