@@ -739,3 +739,54 @@ async fn timeline_pages_backwards_and_fills_gaps_after_offline() {
     let all = a.c.load_older(&d, None, 100).await.unwrap();
     assert_eq!(all.len(), 34);
 }
+
+/// A timeline opened the moment a message arrived (as a chat screen opened from a
+/// notification does) holds it in its snapshot or gets it as `Added`, never both; and no
+/// message is `Added` twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeline_opened_as_a_message_arrives_has_it_once() {
+    const TRIES: usize = 30;
+    let s = start().await;
+    // A store on disk: a write takes as long as in an app.
+    let tmp = tempdir("race");
+    sign_up(&s, "race_alice").await;
+    let a = log_in(&s, "race_alice", |c| c.store_dir = Some(tmp.clone())).await;
+    let b = user(&s, "race_bob").await;
+    let d = private_dialog(&b, &a).await;
+    let mut aev = online(&a).await;
+    let _bev = online(&b).await;
+    let mut views = Vec::new();
+    for i in 0..TRIES {
+        let body = format!("race{i:02}");
+        let id = b.c.send_message(text(&d, a.id, &body)).unwrap();
+        aev.message(&body, |m| m.id == id).await;
+        // At once, as the app would on seeing the message.
+        let (snap, tl) = a.c.watch_timeline(&d, 100).unwrap();
+        views.push((snap.into_iter().map(|m| m.id).collect::<Vec<_>>(), tl));
+    }
+    // The applier handles events in order: once a view has the end marker, it has every
+    // earlier change.
+    let end = b.c.send_message(text(&d, a.id, "end")).unwrap();
+    aev.message("end", |m| m.id == end).await;
+    let mut doubled = 0;
+    for (n, (snap, tl)) in views.iter_mut().enumerate() {
+        let mut added: Vec<String> = Vec::new();
+        loop {
+            match next_of(tl, "end", |e| matches!(e, TimelineEvent::Added(_))).await {
+                TimelineEvent::Added(m) if m.id == end => break,
+                TimelineEvent::Added(m) => added.push(m.id),
+                _ => unreachable!(),
+            }
+        }
+        let mut seen: std::collections::BTreeSet<&String> = snap.iter().collect();
+        let twice: Vec<&String> = added.iter().filter(|id| !seen.insert(id)).collect();
+        if !twice.is_empty() {
+            eprintln!("view {n}: seen twice {twice:?}");
+            doubled += 1;
+        }
+    }
+    drop(views);
+    drop(a);
+    let _ = std::fs::remove_dir_all(&tmp);
+    assert_eq!(doubled, 0, "{doubled} of {TRIES} views saw a message twice");
+}
