@@ -534,9 +534,13 @@ impl Client {
                 _ => return Ok(()),
             }
         }
-        // More missed than one sync fetches: keep the cache contiguous.
+        // More missed than one sync fetches: keep the cache contiguous, and live timelines
+        // with it.
         if let Some(b) = before {
-            local.store.trim_older(dialog_id, b + 1)?;
+            let mut t = local.timelines();
+            for id in local.store.trim_older(dialog_id, b + 1)? {
+                t.removed(dialog_id, &id);
+            }
         }
         Ok(())
     }

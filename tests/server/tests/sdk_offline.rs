@@ -790,3 +790,86 @@ async fn timeline_opened_as_a_message_arrives_has_it_once() {
     let _ = std::fs::remove_dir_all(&tmp);
     assert_eq!(doubled, 0, "{doubled} of {TRIES} views saw a message twice");
 }
+
+/// More missed than one sync fetches (over 10 pages of 100): the sync drops the older
+/// cached messages to keep the cache contiguous. A live timeline hears `Removed` for each,
+/// this user's unsent message stays, and the dropped ones load again from the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_trim_is_told_to_live_timelines_and_keeps_unsent() {
+    const MISSED: i64 = 1050;
+    let s = start().await;
+    let a = user(&s, "trim_alice").await;
+    let b = user(&s, "trim_bob").await;
+    let d = private_dialog(&b, &a).await;
+    let create = |body: String, date_sent: i64| NewMessage {
+        dialog_id: d.clone(),
+        body,
+        attachments: vec![],
+        custom: BTreeMap::new(),
+        send_to_chat: false,
+        markable: false,
+        date_sent: Some(date_sent),
+    };
+    let old =
+        b.c.create_message(create("old".into(), 1_700_000_000))
+            .await
+            .unwrap();
+    a.c.sync_local().await.unwrap();
+    assert_eq!(a.c.load_older(&d, None, 10).await.unwrap().len(), 1);
+    // Never connected: stays queued.
+    let unsent =
+        a.c.enqueue_message(
+            OutgoingMessage {
+                date_sent: Some(1_700_000_001),
+                ..text(&d, b.id, "unsent")
+            },
+            vec![],
+        )
+        .unwrap();
+    let (snap, mut tl) = a.c.watch_timeline(&d, 10).unwrap();
+    let ids: Vec<&str> = snap.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, [old.id.as_str(), unsent.id.as_str()]);
+
+    let base = now();
+    for i in 0..MISSED {
+        b.c.create_message(create(format!("n{i:04}"), base + i))
+            .await
+            .unwrap();
+    }
+    a.c.sync_local().await.unwrap();
+    let mut removed = Vec::new();
+    let mut added = 0;
+    while let Ok(e) = tl.try_recv() {
+        match e {
+            TimelineEvent::Removed { message_id } => removed.push(message_id),
+            TimelineEvent::Added(_) => added += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(added, 1000, "ten pages fetched");
+    assert_eq!(removed, [old.id.as_str()], "the trimmed message is told");
+    let store = a.c.store().unwrap();
+    assert!(store.message(&old.id).unwrap().is_none());
+    let kept = store.message(&unsent.id).unwrap().unwrap();
+    assert_eq!(kept.state, MessageState::Queued);
+
+    // Paging back reaches the trimmed history again (the server has it).
+    let first = store.oldest(&d).unwrap().unwrap();
+    assert_eq!(first.body, format!("n{:04}", MISSED - 1000));
+    let mut before = Some(first.id);
+    let mut older = Vec::new();
+    for _ in 0..10 {
+        let page = a.c.load_older(&d, before.as_deref(), 100).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        before = Some(page[0].id.clone());
+        let mut bodies: Vec<String> = page.into_iter().map(|m| m.body).collect();
+        bodies.append(&mut older);
+        older = bodies;
+    }
+    older.retain(|b| b != "unsent");
+    let mut want = vec!["old".to_owned()];
+    want.extend((0..MISSED - 1000).map(|i| format!("n{i:04}")));
+    assert_eq!(older, want, "the whole of the trimmed stretch, once");
+}
