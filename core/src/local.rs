@@ -123,32 +123,52 @@ impl Local {
         lock(&self.dialog_subs).retain(|tx| tx.send(e.clone()).is_ok());
     }
 
-    fn timeline_event(&self, dialog_id: &str, e: TimelineEvent) {
-        let mut subs = lock(&self.timeline_subs);
-        if let Some(list) = subs.get_mut(dialog_id) {
-            list.retain(|tx| tx.send(e.clone()).is_ok());
-            if list.is_empty() {
-                subs.remove(dialog_id);
-            }
-        }
-    }
-
-    fn added(&self, msgs: &[LocalMessage]) {
-        for m in msgs {
-            self.timeline_event(&m.dialog_id, TimelineEvent::Added(m.clone()));
-        }
-    }
-
-    fn updated(&self, m: Option<LocalMessage>) {
-        if let Some(m) = m {
-            self.timeline_event(&m.dialog_id.clone(), TimelineEvent::Updated(m));
-        }
+    /// The live timelines, locked. Take it *before* a store write whose result they are
+    /// told: [`Client::watch_timeline`] reads its snapshot under the same lock, so a change
+    /// is either in a snapshot or told after it, never both and never neither.
+    fn timelines(&self) -> Timelines<'_> {
+        Timelines(lock(&self.timeline_subs))
     }
 
     fn dialog_changed(&self, d: Option<Dialog>) {
         if let Some(d) = d {
             self.dialog_event(DialogsEvent::Changed(d));
         }
+    }
+}
+
+/// The timeline subscribers, locked (see [`Local::timelines`]).
+struct Timelines<'a>(MutexGuard<'a, HashMap<String, Vec<mpsc::UnboundedSender<TimelineEvent>>>>);
+
+impl Timelines<'_> {
+    fn send(&mut self, dialog_id: &str, e: TimelineEvent) {
+        if let Some(list) = self.0.get_mut(dialog_id) {
+            list.retain(|tx| tx.send(e.clone()).is_ok());
+            if list.is_empty() {
+                self.0.remove(dialog_id);
+            }
+        }
+    }
+
+    fn added(&mut self, msgs: &[LocalMessage]) {
+        for m in msgs {
+            self.send(&m.dialog_id, TimelineEvent::Added(m.clone()));
+        }
+    }
+
+    fn updated(&mut self, m: Option<LocalMessage>) {
+        if let Some(m) = m {
+            self.send(&m.dialog_id.clone(), TimelineEvent::Updated(m));
+        }
+    }
+
+    fn removed(&mut self, dialog_id: &str, message_id: &str) {
+        self.send(
+            dialog_id,
+            TimelineEvent::Removed {
+                message_id: message_id.to_owned(),
+            },
+        );
     }
 }
 
@@ -342,9 +362,10 @@ impl Client {
         crate::xmpp::check_dialog(dialog_id)?;
         let local = self.local()?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let mut subs = lock(&local.timeline_subs);
+        // Under the lock every writer holds from its store write to its events.
+        let mut subs = local.timelines();
         let snapshot = local.store.timeline(dialog_id, None, limit.max(1))?;
-        subs.entry(dialog_id.to_owned()).or_default().push(tx);
+        subs.0.entry(dialog_id.to_owned()).or_default().push(tx);
         Ok((snapshot, rx))
     }
 
@@ -504,16 +525,22 @@ impl Client {
                 .filter(|m| m.date_sent >= since)
                 .map(|m| LocalMessage::from_history(m, local.user_id))
                 .collect();
-            let added = local.store.put_messages(&msgs)?;
-            local.added(&added);
+            {
+                let mut t = local.timelines();
+                t.added(&local.store.put_messages(&msgs)?);
+            }
             match oldest {
                 Some(o) if full && o >= since => before = Some(o - 1),
                 _ => return Ok(()),
             }
         }
-        // More missed than one sync fetches: keep the cache contiguous.
+        // More missed than one sync fetches: keep the cache contiguous, and live timelines
+        // with it.
         if let Some(b) = before {
-            local.store.trim_older(dialog_id, b + 1)?;
+            let mut t = local.timelines();
+            for id in local.store.trim_older(dialog_id, b + 1)? {
+                t.removed(dialog_id, &id);
+            }
         }
         Ok(())
     }
@@ -653,9 +680,13 @@ impl Client {
             silent: m.silent,
             last: false,
         };
-        let msg = local.store.enqueue_message(&msg, &payload)?;
+        let msg = {
+            let mut t = local.timelines();
+            let msg = local.store.enqueue_message(&msg, &payload)?;
+            t.added(std::slice::from_ref(&msg));
+            msg
+        };
         debug!(target: "cubechat_core::queue", id = %msg.id, "message queued");
-        local.added(std::slice::from_ref(&msg));
         if m.save_to_history {
             local.dialog_changed(local.store.bump_dialog(&msg, 0)?);
         }
@@ -678,8 +709,11 @@ impl Client {
         }
         // The kept payload when the send failed in the queue; else the message itself.
         let payload = payload_of(&m);
-        local.store.requeue(message_id, &payload, &m.dialog_id)?;
-        local.updated(local.store.message(message_id)?);
+        {
+            let mut t = local.timelines();
+            local.store.requeue(message_id, &payload, &m.dialog_id)?;
+            t.updated(local.store.message(message_id)?);
+        }
         local.wake.notify_one();
         local
             .store
@@ -710,14 +744,12 @@ impl Client {
                 ))
             }
         }
-        local.store.cancel(message_id)?;
+        {
+            let mut t = local.timelines();
+            local.store.cancel(message_id)?;
+            t.removed(&m.dialog_id, message_id);
+        }
         local.dialog_changed(local.store.relink_last(&m.dialog_id, message_id)?);
-        local.timeline_event(
-            &m.dialog_id,
-            TimelineEvent::Removed {
-                message_id: message_id.to_owned(),
-            },
-        );
         Ok(())
     }
 
@@ -732,14 +764,16 @@ impl Client {
             if !item.in_flight {
                 let mut p = item.payload;
                 p.body = body.to_owned();
+                let mut t = local.timelines();
                 local.store.update_queued(message_id, &p)?;
-                return self.changed_message(&local, message_id);
+                return self.changed_message(&local, &mut t, message_id);
             }
         }
         if let MessageState::Failed { .. } = m.state {
             // Failed after the server acknowledged it: the retry sends the stored body.
+            let mut t = local.timelines();
             local.store.edit(message_id, body)?;
-            return self.changed_message(&local, message_id);
+            return self.changed_message(&local, &mut t, message_id);
         }
         let last = local
             .store
@@ -752,11 +786,12 @@ impl Client {
             last,
             ..Default::default()
         };
+        let mut t = local.timelines();
         local
             .store
             .enqueue_change(&new_id(), &m, OutboxKind::Edit, &payload)?;
         local.wake.notify_one();
-        self.changed_message(&local, message_id)
+        self.changed_message(&local, &mut t, message_id)
     }
 
     /// Deletes one of this user's messages. Queued or failed: it is dropped and never sent.
@@ -775,16 +810,14 @@ impl Client {
             recipient_id: m.recipient_id,
             ..Default::default()
         };
-        local
-            .store
-            .enqueue_change(&new_id(), &m, OutboxKind::Delete, &payload)?;
+        {
+            let mut t = local.timelines();
+            local
+                .store
+                .enqueue_change(&new_id(), &m, OutboxKind::Delete, &payload)?;
+            t.removed(&m.dialog_id, message_id);
+        }
         local.dialog_changed(local.store.relink_last(&m.dialog_id, message_id)?);
-        local.timeline_event(
-            &m.dialog_id,
-            TimelineEvent::Removed {
-                message_id: message_id.to_owned(),
-            },
-        );
         local.wake.notify_one();
         Ok(())
     }
@@ -818,13 +851,19 @@ impl Client {
         Ok(m)
     }
 
-    fn changed_message(&self, local: &Local, message_id: &str) -> Result<LocalMessage> {
+    /// The changed message, told to its timeline through `t` (held since the change).
+    fn changed_message(
+        &self,
+        local: &Local,
+        t: &mut Timelines<'_>,
+        message_id: &str,
+    ) -> Result<LocalMessage> {
         let m = local
             .store
             .message(message_id)?
             .ok_or_else(|| Error::NotFound("message is not in the store".into()))?;
+        t.updated(Some(m.clone()));
         local.dialog_changed(local.store.relink_last(&m.dialog_id, message_id)?);
-        local.updated(Some(m.clone()));
         Ok(m)
     }
 }
@@ -893,9 +932,15 @@ fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
             let Some(msg) = chat_message_to_local(m, l.user_id) else {
                 return Ok(());
             };
-            let added = store.put_messages(std::slice::from_ref(&msg))?;
+            // A message already stored (a repeat, the catch-up after a reconnection, a
+            // history page) is not returned, so not told again.
+            let added = {
+                let mut t = l.timelines();
+                let added = store.put_messages(std::slice::from_ref(&msg))?;
+                t.added(&added);
+                added
+            };
             if let Some(m) = added.first() {
-                l.added(&added);
                 let unread = u64::from(!m.outgoing && !carbon);
                 match store.bump_dialog(m, unread)? {
                     Some(d) => l.dialog_changed(Some(d)),
@@ -912,7 +957,8 @@ fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
                 if item.kind == OutboxKind::Message {
                     let m = store.message(&item.message_id)?;
                     if m.is_some_and(|m| m.state == MessageState::Queued) {
-                        l.updated(store.set_state(&item.message_id, &MessageState::Sent)?);
+                        let mut t = l.timelines();
+                        t.updated(store.set_state(&item.message_id, &MessageState::Sent)?);
                     }
                 }
             }
@@ -945,7 +991,8 @@ fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
                     if let Some(item) = store.outbox_item(&message_id)? {
                         fail(l, &item, &reason)?;
                     } else {
-                        l.updated(store.set_state(&message_id, &MessageState::Failed { reason })?);
+                        let mut t = l.timelines();
+                        t.updated(store.set_state(&message_id, &MessageState::Failed { reason })?);
                     }
                 }
             }
@@ -954,24 +1001,34 @@ fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
             message_id,
             user_id,
             ..
-        } => l.updated(store.mark(&message_id, user_id, false)?),
+        } => {
+            let mut t = l.timelines();
+            t.updated(store.mark(&message_id, user_id, false)?);
+        }
         ChatEvent::Read {
             message_id,
             user_id,
             ..
-        } => l.updated(store.mark(&message_id, user_id, true)?),
+        } => {
+            let mut t = l.timelines();
+            t.updated(store.mark(&message_id, user_id, true)?);
+        }
         ChatEvent::Edited {
             message_id, body, ..
         } => {
+            let mut t = l.timelines();
             if let Some(m) = store.edit(&message_id, &body)? {
+                t.updated(Some(m.clone()));
+                drop(t);
                 l.dialog_changed(store.relink_last(&m.dialog_id, &m.id)?);
-                l.updated(Some(m));
             }
         }
         ChatEvent::Deleted { message_id, .. } => {
+            let mut t = l.timelines();
             if let Some(dialog_id) = store.remove_message(&message_id)? {
+                t.removed(&dialog_id, &message_id);
+                drop(t);
                 l.dialog_changed(store.relink_last(&dialog_id, &message_id)?);
-                l.timeline_event(&dialog_id, TimelineEvent::Removed { message_id });
             }
         }
         ChatEvent::Reactions {
@@ -980,7 +1037,10 @@ fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
             add,
             remove,
             ..
-        } => l.updated(store.react(&message_id, user_id, l.user_id, &add, &remove)?),
+        } => {
+            let mut t = l.timelines();
+            t.updated(store.react(&message_id, user_id, l.user_id, &add, &remove)?);
+        }
         ChatEvent::System(s) => {
             if let Some(d) = s.custom.get("dialog_id") {
                 if crate::xmpp::check_dialog(d).is_ok() {
@@ -1021,7 +1081,8 @@ fn fail(l: &Local, item: &OutboxItem, reason: &str) -> Result<()> {
     warn!(target: "cubechat_core::queue", id = %item.op_id, reason, "send failed");
     match item.kind {
         OutboxKind::Message => {
-            l.updated(l.store.fail_queued(&item.message_id, reason)?);
+            let mut t = l.timelines();
+            t.updated(l.store.fail_queued(&item.message_id, reason)?);
         }
         _ => {
             l.store.remove_outbox(&item.op_id)?;
@@ -1082,8 +1143,9 @@ async fn drain(c: &Client, l: &Arc<Local>) -> Result<()> {
                         Ok(blob) => {
                             p.attachments.push(Attachment::from_blob(&blob));
                             p.files.remove(0);
+                            let mut t = l.timelines();
                             l.store.update_queued(&item.message_id, &p)?;
-                            l.updated(l.store.message(&item.message_id)?);
+                            t.updated(l.store.message(&item.message_id)?);
                         }
                         Err(e) if transient(&e) => {
                             // Later messages wait too (order); try again in a while.

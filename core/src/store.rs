@@ -599,7 +599,7 @@ impl Store {
         if d.last_message_id.as_deref() != Some(changed) {
             return Ok(None);
         }
-        let newest = self.timeline_edge(dialog_id, "DESC")?;
+        let newest = self.timeline_edge(dialog_id, "DESC", "")?;
         d.last_message = newest.as_ref().map(|m| m.body.clone());
         d.last_message_id = newest.as_ref().map(|m| m.id.clone());
         d.last_message_user_id = newest.as_ref().map(|m| m.sender_id);
@@ -702,16 +702,27 @@ impl Store {
         Ok(v)
     }
 
-    /// The oldest cached message of a dialog.
+    /// The oldest cached message of a dialog that the server has: this user's unsent
+    /// (queued or failed) messages are left out, they may be older than the cached
+    /// stretch of history (kept by [`Store::trim_older`]).
     pub fn oldest(&self, dialog_id: &str) -> Result<Option<LocalMessage>> {
-        self.timeline_edge(dialog_id, "ASC")
+        self.timeline_edge(
+            dialog_id,
+            "ASC",
+            "AND NOT (outgoing = 1 AND state IN (0, 4))",
+        )
     }
 
-    fn timeline_edge(&self, dialog_id: &str, dir: &str) -> Result<Option<LocalMessage>> {
+    fn timeline_edge(
+        &self,
+        dialog_id: &str,
+        dir: &str,
+        filter: &str,
+    ) -> Result<Option<LocalMessage>> {
         self.with(|c| {
             c.query_row(
                 &format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE dialog_id = ?1 \
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE dialog_id = ?1 {filter} \
                      ORDER BY date_sent {dir}, seq {dir} LIMIT 1"
                 ),
                 [dialog_id],
@@ -721,16 +732,33 @@ impl Store {
         })
     }
 
-    /// Drops a dialog's cached messages older than `date_sent` (keeps queued ones): the
-    /// cache stays one contiguous stretch of history.
-    pub fn trim_older(&self, dialog_id: &str, date_sent: i64) -> Result<()> {
-        self.with(|c| {
-            c.execute(
-                "DELETE FROM messages WHERE dialog_id = ?1 AND date_sent < ?2 AND id NOT IN \
-                 (SELECT message_id FROM outbox WHERE dialog_id = ?1)",
-                params![dialog_id, date_sent],
-            )
-            .map(drop)
+    /// Drops a dialog's cached messages older than `date_sent`, so that the cache stays one
+    /// contiguous stretch of history, and returns their ids (live timelines must hear of
+    /// each). Kept: this user's messages not yet acknowledged (queued or failed) and any
+    /// with a pending send (edit, delete). The start of history is no longer cached.
+    pub fn trim_older(&self, dialog_id: &str, date_sent: i64) -> Result<Vec<String>> {
+        self.tx(|tx| {
+            let ids: Vec<String> = {
+                let mut st = tx.prepare_cached(
+                    "SELECT id FROM messages WHERE dialog_id = ?1 AND date_sent < ?2 \
+                     AND NOT (outgoing = 1 AND state IN (0, 4)) AND id NOT IN \
+                     (SELECT message_id FROM outbox WHERE dialog_id = ?1) \
+                     ORDER BY date_sent, seq",
+                )?;
+                let rows = st.query_map(params![dialog_id, date_sent], |r| r.get(0))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            let mut del = tx.prepare_cached("DELETE FROM messages WHERE id = ?1")?;
+            for id in &ids {
+                del.execute([id])?;
+            }
+            if !ids.is_empty() {
+                tx.execute(
+                    "UPDATE dialogs SET history_complete = 0 WHERE id = ?1",
+                    [dialog_id],
+                )?;
+            }
+            Ok(ids)
         })
     }
 
@@ -1228,8 +1256,64 @@ mod tests {
         assert_eq!(before.len(), 6);
         assert_eq!(before.last().unwrap().id, "m5");
         assert_eq!(s.oldest("d").unwrap().unwrap().id, "m0");
-        s.trim_older("d", 102).unwrap();
+        let trimmed = s.trim_older("d", 102).unwrap();
+        assert_eq!(trimmed, ["m0", "m1", "m2", "m3", "m4", "m5"]);
         assert_eq!(s.oldest("d").unwrap().unwrap().id, "m6");
+    }
+
+    #[test]
+    fn trim_keeps_unsent_own_messages_and_forgets_the_history_start() {
+        let s = Store::open(None).unwrap();
+        s.put_dialogs(&[dialog("d", Some(1))]).unwrap();
+        s.put_messages(&[msg("old", "d", 10, 2), msg("sent", "d", 11, 1)])
+            .unwrap();
+        s.set_history_complete("d").unwrap();
+        let queued = LocalMessage {
+            state: MessageState::Queued,
+            ..msg("queued", "d", 12, 1)
+        };
+        s.enqueue_message(&queued, &Payload::default()).unwrap();
+        let failed = LocalMessage {
+            state: MessageState::Queued,
+            ..msg("failed", "d", 13, 1)
+        };
+        s.enqueue_message(&failed, &Payload::default()).unwrap();
+        s.fail_queued("failed", "rejected").unwrap();
+        // Failed after the server acknowledged it: no outbox row, still unsent.
+        s.put_messages(&[msg("bounced", "d", 14, 1)]).unwrap();
+        s.set_state(
+            "bounced",
+            &MessageState::Failed {
+                reason: "bounced".into(),
+            },
+        )
+        .unwrap();
+        // An edit waiting to be sent.
+        s.put_messages(&[msg("edited", "d", 15, 1)]).unwrap();
+        let edited = s.message("edited").unwrap().unwrap();
+        s.enqueue_change("op", &edited, OutboxKind::Edit, &Payload::default())
+            .unwrap();
+        s.put_messages(&[msg("new", "d", 100, 2)]).unwrap();
+
+        let trimmed = s.trim_older("d", 100).unwrap();
+        assert_eq!(trimmed, ["old", "sent"]);
+        let left: Vec<String> = s
+            .timeline("d", None, 100)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(left, ["queued", "failed", "bounced", "edited", "new"]);
+        assert_eq!(
+            s.oldest("d").unwrap().unwrap().id,
+            "edited",
+            "the server's oldest cached message: unsent ones are local only"
+        );
+        assert!(
+            !s.history_complete("d").unwrap(),
+            "the trimmed messages load again from the server"
+        );
+        assert!(s.trim_older("d", 100).unwrap().is_empty());
     }
 
     #[test]

@@ -364,3 +364,55 @@ async def test_sync_keeps_newer_local_last_message(make_client):
     await alice.sync_local()
     [d] = alice.dialogs_page(1, None)
     assert (d.last_message, d.last_message_id) == ("queued", queued.id)
+
+
+class OpenOnMessage(cubechat.MessageListener):
+    """Opens a timeline of the dialog the moment a message of it arrives (as a chat screen
+    opened from a notification does); keeps each view and its handle."""
+
+    def __init__(self, client, dialog_id):
+        self.client, self.dialog_id = client, dialog_id
+        self.lock = threading.Lock()
+        self.arrived, self.views = [], []
+
+    def on_message(self, message):
+        if message.dialog_id != self.dialog_id:
+            return
+        views = Views()
+        handle = self.client.watch_timeline(self.dialog_id, 100, views)
+        with self.lock:
+            self.arrived.append(message.id)
+            self.views.append((views, handle))
+
+
+async def test_timeline_opened_as_a_message_arrives_has_it_once(make_client, tmp_path):
+    tries = 50
+    # A store on disk: a write takes as long as in an app.
+    _signup, a = await new_user(make_client, "oa")
+    alice = make_client(store_dir=str(tmp_path))
+    await alice.log_in(cubechat.LoginId.LOGIN(a.login), PASSWORD)
+    bob, b, _rb, _hb = await online_user(make_client, "ob")
+    dialog = await private(bob, a.id)
+    opener = OpenOnMessage(alice, dialog.id)
+    _h = alice.subscribe_messages(opener)
+    await alice.connect_chat(cubechat.ChatAuth.SESSION_TOKEN())
+    for i in range(tries):
+        mid = await bob.send_message(outgoing(dialog, a.id, f"race{i:02d}"))
+        await eventually(lambda: mid in opener.arrived)
+    # The applier handles events in order: a view that has the end marker has every
+    # earlier change.
+    opened = opener.views
+    end = await bob.send_message(outgoing(dialog, a.id, "end"))
+    await eventually(lambda: len(opener.arrived) == tries + 1)
+    for views, _handle in opened[:tries]:
+        await eventually(lambda: views.timeline_of(cubechat.TimelineEvent.ADDED, end))
+    doubled = []
+    for n, (views, _handle) in enumerate(opened[:tries]):
+        with views.lock:
+            events = list(views.timeline)
+        assert isinstance(events[0], cubechat.TimelineEvent.SNAPSHOT)
+        ids = [m.id for m in events[0].messages]
+        ids += [e.message.id for e in events[1:] if isinstance(e, cubechat.TimelineEvent.ADDED)]
+        if len(ids) != len(set(ids)):
+            doubled.append(n)
+    assert doubled == [], f"{len(doubled)} of {tries} views saw a message twice"

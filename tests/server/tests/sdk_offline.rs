@@ -739,3 +739,137 @@ async fn timeline_pages_backwards_and_fills_gaps_after_offline() {
     let all = a.c.load_older(&d, None, 100).await.unwrap();
     assert_eq!(all.len(), 34);
 }
+
+/// A timeline opened the moment a message arrived (as a chat screen opened from a
+/// notification does) holds it in its snapshot or gets it as `Added`, never both; and no
+/// message is `Added` twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeline_opened_as_a_message_arrives_has_it_once() {
+    const TRIES: usize = 30;
+    let s = start().await;
+    // A store on disk: a write takes as long as in an app.
+    let tmp = tempdir("race");
+    sign_up(&s, "race_alice").await;
+    let a = log_in(&s, "race_alice", |c| c.store_dir = Some(tmp.clone())).await;
+    let b = user(&s, "race_bob").await;
+    let d = private_dialog(&b, &a).await;
+    let mut aev = online(&a).await;
+    let _bev = online(&b).await;
+    let mut views = Vec::new();
+    for i in 0..TRIES {
+        let body = format!("race{i:02}");
+        let id = b.c.send_message(text(&d, a.id, &body)).unwrap();
+        aev.message(&body, |m| m.id == id).await;
+        // At once, as the app would on seeing the message.
+        let (snap, tl) = a.c.watch_timeline(&d, 100).unwrap();
+        views.push((snap.into_iter().map(|m| m.id).collect::<Vec<_>>(), tl));
+    }
+    // The applier handles events in order: once a view has the end marker, it has every
+    // earlier change.
+    let end = b.c.send_message(text(&d, a.id, "end")).unwrap();
+    aev.message("end", |m| m.id == end).await;
+    let mut doubled = 0;
+    for (n, (snap, tl)) in views.iter_mut().enumerate() {
+        let mut added: Vec<String> = Vec::new();
+        loop {
+            match next_of(tl, "end", |e| matches!(e, TimelineEvent::Added(_))).await {
+                TimelineEvent::Added(m) if m.id == end => break,
+                TimelineEvent::Added(m) => added.push(m.id),
+                _ => unreachable!(),
+            }
+        }
+        let mut seen: std::collections::BTreeSet<&String> = snap.iter().collect();
+        let twice: Vec<&String> = added.iter().filter(|id| !seen.insert(id)).collect();
+        if !twice.is_empty() {
+            eprintln!("view {n}: seen twice {twice:?}");
+            doubled += 1;
+        }
+    }
+    drop(views);
+    drop(a);
+    let _ = std::fs::remove_dir_all(&tmp);
+    assert_eq!(doubled, 0, "{doubled} of {TRIES} views saw a message twice");
+}
+
+/// More missed than one sync fetches (over 10 pages of 100): the sync drops the older
+/// cached messages to keep the cache contiguous. A live timeline hears `Removed` for each,
+/// this user's unsent message stays, and the dropped ones load again from the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_trim_is_told_to_live_timelines_and_keeps_unsent() {
+    const MISSED: i64 = 1050;
+    let s = start().await;
+    let a = user(&s, "trim_alice").await;
+    let b = user(&s, "trim_bob").await;
+    let d = private_dialog(&b, &a).await;
+    let create = |body: String, date_sent: i64| NewMessage {
+        dialog_id: d.clone(),
+        body,
+        attachments: vec![],
+        custom: BTreeMap::new(),
+        send_to_chat: false,
+        markable: false,
+        date_sent: Some(date_sent),
+    };
+    let old =
+        b.c.create_message(create("old".into(), 1_700_000_000))
+            .await
+            .unwrap();
+    a.c.sync_local().await.unwrap();
+    assert_eq!(a.c.load_older(&d, None, 10).await.unwrap().len(), 1);
+    // Never connected: stays queued.
+    let unsent =
+        a.c.enqueue_message(
+            OutgoingMessage {
+                date_sent: Some(1_700_000_001),
+                ..text(&d, b.id, "unsent")
+            },
+            vec![],
+        )
+        .unwrap();
+    let (snap, mut tl) = a.c.watch_timeline(&d, 10).unwrap();
+    let ids: Vec<&str> = snap.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids, [old.id.as_str(), unsent.id.as_str()]);
+
+    let base = now();
+    for i in 0..MISSED {
+        b.c.create_message(create(format!("n{i:04}"), base + i))
+            .await
+            .unwrap();
+    }
+    a.c.sync_local().await.unwrap();
+    let mut removed = Vec::new();
+    let mut added = 0;
+    while let Ok(e) = tl.try_recv() {
+        match e {
+            TimelineEvent::Removed { message_id } => removed.push(message_id),
+            TimelineEvent::Added(_) => added += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(added, 1000, "ten pages fetched");
+    assert_eq!(removed, [old.id.as_str()], "the trimmed message is told");
+    let store = a.c.store().unwrap();
+    assert!(store.message(&old.id).unwrap().is_none());
+    let kept = store.message(&unsent.id).unwrap().unwrap();
+    assert_eq!(kept.state, MessageState::Queued);
+
+    // Paging back reaches the trimmed history again (the server has it).
+    let first = store.oldest(&d).unwrap().unwrap();
+    assert_eq!(first.body, format!("n{:04}", MISSED - 1000));
+    let mut before = Some(first.id);
+    let mut older = Vec::new();
+    for _ in 0..10 {
+        let page = a.c.load_older(&d, before.as_deref(), 100).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        before = Some(page[0].id.clone());
+        let mut bodies: Vec<String> = page.into_iter().map(|m| m.body).collect();
+        bodies.append(&mut older);
+        older = bodies;
+    }
+    older.retain(|b| b != "unsent");
+    let mut want = vec!["old".to_owned()];
+    want.extend((0..MISSED - 1000).map(|i| format!("n{i:04}")));
+    assert_eq!(older, want, "the whole of the trimmed stretch, once");
+}
