@@ -65,7 +65,7 @@ android:
 	android/build-aar.sh
 
 ## test: everything this machine can prove, in every language.
-test: check-paths setup build check-deps test-rust test-python test-kotlin test-interop check-targets test-swift
+test: check-paths setup build check-deps lint test-rust test-python test-kotlin test-interop check-targets test-swift
 	@echo "make test: all suites passed"
 
 test-rust: build
