@@ -74,6 +74,9 @@ class RealtimeTest {
         val handles = events.subscribe(c)
         c.connectChat(ChatAuth.SessionToken)
         assertEquals(ConnectionState.Connected, c.connectionState())
+        // Connected = initial presence sent; one IQ round trip proves cubeserver read it, so a
+        // message sent right after is routed live (not stored and flushed as delayed).
+        c.privacyListNames()
         return Online(c, me, events, handles)
     }
 

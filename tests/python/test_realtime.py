@@ -63,6 +63,10 @@ async def online_user(make_client, prefix):
     handles = rec.subscribe(client)
     await client.connect_chat(cubechat.ChatAuth.SESSION_TOKEN())
     assert client.connection_state() == cubechat.ConnectionState.CONNECTED()
+    # CONNECTED means the initial presence is sent; cubeserver routes live messages only to
+    # available resources. One IQ round trip on the same stream proves it read the presence,
+    # so a message sent right after arrives live (not flushed from storage as delayed).
+    await client.privacy_list_names()
     return client, me, rec, handles
 
 

@@ -53,6 +53,11 @@ async fn online(u: &U) -> Ev {
         u.c.connection_state(),
         cubechat_core::ConnectionState::Connected
     );
+    // `Connected` means the initial presence is sent; cubeserver routes live messages only to
+    // available resources, so a message sent to this user before the server has read that
+    // presence is stored and arrives flushed (`delayed`). One IQ round trip on the same
+    // stream proves the presence was read.
+    u.c.privacy_list_names().await.unwrap();
     ev
 }
 
