@@ -296,6 +296,29 @@ async fn wait(ctx: &Ctx, slot: &mut oneshot::Sender<Connection>, delay: Option<D
     }
 }
 
+/// Reports `Disconnected { reason }` after the attempts ran out, then waits: on
+/// `reconnect_now` or network up the attempts start again at once from 1 (the slot comes
+/// back); on stop the slot is released, and when the client is gone nothing is left (`None`).
+async fn gave_up(
+    ctx: &Ctx,
+    mut slot: oneshot::Sender<Connection>,
+    reason: String,
+) -> Option<oneshot::Sender<Connection>> {
+    ctx.state(ConnectionState::Disconnected { reason });
+    match wait(ctx, &mut slot, None).await {
+        Wake::Go => {
+            ctx.ctl.failures.store(0, Ordering::SeqCst);
+            ctx.ctl.immediate.store(true, Ordering::SeqCst);
+            Some(slot)
+        }
+        Wake::Stop => {
+            release(ctx, slot).await;
+            None
+        }
+        Wake::Gone => None,
+    }
+}
+
 async fn reconnect_task(ctx: Arc<Ctx>, mut slot: oneshot::Sender<Connection>) {
     let initial = lock(&ctx.ctl.ready).is_some();
     loop {
@@ -323,20 +346,16 @@ async fn reconnect_task(ctx: Arc<Ctx>, mut slot: oneshot::Sender<Connection>) {
         if !initial && exhausted && !ctx.ctl.immediate.load(Ordering::SeqCst) {
             // Connections that kept dropping before they were stable used up the attempts
             // (failed logins give up below, with their own reason).
-            ctx.state(ConnectionState::Disconnected {
-                reason: format!(
-                    "gave up after {} attempts: connections kept dropping",
-                    attempt - 1
-                ),
-            });
-            match wait(&ctx, &mut slot, None).await {
-                Wake::Go => {
-                    ctx.ctl.failures.store(0, Ordering::SeqCst);
-                    ctx.ctl.immediate.store(true, Ordering::SeqCst);
+            let reason = format!(
+                "gave up after {} attempts: connections kept dropping",
+                attempt - 1
+            );
+            match gave_up(&ctx, slot, reason).await {
+                Some(s) => {
+                    slot = s;
                     continue;
                 }
-                Wake::Stop => return release(&ctx, slot).await,
-                Wake::Gone => return,
+                None => return,
             }
         }
         if initial {
@@ -433,15 +452,12 @@ async fn reconnect_task(ctx: Arc<Ctx>, mut slot: oneshot::Sender<Connection>) {
                     } else {
                         format!("connection lost, reconnection disabled: {msg}")
                     };
-                    ctx.state(ConnectionState::Disconnected { reason });
-                    match wait(&ctx, &mut slot, None).await {
-                        Wake::Go => {
-                            ctx.ctl.failures.store(0, Ordering::SeqCst);
-                            ctx.ctl.immediate.store(true, Ordering::SeqCst);
+                    match gave_up(&ctx, slot, reason).await {
+                        Some(s) => {
+                            slot = s;
                             continue;
                         }
-                        Wake::Stop => return release(&ctx, slot).await,
-                        Wake::Gone => return,
+                        None => return,
                     }
                 }
             }
