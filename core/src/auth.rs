@@ -220,7 +220,15 @@ impl Client {
         }
         let creds = id.credentials(password);
         let body = json!(creds);
-        let user: UserEnvelope = self.call(Method::POST, "login", &[], Some(&body)).await?;
+        let user: UserEnvelope = match self.call(Method::POST, "login", &[], Some(&body)).await {
+            // The session under the login (e.g. an adopted token) expired and could not be
+            // renewed: logging in is how the app recovers, so start from a fresh session.
+            Err(Error::SessionExpired(_)) => {
+                self.create_session().await?;
+                self.call(Method::POST, "login", &[], Some(&body)).await?
+            }
+            r => r?,
+        };
         let user = user.user;
         let user_id = user.id;
         {
@@ -309,6 +317,23 @@ impl Client {
         *self.state() = Default::default();
         self.emit(SessionEvent::Destroyed);
         Ok(())
+    }
+
+    /// A token for a chat login that the server just rejected with `stale`: the current
+    /// token when the session was already replaced meanwhile, or a renewed one when a login is
+    /// stored. `None` when nothing newer can be had (an adopted token, no session, or the
+    /// renewal failed), so the rejection stands.
+    pub(crate) async fn token_after_chat_rejection(&self, stale: &str) -> Option<String> {
+        {
+            let st = self.state();
+            match st.session.as_ref() {
+                None => return None,
+                Some(s) if s.token != stale => return Some(s.token.clone()),
+                Some(_) if st.login.is_none() => return None,
+                Some(_) => {}
+            }
+        }
+        self.renew_session(stale).await.ok()
     }
 
     /// Replaces an expired session, once, and returns the new token.

@@ -321,6 +321,8 @@ async fn gave_up(
 
 async fn reconnect_task(ctx: Arc<Ctx>, mut slot: oneshot::Sender<Connection>) {
     let initial = lock(&ctx.ctl.ready).is_some();
+    // A token login rejected once gets one renewed token (see `Client::token_after_chat_rejection`).
+    let mut renewed = false;
     loop {
         if ctx.stopped() {
             return release(&ctx, slot).await;
@@ -379,10 +381,21 @@ async fn reconnect_task(ctx: Arc<Ctx>, mut slot: oneshot::Sender<Connection>) {
             }
         }
         let Some(password) = ctx.password() else {
-            ctx.resolve_ready(Err(Error::NotLoggedIn));
+            // No session token (the session ended or expired unrenewably): like a rejected
+            // login, wait for `reconnect_now` after the app logs in again.
             ctx.state(ConnectionState::AuthFailed);
-            ctx.ctl.stop.send_replace(true);
-            return release(&ctx, slot).await;
+            if ctx.resolve_ready(Err(Error::NotLoggedIn)) {
+                ctx.ctl.stop.send_replace(true);
+                return release(&ctx, slot).await;
+            }
+            match wait(&ctx, &mut slot, None).await {
+                Wake::Go => {
+                    ctx.ctl.immediate.store(true, Ordering::SeqCst);
+                    continue;
+                }
+                Wake::Stop => return release(&ctx, slot).await,
+                Wake::Gone => return,
+            }
         };
         let mut stop = ctx.ctl.stop.subscribe();
         let attempt_fut = tokio::time::timeout(
@@ -394,7 +407,6 @@ async fn reconnect_task(ctx: Arc<Ctx>, mut slot: oneshot::Sender<Connection>) {
             _ = until(&mut stop, true) => return release(&ctx, slot).await,
             _ = slot.closed() => return,
         };
-        drop(password);
         let err = match res {
             Ok(Ok(mut conn)) => {
                 // Work-around for xmpp-parsers 0.23, whose sm::Failed requires `h` (optional
@@ -420,6 +432,21 @@ async fn reconnect_task(ctx: Arc<Ctx>, mut slot: oneshot::Sender<Connection>) {
         let typed = Error::from(err.clone());
         match err {
             LoginError::Auth(cond) => {
+                // The REST session behind a token login may have expired while chat was up:
+                // renew it (once) from the stored login and try again at once.
+                if !renewed && matches!(ctx.auth, ChatAuth::SessionToken) {
+                    renewed = true;
+                    let fresh = match ctx.client.upgrade() {
+                        Some(c) => c.token_after_chat_rejection(&password).await,
+                        None => return,
+                    };
+                    if fresh.is_some() {
+                        info!(target: "cubechat_core::xmpp", "chat login rejected the session token; retrying with a renewed one");
+                        ctx.ctl.immediate.store(true, Ordering::SeqCst);
+                        continue;
+                    }
+                }
+                drop(password);
                 warn!(target: "cubechat_core::xmpp", %cond, "chat login rejected");
                 ctx.state(ConnectionState::AuthFailed);
                 if ctx.resolve_ready(Err(LoginError::Auth(cond).into())) {

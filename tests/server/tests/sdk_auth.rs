@@ -140,7 +140,9 @@ async fn token_session_cannot_be_renewed_and_reports_expired() {
     let a = server.client();
     let login = unique("rs");
     sign_up(&a, &login).await;
-    a.log_in(LoginId::Login(login), PASSWORD).await.unwrap();
+    a.log_in(LoginId::Login(login.clone()), PASSWORD)
+        .await
+        .unwrap();
     let b = server.client();
     b.use_token(&a.session_token().unwrap()).await.unwrap();
     let (_, mut events) = b.subscribe_session();
@@ -152,6 +154,16 @@ async fn token_session_cannot_be_renewed_and_reports_expired() {
         SessionEvent::Expired { .. }
     ));
     assert!(b.current_session().is_none());
+    // Logging in over an adopted session that expired unnoticed starts a fresh one.
+    let c = server.client();
+    a.get_session().await.unwrap(); // renewed from a's stored login
+    c.use_token(&a.session_token().unwrap()).await.unwrap();
+    server.expire_all_sessions().await;
+    let me = c
+        .log_in(LoginId::Login(login.clone()), PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(c.get_session().await.unwrap().user_id, me.id);
     // An application session, by contrast, renews itself.
     let app = server.client();
     app.create_session().await.unwrap();

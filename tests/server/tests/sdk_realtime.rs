@@ -17,7 +17,7 @@ use cubechat_core::chat::{ListParams, NewMessage};
 use cubechat_core::xmpp::Attachment;
 use cubechat_core::{
     ChatAuth, ChatEvent, ChatEvents, ChatMessage, Client, ConnectionState, ConnectionStates, Error,
-    LoginId, OutgoingMessage,
+    LoginId, OutgoingMessage, SessionEvent,
 };
 use cubechat_wire::chat::Message;
 use tokio::net::{TcpListener, TcpStream};
@@ -248,17 +248,30 @@ async fn wrong_credentials_fail_once_without_reconnection_loop() {
     assert_eq!(u.c.connection_state(), ConnectionState::Idle);
     drain(&mut states);
 
-    // An expired session token is rejected the same way.
+    // An expired session token with a login stored: renewed once, then connected.
     s.expire_all_sessions().await;
-    let r = u.c.connect_chat(ChatAuth::SessionToken).await;
-    assert!(matches!(r, Err(Error::InvalidCredentials(_))), "{r:?}");
-    assert_eq!(u.c.connection_state(), ConnectionState::AuthFailed);
+    u.c.connect_chat(ChatAuth::SessionToken).await.unwrap();
     let seen = settle(&mut states).await;
     assert_eq!(
         seen,
-        vec![ConnectionState::Connecting, ConnectionState::AuthFailed]
+        vec![ConnectionState::Connecting, ConnectionState::Connected]
     );
-    assert_eq!(px.accepted(), 3, "connections made");
+    assert_eq!(px.accepted(), 4, "the rejected attempt and the renewed one");
+    u.c.destroy_chat().await;
+    drain(&mut states);
+
+    // An expired token cannot be adopted, and chat then has no token to log in with.
+    let token = u.c.session_token().unwrap();
+    s.expire_all_sessions().await;
+    let mut cfg = s.chat_config();
+    cfg.chat.port = px.port;
+    let adopted = Client::new(cfg).unwrap();
+    let r = adopted.use_token(&token).await;
+    assert!(matches!(r, Err(Error::SessionExpired(_))), "{r:?}");
+    let r = adopted.connect_chat(ChatAuth::SessionToken).await;
+    assert!(matches!(r, Err(Error::NotLoggedIn)), "{r:?}");
+    assert_eq!(adopted.connection_state(), ConnectionState::Idle);
+    assert_eq!(px.accepted(), 4, "no attempt without a token");
 }
 
 /// States: the snapshot comes first, then exactly Connecting → Connected; a second
@@ -1233,21 +1246,70 @@ async fn reconnect_now_and_network_availability() {
     a.c.destroy_chat().await;
 }
 
-/// The REST session expires while chat is connected over its token; when the connection
-/// then drops, the reconnect is rejected: `AuthFailed` once, no retry loop. After a new
-/// REST login, `reconnect_now` connects with the renewed token (re-read per attempt).
+/// The REST session expires while chat is connected over its token, and the connection
+/// drops. The client logged in with a password, so the rejected reconnect renews the session
+/// from the stored login and connects at once with the new token: no `AuthFailed`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expired_token_on_reconnect_is_auth_failed_then_renewed() {
+async fn expired_token_on_reconnect_renews_from_the_stored_login() {
+    let s = start().await;
+    sign_up(&s, "fran").await;
+    let px = proxy(s.xmpp_port()).await;
+    let u = log_in(&s, "fran", |c| c.chat.port = px.port).await;
+    let (_, mut sessions) = u.c.subscribe_session();
+    let (_, mut states) = u.c.subscribe_connection();
+    u.c.connect_chat(ChatAuth::SessionToken).await.unwrap();
+    drain(&mut states);
+    let before = u.c.session_token().unwrap();
+    s.expire_all_sessions().await;
+    px.sever();
+    let mut seen = Vec::new();
+    timeout(STEP, async {
+        loop {
+            let st = states.recv().await.unwrap();
+            let done = st == ConnectionState::Connected;
+            seen.push(st);
+            if done {
+                return;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("not connected again; saw {seen:?}"));
+    assert!(
+        !seen.contains(&ConnectionState::AuthFailed),
+        "renewal should hide the rejection: {seen:?}"
+    );
+    assert_ne!(u.c.session_token().unwrap(), before, "a new token");
+    let renewed = timeout(STEP, async {
+        loop {
+            if let SessionEvent::Renewed { user_id } = sessions.recv().await.unwrap() {
+                return user_id;
+            }
+        }
+    })
+    .await
+    .expect("SessionEvent::Renewed");
+    assert_eq!(renewed, u.id);
+    let later = settle(&mut states).await;
+    assert!(later.is_empty(), "not stable: {later:?}");
+    u.c.destroy_chat().await;
+}
+
+/// The same with a session adopted from a token (no login stored, so nothing to renew
+/// from): the reconnect is rejected, `AuthFailed` once, no retry loop. After a new REST
+/// login, `reconnect_now` connects with the renewed token (re-read per attempt).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_adopted_token_on_reconnect_is_auth_failed_then_renewed() {
     let s = start().await;
     sign_up(&s, "fred").await;
     let px = proxy(s.xmpp_port()).await;
-    let u = log_in(&s, "fred", |c| {
-        c.chat.port = px.port;
-        c.auth_secret = None; // no automatic REST session renewal
-    })
-    .await;
-    let (_, mut states) = u.c.subscribe_connection();
-    u.c.connect_chat(ChatAuth::SessionToken).await.unwrap();
+    let token = log_in(&s, "fred", |_| {}).await.c.session_token().unwrap();
+    let mut cfg = s.chat_config();
+    cfg.chat.port = px.port;
+    let c = cubechat_core::Client::new(cfg).unwrap();
+    c.use_token(&token).await.unwrap();
+    let (_, mut states) = c.subscribe_connection();
+    c.connect_chat(ChatAuth::SessionToken).await.unwrap();
     drain(&mut states);
     s.expire_all_sessions().await;
     px.sever();
@@ -1260,13 +1322,13 @@ async fn expired_token_on_reconnect_is_auth_failed_then_renewed() {
     assert!(later.is_empty(), "kept trying: {later:?}");
     assert_eq!(px.accepted(), attempts, "no more connection attempts");
 
-    u.c.log_in(LoginId::Login("fred".into()), PASSWORD)
+    c.log_in(LoginId::Login("fred".into()), PASSWORD)
         .await
         .unwrap();
-    u.c.reconnect_now().await;
+    c.reconnect_now().await;
     connected(&mut states, "Connected with the renewed token").await;
     assert_eq!(px.accepted(), attempts + 1);
-    u.c.destroy_chat().await;
+    c.destroy_chat().await;
 }
 
 /// With the server unreachable, the delays grow (100, 200, 400 ms without jitter),

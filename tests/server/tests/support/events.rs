@@ -100,16 +100,20 @@ impl Ev {
 
 #[allow(dead_code)]
 async fn state(rx: &mut ConnectionStates, what: &str, pred: impl Fn(&ConnectionState) -> bool) {
-    timeout(STEP, async {
+    let mut seen = Vec::new();
+    let found = timeout(STEP, async {
         loop {
             let s = rx.recv().await.expect("state stream ended");
             if pred(&s) {
                 return;
             }
+            seen.push(s);
         }
     })
-    .await
-    .unwrap_or_else(|_| panic!("timed out waiting for state {what}"))
+    .await;
+    if found.is_err() {
+        panic!("timed out waiting for state {what}; saw {seen:?}")
+    }
 }
 
 async fn connected(rx: &mut ConnectionStates, what: &str) {
