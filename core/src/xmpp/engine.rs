@@ -3,7 +3,7 @@
 //! engine task, plus our reconnector (backoff, auth failures, network availability, stop).
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -26,9 +26,10 @@ use cubechat_wire::stanza::{
 };
 
 use super::connector::{self, Connector, LoginError, Transport};
+use super::reconnect::{Action, Input, Reconnect};
 use super::util::{
-    backoff_delay, check_attachments, check_content, check_custom, check_dialog_id, check_text,
-    new_message_id, now_unix, RecentIds,
+    check_attachments, check_content, check_custom, check_dialog_id, check_text, new_message_id,
+    now_unix, RecentIds,
 };
 use super::{
     ChatAuth, ChatEvent, ChatEvents, ChatMessage, ConnectionState, ConnectionStates,
@@ -151,22 +152,8 @@ enum Cmd {
 struct Control {
     now: Notify,
     stop: watch::Sender<bool>,
-    /// Failed attempts since the last successful session.
-    failures: AtomicU32,
-    /// Skip the backoff delay of the next attempt.
-    immediate: AtomicBool,
-    /// Reconnector calls since the last `Reset`/`Resumed`: connections that were handed to
-    /// the stream but did not come up.
-    unstable: AtomicU32,
-    /// A logged-in connection was handed to the stream and has not been judged yet (see
-    /// [`judge_lost_connection`]).
-    handed: AtomicBool,
-    /// The handed connection is the first of the session (made for `connect_chat`).
-    handed_first: AtomicBool,
-    /// When the handed connection came up (`Reset` or `Resumed`).
-    up_since: Mutex<Option<Instant>>,
-    /// The current connection was handed over without stream management (work-around).
-    sm_hidden: AtomicBool,
+    /// The reconnection state (never locked across an await).
+    reconnect: Mutex<Reconnect>,
     /// Resolves `connect_chat`.
     ready: Mutex<Option<oneshot::Sender<Result<()>>>>,
 }
@@ -188,7 +175,6 @@ struct Ctx {
     app_id: u64,
     domain: String,
     auth: ChatAuth,
-    policy: crate::config::ReconnectPolicy,
     xml_timeouts: XmlTimeouts,
     connect_timeout: Duration,
     auto_delivered: bool,
@@ -221,6 +207,46 @@ impl Ctx {
     fn stopped(&self) -> bool {
         *self.ctl.stop.borrow()
     }
+
+    /// Feeds the reconnection state.
+    fn on(&self, input: Input) -> Vec<Action> {
+        let mut reconnect = lock(&self.ctl.reconnect);
+        let mut actions = reconnect.on(input);
+        // States are reported under the lock, so they are seen in the order they were
+        // decided (a connection lost while the engine still handles its bind is not
+        // reported `Connected` after `Reconnecting`).
+        actions.retain(|a| match a {
+            Action::Report(s) => {
+                self.state(s.clone());
+                false
+            }
+            _ => true,
+        });
+        actions
+    }
+
+    /// Carries out the actions that need no I/O of the reconnection task.
+    fn apply(&self, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::Report(s) => self.state(s),
+                Action::FailConnect(e) => {
+                    self.resolve_ready(Err(e));
+                }
+                Action::ConnectOk => {
+                    self.resolve_ready(Ok(()));
+                }
+                Action::Kill => self.connector.kill_current(),
+                Action::Wake => self.ctl.now.notify_one(),
+                Action::Stop => {
+                    self.ctl.stop.send_replace(true);
+                }
+                other => {
+                    debug!(target: "cubechat_core::xmpp", action = ?other, "reconnection action out of place")
+                }
+            }
+        }
+    }
 }
 
 // ------------------------------------------------------------------------ reconnector
@@ -229,31 +255,15 @@ fn reconnector(
     ctx: Arc<Ctx>,
 ) -> Box<dyn FnMut(Option<String>, oneshot::Sender<Connection>) + Send + 'static> {
     Box::new(move |_location, slot| {
-        ctx.ctl.unstable.fetch_add(1, Ordering::SeqCst);
-        judge_lost_connection(&ctx);
-        // Runs synchronously in the StanzaStream worker: only spawn.
-        tokio::spawn(reconnect_task(ctx.clone(), slot));
+        // Judged at once (the lost connection's uptime), carried out in a task: this runs
+        // synchronously in the StanzaStream worker, so it only spawns.
+        let connecting = lock(&ctx.ctl.ready).is_some();
+        let actions = ctx.on(Input::ConnectionNeeded {
+            at: Instant::now(),
+            connecting,
+        });
+        tokio::spawn(reconnect_task(ctx.clone(), slot, actions));
     })
-}
-
-/// The stream needs a new connection: judges the one it had (if any). The first cut of a
-/// session, or of a connection that stayed up for `stable_after`, restarts the backoff at
-/// the first attempt; a reconnection that was cut sooner, or never came up, counts as a
-/// failed attempt, so the next delay grows (a server that drops every session right after
-/// login is not retried about once a second). A cut the app asked for (`reconnect_now`,
-/// network lost) is neither.
-fn judge_lost_connection(ctx: &Ctx) {
-    let up = lock(&ctx.ctl.up_since).take();
-    let first = ctx.ctl.handed_first.swap(false, Ordering::SeqCst);
-    if !ctx.ctl.handed.swap(false, Ordering::SeqCst) {
-        return;
-    }
-    if (up.is_some() && first) || up.is_some_and(|t| t.elapsed() >= ctx.policy.stable_after) {
-        ctx.ctl.failures.store(0, Ordering::SeqCst);
-    } else if !ctx.ctl.immediate.load(Ordering::SeqCst) && *ctx.shared.network.borrow() {
-        let failures = ctx.ctl.failures.fetch_add(1, Ordering::SeqCst) + 1;
-        debug!(target: "cubechat_core::xmpp", failures, "connection lost before it was stable");
-    }
 }
 
 /// Hands the worker a connection that closes at once (dropping the slot panics the worker).
@@ -296,199 +306,128 @@ async fn wait(ctx: &Ctx, slot: &mut oneshot::Sender<Connection>, delay: Option<D
     }
 }
 
-/// Reports `Disconnected { reason }` after the attempts ran out, then waits: on
-/// `reconnect_now` or network up the attempts start again at once from 1 (the slot comes
-/// back); on stop the slot is released, and when the client is gone nothing is left (`None`).
-async fn gave_up(
+/// One login attempt: the connection, or what the reconnection state is to be told.
+async fn attempt(
     ctx: &Ctx,
-    mut slot: oneshot::Sender<Connection>,
-    reason: String,
-) -> Option<oneshot::Sender<Connection>> {
-    ctx.state(ConnectionState::Disconnected { reason });
-    match wait(ctx, &mut slot, None).await {
-        Wake::Go => {
-            ctx.ctl.failures.store(0, Ordering::SeqCst);
-            ctx.ctl.immediate.store(true, Ordering::SeqCst);
-            Some(slot)
+    slot: &mut oneshot::Sender<Connection>,
+    password: &str,
+) -> Option<std::result::Result<Connection, Input>> {
+    let mut stop = ctx.ctl.stop.subscribe();
+    let attempt_fut = tokio::time::timeout(
+        ctx.connect_timeout * 2,
+        connector::login(&ctx.connector, &ctx.jid, password, ctx.xml_timeouts),
+    );
+    let res = tokio::select! {
+        r = attempt_fut => r,
+        _ = until(&mut stop, true) => return Some(Err(Input::Stop)),
+        _ = slot.closed() => return None,
+    };
+    let err = match res {
+        Ok(Ok(conn)) => return Some(Ok(conn)),
+        Ok(Err(e)) => e,
+        Err(_) => LoginError::Other("connection attempt timed out".into()),
+    };
+    let error = Error::from(err.clone());
+    Some(Err(match err {
+        LoginError::Auth(cond) => {
+            warn!(target: "cubechat_core::xmpp", %cond, "chat login rejected");
+            Input::LoginRejected {
+                error,
+                renewable: matches!(ctx.auth, ChatAuth::SessionToken),
+            }
         }
-        Wake::Stop => {
-            release(ctx, slot).await;
-            None
+        LoginError::Other(reason) | LoginError::Protocol(reason) => {
+            info!(target: "cubechat_core::xmpp", error = %reason, "chat connection attempt failed");
+            Input::ConnectFailed { error, reason }
         }
-        Wake::Gone => None,
-    }
+    }))
 }
 
-async fn reconnect_task(ctx: Arc<Ctx>, mut slot: oneshot::Sender<Connection>) {
-    let initial = lock(&ctx.ctl.ready).is_some();
-    // A token login rejected once gets one renewed token (see `Client::token_after_chat_rejection`).
-    let mut renewed = false;
+/// Carries out the reconnection state's actions for one connection the stream asked for,
+/// feeding back what happened, until the connection is handed over or the session stops.
+async fn reconnect_task(ctx: Arc<Ctx>, mut slot: oneshot::Sender<Connection>, first: Vec<Action>) {
+    let mut actions = first;
+    // The password or token of the last login attempt, and its connection.
+    let mut password: Option<String> = None;
+    let mut conn: Option<Connection> = None;
     loop {
         if ctx.stopped() {
             return release(&ctx, slot).await;
         }
-        if !*ctx.shared.network.borrow() {
-            if ctx.resolve_ready(Err(Error::Network("network unavailable".into()))) {
-                ctx.ctl.stop.send_replace(true);
-            }
-            ctx.state(ConnectionState::Disconnected {
-                reason: "network unavailable".into(),
-            });
-            match wait(&ctx, &mut slot, None).await {
-                Wake::Go => {
-                    ctx.ctl.immediate.store(true, Ordering::SeqCst);
-                    continue;
-                }
-                Wake::Stop => return release(&ctx, slot).await,
-                Wake::Gone => return,
-            }
-        }
-        let attempt = ctx.ctl.failures.load(Ordering::SeqCst) + 1;
-        let exhausted = ctx.policy.max_attempts.is_some_and(|m| attempt > m);
-        if !initial && exhausted && !ctx.ctl.immediate.load(Ordering::SeqCst) {
-            // Connections that kept dropping before they were stable used up the attempts
-            // (failed logins give up below, with their own reason).
-            let reason = format!(
-                "gave up after {} attempts: connections kept dropping",
-                attempt - 1
-            );
-            match gave_up(&ctx, slot, reason).await {
-                Some(s) => {
-                    slot = s;
-                    continue;
-                }
-                None => return,
-            }
-        }
-        if initial {
-            ctx.state(ConnectionState::Connecting);
-        } else {
-            let delay = if ctx.ctl.immediate.swap(false, Ordering::SeqCst) {
-                Duration::ZERO
-            } else {
-                backoff_delay(&ctx.policy, attempt, rand::thread_rng().gen::<f64>())
-            };
-            ctx.state(ConnectionState::Reconnecting {
-                attempt,
-                next_delay: delay,
-            });
-            if !delay.is_zero() {
-                match wait(&ctx, &mut slot, Some(delay)).await {
-                    Wake::Go => {}
-                    Wake::Stop => return release(&ctx, slot).await,
-                    Wake::Gone => return,
-                }
-            }
-        }
-        let Some(password) = ctx.password() else {
-            // No session token (the session ended or expired unrenewably): like a rejected
-            // login, wait for `reconnect_now` after the app logs in again.
-            ctx.state(ConnectionState::AuthFailed);
-            if ctx.resolve_ready(Err(Error::NotLoggedIn)) {
-                ctx.ctl.stop.send_replace(true);
-                return release(&ctx, slot).await;
-            }
-            match wait(&ctx, &mut slot, None).await {
-                Wake::Go => {
-                    ctx.ctl.immediate.store(true, Ordering::SeqCst);
-                    continue;
-                }
-                Wake::Stop => return release(&ctx, slot).await,
-                Wake::Gone => return,
-            }
-        };
-        let mut stop = ctx.ctl.stop.subscribe();
-        let attempt_fut = tokio::time::timeout(
-            ctx.connect_timeout * 2,
-            connector::login(&ctx.connector, &ctx.jid, &password, ctx.xml_timeouts),
-        );
-        let res = tokio::select! {
-            r = attempt_fut => r,
-            _ = until(&mut stop, true) => return release(&ctx, slot).await,
-            _ = slot.closed() => return,
-        };
-        let err = match res {
-            Ok(Ok(mut conn)) => {
-                // Work-around for xmpp-parsers 0.23, whose sm::Failed requires `h` (optional
-                // in XEP-0198): after such a <failed/> the stream keeps retrying <resume/>.
-                // If handed-over connections keep failing, hide SM once so the stream drops
-                // its SM state and binds afresh; the engine then reconnects to re-enable SM.
-                if ctx.ctl.unstable.load(Ordering::SeqCst) > 3 {
-                    warn!(target: "cubechat_core::xmpp", "stream resumption keeps failing; binding afresh");
-                    conn.features.stream_management = None;
-                    ctx.ctl.sm_hidden.store(true, Ordering::SeqCst);
-                }
-                ctx.ctl.handed.store(true, Ordering::SeqCst);
-                ctx.ctl.handed_first.store(initial, Ordering::SeqCst);
-                if let Err(c) = slot.send(conn) {
-                    ctx.ctl.handed.store(false, Ordering::SeqCst);
-                    drop(c);
-                }
-                return;
-            }
-            Ok(Err(e)) => e,
-            Err(_) => LoginError::Other("connection attempt timed out".into()),
-        };
-        let typed = Error::from(err.clone());
-        match err {
-            LoginError::Auth(cond) => {
-                // The REST session behind a token login may have expired while chat was up:
-                // renew it (once) from the stored login and try again at once.
-                if !renewed && matches!(ctx.auth, ChatAuth::SessionToken) {
-                    renewed = true;
-                    let fresh = match ctx.client.upgrade() {
-                        Some(c) => c.token_after_chat_rejection(&password).await,
-                        None => return,
-                    };
-                    if fresh.is_some() {
-                        info!(target: "cubechat_core::xmpp", "chat login rejected the session token; retrying with a renewed one");
-                        ctx.ctl.immediate.store(true, Ordering::SeqCst);
-                        continue;
-                    }
-                }
-                drop(password);
-                warn!(target: "cubechat_core::xmpp", %cond, "chat login rejected");
-                ctx.state(ConnectionState::AuthFailed);
-                if ctx.resolve_ready(Err(LoginError::Auth(cond).into())) {
+        let mut next = None;
+        for action in std::mem::take(&mut actions) {
+            match action {
+                Action::Report(_)
+                | Action::FailConnect(_)
+                | Action::ConnectOk
+                | Action::Kill
+                | Action::Wake => ctx.apply(vec![action]),
+                Action::Stop => {
                     ctx.ctl.stop.send_replace(true);
                     return release(&ctx, slot).await;
                 }
-                // Fatal: no loop. Only reconnect_now (maybe with a renewed token) retries.
-                match wait(&ctx, &mut slot, None).await {
-                    Wake::Go => {
-                        ctx.ctl.immediate.store(true, Ordering::SeqCst);
+                Action::Wait(d) => {
+                    next = Some(match wait(&ctx, &mut slot, Some(d)).await {
+                        Wake::Go => Input::Woken,
+                        Wake::Stop => Input::Stop,
+                        Wake::Gone => return,
+                    });
+                }
+                Action::WaitForUser => {
+                    next = Some(match wait(&ctx, &mut slot, None).await {
+                        Wake::Go => Input::Woken,
+                        Wake::Stop => Input::Stop,
+                        Wake::Gone => return,
+                    });
+                }
+                Action::Connect => {
+                    let Some(pw) = ctx.password() else {
+                        next = Some(Input::NoCredentials);
                         continue;
-                    }
-                    Wake::Stop => return release(&ctx, slot).await,
-                    Wake::Gone => return,
-                }
-            }
-            LoginError::Other(msg) | LoginError::Protocol(msg) => {
-                info!(target: "cubechat_core::xmpp", attempt, error = %msg, "chat connection attempt failed");
-                let failures = ctx.ctl.failures.fetch_add(1, Ordering::SeqCst) + 1;
-                if ctx.resolve_ready(Err(typed)) {
-                    ctx.state(ConnectionState::Disconnected { reason: msg });
-                    ctx.ctl.stop.send_replace(true);
-                    return release(&ctx, slot).await;
-                }
-                let give_up =
-                    !ctx.policy.enabled || ctx.policy.max_attempts.is_some_and(|m| failures >= m);
-                if give_up {
-                    let reason = if ctx.policy.enabled {
-                        format!("gave up after {failures} attempts: {msg}")
-                    } else {
-                        format!("connection lost, reconnection disabled: {msg}")
                     };
-                    match gave_up(&ctx, slot, reason).await {
-                        Some(s) => {
-                            slot = s;
-                            continue;
+                    next = Some(match attempt(&ctx, &mut slot, &pw).await {
+                        Some(Ok(c)) => {
+                            conn = Some(c);
+                            Input::LoginOk
                         }
+                        Some(Err(input)) => input,
                         None => return,
+                    });
+                    password = Some(pw);
+                }
+                Action::RenewToken => {
+                    // A token login rejected once gets one renewed token (see
+                    // `Client::token_after_chat_rejection`).
+                    let stale = password.take().unwrap_or_default();
+                    let fresh = match ctx.client.upgrade() {
+                        Some(c) => c.token_after_chat_rejection(&stale).await.is_some(),
+                        None => return,
+                    };
+                    if fresh {
+                        info!(target: "cubechat_core::xmpp", "chat login rejected the session token; retrying with a renewed one");
                     }
+                    next = Some(Input::TokenRenewed(fresh));
+                }
+                Action::HandOver { hide_sm } => {
+                    let Some(mut c) = conn.take() else {
+                        return release(&ctx, slot).await;
+                    };
+                    if hide_sm {
+                        warn!(target: "cubechat_core::xmpp", "stream resumption keeps failing; binding afresh");
+                        c.features.stream_management = None;
+                    }
+                    if let Err(c) = slot.send(c) {
+                        drop(c);
+                    }
+                    return;
                 }
             }
         }
+        let Some(input) = next else {
+            debug!(target: "cubechat_core::xmpp", "reconnection has nothing left to do");
+            return release(&ctx, slot).await;
+        };
+        actions = ctx.on(input);
     }
 }
 
@@ -577,9 +516,11 @@ impl Engine {
                     }
                     Some(Event::Stream(StreamEvent::Resumed)) => {
                         debug!(target: "cubechat_core::xmpp", "session resumed");
-                        *lock(&self.ctx.ctl.up_since) = Some(Instant::now());
-                        self.ctx.ctl.unstable.store(0, Ordering::SeqCst);
-                        self.ctx.state(ConnectionState::Connected);
+                        let actions = self.ctx.on(Input::Up {
+                            at: Instant::now(),
+                            fresh: false,
+                        });
+                        self.ctx.apply(actions);
                     }
                     Some(Event::Stream(StreamEvent::Suspended)) => {
                         debug!(target: "cubechat_core::xmpp", "connection lost");
@@ -640,9 +581,8 @@ impl Engine {
         };
         self.resets += 1;
         // The backoff restarts only once this connection proved stable (see
-        // `judge_lost_connection`), not on every bind.
-        *lock(&self.ctx.ctl.up_since) = Some(Instant::now());
-        self.ctx.ctl.unstable.store(0, Ordering::SeqCst);
+        // `Reconnect`), not on every bind.
+        let up = Instant::now();
         // Carbons, then initial presence, then the rooms (§6.2).
         let carbons = Element::builder("iq", wire::NS_CLIENT)
             .attr(nc("type"), "set")
@@ -663,17 +603,15 @@ impl Engine {
         }
         let since = lock(&self.ctx.shared.last_seen).unwrap_or(self.online_since - 10);
         self.online_since = now_unix();
-        self.ctx.state(ConnectionState::Connected);
-        self.ctx.resolve_ready(Ok(()));
+        // Connected, `connect_chat` resolved, and the SM work-around's reconnection.
+        let actions = self.ctx.on(Input::Up {
+            at: up,
+            fresh: true,
+        });
         if catch_up {
             tokio::spawn(catch_up_task(self.ctx.clone(), since));
         }
-        if self.ctx.ctl.sm_hidden.swap(false, Ordering::SeqCst) {
-            // This session has no stream management (no acks, no resumption): reconnect at
-            // once so the next one enables it afresh.
-            self.ctx.ctl.immediate.store(true, Ordering::SeqCst);
-            self.ctx.connector.kill_current();
-        }
+        self.ctx.apply(actions);
     }
 
     async fn on_stanza(&mut self, s: Stanza) {
@@ -1222,13 +1160,11 @@ impl Client {
             ctl: Control {
                 now: Notify::new(),
                 stop: watch::channel(false).0,
-                failures: AtomicU32::new(0),
-                immediate: AtomicBool::new(false),
-                unstable: AtomicU32::new(0),
-                handed: AtomicBool::new(false),
-                handed_first: AtomicBool::new(false),
-                up_since: Mutex::new(None),
-                sm_hidden: AtomicBool::new(false),
+                reconnect: Mutex::new(Reconnect::new(
+                    cfg.reconnect.clone(),
+                    *self.chat.network.borrow(),
+                    Box::new(|| rand::thread_rng().gen::<f64>()),
+                )),
                 ready: Mutex::new(Some(ready_tx)),
             },
             connector,
@@ -1237,7 +1173,6 @@ impl Client {
             app_id: cfg.app_id,
             domain,
             auth: auth.clone(),
-            policy: cfg.reconnect.clone(),
             xml_timeouts: XmlTimeouts {
                 read_timeout: ping,
                 response_timeout: cfg.timeouts.connect,
@@ -1308,13 +1243,9 @@ impl Client {
         let session = lock(&self.chat.session).clone();
         match session {
             Some(s) => {
-                s.ctx.ctl.immediate.store(true, Ordering::SeqCst);
-                s.ctx.ctl.failures.store(0, Ordering::SeqCst);
-                if lock(&self.chat.state).0 == ConnectionState::Connected {
-                    s.ctx.connector.kill_current();
-                } else {
-                    s.ctx.ctl.now.notify_one();
-                }
+                let connected = lock(&self.chat.state).0 == ConnectionState::Connected;
+                let actions = s.ctx.on(Input::ReconnectNow { connected });
+                s.ctx.apply(actions);
             }
             None => {
                 let auth = lock(&self.chat.last_auth).clone();
@@ -1331,15 +1262,18 @@ impl Client {
     /// `Disconnected { reason: "network unavailable" }` (a live connection is dropped and
     /// resumed later); `true`: reconnect immediately.
     pub async fn set_network_available(&self, available: bool) {
-        self.chat.network.send_replace(available);
         let session = lock(&self.chat.session).clone();
-        if let Some(s) = session {
-            if available {
-                s.ctx.ctl.immediate.store(true, Ordering::SeqCst);
-                s.ctx.ctl.now.notify_one();
+        // The session's state first, so a wait woken by the flag sees the network.
+        let actions = session.as_ref().map(|s| {
+            s.ctx.on(if available {
+                Input::NetworkUp
             } else {
-                s.ctx.connector.kill_current();
-            }
+                Input::NetworkDown
+            })
+        });
+        self.chat.network.send_replace(available);
+        if let (Some(s), Some(actions)) = (session, actions) {
+            s.ctx.apply(actions);
         }
     }
 

@@ -25,6 +25,7 @@ mod engine;
 mod iq;
 mod presence;
 mod privacy;
+mod reconnect;
 mod util;
 
 use std::collections::BTreeMap;
