@@ -19,8 +19,7 @@ pub use cubechat_wire::chat::{Attachment, ReactionsSummary};
 
 /// Most ids in one bulk call (one URL path segment).
 pub const MAX_IDS: usize = 100;
-/// Longest message body accepted.
-pub const MAX_BODY: usize = 64 * 1024;
+pub use crate::xmpp::MAX_BODY;
 /// Search limits from the ConnectyCube docs.
 pub const SEARCH_MIN_TEXT: usize = 5;
 pub const SEARCH_MAX_DIALOGS: usize = 10;

@@ -69,12 +69,12 @@ impl Client {
         let rest = Rest::new(&cfg, base)?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         Ok(Arc::new_cyclic(|me| Self {
+            chat: crate::realtime::chat_session(&cfg, me.clone()),
             cfg,
             rest,
             state: Mutex::new(State::default()),
             renewal: tokio::sync::Mutex::new(()),
             events,
-            chat: Arc::default(),
             me: me.clone(),
             local: Mutex::default(),
         }))

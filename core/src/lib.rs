@@ -21,6 +21,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod local;
+mod realtime;
 pub mod rest;
 pub mod storage;
 pub mod store;

@@ -1,5 +1,5 @@
 //! The session machinery: [`ChatShared`] (state, subscribers, joined rooms, recent ids) lives
-//! in the [`Client`]; each `connect_chat` starts one session = one `StanzaStream` owned by an
+//! in the [`Client`](crate::Client); each `connect_chat` starts one session = one `StanzaStream` owned by an
 //! engine task, plus our reconnector (backoff, auth failures, network availability, stop).
 
 use std::collections::{BTreeSet, HashMap};
@@ -31,12 +31,12 @@ use super::util::{
     check_attachments, check_content, check_custom, check_dialog_id, check_text, new_message_id,
     now_unix, RecentIds,
 };
+use super::ChatHost;
 use super::{
     ChatAuth, ChatEvent, ChatEvents, ChatMessage, ConnectionState, ConnectionStates,
     OutgoingMessage, SystemMessage,
 };
-use crate::chat::{Filter, FilterOp, ListParams};
-use crate::client::Client;
+use crate::config::Config;
 use crate::error::{Error, Result};
 
 const NS_MUC: &str = "http://jabber.org/protocol/muc";
@@ -44,16 +44,17 @@ const NS_PING: &str = "urn:xmpp:ping";
 const RECENT_IDS: usize = 4096;
 const QUEUE_DEPTH: usize = 4096;
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
-/// History catch-up: page size and most pages per list (dialogs, and messages per dialog).
-const CATCH_UP_PAGE: u32 = 100;
-const CATCH_UP_PAGES: u32 = 10;
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Chat state kept by the [`Client`] across sessions.
+/// Chat state kept by the client across sessions, and the handle of its chat session.
 pub(crate) struct ChatShared {
+    /// The client's configuration.
+    pub(super) cfg: Config,
+    /// The layer above (the client), weakly: chat tasks use it without keeping it alive.
+    host: Weak<dyn ChatHost>,
     state: Mutex<(ConnectionState, Vec<mpsc::UnboundedSender<ConnectionState>>)>,
     events: Mutex<Vec<mpsc::UnboundedSender<ChatEvent>>>,
     session: Mutex<Option<Arc<Session>>>,
@@ -80,9 +81,12 @@ pub(crate) struct ChatShared {
     gen: AtomicU64,
 }
 
-impl Default for ChatShared {
-    fn default() -> Self {
+impl ChatShared {
+    /// The chat state of a client built with `cfg`; `host` answers the session's questions.
+    pub(crate) fn new(cfg: Config, host: Weak<dyn ChatHost>) -> Self {
         Self {
+            cfg,
+            host,
             state: Mutex::new((ConnectionState::Idle, Vec::new())),
             events: Mutex::default(),
             session: Mutex::default(),
@@ -163,11 +167,11 @@ struct Session {
     ctx: Arc<Ctx>,
 }
 
-/// Everything a session's tasks need; holds the client weakly (no cycle).
+/// Everything a session's tasks need; holds the host weakly (no cycle).
 struct Ctx {
     gen: u64,
     shared: Arc<ChatShared>,
-    client: Weak<Client>,
+    host: Weak<dyn ChatHost>,
     ctl: Control,
     connector: Connector,
     jid: BareJid,
@@ -190,7 +194,7 @@ impl Ctx {
     fn password(&self) -> Option<String> {
         match &self.auth {
             ChatAuth::Password { password, .. } => Some(password.clone()),
-            ChatAuth::SessionToken => self.client.upgrade()?.session_token(),
+            ChatAuth::SessionToken => self.host.upgrade()?.session_token(),
         }
     }
 
@@ -397,10 +401,10 @@ async fn reconnect_task(ctx: Arc<Ctx>, mut slot: oneshot::Sender<Connection>, fi
                 }
                 Action::RenewToken => {
                     // A token login rejected once gets one renewed token (see
-                    // `Client::token_after_chat_rejection`).
+                    // `ChatHost::renewed_token`).
                     let stale = password.take().unwrap_or_default();
-                    let fresh = match ctx.client.upgrade() {
-                        Some(c) => c.token_after_chat_rejection(&stale).await.is_some(),
+                    let fresh = match ctx.host.upgrade() {
+                        Some(h) => h.renewed_token(&stale).await.is_some(),
                         None => return,
                     };
                     if fresh {
@@ -609,7 +613,10 @@ impl Engine {
             fresh: true,
         });
         if catch_up {
-            tokio::spawn(catch_up_task(self.ctx.clone(), since));
+            // The layer above catches up from REST history.
+            if let Some(h) = self.ctx.host.upgrade() {
+                h.reconnected(self.ctx.me, since);
+            }
         }
         self.ctx.apply(actions);
     }
@@ -864,6 +871,23 @@ fn system_custom(extra: ExtraParams) -> std::collections::BTreeMap<String, Strin
     custom
 }
 
+/// Caught-up history: what the layer above delivers after [`ChatHost::reconnected`].
+impl ChatShared {
+    /// Delivers a message caught up from history, unless it was already delivered.
+    pub(crate) fn deliver_caught_up(&self, m: ChatMessage) -> bool {
+        if !lock(&self.seen).insert(&m.id) {
+            return false;
+        }
+        self.emit(ChatEvent::Message(m));
+        true
+    }
+
+    /// Everything up to `t` (Unix seconds) was caught up: the next catch-up starts there.
+    pub(crate) fn caught_up_until(&self, t: i64) {
+        bump_last_seen(self, t);
+    }
+}
+
 fn bump_last_seen(shared: &ChatShared, t: i64) {
     let mut l = lock(&shared.last_seen);
     if l.is_none_or(|v| v < t) {
@@ -920,109 +944,7 @@ fn join_presence(ctx: &Ctx, dialog_id: &str) -> Element {
         .build()
 }
 
-/// Delivers what arrived while away, from REST history, once.
-async fn catch_up_task(ctx: Arc<Ctx>, since: i64) {
-    let Some(client) = ctx.client.upgrade() else {
-        return;
-    };
-    if client.current_session().is_none_or(|s| s.user_id != ctx.me) {
-        debug!(target: "cubechat_core::xmpp", "no REST user session: history catch-up skipped");
-        return;
-    }
-    let mut dialogs = Vec::new();
-    for page in 0..CATCH_UP_PAGES {
-        // Inclusive, like the messages' `date_sent` filter below: `since` is a whole second
-        // and a dialog updated later within that same second has `updated_at == since`
-        // (repeats are dropped by `caught_up`).
-        let p = ListParams {
-            filters: vec![Filter {
-                field: "updated_at".into(),
-                op: FilterOp::Gte,
-                value: since.to_string(),
-            }],
-            limit: Some(CATCH_UP_PAGE),
-            skip: Some(page * CATCH_UP_PAGE),
-            sort: Some(("updated_at".into(), true)),
-        };
-        match client.list_dialogs(&p).await {
-            Ok(p) => {
-                let n = p.items.len();
-                dialogs.extend(p.items);
-                if n < CATCH_UP_PAGE as usize {
-                    break;
-                }
-            }
-            Err(e) => {
-                warn!(target: "cubechat_core::xmpp", error = %e, "history catch-up failed");
-                return;
-            }
-        }
-    }
-    let mut newest = since;
-    for d in dialogs {
-        let group = d.kind != cubechat_wire::chat::dialog_type::PRIVATE;
-        for page in 0..CATCH_UP_PAGES {
-            let p = ListParams {
-                filters: vec![Filter {
-                    field: "date_sent".into(),
-                    op: FilterOp::Gte,
-                    value: since.to_string(),
-                }],
-                limit: Some(CATCH_UP_PAGE),
-                skip: Some(page * CATCH_UP_PAGE),
-                sort: Some(("date_sent".into(), false)),
-            };
-            let msgs = match client.history(&d.id, &p, false).await {
-                Ok(m) => m.items,
-                Err(e) => {
-                    warn!(target: "cubechat_core::xmpp", dialog = %d.id, error = %e, "history catch-up failed");
-                    break;
-                }
-            };
-            let n = msgs.len();
-            for m in msgs {
-                newest = newest.max(m.date_sent);
-                if let Some(ev) = caught_up(&ctx.shared, m, group) {
-                    ctx.shared.emit(ev);
-                }
-            }
-            if n < CATCH_UP_PAGE as usize {
-                break;
-            }
-        }
-    }
-    // Only once every dialog is done, so a drop in between repeats the whole window.
-    bump_last_seen(&ctx.shared, newest);
-}
-
-/// A history message as an event, unless it was already delivered.
-fn caught_up(
-    shared: &ChatShared,
-    m: cubechat_wire::chat::Message,
-    group: bool,
-) -> Option<ChatEvent> {
-    if !lock(&shared.seen).insert(&m.id) {
-        return None;
-    }
-    let custom = crate::store::custom_as_text(m.custom);
-    Some(ChatEvent::Message(ChatMessage {
-        id: m.id,
-        dialog_id: Some(m.chat_dialog_id),
-        sender_id: m.sender_id,
-        recipient_id: (!group && m.recipient_id != 0).then_some(m.recipient_id),
-        body: m.message.unwrap_or_default(),
-        attachments: m.attachments,
-        custom,
-        date_sent: m.date_sent,
-        save_to_history: true,
-        markable: false,
-        delayed: true,
-        carbon: false,
-        group,
-    }))
-}
-
-// ------------------------------------------------------------------------ Client API
+// ------------------------------------------------------------------------ session API
 
 /// Armed while `connect_chat` waits: when its future is dropped (the app cancelled the
 /// call), the session it started is stopped and forgotten, so it cannot connect later and
@@ -1069,30 +991,18 @@ impl Drop for AbandonOnDrop {
     }
 }
 
-impl Client {
-    /// Connects to chat and resolves once online (bound, stream management and carbons
-    /// enabled, presence sent). Afterwards the connection is kept alive and re-established
-    /// by the reconnection policy until [`Client::disconnect_chat`] or
-    /// [`Client::destroy_chat`].
-    ///
-    /// Errors: `InvalidCredentials` (SASL rejected; no retry), `Network` (TCP, TLS, or a
-    /// server without STARTTLS: plain text is refused unless
-    /// `ChatEndpoint::insecure_plaintext`), `NotLoggedIn` (no user id or token to use),
-    /// `InvalidInput` (already connected, bad TLS options).
-    ///
-    /// Cancel-safe: dropping the future before it resolves (a cancelled task or coroutine)
-    /// abandons the attempt. The half-made connection is closed, nothing reconnects, the
-    /// state becomes `Disconnected`, and `connect_chat` can be called again at once.
-    pub async fn connect_chat(&self, auth: ChatAuth) -> Result<()> {
-        if lock(&self.chat.session).is_some() {
+impl ChatShared {
+    /// The session side of `Client::connect_chat`.
+    pub(crate) async fn connect_chat(self: &Arc<Self>, auth: ChatAuth) -> Result<()> {
+        if lock(&self.session).is_some() {
             return Err(Error::InvalidInput(
                 "chat is already connected or connecting; disconnect first".into(),
             ));
         }
         let rx = self.start_chat(auth, false)?;
-        let gen = lock(&self.chat.session).as_ref().map(|s| s.ctx.gen);
+        let gen = lock(&self.session).as_ref().map(|s| s.ctx.gen);
         let mut abandon = AbandonOnDrop {
-            shared: self.chat.clone(),
+            shared: self.clone(),
             gen,
         };
         let r = rx
@@ -1106,7 +1016,7 @@ impl Client {
     }
 
     fn start_chat(
-        &self,
+        self: &Arc<Self>,
         auth: ChatAuth,
         catch_up_first: bool,
     ) -> Result<oneshot::Receiver<Result<()>>> {
@@ -1116,15 +1026,22 @@ impl Client {
                 user_id: Some(u), ..
             } => *u,
             _ => self
-                .current_session()
-                .map(|s| s.user_id)
+                .host
+                .upgrade()
+                .and_then(|h| h.user_id())
                 .filter(|u| *u != 0)
                 .ok_or(Error::NotLoggedIn)?,
         };
         if me == 0 {
             return Err(Error::InvalidInput("user id must be positive".into()));
         }
-        if matches!(auth, ChatAuth::SessionToken) && self.session_token().is_none() {
+        if matches!(auth, ChatAuth::SessionToken)
+            && self
+                .host
+                .upgrade()
+                .and_then(|h| h.session_token())
+                .is_none()
+        {
             return Err(Error::NotLoggedIn);
         }
         let domain = cfg.chat.domain.trim().to_owned();
@@ -1147,7 +1064,7 @@ impl Client {
         )?;
         let connector = Connector::new(cfg.chat_host(), port, transport, &domain, Arc::new(tls))?;
         let (ready_tx, ready_rx) = oneshot::channel();
-        let gen = self.chat.gen.fetch_add(1, Ordering::SeqCst) + 1;
+        let gen = self.gen.fetch_add(1, Ordering::SeqCst) + 1;
         let ping = if cfg.timeouts.ping_interval.is_zero() {
             Duration::from_secs(300)
         } else {
@@ -1155,14 +1072,14 @@ impl Client {
         };
         let ctx = Arc::new(Ctx {
             gen,
-            shared: self.chat.clone(),
-            client: self.me.clone(),
+            shared: self.clone(),
+            host: self.host.clone(),
             ctl: Control {
                 now: Notify::new(),
                 stop: watch::channel(false).0,
                 reconnect: Mutex::new(Reconnect::new(
                     cfg.reconnect.clone(),
-                    *self.chat.network.borrow(),
+                    *self.network.borrow(),
                     Box::new(|| rand::thread_rng().gen::<f64>()),
                 )),
                 ready: Mutex::new(Some(ready_tx)),
@@ -1181,10 +1098,12 @@ impl Client {
             auto_delivered: cfg.chat_options.auto_send_delivered,
             catch_up_first,
         });
-        *lock(&self.chat.last_auth) = Some(auth);
+        *lock(&self.last_auth) = Some(auth);
         // The send queue of this user drains once connected.
-        self.open_store_quietly(me);
-        self.chat.set_state(gen, ConnectionState::Connecting);
+        if let Some(h) = self.host.upgrade() {
+            h.chat_starting(me);
+        }
+        self.set_state(gen, ConnectionState::Connecting);
         let stream = StanzaStream::new(reconnector(ctx.clone()), QUEUE_DEPTH);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let engine = Engine {
@@ -1194,14 +1113,14 @@ impl Client {
             online_since: now_unix(),
         };
         tokio::spawn(engine.run(cmd_rx));
-        *lock(&self.chat.session) = Some(Arc::new(Session { cmd: cmd_tx, ctx }));
+        *lock(&self.session) = Some(Arc::new(Session { cmd: cmd_tx, ctx }));
         Ok(ready_rx)
     }
 
     /// Ends the current session (if any); `final_state` replaces the state when given.
     async fn stop_chat(&self, final_state: Option<ConnectionState>) {
-        let session = lock(&self.chat.session).take();
-        *lock(&self.chat.bound) = None;
+        let session = lock(&self.session).take();
+        *lock(&self.bound) = None;
         if let Some(s) = session {
             s.ctx.ctl.stop.send_replace(true);
             let (tx, rx) = oneshot::channel();
@@ -1209,46 +1128,42 @@ impl Client {
                 let _ = tokio::time::timeout(CLOSE_TIMEOUT + Duration::from_secs(2), rx).await;
             }
         }
-        for (_, h) in lock(&self.chat.typing).drain() {
+        for (_, h) in lock(&self.typing).drain() {
             h.abort();
         }
         if let Some(st) = final_state {
-            let gen = self.chat.gen.fetch_add(1, Ordering::SeqCst) + 1;
-            self.chat.set_state(gen, st);
+            let gen = self.gen.fetch_add(1, Ordering::SeqCst) + 1;
+            self.set_state(gen, st);
         }
     }
 
-    /// Closes the chat connection gracefully and stops reconnecting. Joined rooms and the
-    /// credentials are kept: [`Client::reconnect_now`] connects again. Idempotent.
-    pub async fn disconnect_chat(&self) {
+    /// The session side of `Client::disconnect_chat`.
+    pub(crate) async fn disconnect_chat(&self) {
         self.stop_chat(Some(ConnectionState::Disconnected {
             reason: "disconnected by the app".into(),
         }))
         .await;
     }
 
-    /// Closes the chat connection, stops reconnecting and forgets the credentials and joined
-    /// rooms; the state returns to `Idle`. Idempotent.
-    pub async fn destroy_chat(&self) {
+    /// The session side of `Client::destroy_chat`.
+    pub(crate) async fn destroy_chat(&self) {
         self.stop_chat(Some(ConnectionState::Idle)).await;
-        *lock(&self.chat.last_auth) = None;
-        lock(&self.chat.rooms).clear();
-        super::presence::forget(&self.chat);
+        *lock(&self.last_auth) = None;
+        lock(&self.rooms).clear();
+        super::presence::forget(self);
     }
 
-    /// Reconnects at once: skips the backoff delay, retries after an auth failure or after
-    /// giving up, drops and resumes a live connection (e.g. after a network change), or
-    /// starts a new session after `disconnect_chat` or a failed `connect_chat`.
-    pub async fn reconnect_now(&self) {
-        let session = lock(&self.chat.session).clone();
+    /// The session side of `Client::reconnect_now`.
+    pub(crate) async fn reconnect_now(self: &Arc<Self>) {
+        let session = lock(&self.session).clone();
         match session {
             Some(s) => {
-                let connected = lock(&self.chat.state).0 == ConnectionState::Connected;
+                let connected = lock(&self.state).0 == ConnectionState::Connected;
                 let actions = s.ctx.on(Input::ReconnectNow { connected });
                 s.ctx.apply(actions);
             }
             None => {
-                let auth = lock(&self.chat.last_auth).clone();
+                let auth = lock(&self.last_auth).clone();
                 if let Some(auth) = auth {
                     if let Err(e) = self.start_chat(auth, true) {
                         warn!(target: "cubechat_core::xmpp", error = %e, "reconnect failed");
@@ -1258,11 +1173,9 @@ impl Client {
         }
     }
 
-    /// Tells the engine whether the device has a network. `false`: stop trying and report
-    /// `Disconnected { reason: "network unavailable" }` (a live connection is dropped and
-    /// resumed later); `true`: reconnect immediately.
-    pub async fn set_network_available(&self, available: bool) {
-        let session = lock(&self.chat.session).clone();
+    /// The session side of `Client::set_network_available`.
+    pub(crate) async fn set_network_available(&self, available: bool) {
+        let session = lock(&self.session).clone();
         // The session's state first, so a wait woken by the flag sees the network.
         let actions = session.as_ref().map(|s| {
             s.ctx.on(if available {
@@ -1271,35 +1184,35 @@ impl Client {
                 Input::NetworkDown
             })
         });
-        self.chat.network.send_replace(available);
+        self.network.send_replace(available);
         if let (Some(s), Some(actions)) = (session, actions) {
             s.ctx.apply(actions);
         }
     }
 
-    /// The current connection state and every later change, in order.
-    pub fn subscribe_connection(&self) -> (ConnectionState, ConnectionStates) {
+    /// The session side of `Client::subscribe_connection`.
+    pub(crate) fn subscribe_connection(&self) -> (ConnectionState, ConnectionStates) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let mut st = lock(&self.chat.state);
+        let mut st = lock(&self.state);
         st.1.push(tx);
         (st.0.clone(), rx)
     }
 
-    /// The full JID (`{userId}-{appId}@{domain}/{resource}`) of the current chat session.
-    pub fn chat_jid(&self) -> Option<String> {
-        lock(&self.chat.session).as_ref()?;
-        lock(&self.chat.bound).clone()
+    /// The session side of `Client::chat_jid`.
+    pub(crate) fn chat_jid(&self) -> Option<String> {
+        lock(&self.session).as_ref()?;
+        lock(&self.bound).clone()
     }
 
-    /// The current connection state.
-    pub fn connection_state(&self) -> ConnectionState {
-        lock(&self.chat.state).0.clone()
+    /// The session side of `Client::connection_state`.
+    pub(crate) fn connection_state(&self) -> ConnectionState {
+        lock(&self.state).0.clone()
     }
 
-    /// Every chat event from now on, in arrival order, without loss (unbounded: drain it).
-    pub fn subscribe_chat(&self) -> ChatEvents {
+    /// The session side of `Client::subscribe_chat`.
+    pub(crate) fn subscribe_chat(&self) -> ChatEvents {
         let (tx, rx) = mpsc::unbounded_channel();
-        lock(&self.chat.events).push(tx);
+        lock(&self.events).push(tx);
         rx
     }
 
@@ -1316,11 +1229,8 @@ impl Client {
         }
     }
 
-    /// Sends a chat message and returns its id. `Sent` or `Failed` events follow for it.
-    /// While the connection is down the message waits in the queue (with stream resumption
-    /// it goes out exactly once). Errors: `InvalidInput` (nothing sent),
-    /// `ChatNotConnected`.
-    pub fn send_message(&self, m: OutgoingMessage) -> Result<String> {
+    /// The session side of `Client::send_message`.
+    pub(crate) fn send_message(&self, m: OutgoingMessage) -> Result<String> {
         self.check_outgoing(&m)?;
         let id = new_id();
         self.send_message_as(&id, m)?;
@@ -1337,17 +1247,27 @@ impl Client {
     pub(crate) fn send_message_as(&self, id: &str, m: OutgoingMessage) -> Result<()> {
         let (kind, to) = self.target(&m.dialog_id, m.recipient_id)?;
         let el = message_stanza(kind, id, &to, m);
-        lock(&self.chat.seen).insert(id);
-        self.chat.send(el, Some(id.to_owned()))
+        lock(&self.seen).insert(id);
+        self.send(el, Some(id.to_owned()))
     }
 
-    /// Sends a delivered marker for `message_id` to its sender.
-    pub fn send_delivered(&self, dialog_id: &str, message_id: &str, sender_id: u64) -> Result<()> {
+    /// The session side of `Client::send_delivered`.
+    pub(crate) fn send_delivered(
+        &self,
+        dialog_id: &str,
+        message_id: &str,
+        sender_id: u64,
+    ) -> Result<()> {
         self.send_marker(dialog_id, message_id, sender_id, false)
     }
 
-    /// Sends a read marker for `message_id` to its sender.
-    pub fn send_read(&self, dialog_id: &str, message_id: &str, sender_id: u64) -> Result<()> {
+    /// The session side of `Client::send_read`.
+    pub(crate) fn send_read(
+        &self,
+        dialog_id: &str,
+        message_id: &str,
+        sender_id: u64,
+    ) -> Result<()> {
         self.send_marker(dialog_id, message_id, sender_id, true)
     }
 
@@ -1364,27 +1284,25 @@ impl Client {
         }
         check_text("message id", message_id)?;
         let el = wire::marker(&new_id(), &to, read, message_id, dialog_id);
-        self.chat.send(el, None)
+        self.send(el, None)
     }
 
-    /// Sends `composing` (or `paused`). After `composing`, `paused` follows by itself once
-    /// `ChatOptions::typing_idle` passes without another call.
-    pub fn send_typing(
-        &self,
+    /// The session side of `Client::send_typing`.
+    pub(crate) fn send_typing(
+        self: &Arc<Self>,
         dialog_id: &str,
         recipient_id: Option<u64>,
         composing: bool,
     ) -> Result<()> {
         let (kind, to) = self.target(dialog_id, recipient_id)?;
         let dialog = recipient_id.map(|_| dialog_id);
-        self.chat
-            .send(wire::typing(kind, &to, composing, dialog), None)?;
-        let mut timers = lock(&self.chat.typing);
+        self.send(wire::typing(kind, &to, composing, dialog), None)?;
+        let mut timers = lock(&self.typing);
         if let Some(h) = timers.remove(dialog_id) {
             h.abort();
         }
         if composing {
-            let shared = self.chat.clone();
+            let shared = self.clone();
             let idle = self.cfg.chat_options.typing_idle;
             let d = dialog_id.to_owned();
             let el = wire::typing(kind, &to, false, recipient_id.map(|_| dialog_id));
@@ -1400,9 +1318,8 @@ impl Client {
         Ok(())
     }
 
-    /// Sends a correction of `message_id` (`last` = it is the dialog's newest message) and
-    /// returns the id of the correction stanza.
-    pub fn send_edit(
+    /// The session side of `Client::send_edit`.
+    pub(crate) fn send_edit(
         &self,
         dialog_id: &str,
         recipient_id: Option<u64>,
@@ -1432,11 +1349,11 @@ impl Client {
         }
         check_text("message id", message_id)?;
         let el = wire::edit(kind, id, &to, message_id, body, last, dialog_id);
-        self.chat.send(el, Some(id.to_owned()))
+        self.send(el, Some(id.to_owned()))
     }
 
-    /// Sends a deletion of `message_id` over chat; returns the id of the stanza.
-    pub fn send_delete(
+    /// The session side of `Client::send_delete`.
+    pub(crate) fn send_delete(
         &self,
         dialog_id: &str,
         recipient_id: Option<u64>,
@@ -1461,11 +1378,11 @@ impl Client {
         }
         check_text("message id", message_id)?;
         let el = wire::delete(kind, id, &to, message_id, dialog_id);
-        self.chat.send(el, Some(id.to_owned()))
+        self.send(el, Some(id.to_owned()))
     }
 
-    /// Sends a system message (headline, `SystemNotifications`) to a user; returns its id.
-    pub fn send_chat_system_message(
+    /// The session side of `Client::send_chat_system_message`.
+    pub(crate) fn send_chat_system_message(
         &self,
         user_id: u64,
         body: &str,
@@ -1474,7 +1391,7 @@ impl Client {
         if user_id == 0 {
             return Err(Error::InvalidInput("user id must be positive".into()));
         }
-        if body.len() > crate::chat::MAX_BODY {
+        if body.len() > super::MAX_BODY {
             return Err(Error::InvalidInput(
                 "system message body is too long".into(),
             ));
@@ -1489,35 +1406,34 @@ impl Client {
         let to = user_jid(user_id, self.cfg.app_id, self.cfg.chat.domain.trim());
         let id = new_id();
         let el = wire::system_message(&id, &to, body, &custom);
-        self.chat.send(el, Some(id.clone()))?;
+        self.send(el, Some(id.clone()))?;
         Ok(id)
     }
 
-    /// Joins a group dialog's room (optional on ConnectyCube, needed on standard servers)
-    /// and waits for the server's confirmation. Joined rooms are re-joined after a reconnect.
-    pub async fn join_room(&self, dialog_id: &str) -> Result<()> {
+    /// The session side of `Client::join_room`.
+    pub(crate) async fn join_room(&self, dialog_id: &str) -> Result<()> {
         check_dialog_id(dialog_id)?;
-        let s = self.chat.session()?;
+        let s = self.session()?;
         let (tx, rx) = oneshot::channel();
-        lock(&self.chat.joins).insert(dialog_id.to_owned(), tx);
-        self.chat.send(join_presence(&s.ctx, dialog_id), None)?;
+        lock(&self.joins).insert(dialog_id.to_owned(), tx);
+        self.send(join_presence(&s.ctx, dialog_id), None)?;
         let r = match tokio::time::timeout(self.cfg.timeouts.request, rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(Error::Network("connection closed".into())),
             Err(_) => Err(Error::Network("no answer to the room join".into())),
         };
-        lock(&self.chat.joins).remove(dialog_id);
+        lock(&self.joins).remove(dialog_id);
         if r.is_ok() {
-            lock(&self.chat.rooms).insert(dialog_id.to_owned());
+            lock(&self.rooms).insert(dialog_id.to_owned());
         }
         r
     }
 
-    /// Leaves a group dialog's room.
-    pub fn leave_room(&self, dialog_id: &str) -> Result<()> {
+    /// The session side of `Client::leave_room`.
+    pub(crate) fn leave_room(&self, dialog_id: &str) -> Result<()> {
         check_dialog_id(dialog_id)?;
-        lock(&self.chat.rooms).remove(dialog_id);
-        let s = self.chat.session()?;
+        lock(&self.rooms).remove(dialog_id);
+        let s = self.session()?;
         let to = format!(
             "{}/{}",
             room_jid(s.ctx.app_id, dialog_id, &s.ctx.domain),
@@ -1527,8 +1443,34 @@ impl Client {
             .attr(nc("to"), to)
             .attr(nc("type"), "unavailable")
             .build();
-        self.chat.send(el, None)
+        self.send(el, None)
     }
+}
+
+#[cfg(test)]
+/// A host that is never there (unit tests of the session state).
+struct NoHost;
+
+#[cfg(test)]
+impl ChatHost for NoHost {
+    fn user_id(&self) -> Option<u64> {
+        None
+    }
+    fn session_token(&self) -> Option<String> {
+        None
+    }
+    fn renewed_token<'a>(&'a self, _stale: &'a str) -> super::HostFuture<'a> {
+        Box::pin(async { None })
+    }
+    fn chat_starting(&self, _user_id: u64) {}
+    fn reconnected(&self, _user_id: u64, _since: i64) {}
+}
+
+#[cfg(test)]
+/// Session state without a host, for unit tests.
+pub(super) fn test_shared() -> ChatShared {
+    let host: Weak<dyn ChatHost> = Weak::<NoHost>::new();
+    ChatShared::new(Config::new(7, "k", "https://api.example.com"), host)
 }
 
 #[cfg(test)]
@@ -1553,7 +1495,7 @@ mod tests {
 
     #[test]
     fn state_subscription_is_snapshot_first_and_ignores_stale_sessions() {
-        let shared = ChatShared::default();
+        let shared = test_shared();
         shared.gen.store(3, Ordering::SeqCst);
         let (tx, mut rx) = mpsc::unbounded_channel();
         lock(&shared.state).1.push(tx);
@@ -1568,7 +1510,7 @@ mod tests {
 
     #[test]
     fn events_reach_every_subscriber_without_loss() {
-        let shared = ChatShared::default();
+        let shared = test_shared();
         let (a, mut ra) = mpsc::unbounded_channel();
         let (b, rb) = mpsc::unbounded_channel();
         lock(&shared.events).push(a);
@@ -1591,87 +1533,37 @@ mod tests {
     }
 
     #[test]
-    fn catch_up_dedupes_against_delivered_ids() {
-        let shared = ChatShared::default();
+    fn caught_up_history_is_deduplicated_and_moves_the_catch_up_start() {
+        let shared = test_shared();
         lock(&shared.seen).insert("aaaaaaaaaaaaaaaaaaaaaaaa");
-        let msg = |id: &str| cubechat_wire::chat::Message {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        lock(&shared.events).push(tx);
+        let m = |id: &str| ChatMessage {
             id: id.into(),
-            chat_dialog_id: "d1".into(),
-            message: Some("hi".into()),
-            date_sent: 1_700_000_000,
+            dialog_id: Some("d1".into()),
             sender_id: 6,
-            recipient_id: 5,
-            ..Default::default()
+            recipient_id: Some(5),
+            body: "hi".into(),
+            attachments: Vec::new(),
+            custom: Default::default(),
+            date_sent: 1_700_000_000,
+            save_to_history: true,
+            markable: false,
+            delayed: true,
+            carbon: false,
+            group: false,
         };
-        assert!(caught_up(&shared, msg("aaaaaaaaaaaaaaaaaaaaaaaa"), false).is_none());
-        let ev = caught_up(&shared, msg("bbbbbbbbbbbbbbbbbbbbbbbb"), false).unwrap();
-        match ev {
-            ChatEvent::Message(m) => {
-                assert!(m.delayed);
-                assert_eq!(m.recipient_id, Some(5));
-                assert_eq!(m.dialog_id.as_deref(), Some("d1"));
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(caught_up(&shared, msg("bbbbbbbbbbbbbbbbbbbbbbbb"), false).is_none());
-        bump_last_seen(&shared, 5);
-        bump_last_seen(&shared, 3);
+        assert!(!shared.deliver_caught_up(m("aaaaaaaaaaaaaaaaaaaaaaaa")));
+        assert!(shared.deliver_caught_up(m("bbbbbbbbbbbbbbbbbbbbbbbb")));
+        assert!(!shared.deliver_caught_up(m("bbbbbbbbbbbbbbbbbbbbbbbb")));
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            ChatEvent::Message(m("bbbbbbbbbbbbbbbbbbbbbbbb"))
+        );
+        assert!(rx.try_recv().is_err());
+        shared.caught_up_until(5);
+        shared.caught_up_until(3);
         assert_eq!(*lock(&shared.last_seen), Some(5));
-    }
-
-    #[tokio::test]
-    async fn validation_comes_before_the_connection_check() {
-        let c = Client::new(crate::Config::new(7, "k", "https://api.example.com")).unwrap();
-        let bad = [
-            OutgoingMessage::new("d1", Some(5), " "),
-            OutgoingMessage::new("", Some(5), "x"),
-            OutgoingMessage::new("a b", None, "x"),
-            OutgoingMessage::new("d1", Some(0), "x"),
-            OutgoingMessage::new("d1", Some(5), "x".repeat(crate::chat::MAX_BODY + 1)),
-        ];
-        for m in bad {
-            assert!(
-                matches!(c.send_message(m.clone()), Err(Error::InvalidInput(_))),
-                "{m:?}"
-            );
-        }
-        let mut m = OutgoingMessage::new("d1", Some(5), "x");
-        m.custom.insert("save_to_history".into(), "1".into());
-        assert!(matches!(c.send_message(m), Err(Error::InvalidInput(_))));
-        assert_eq!(
-            c.send_message(OutgoingMessage::new("d1", Some(5), "x")),
-            Err(Error::ChatNotConnected)
-        );
-        assert_eq!(
-            c.send_typing("d1", None, true),
-            Err(Error::ChatNotConnected)
-        );
-        assert_eq!(c.join_room("d1").await, Err(Error::ChatNotConnected));
-        assert_eq!(c.connection_state(), ConnectionState::Idle);
-        // Without a REST session there is no user id to log in with.
-        assert_eq!(
-            c.connect_chat(ChatAuth::SessionToken).await,
-            Err(Error::NotLoggedIn)
-        );
-        // Idempotent without a session.
-        c.disconnect_chat().await;
-        c.destroy_chat().await;
-        assert_eq!(c.connection_state(), ConnectionState::Idle);
-    }
-
-    #[test]
-    fn client_and_its_futures_are_send_and_sync() {
-        fn send_sync<T: Send + Sync>() {}
-        fn send<T: Send>(_: &T) {}
-        send_sync::<Client>();
-        send_sync::<ChatEvent>();
-        let c = Client::new(crate::Config::new(7, "k", "https://api.example.com")).unwrap();
-        send(&c.connect_chat(ChatAuth::SessionToken));
-        send(&c.join_room("d"));
-        send(&c.disconnect_chat());
-        send(&c.destroy_chat());
-        send(&c.reconnect_now());
-        send(&c.set_network_available(true));
     }
 
     #[test]

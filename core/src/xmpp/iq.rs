@@ -9,7 +9,6 @@ use tokio_xmpp::parsers::stanza_error::StanzaError;
 use cubechat_wire::stanza as wire;
 
 use super::engine::{lock, nc, new_id, ChatShared};
-use crate::client::Client;
 use crate::error::{Error, Result};
 
 /// The answer to a request: the result payload (if any), or the error as an [`Error`].
@@ -100,7 +99,7 @@ pub(crate) fn to_error(e: &StanzaError) -> Error {
     }
 }
 
-impl Client {
+impl ChatShared {
     /// Sends an iq request and waits (request timeout) for its answer. Errors:
     /// `ChatNotConnected`, `Network` (no answer in time, or the connection closed), and the
     /// server's stanza error mapped by [`to_error`].
@@ -113,12 +112,9 @@ impl Client {
     ) -> Reply {
         let (id, el) = build(kind, to, purpose, payload);
         let (tx, rx) = oneshot::channel();
-        lock(&self.chat.iqs).insert(id.clone(), tx);
-        let _pending = Pending {
-            shared: &self.chat,
-            id,
-        };
-        self.chat.send(el, None)?;
+        lock(&self.iqs).insert(id.clone(), tx);
+        let _pending = Pending { shared: self, id };
+        self.send(el, None)?;
         match tokio::time::timeout(self.cfg.timeouts.request, rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(Error::Network("connection closed".into())),

@@ -1,31 +1,44 @@
-//! The real-time chat engine (protocol reference §6): one XMPP connection per [`Client`],
+//! The real-time chat engine (protocol reference §6): one XMPP connection per [`Client`](crate::Client),
 //! secured with STARTTLS or direct TLS, authenticated with SASL PLAIN as `{userId}-{appId}`,
 //! kept alive, resumed (XEP-0198) or re-established by our own reconnection manager.
 //!
 //! Main types:
 //! - [`ChatAuth`]: what `connect_chat` authenticates with;
-//! - [`ConnectionState`]: subscribe with [`Client::subscribe_connection`] (snapshot first);
+//! - [`ConnectionState`]: subscribe with [`Client::subscribe_connection`](crate::Client::subscribe_connection) (snapshot first);
 //! - [`ChatEvent`]: every incoming message, marker, typing, edit, delete, reaction, system
-//!   message and send status; subscribe with [`Client::subscribe_chat`] (lossless, in order);
-//! - [`OutgoingMessage`]: what [`Client::send_message`] sends.
+//!   message and send status; subscribe with [`Client::subscribe_chat`](crate::Client::subscribe_chat) (lossless, in order);
+//! - [`OutgoingMessage`]: what [`Client::send_message`](crate::Client::send_message) sends.
 //! - privacy (block) lists, XEP-0016 with ConnectyCube semantics: [`PrivacyList`],
-//!   [`Client::create_privacy_list`], [`Client::update_privacy_list`] and friends;
-//! - last activity (XEP-0012) and its subscription ([`Client::last_activity`],
-//!   [`Client::subscribe_last_activity`], [`ChatEvent::LastActivity`]), active/inactive
-//!   ([`Client::mark_inactive`]) and group presence ([`ChatEvent::OccupantJoined`],
-//!   [`Client::room_occupants`], [`ChatEvent::Kicked`]).
+//!   [`Client::create_privacy_list`](crate::Client::create_privacy_list), [`Client::update_privacy_list`](crate::Client::update_privacy_list) and friends;
+//! - last activity (XEP-0012) and its subscription ([`Client::last_activity`](crate::Client::last_activity),
+//!   [`Client::subscribe_last_activity`](crate::Client::subscribe_last_activity), [`ChatEvent::LastActivity`]), active/inactive
+//!   ([`Client::mark_inactive`](crate::Client::mark_inactive)) and group presence ([`ChatEvent::OccupantJoined`],
+//!   [`Client::room_occupants`](crate::Client::room_occupants), [`ChatEvent::Kicked`]).
 //!
 //! Delivery guarantees: a resumed stream resends what was not acknowledged; when resumption
-//! fails (or after a fresh login following a drop) joined rooms are re-joined and dialogs
-//! updated while away are caught up from REST history, deduplicated against the ids already
-//! delivered, so each message reaches subscribers once.
+//! fails (or after a fresh login following a drop) joined rooms are re-joined and the layer
+//! above is told ([`ChatHost::reconnected`]) so that it catches up dialogs updated while away
+//! from REST history, deduplicated here against the ids already delivered, so each message
+//! reaches subscribers once.
+//!
+//! # The layer and its imports
+//!
+//! This module is the XMPP session and nothing above it: the connection, its stanzas, the
+//! reconnection state ([`reconnect`]), subscribers, iq requests, presence and privacy lists.
+//! It may import `crate::config`, `crate::error`, `cubechat_wire` and third-party crates,
+//! and never `crate::client`, `crate::store`, `crate::local`, `crate::chat` or `crate::auth`.
+//! What it needs from above comes through [`ChatHost`] (the current user and token, a renewed
+//! token after a rejected login, "the session is starting", "reconnected after a gap"),
+//! handed in when the client is built. The public API (`Client::connect_chat`,
+//! `Client::send_message`, ...) is a thin layer above, in `crate::realtime`, over the
+//! session handle [`ChatShared`].
 
 mod connector;
 mod engine;
 mod iq;
 mod presence;
 mod privacy;
-mod reconnect;
+pub(crate) mod reconnect;
 mod util;
 
 use std::collections::BTreeMap;
@@ -42,8 +55,31 @@ pub(crate) use util::{
     check_attachments, check_params_size, check_params_text, check_text, now_unix,
 };
 pub use util::{
-    is_xml_char, MAX_ATTACHMENTS, MAX_ATTACHMENT_BYTES, MAX_CUSTOM_BYTES, MAX_CUSTOM_PARAMS,
+    is_xml_char, MAX_ATTACHMENTS, MAX_ATTACHMENT_BYTES, MAX_BODY, MAX_CUSTOM_BYTES,
+    MAX_CUSTOM_PARAMS,
 };
+
+/// The future of [`ChatHost::renewed_token`].
+pub(crate) type HostFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send + 'a>>;
+
+/// What the chat session needs from the layer above it (the client), handed in when the
+/// client is built and held weakly.
+pub(crate) trait ChatHost: Send + Sync {
+    /// The user of the current REST session, if any.
+    fn user_id(&self) -> Option<u64>;
+    /// The current REST session token, if any (re-read before every token login).
+    fn session_token(&self) -> Option<String>;
+    /// A token for a chat login the server just rejected with `stale`, if a newer one can
+    /// be had (the REST session is renewed from the stored login).
+    fn renewed_token<'a>(&'a self, stale: &'a str) -> HostFuture<'a>;
+    /// A session for `user_id` is starting (its send queue should be ready to drain).
+    fn chat_starting(&self, user_id: u64);
+    /// The session of `user_id` came back after a gap: what arrived since `since` (Unix
+    /// seconds) may have been missed. Deliver it with [`ChatShared::deliver_caught_up`] and
+    /// mark it with [`ChatShared::caught_up_until`].
+    fn reconnected(&self, user_id: u64, since: i64);
+}
 
 /// Checks a dialog id the way every chat call does.
 pub(crate) fn check_dialog(id: &str) -> crate::Result<()> {
@@ -212,7 +248,7 @@ pub enum ChatEvent {
         code: u16,
         text: String,
     },
-    /// A user this client subscribed to ([`Client::subscribe_last_activity`]) came online
+    /// A user this client subscribed to ([`Client::subscribe_last_activity`](crate::Client::subscribe_last_activity)) came online
     /// (`seconds` = 0) or went offline (seconds since last seen; cubeserver reports at least 1, so
     /// 0 always means online).
     ///

@@ -12,7 +12,6 @@ use cubechat_wire::stanza::{room_jid, room_of, user_id_of, user_jid};
 use super::engine::{lock, nc, ChatShared};
 use super::util::check_dialog_id;
 use super::ChatEvent;
-use crate::client::Client;
 use crate::error::{Error, Result};
 
 pub(crate) const NS_LAST: &str = "jabber:iq:last";
@@ -144,11 +143,9 @@ pub(crate) fn room_event(shared: &ChatShared, me: u64, p: &Element) -> Option<Ch
     }
 }
 
-impl Client {
-    /// A user's last activity in seconds: 0 = online now, else seconds since they were last
-    /// online. Errors: `NotFound` (never seen), `Forbidden`/`Server` (the server refuses,
-    /// e.g. a standard server without a presence subscription), `Network` (no answer).
-    pub async fn last_activity(&self, user_id: u64) -> Result<u64> {
+impl ChatShared {
+    /// The session side of `Client::last_activity`.
+    pub(crate) async fn last_activity(&self, user_id: u64) -> Result<u64> {
         check_user(user_id)?;
         let to = user_jid(user_id, self.cfg.app_id, self.cfg.chat.domain.trim());
         let q = Element::bare("query", NS_LAST);
@@ -159,34 +156,30 @@ impl Client {
             .ok_or_else(|| Error::Protocol("last activity reply without seconds".into()))
     }
 
-    /// Subscribes to a user's activity: `ChatEvent::LastActivity` arrives when they come
-    /// online (0) or go offline. The subscription is remembered and sent again after every
-    /// reconnect, also when this call fails for lack of a connection; a server refusal
-    /// (`Server`, `Forbidden`, `NotFound`) forgets it.
-    pub async fn subscribe_last_activity(&self, user_id: u64) -> Result<()> {
+    /// The session side of `Client::subscribe_last_activity`.
+    pub(crate) async fn subscribe_last_activity(&self, user_id: u64) -> Result<()> {
         check_user(user_id)?;
-        lock(&self.chat.activity_subs).insert(user_id);
+        lock(&self.activity_subs).insert(user_id);
         let r = self.send_status_streaming(user_id, true).await;
         if matches!(
             r,
             Err(Error::Server { .. } | Error::Forbidden(_) | Error::NotFound(_))
         ) {
-            lock(&self.chat.activity_subs).remove(&user_id);
+            lock(&self.activity_subs).remove(&user_id);
         }
         r
     }
 
-    /// Ends a [`Client::subscribe_last_activity`] subscription (forgotten even if the call
-    /// fails).
-    pub async fn unsubscribe_last_activity(&self, user_id: u64) -> Result<()> {
+    /// The session side of `Client::unsubscribe_last_activity`.
+    pub(crate) async fn unsubscribe_last_activity(&self, user_id: u64) -> Result<()> {
         check_user(user_id)?;
-        lock(&self.chat.activity_subs).remove(&user_id);
+        lock(&self.activity_subs).remove(&user_id);
         self.send_status_streaming(user_id, false).await
     }
 
-    /// The users whose activity this client is subscribed to.
-    pub fn last_activity_subscriptions(&self) -> Vec<u64> {
-        lock(&self.chat.activity_subs).iter().copied().collect()
+    /// The session side of `Client::last_activity_subscriptions`.
+    pub(crate) fn last_activity_subscriptions(&self) -> Vec<u64> {
+        lock(&self.activity_subs).iter().copied().collect()
     }
 
     async fn send_status_streaming(&self, user_id: u64, enable: bool) -> Result<()> {
@@ -197,31 +190,27 @@ impl Client {
             .map(|_| ())
     }
 
-    /// Marks this client active (app in the foreground): the server stops treating it as
-    /// away for push notifications. Remembered and re-applied after every reconnect; sent
-    /// at once when connected (no answer is awaited).
-    pub fn mark_active(&self) -> Result<()> {
+    /// The session side of `Client::mark_active`.
+    pub(crate) fn mark_active(&self) -> Result<()> {
         self.set_inactive(false)
     }
 
-    /// Marks this client inactive (app in the background): the server sends pushes while
-    /// it stays online. Remembered and re-applied after every reconnect.
-    pub fn mark_inactive(&self) -> Result<()> {
+    /// The session side of `Client::mark_inactive`.
+    pub(crate) fn mark_inactive(&self) -> Result<()> {
         self.set_inactive(true)
     }
 
     fn set_inactive(&self, inactive: bool) -> Result<()> {
-        *lock(&self.chat.inactive) = Some(inactive);
+        *lock(&self.inactive) = Some(inactive);
         let el = super::iq::build("set", None, "markActive", mobile(inactive)).1;
-        match self.chat.send(el, None) {
+        match self.send(el, None) {
             Err(Error::ChatNotConnected) => Ok(()), // applied when connected
             r => r,
         }
     }
 
-    /// The users online in a group dialog's room (disco#items on the room). Standard
-    /// servers may require this user to be an occupant (see [`Client::join_room`]).
-    pub async fn room_occupants(&self, dialog_id: &str) -> Result<Vec<u64>> {
+    /// The session side of `Client::room_occupants`.
+    pub(crate) async fn room_occupants(&self, dialog_id: &str) -> Result<Vec<u64>> {
         check_dialog_id(dialog_id)?;
         let room = room_jid(self.cfg.app_id, dialog_id, self.cfg.chat.domain.trim());
         let q = Element::bare("query", NS_DISCO_ITEMS);
@@ -309,7 +298,7 @@ mod tests {
 
     #[test]
     fn resent_after_reset() {
-        let shared = ChatShared::default();
+        let shared = super::super::engine::test_shared();
         assert!(on_reset(&shared, 7, "chat").is_empty());
         lock(&shared.activity_subs).insert(9);
         lock(&shared.activity_subs).insert(4);
@@ -339,7 +328,7 @@ mod tests {
 
     #[test]
     fn occupant_events() {
-        let shared = ChatShared::default();
+        let shared = super::super::engine::test_shared();
         let p = |from: &str, kind: Option<&str>| {
             let mut b = Element::builder("presence", wire::NS_CLIENT).attr(nc("from"), from);
             if let Some(k) = kind {

@@ -11,7 +11,7 @@ use xso::{AsXml, AsXmlText, FromXml, FromXmlText};
 
 use cubechat_wire::stanza::{user_id_of, user_jid};
 
-use crate::client::Client;
+use super::engine::ChatShared;
 use crate::error::{Error, Result};
 
 pub(crate) const NS_PRIVACY: &str = "jabber:iq:privacy";
@@ -297,12 +297,9 @@ fn parse_query(reply: Option<Element>) -> Result<Query> {
     Query::try_from(el).map_err(|e| Error::Protocol(format!("malformed privacy reply: {e}")))
 }
 
-impl Client {
-    /// Creates or replaces the privacy list `list.name` (at least one item). The list takes
-    /// effect once it is the default ([`Client::set_default_privacy_list`]); ConnectyCube
-    /// refuses edits to the default list while it is in use, so edit it through
-    /// [`Client::update_privacy_list`].
-    pub async fn create_privacy_list(&self, list: &PrivacyList) -> Result<()> {
+impl ChatShared {
+    /// The session side of `Client::create_privacy_list`.
+    pub(crate) async fn create_privacy_list(&self, list: &PrivacyList) -> Result<()> {
         let wire = to_wire(list, self.cfg.app_id, self.cfg.chat.domain.trim())?;
         let q = query(Query {
             lists: vec![wire],
@@ -311,8 +308,8 @@ impl Client {
         self.iq_request("set", None, "edit", q).await.map(|_| ())
     }
 
-    /// The names of this user's privacy lists (active, default, all).
-    pub async fn privacy_list_names(&self) -> Result<PrivacyListNames> {
+    /// The session side of `Client::privacy_list_names`.
+    pub(crate) async fn privacy_list_names(&self) -> Result<PrivacyListNames> {
         let q = query(Query::default());
         let reply = parse_query(self.iq_request("get", None, "getNames", q).await?)?;
         Ok(PrivacyListNames {
@@ -322,9 +319,8 @@ impl Client {
         })
     }
 
-    /// The privacy list `name`: its users with their action and direction. Errors:
-    /// `NotFound` if there is no such list.
-    pub async fn privacy_list(&self, name: &str) -> Result<PrivacyList> {
+    /// The session side of `Client::privacy_list`.
+    pub(crate) async fn privacy_list(&self, name: &str) -> Result<PrivacyList> {
         check_name(name)?;
         let q = query(Query {
             lists: vec![List {
@@ -342,8 +338,8 @@ impl Client {
         Ok(from_wire(list))
     }
 
-    /// Makes `name` the default (enforced) list; `None` declines the default list.
-    pub async fn set_default_privacy_list(&self, name: Option<&str>) -> Result<()> {
+    /// The session side of `Client::set_default_privacy_list`.
+    pub(crate) async fn set_default_privacy_list(&self, name: Option<&str>) -> Result<()> {
         if let Some(n) = name {
             check_name(n)?;
         }
@@ -356,12 +352,8 @@ impl Client {
         self.iq_request("set", None, "default", q).await.map(|_| ())
     }
 
-    /// Replaces the list `list.name` with `list`, also when it is the default list in use:
-    /// then the default is declined, the list replaced and set as default again (the
-    /// documented sequence, in one call). If replacing fails the default is restored and
-    /// the replace error returned; if restoring fails too, `Server { status: 409, .. }`
-    /// says that the list is no longer the default.
-    pub async fn update_privacy_list(&self, list: &PrivacyList) -> Result<()> {
+    /// The session side of `Client::update_privacy_list`.
+    pub(crate) async fn update_privacy_list(&self, list: &PrivacyList) -> Result<()> {
         to_wire(list, self.cfg.app_id, self.cfg.chat.domain.trim())?;
         let names = self.privacy_list_names().await?;
         if names.default.as_deref() != Some(list.name.as_str()) {
@@ -387,9 +379,8 @@ impl Client {
         }
     }
 
-    /// Deletes the privacy list `name`. The server refuses (`Server { status: 409, .. }`,
-    /// conflict) to delete a list in use; decline it as default first.
-    pub async fn delete_privacy_list(&self, name: &str) -> Result<()> {
+    /// The session side of `Client::delete_privacy_list`.
+    pub(crate) async fn delete_privacy_list(&self, name: &str) -> Result<()> {
         check_name(name)?;
         let q = query(Query {
             lists: vec![List {

@@ -1,0 +1,504 @@
+//! The real-time chat API of [`Client`]: a thin layer over the XMPP session
+//! ([`crate::xmpp`]), which knows nothing of the client, the store or the REST chat API.
+//! The client is the session's [`ChatHost`]: it hands it the current user and token, renews a
+//! token the chat login rejected, opens the store when a session starts, and catches up from
+//! REST history when the session reports that it came back after a gap.
+
+use std::sync::Arc;
+
+use tracing::{debug, warn};
+
+use crate::chat::{Filter, FilterOp, ListParams};
+use crate::client::Client;
+use crate::error::Result;
+use crate::xmpp::{
+    ChatAuth, ChatEvents, ChatHost, ChatMessage, ChatShared, ConnectionState, ConnectionStates,
+    HostFuture, OutgoingMessage, PrivacyList, PrivacyListNames,
+};
+
+/// History catch-up: page size and most pages per list (dialogs, and messages per dialog).
+const CATCH_UP_PAGE: u32 = 100;
+const CATCH_UP_PAGES: u32 = 10;
+
+impl Client {
+    // ---- connection and messages
+
+    /// Connects to chat and resolves once online (bound, stream management and carbons
+    /// enabled, presence sent). Afterwards the connection is kept alive and re-established
+    /// by the reconnection policy until [`Client::disconnect_chat`] or
+    /// [`Client::destroy_chat`].
+    ///
+    /// Errors: `InvalidCredentials` (SASL rejected; no retry), `Network` (TCP, TLS, or a
+    /// server without STARTTLS: plain text is refused unless
+    /// `ChatEndpoint::insecure_plaintext`), `NotLoggedIn` (no user id or token to use),
+    /// `InvalidInput` (already connected, bad TLS options).
+    ///
+    /// Cancel-safe: dropping the future before it resolves (a cancelled task or coroutine)
+    /// abandons the attempt. The half-made connection is closed, nothing reconnects, the
+    /// state becomes `Disconnected`, and `connect_chat` can be called again at once.
+    pub async fn connect_chat(&self, auth: ChatAuth) -> Result<()> {
+        self.chat.connect_chat(auth).await
+    }
+
+    /// Closes the chat connection gracefully and stops reconnecting. Joined rooms and the
+    /// credentials are kept: [`Client::reconnect_now`] connects again. Idempotent.
+    pub async fn disconnect_chat(&self) {
+        self.chat.disconnect_chat().await
+    }
+
+    /// Closes the chat connection, stops reconnecting and forgets the credentials and joined
+    /// rooms; the state returns to `Idle`. Idempotent.
+    pub async fn destroy_chat(&self) {
+        self.chat.destroy_chat().await
+    }
+
+    /// Reconnects at once: skips the backoff delay, retries after an auth failure or after
+    /// giving up, drops and resumes a live connection (e.g. after a network change), or
+    /// starts a new session after `disconnect_chat` or a failed `connect_chat`.
+    pub async fn reconnect_now(&self) {
+        self.chat.reconnect_now().await
+    }
+
+    /// Tells the engine whether the device has a network. `false`: stop trying and report
+    /// `Disconnected { reason: "network unavailable" }` (a live connection is dropped and
+    /// resumed later); `true`: reconnect immediately.
+    pub async fn set_network_available(&self, available: bool) {
+        self.chat.set_network_available(available).await
+    }
+
+    /// The current connection state and every later change, in order.
+    pub fn subscribe_connection(&self) -> (ConnectionState, ConnectionStates) {
+        self.chat.subscribe_connection()
+    }
+
+    /// The full JID (`{userId}-{appId}@{domain}/{resource}`) of the current chat session.
+    pub fn chat_jid(&self) -> Option<String> {
+        self.chat.chat_jid()
+    }
+
+    /// The current connection state.
+    pub fn connection_state(&self) -> ConnectionState {
+        self.chat.connection_state()
+    }
+
+    /// Every chat event from now on, in arrival order, without loss (unbounded: drain it).
+    pub fn subscribe_chat(&self) -> ChatEvents {
+        self.chat.subscribe_chat()
+    }
+
+    /// Sends a chat message and returns its id. `Sent` or `Failed` events follow for it.
+    /// While the connection is down the message waits in the queue (with stream resumption
+    /// it goes out exactly once). Errors: `InvalidInput` (nothing sent),
+    /// `ChatNotConnected`.
+    pub fn send_message(&self, m: OutgoingMessage) -> Result<String> {
+        self.chat.send_message(m)
+    }
+
+    /// Checks a message the way `send_message` does, without sending it.
+    pub(crate) fn check_outgoing(&self, m: &OutgoingMessage) -> Result<()> {
+        self.chat.check_outgoing(m)
+    }
+
+    /// Sends a checked message under a given id (the send queue keeps its ids).
+    pub(crate) fn send_message_as(&self, id: &str, m: OutgoingMessage) -> Result<()> {
+        self.chat.send_message_as(id, m)
+    }
+
+    /// Sends a delivered marker for `message_id` to its sender.
+    pub fn send_delivered(&self, dialog_id: &str, message_id: &str, sender_id: u64) -> Result<()> {
+        self.chat.send_delivered(dialog_id, message_id, sender_id)
+    }
+
+    /// Sends a read marker for `message_id` to its sender.
+    pub fn send_read(&self, dialog_id: &str, message_id: &str, sender_id: u64) -> Result<()> {
+        self.chat.send_read(dialog_id, message_id, sender_id)
+    }
+
+    /// Sends `composing` (or `paused`). After `composing`, `paused` follows by itself once
+    /// `ChatOptions::typing_idle` passes without another call.
+    pub fn send_typing(
+        &self,
+        dialog_id: &str,
+        recipient_id: Option<u64>,
+        composing: bool,
+    ) -> Result<()> {
+        self.chat.send_typing(dialog_id, recipient_id, composing)
+    }
+
+    /// Sends a correction of `message_id` (`last` = it is the dialog's newest message) and
+    /// returns the id of the correction stanza.
+    pub fn send_edit(
+        &self,
+        dialog_id: &str,
+        recipient_id: Option<u64>,
+        message_id: &str,
+        body: &str,
+        last: bool,
+    ) -> Result<String> {
+        self.chat
+            .send_edit(dialog_id, recipient_id, message_id, body, last)
+    }
+
+    /// `send_edit` under a given stanza id.
+    pub(crate) fn send_edit_as(
+        &self,
+        id: &str,
+        dialog_id: &str,
+        recipient_id: Option<u64>,
+        message_id: &str,
+        body: &str,
+        last: bool,
+    ) -> Result<()> {
+        self.chat
+            .send_edit_as(id, dialog_id, recipient_id, message_id, body, last)
+    }
+
+    /// Sends a deletion of `message_id` over chat; returns the id of the stanza.
+    pub fn send_delete(
+        &self,
+        dialog_id: &str,
+        recipient_id: Option<u64>,
+        message_id: &str,
+    ) -> Result<String> {
+        self.chat.send_delete(dialog_id, recipient_id, message_id)
+    }
+
+    /// `send_delete` under a given stanza id.
+    pub(crate) fn send_delete_as(
+        &self,
+        id: &str,
+        dialog_id: &str,
+        recipient_id: Option<u64>,
+        message_id: &str,
+    ) -> Result<()> {
+        self.chat
+            .send_delete_as(id, dialog_id, recipient_id, message_id)
+    }
+
+    /// Sends a system message (headline, `SystemNotifications`) to a user; returns its id.
+    pub fn send_chat_system_message(
+        &self,
+        user_id: u64,
+        body: &str,
+        custom: std::collections::BTreeMap<String, String>,
+    ) -> Result<String> {
+        self.chat.send_chat_system_message(user_id, body, custom)
+    }
+
+    /// Joins a group dialog's room (optional on ConnectyCube, needed on standard servers)
+    /// and waits for the server's confirmation. Joined rooms are re-joined after a reconnect.
+    pub async fn join_room(&self, dialog_id: &str) -> Result<()> {
+        self.chat.join_room(dialog_id).await
+    }
+
+    /// Leaves a group dialog's room.
+    pub fn leave_room(&self, dialog_id: &str) -> Result<()> {
+        self.chat.leave_room(dialog_id)
+    }
+
+    // ---- presence (last activity, active/inactive, room occupants)
+
+    /// A user's last activity in seconds: 0 = online now, else seconds since they were last
+    /// online. Errors: `NotFound` (never seen), `Forbidden`/`Server` (the server refuses,
+    /// e.g. a standard server without a presence subscription), `Network` (no answer).
+    pub async fn last_activity(&self, user_id: u64) -> Result<u64> {
+        self.chat.last_activity(user_id).await
+    }
+
+    /// Subscribes to a user's activity: `ChatEvent::LastActivity` arrives when they come
+    /// online (0) or go offline. The subscription is remembered and sent again after every
+    /// reconnect, also when this call fails for lack of a connection; a server refusal
+    /// (`Server`, `Forbidden`, `NotFound`) forgets it.
+    pub async fn subscribe_last_activity(&self, user_id: u64) -> Result<()> {
+        self.chat.subscribe_last_activity(user_id).await
+    }
+
+    /// Ends a [`Client::subscribe_last_activity`] subscription (forgotten even if the call
+    /// fails).
+    pub async fn unsubscribe_last_activity(&self, user_id: u64) -> Result<()> {
+        self.chat.unsubscribe_last_activity(user_id).await
+    }
+
+    /// The users whose activity this client is subscribed to.
+    pub fn last_activity_subscriptions(&self) -> Vec<u64> {
+        self.chat.last_activity_subscriptions()
+    }
+
+    /// Marks this client active (app in the foreground): the server stops treating it as
+    /// away for push notifications. Remembered and re-applied after every reconnect; sent
+    /// at once when connected (no answer is awaited).
+    pub fn mark_active(&self) -> Result<()> {
+        self.chat.mark_active()
+    }
+
+    /// Marks this client inactive (app in the background): the server sends pushes while
+    /// it stays online. Remembered and re-applied after every reconnect.
+    pub fn mark_inactive(&self) -> Result<()> {
+        self.chat.mark_inactive()
+    }
+
+    /// The users online in a group dialog's room (disco#items on the room). Standard
+    /// servers may require this user to be an occupant (see [`Client::join_room`]).
+    pub async fn room_occupants(&self, dialog_id: &str) -> Result<Vec<u64>> {
+        self.chat.room_occupants(dialog_id).await
+    }
+
+    // ---- privacy lists
+
+    /// Creates or replaces the privacy list `list.name` (at least one item). The list takes
+    /// effect once it is the default ([`Client::set_default_privacy_list`]); ConnectyCube
+    /// refuses edits to the default list while it is in use, so edit it through
+    /// [`Client::update_privacy_list`].
+    pub async fn create_privacy_list(&self, list: &PrivacyList) -> Result<()> {
+        self.chat.create_privacy_list(list).await
+    }
+
+    /// The names of this user's privacy lists (active, default, all).
+    pub async fn privacy_list_names(&self) -> Result<PrivacyListNames> {
+        self.chat.privacy_list_names().await
+    }
+
+    /// The privacy list `name`: its users with their action and direction. Errors:
+    /// `NotFound` if there is no such list.
+    pub async fn privacy_list(&self, name: &str) -> Result<PrivacyList> {
+        self.chat.privacy_list(name).await
+    }
+
+    /// Makes `name` the default (enforced) list; `None` declines the default list.
+    pub async fn set_default_privacy_list(&self, name: Option<&str>) -> Result<()> {
+        self.chat.set_default_privacy_list(name).await
+    }
+
+    /// Replaces the list `list.name` with `list`, also when it is the default list in use:
+    /// then the default is declined, the list replaced and set as default again (the
+    /// documented sequence, in one call). If replacing fails the default is restored and
+    /// the replace error returned; if restoring fails too, `Server { status: 409, .. }`
+    /// says that the list is no longer the default.
+    pub async fn update_privacy_list(&self, list: &PrivacyList) -> Result<()> {
+        self.chat.update_privacy_list(list).await
+    }
+
+    /// Deletes the privacy list `name`. The server refuses (`Server { status: 409, .. }`,
+    /// conflict) to delete a list in use; decline it as default first.
+    pub async fn delete_privacy_list(&self, name: &str) -> Result<()> {
+        self.chat.delete_privacy_list(name).await
+    }
+}
+
+impl ChatHost for Client {
+    fn user_id(&self) -> Option<u64> {
+        self.current_session().map(|s| s.user_id)
+    }
+
+    fn session_token(&self) -> Option<String> {
+        Client::session_token(self)
+    }
+
+    fn renewed_token<'a>(&'a self, stale: &'a str) -> HostFuture<'a> {
+        Box::pin(self.token_after_chat_rejection(stale))
+    }
+
+    fn chat_starting(&self, user_id: u64) {
+        // The send queue of this user drains once connected.
+        self.open_store_quietly(user_id);
+    }
+
+    fn reconnected(&self, user_id: u64, since: i64) {
+        let Some(client) = self.me.upgrade() else {
+            return;
+        };
+        tokio::spawn(async move { catch_up(&client, user_id, since).await });
+    }
+}
+
+/// Delivers what arrived while the chat was away, from REST history, once (the session
+/// drops the ids it already delivered).
+async fn catch_up(client: &Client, me: u64, since: i64) {
+    if client.current_session().is_none_or(|s| s.user_id != me) {
+        debug!(target: "cubechat_core::xmpp", "no REST user session: history catch-up skipped");
+        return;
+    }
+    let mut dialogs = Vec::new();
+    for page in 0..CATCH_UP_PAGES {
+        // Inclusive, like the messages' `date_sent` filter below: `since` is a whole second
+        // and a dialog updated later within that same second has `updated_at == since`
+        // (repeats are dropped by the session).
+        let p = ListParams {
+            filters: vec![Filter {
+                field: "updated_at".into(),
+                op: FilterOp::Gte,
+                value: since.to_string(),
+            }],
+            limit: Some(CATCH_UP_PAGE),
+            skip: Some(page * CATCH_UP_PAGE),
+            sort: Some(("updated_at".into(), true)),
+        };
+        match client.list_dialogs(&p).await {
+            Ok(p) => {
+                let n = p.items.len();
+                dialogs.extend(p.items);
+                if n < CATCH_UP_PAGE as usize {
+                    break;
+                }
+            }
+            Err(e) => {
+                warn!(target: "cubechat_core::xmpp", error = %e, "history catch-up failed");
+                return;
+            }
+        }
+    }
+    let mut newest = since;
+    for d in dialogs {
+        let group = d.kind != cubechat_wire::chat::dialog_type::PRIVATE;
+        for page in 0..CATCH_UP_PAGES {
+            let p = ListParams {
+                filters: vec![Filter {
+                    field: "date_sent".into(),
+                    op: FilterOp::Gte,
+                    value: since.to_string(),
+                }],
+                limit: Some(CATCH_UP_PAGE),
+                skip: Some(page * CATCH_UP_PAGE),
+                sort: Some(("date_sent".into(), false)),
+            };
+            let msgs = match client.history(&d.id, &p, false).await {
+                Ok(m) => m.items,
+                Err(e) => {
+                    warn!(target: "cubechat_core::xmpp", dialog = %d.id, error = %e, "history catch-up failed");
+                    break;
+                }
+            };
+            let n = msgs.len();
+            for m in msgs {
+                newest = newest.max(m.date_sent);
+                client.chat.deliver_caught_up(caught_up(m, group));
+            }
+            if n < CATCH_UP_PAGE as usize {
+                break;
+            }
+        }
+    }
+    // Only once every dialog is done, so a drop in between repeats the whole window.
+    client.chat.caught_up_until(newest);
+}
+
+/// A history message as a delayed chat message.
+fn caught_up(m: cubechat_wire::chat::Message, group: bool) -> ChatMessage {
+    ChatMessage {
+        id: m.id,
+        dialog_id: Some(m.chat_dialog_id),
+        sender_id: m.sender_id,
+        recipient_id: (!group && m.recipient_id != 0).then_some(m.recipient_id),
+        body: m.message.unwrap_or_default(),
+        attachments: m.attachments,
+        custom: crate::store::custom_as_text(m.custom),
+        date_sent: m.date_sent,
+        save_to_history: true,
+        markable: false,
+        delayed: true,
+        carbon: false,
+        group,
+    }
+}
+
+/// Keeps the handle type in one place for the client.
+pub(crate) fn chat_session(cfg: &crate::Config, host: std::sync::Weak<Client>) -> Arc<ChatShared> {
+    Arc::new(ChatShared::new(cfg.clone(), host))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+    use crate::xmpp::ChatEvent;
+
+    #[test]
+    fn catch_up_dedupes_against_delivered_ids() {
+        let c = Client::new(crate::Config::new(7, "k", "https://api.example.com")).unwrap();
+        let mut events = c.subscribe_chat();
+        let msg = |id: &str| cubechat_wire::chat::Message {
+            id: id.into(),
+            chat_dialog_id: "d1".into(),
+            message: Some("hi".into()),
+            date_sent: 1_700_000_000,
+            sender_id: 6,
+            recipient_id: 5,
+            ..Default::default()
+        };
+        assert!(c
+            .chat
+            .deliver_caught_up(caught_up(msg("aaaaaaaaaaaaaaaaaaaaaaaa"), false)));
+        assert!(!c
+            .chat
+            .deliver_caught_up(caught_up(msg("aaaaaaaaaaaaaaaaaaaaaaaa"), false)));
+        match events.try_recv().unwrap() {
+            ChatEvent::Message(m) => {
+                assert!(m.delayed);
+                assert_eq!(m.recipient_id, Some(5));
+                assert_eq!(m.dialog_id.as_deref(), Some("d1"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(events.try_recv().is_err());
+        // In a group dialog there is no recipient.
+        let m = caught_up(msg("bbbbbbbbbbbbbbbbbbbbbbbb"), true);
+        assert_eq!(m.recipient_id, None);
+        assert!(m.group);
+    }
+
+    #[tokio::test]
+    async fn validation_comes_before_the_connection_check() {
+        let c = Client::new(crate::Config::new(7, "k", "https://api.example.com")).unwrap();
+        let bad = [
+            OutgoingMessage::new("d1", Some(5), " "),
+            OutgoingMessage::new("", Some(5), "x"),
+            OutgoingMessage::new("a b", None, "x"),
+            OutgoingMessage::new("d1", Some(0), "x"),
+            OutgoingMessage::new("d1", Some(5), "x".repeat(crate::xmpp::MAX_BODY + 1)),
+        ];
+        for m in bad {
+            assert!(
+                matches!(c.send_message(m.clone()), Err(Error::InvalidInput(_))),
+                "{m:?}"
+            );
+        }
+        let mut m = OutgoingMessage::new("d1", Some(5), "x");
+        m.custom.insert("save_to_history".into(), "1".into());
+        assert!(matches!(c.send_message(m), Err(Error::InvalidInput(_))));
+        assert_eq!(
+            c.send_message(OutgoingMessage::new("d1", Some(5), "x")),
+            Err(Error::ChatNotConnected)
+        );
+        assert_eq!(
+            c.send_typing("d1", None, true),
+            Err(Error::ChatNotConnected)
+        );
+        assert_eq!(c.join_room("d1").await, Err(Error::ChatNotConnected));
+        assert_eq!(c.connection_state(), ConnectionState::Idle);
+        // Without a REST session there is no user id to log in with.
+        assert_eq!(
+            c.connect_chat(ChatAuth::SessionToken).await,
+            Err(Error::NotLoggedIn)
+        );
+        // Idempotent without a session.
+        c.disconnect_chat().await;
+        c.destroy_chat().await;
+        assert_eq!(c.connection_state(), ConnectionState::Idle);
+    }
+
+    #[test]
+    fn client_and_its_futures_are_send_and_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>(_: &T) {}
+        send_sync::<Client>();
+        send_sync::<ChatEvent>();
+        let c = Client::new(crate::Config::new(7, "k", "https://api.example.com")).unwrap();
+        send(&c.connect_chat(ChatAuth::SessionToken));
+        send(&c.join_room("d"));
+        send(&c.disconnect_chat());
+        send(&c.destroy_chat());
+        send(&c.reconnect_now());
+        send(&c.set_network_available(true));
+    }
+}
