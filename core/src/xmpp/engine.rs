@@ -1,6 +1,8 @@
 //! The session machinery: [`ChatShared`] (state, subscribers, joined rooms, recent ids) lives
-//! in the [`Client`](crate::Client); each `connect_chat` starts one session = one `StanzaStream` owned by an
+//! in the [`Client`]; each `connect_chat` starts one session = one `StanzaStream` owned by an
 //! engine task, plus our reconnector (backoff, auth failures, network availability, stop).
+//!
+//! [`Client`]: crate::Client
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,19 +1,19 @@
-//! The real-time chat engine (protocol reference §6): one XMPP connection per [`Client`](crate::Client),
+//! The real-time chat engine (protocol reference §6): one XMPP connection per [`Client`],
 //! secured with STARTTLS or direct TLS, authenticated with SASL PLAIN as `{userId}-{appId}`,
 //! kept alive, resumed (XEP-0198) or re-established by our own reconnection manager.
 //!
 //! Main types:
 //! - [`ChatAuth`]: what `connect_chat` authenticates with;
-//! - [`ConnectionState`]: subscribe with [`Client::subscribe_connection`](crate::Client::subscribe_connection) (snapshot first);
+//! - [`ConnectionState`]: subscribe with [`Client::subscribe_connection`] (snapshot first);
 //! - [`ChatEvent`]: every incoming message, marker, typing, edit, delete, reaction, system
-//!   message and send status; subscribe with [`Client::subscribe_chat`](crate::Client::subscribe_chat) (lossless, in order);
-//! - [`OutgoingMessage`]: what [`Client::send_message`](crate::Client::send_message) sends.
+//!   message and send status; subscribe with [`Client::subscribe_chat`] (lossless, in order);
+//! - [`OutgoingMessage`]: what [`Client::send_message`] sends.
 //! - privacy (block) lists, XEP-0016 with ConnectyCube semantics: [`PrivacyList`],
-//!   [`Client::create_privacy_list`](crate::Client::create_privacy_list), [`Client::update_privacy_list`](crate::Client::update_privacy_list) and friends;
-//! - last activity (XEP-0012) and its subscription ([`Client::last_activity`](crate::Client::last_activity),
-//!   [`Client::subscribe_last_activity`](crate::Client::subscribe_last_activity), [`ChatEvent::LastActivity`]), active/inactive
-//!   ([`Client::mark_inactive`](crate::Client::mark_inactive)) and group presence ([`ChatEvent::OccupantJoined`],
-//!   [`Client::room_occupants`](crate::Client::room_occupants), [`ChatEvent::Kicked`]).
+//!   [`Client::create_privacy_list`], [`Client::update_privacy_list`] and friends;
+//! - last activity (XEP-0012) and its subscription ([`Client::last_activity`],
+//!   [`Client::subscribe_last_activity`], [`ChatEvent::LastActivity`]), active/inactive
+//!   ([`Client::mark_inactive`]) and group presence ([`ChatEvent::OccupantJoined`],
+//!   [`Client::room_occupants`], [`ChatEvent::Kicked`]).
 //!
 //! Delivery guarantees: a resumed stream resends what was not acknowledged; when resumption
 //! fails (or after a fresh login following a drop) joined rooms are re-joined and the layer
@@ -32,6 +32,17 @@
 //! handed in when the client is built. The public API (`Client::connect_chat`,
 //! `Client::send_message`, ...) is a thin layer above, in `crate::realtime`, over the
 //! session handle [`ChatShared`].
+//!
+//! [`Client`]: crate::Client
+//! [`Client::create_privacy_list`]: crate::Client::create_privacy_list
+//! [`Client::last_activity`]: crate::Client::last_activity
+//! [`Client::mark_inactive`]: crate::Client::mark_inactive
+//! [`Client::room_occupants`]: crate::Client::room_occupants
+//! [`Client::send_message`]: crate::Client::send_message
+//! [`Client::subscribe_chat`]: crate::Client::subscribe_chat
+//! [`Client::subscribe_connection`]: crate::Client::subscribe_connection
+//! [`Client::subscribe_last_activity`]: crate::Client::subscribe_last_activity
+//! [`Client::update_privacy_list`]: crate::Client::update_privacy_list
 
 mod connector;
 mod engine;
@@ -248,7 +259,7 @@ pub enum ChatEvent {
         code: u16,
         text: String,
     },
-    /// A user this client subscribed to ([`Client::subscribe_last_activity`](crate::Client::subscribe_last_activity)) came online
+    /// A user this client subscribed to ([`Client::subscribe_last_activity`]) came online
     /// (`seconds` = 0) or went offline (seconds since last seen; cubeserver reports at least 1, so
     /// 0 always means online).
     ///
