@@ -17,21 +17,21 @@
 //!
 //! Delivery guarantees: a resumed stream resends what was not acknowledged; when resumption
 //! fails (or after a fresh login following a drop) joined rooms are re-joined and the layer
-//! above is told ([`ChatHost::reconnected`]) so that it catches up dialogs updated while away
+//! above is told (`ChatHost::reconnected`) so that it catches up dialogs updated while away
 //! from REST history, deduplicated here against the ids already delivered, so each message
 //! reaches subscribers once.
 //!
 //! # The layer and its imports
 //!
 //! This module is the XMPP session and nothing above it: the connection, its stanzas, the
-//! reconnection state ([`reconnect`]), subscribers, iq requests, presence and privacy lists.
+//! reconnection state (`reconnect`), subscribers, iq requests, presence and privacy lists.
 //! It may import `crate::config`, `crate::error`, `cubechat_wire` and third-party crates,
 //! and never `crate::client`, `crate::store`, `crate::local`, `crate::chat` or `crate::auth`.
-//! What it needs from above comes through [`ChatHost`] (the current user and token, a renewed
+//! What it needs from above comes through `ChatHost` (the current user and token, a renewed
 //! token after a rejected login, "the session is starting", "reconnected after a gap"),
 //! handed in when the client is built. The public API (`Client::connect_chat`,
 //! `Client::send_message`, ...) is a thin layer above, in `crate::realtime`, over the
-//! session handle [`ChatShared`].
+//! session handle `ChatShared`.
 //!
 //! [`Client`]: crate::Client
 //! [`Client::create_privacy_list`]: crate::Client::create_privacy_list
