@@ -115,7 +115,7 @@ bench:
 chaos:
 	CHAOS_MESSAGES=$${CHAOS_MESSAGES:-10000} CHAOS_CUTS=$${CHAOS_CUTS:-200} \
 	CHAOS_STALL_MS=$${CHAOS_STALL_MS:-10000} CHAOS_LONG_STALLS=$${CHAOS_LONG_STALLS:-4} \
-	    cargo test -p cubeserver --test chaos -- --include-ignored --nocapture --test-threads=1
+	    cargo test -p cubechat-e2e --test chaos -- --include-ignored --nocapture --test-threads=1
 
 lint:
 	cargo fmt --all -- --check

@@ -8,7 +8,7 @@
 //! Every wait is bounded ([`STEP`]); "nothing more arrives" is checked over [`QUIET`].
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,14 +16,14 @@ use std::time::{Duration, Instant};
 use cubechat_core::chat::{ListParams, NewMessage};
 use cubechat_core::xmpp::Attachment;
 use cubechat_core::{
-    ChatAuth, ChatEvent, ChatEvents, ChatMessage, Client, ConnectionState, ConnectionStates, Error,
-    LoginId, OutgoingMessage, SessionEvent,
+    ChatAuth, ChatEvent, ChatMessage, Client, ConnectionState, Error, LoginId, OutgoingMessage,
+    SessionEvent,
 };
 use cubechat_wire::chat::Message;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 
-mod common;
+use cubechat_e2e as common;
 
 use common::{start, APP, PASSWORD};
 
@@ -61,8 +61,8 @@ async fn stored(u: &U, dialog_id: &str, message_id: &str) -> Option<Message> {
 // ---------------------------------------------------------------------------------------
 // Waiting
 
-include!("support/events.rs");
-include!("support/users.rs");
+use cubechat_e2e::events::*;
+use cubechat_e2e::users::*;
 
 /// Everything queued now.
 fn drain<T>(rx: &mut tokio::sync::mpsc::UnboundedReceiver<T>) -> Vec<T> {
