@@ -798,7 +798,7 @@ mod tests {
         let r = classify(&parsed);
         assert_eq!(r.what, Incoming::Chat { body: "hi".into() });
         assert_eq!(r.id.as_deref(), Some("id1"));
-        let mut expected = p.clone();
+        let mut expected = p;
         expected.custom.remove("bad key");
         assert_eq!(r.extra, expected);
     }
@@ -915,7 +915,7 @@ mod tests {
         assert_eq!(inner.attr("id"), Some("id1"));
         assert!(unwrap_carbon(&m).is_none());
         let d = delay(1_700_000_000, "chat");
-        let mut m2 = m.clone();
+        let mut m2 = m;
         m2.append_child(d);
         assert_eq!(classify(&m2).delay, Some(1_700_000_000));
     }

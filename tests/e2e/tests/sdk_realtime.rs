@@ -1306,7 +1306,7 @@ async fn expired_adopted_token_on_reconnect_is_auth_failed_then_renewed() {
     let token = log_in(&s, "fred", |_| {}).await.c.session_token().unwrap();
     let mut cfg = s.chat_config();
     cfg.chat.port = px.port;
-    let c = cubechat_core::Client::new(cfg).unwrap();
+    let c = Client::new(cfg).unwrap();
     c.use_token(&token).await.unwrap();
     let (_, mut states) = c.subscribe_connection();
     c.connect_chat(ChatAuth::SessionToken).await.unwrap();
