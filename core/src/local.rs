@@ -16,7 +16,7 @@
 //!   id, and the server drops repeats). Files of queued messages upload first. `Sent`,
 //!   `Failed`, delivered and read events move the message's [`MessageState`].
 //!
-//! One [`Local`] per logged-in user; its two tasks (event applier, queue worker) hold the
+//! One `Local` per logged-in user; its two tasks (event applier, queue worker) hold the
 //! client weakly and stop when the client or the store is closed.
 
 use std::collections::HashMap;

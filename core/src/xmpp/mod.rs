@@ -19,6 +19,17 @@
 //! fails (or after a fresh login following a drop) joined rooms are re-joined and dialogs
 //! updated while away are caught up from REST history, deduplicated against the ids already
 //! delivered, so each message reaches subscribers once.
+//!
+//! [`Client`]: crate::Client
+//! [`Client::create_privacy_list`]: crate::Client::create_privacy_list
+//! [`Client::last_activity`]: crate::Client::last_activity
+//! [`Client::mark_inactive`]: crate::Client::mark_inactive
+//! [`Client::room_occupants`]: crate::Client::room_occupants
+//! [`Client::send_message`]: crate::Client::send_message
+//! [`Client::subscribe_chat`]: crate::Client::subscribe_chat
+//! [`Client::subscribe_connection`]: crate::Client::subscribe_connection
+//! [`Client::subscribe_last_activity`]: crate::Client::subscribe_last_activity
+//! [`Client::update_privacy_list`]: crate::Client::update_privacy_list
 
 mod connector;
 mod engine;
