@@ -95,7 +95,7 @@ pub enum PresenceEvent {
 }
 
 /// Hears last-activity pushes, room occupants joining and leaving, and kicks.
-#[uniffi::export(with_foreign)]
+#[uniffi::export(foreign)]
 pub trait PresenceListener: Send + Sync {
     /// An error or exception raised here is logged once per subscription; later events are
     /// still delivered.
@@ -103,7 +103,7 @@ pub trait PresenceListener: Send + Sync {
 }
 
 /// Hears one user's logins (`seconds` 0) and logouts (seconds since last seen).
-#[uniffi::export(with_foreign)]
+#[uniffi::export(foreign)]
 pub trait LastActivityListener: Send + Sync {
     /// An error or exception raised here is logged once per subscription; later events are
     /// still delivered.

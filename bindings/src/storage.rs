@@ -89,7 +89,7 @@ pub struct UploadOptions {
 
 /// Receives the progress of an upload or a download: once at 0, about once per percent,
 /// and once at the end. Called on a cubechat thread; return quickly.
-#[uniffi::export(with_foreign)]
+#[uniffi::export(foreign)]
 pub trait TransferListener: Send + Sync {
     /// `done` bytes of `total` (0 when the total is unknown).
     ///
