@@ -14,19 +14,27 @@ KOTLIN_LIB:= $(ROOT)/.tools/node_modules/kotlin-compiler/lib
 BUILD     := $(ROOT)/build
 JAVA_CP   := $(KOTLIN_LIB)/kotlin-stdlib.jar:/usr/share/java/jna.jar:/usr/share/java/junit-jupiter-api.jar:$(KOTLIN_LIB)/kotlinx-coroutines-core-jvm.jar:$(KOTLIN_LIB)/kotlin-test.jar:$(KOTLIN_LIB)/kotlin-test-junit5.jar
 PORTABILITY_TARGETS := aarch64-linux-android aarch64-apple-ios
+# The one feature set every local build uses (so the library is built once per `make test`):
+# the FFI test hooks the Python and Kotlin tests call. Shipped libraries (android/, ios/) are
+# built without it.
+FEATURES  := --features cubechat-ffi/test-hooks
+# The crates whose API docs must build without warnings (`make lint`).
+DOC_CRATES:= -p cubechat-wire -p cubechat-core -p cubechat-ffi
 
 export CARGO_TERM_COLOR := never
 
 .PHONY: setup build bindings python kotlin swift android ios test test-rust test-python \
-        test-kotlin test-interop check-targets check-deps check-paths demo bench chaos lint clean fuzz
+        test-kotlin test-interop check-targets check-deps check-paths demo bench chaos lint clean fuzz \
+        swift-sources
 
 setup:
 	scripts/setup.sh
 
-## build: the engine, the FFI library, cubeserver and uniffi-bindgen (dev profile, once).
+## build: the engine, the FFI library (with the test hooks), cubeserver and uniffi-bindgen
+## (dev profile, once).
 build:
-	cargo build --workspace --all-targets
-	cargo build -p cubechat-ffi --features bindgen --bin uniffi-bindgen
+	cargo build --workspace --all-targets $(FEATURES)
+	cargo build -p cubechat-ffi --features bindgen,test-hooks --bin uniffi-bindgen
 
 ## bindings: Python, Kotlin and Swift sources generated from the unstripped library.
 bindings: build
@@ -39,7 +47,7 @@ bindings: build
 python: build
 	scripts/setup.sh python
 	rm -rf $(BUILD)/wheels
-	PATH="$(TARGET):$$PATH" $(VENV)/bin/maturin build -q -m bindings/Cargo.toml --out $(BUILD)/wheels
+	PATH="$(TARGET):$$PATH" $(VENV)/bin/maturin build -q -m bindings/Cargo.toml --features test-hooks --out $(BUILD)/wheels
 	$(VENV)/bin/pip install -q --disable-pip-version-check --force-reinstall --no-deps $(BUILD)/wheels/cubechat-*.whl
 
 ## kotlin: the Kotlin bindings and JUnit tests compiled for the JVM.
@@ -52,6 +60,11 @@ kotlin: build
 
 ## swift: Swift sources, header and modulemap for ios/ (built into an XCFramework on macOS).
 swift: build
+	$(MAKE) --no-print-directory swift-sources
+
+## swift-sources: the same from whatever target/debug/libcubechat.so is now (no build;
+## ios/build-xcframework.sh builds it without the test hooks first).
+swift-sources:
 	mkdir -p ios/Sources/CubeChat ios/Sources/CubeChatFFI/include
 	$(BINDGEN) generate $(LIB) --language swift --no-format --out-dir $(BUILD)/swift
 	cp $(BUILD)/swift/CubeChat.swift ios/Sources/CubeChat/
@@ -69,7 +82,7 @@ test: check-paths setup build check-deps lint test-rust test-python test-kotlin 
 	@echo "make test: all suites passed"
 
 test-rust: build
-	cargo test --workspace --no-fail-fast
+	cargo test --workspace --no-fail-fast $(FEATURES)
 
 test-python: python
 	cd tests/python && CUBESERVER_BIN=$(TARGET)/cubeserver timeout 600 $(VENV)/bin/python -m pytest -q
@@ -115,11 +128,14 @@ bench:
 chaos:
 	CHAOS_MESSAGES=$${CHAOS_MESSAGES:-10000} CHAOS_CUTS=$${CHAOS_CUTS:-200} \
 	CHAOS_STALL_MS=$${CHAOS_STALL_MS:-10000} CHAOS_LONG_STALLS=$${CHAOS_LONG_STALLS:-4} \
-	    cargo test -p cubeserver --test chaos -- --include-ignored --nocapture --test-threads=1
+	    cargo test -p cubechat-e2e --test chaos -- --include-ignored --nocapture --test-threads=1
 
+## lint: rustfmt check, clippy with warnings denied, and the API docs of the exported crates
+## built with warnings denied (broken intra-doc links, missing docs).
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets $(FEATURES) -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps $(DOC_CRATES)
 
 clean:
 	cargo clean

@@ -11,7 +11,10 @@ fi
 targets=(aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios)
 rustup target add "${targets[@]}"
 for t in "${targets[@]}"; do cargo build --release -p cubechat-ffi --lib --target "$t"; done
-make swift
+# The Swift sources come from the host library built as shipped: without the test hooks.
+cargo build -p cubechat-ffi --features bindgen --bin uniffi-bindgen
+cargo build -p cubechat-ffi --lib
+make swift-sources
 headers=$(mktemp -d)
 cp ios/Sources/CubeChatFFI/include/CubeChatFFI.h "$headers/"
 cp ios/Sources/CubeChatFFI/include/module.modulemap "$headers/module.modulemap"

@@ -55,26 +55,39 @@ pub struct Dialog {
     pub owner_id: u64,
     /// `None` for a type this SDK does not know (e.g. meetings).
     pub kind: Option<DialogType>,
+    /// The dialog's name (groups; private dialogs have none).
     pub name: Option<String>,
+    /// The description.
     pub description: Option<String>,
+    /// The photo: a URL or a cloud file uid.
     pub photo: Option<String>,
+    /// The ids of the occupants (members).
     pub occupants_ids: Vec<u64>,
     /// Subscribers of a public dialog.
     pub occupants_count: Option<u64>,
+    /// The ids of the admins (besides the owner).
     pub admins_ids: Vec<u64>,
+    /// The ids of the pinned messages.
     pub pinned_message_ids: Vec<String>,
+    /// The text of the last message.
     pub last_message: Option<String>,
+    /// The id of the last message.
     pub last_message_id: Option<String>,
+    /// The sender id of the last message.
     pub last_message_user_id: Option<u64>,
     /// Unix seconds.
     pub last_message_date_sent: Option<i64>,
     /// `sent`, `delivered` or `read` when the caller sent the last message.
     pub last_message_status: Option<String>,
+    /// How many messages the current user has not read.
     pub unread_count: u64,
     /// The group chat address; `None` for private dialogs.
     pub room_jid: Option<String>,
+    /// When it was created (ISO 8601, as the server sent it).
     pub created_at: Option<String>,
+    /// When it last changed (ISO 8601, as the server sent it).
     pub updated_at: Option<String>,
+    /// Custom key/value fields of the dialog.
     pub extensions: HashMap<String, String>,
 }
 
@@ -108,6 +121,7 @@ impl From<wire::Dialog> for Dialog {
 /// A dialog to create.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct NewDialog {
+    /// The dialog type.
     pub kind: DialogType,
     /// Required for group, public and broadcast dialogs.
     #[uniffi(default)]
@@ -115,10 +129,13 @@ pub struct NewDialog {
     /// Other occupants; exactly one for a private dialog.
     #[uniffi(default)]
     pub occupants_ids: Vec<u64>,
+    /// The photo: a URL or a cloud file uid.
     #[uniffi(default)]
     pub photo: Option<String>,
+    /// The description.
     #[uniffi(default)]
     pub description: Option<String>,
+    /// Custom key/value fields of the dialog.
     #[uniffi(default)]
     pub extensions: HashMap<String, String>,
 }
@@ -139,20 +156,28 @@ impl From<NewDialog> for core::NewDialog {
 /// Changes to a dialog; unset fields stay as they are.
 #[derive(Debug, Clone, Default, uniffi::Record)]
 pub struct DialogUpdate {
+    /// A new name.
     #[uniffi(default)]
     pub name: Option<String>,
+    /// A new photo.
     #[uniffi(default)]
     pub photo: Option<String>,
+    /// A new description.
     #[uniffi(default)]
     pub description: Option<String>,
+    /// New custom fields (replacing the old ones).
     #[uniffi(default)]
     pub extensions: Option<HashMap<String, String>>,
+    /// Users to add to the occupants.
     #[uniffi(default)]
     pub add_occupants: Vec<u64>,
+    /// Users to remove from the occupants.
     #[uniffi(default)]
     pub remove_occupants: Vec<u64>,
+    /// Message ids to pin.
     #[uniffi(default)]
     pub pin_messages: Vec<String>,
+    /// Message ids to unpin.
     #[uniffi(default)]
     pub unpin_messages: Vec<String>,
 }
@@ -175,15 +200,25 @@ impl From<DialogUpdate> for core::DialogUpdate {
 /// Filter operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum FilterOp {
+    /// Equal to the value.
     Eq,
+    /// Less than the value.
     Lt,
+    /// Less than or equal to the value.
     Lte,
+    /// Greater than the value.
     Gt,
+    /// Greater than or equal to the value.
     Gte,
+    /// Not equal to the value.
     Ne,
+    /// One of the values (comma-separated).
     In,
+    /// None of the values (comma-separated).
     Nin,
+    /// Contains all of the values (comma-separated; list fields).
     All,
+    /// Contains the value (text fields).
     Ctn,
 }
 
@@ -207,24 +242,30 @@ impl From<FilterOp> for core::FilterOp {
 /// One list filter, e.g. `updated_at` `Gt` `"1700000000"` (lists comma-joined).
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct Filter {
+    /// The field filtered on (e.g. `date_sent`, `updated_at`).
     pub field: String,
+    /// The comparison.
     pub op: FilterOp,
+    /// The value compared with, as text (lists comma-separated).
     pub value: String,
 }
 
 /// Filters, paging and order of a list call.
 #[derive(Debug, Clone, Default, uniffi::Record)]
 pub struct ListParams {
+    /// Filters, all of which must hold.
     #[uniffi(default)]
     pub filters: Vec<Filter>,
     /// 1–100; server default 100.
     #[uniffi(default)]
     pub limit: Option<u32>,
+    /// How many entries to skip.
     #[uniffi(default)]
     pub skip: Option<u32>,
     /// Field to sort by.
     #[uniffi(default)]
     pub sort_by: Option<String>,
+    /// Newest first when `true`.
     #[uniffi(default = false)]
     pub sort_descending: bool,
 }
@@ -251,9 +292,13 @@ impl From<ListParams> for core::ListParams {
 /// A page of dialogs.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct DialogPage {
+    /// The total.
     pub total: u64,
+    /// How many entries were skipped before this page.
     pub skip: u64,
+    /// The page size asked for.
     pub limit: u64,
+    /// The entries of this page.
     pub items: Vec<Dialog>,
 }
 
@@ -262,25 +307,34 @@ pub struct DialogPage {
 pub struct Attachment {
     /// e.g. `image`, `video`, `audio`, `file`, `place`.
     pub kind: String,
+    /// The attachment's id (often the cloud file's uid).
     #[uniffi(default)]
     pub id: Option<String>,
     /// Blob UID in cloud storage.
     #[uniffi(default)]
     pub uid: Option<String>,
+    /// The download URL.
     #[uniffi(default)]
     pub url: Option<String>,
+    /// The file name.
     #[uniffi(default)]
     pub name: Option<String>,
+    /// The size in bytes.
     #[uniffi(default)]
     pub size: Option<u64>,
+    /// The MIME type.
     #[uniffi(default)]
     pub content_type: Option<String>,
+    /// The width in pixels (images and videos).
     #[uniffi(default)]
     pub width: Option<u64>,
+    /// The height in pixels (images and videos).
     #[uniffi(default)]
     pub height: Option<u64>,
+    /// The duration in seconds (audio and video).
     #[uniffi(default)]
     pub duration: Option<u64>,
+    /// Free-form data the app attaches (often JSON).
     #[uniffi(default)]
     pub data: Option<String>,
 }
@@ -324,7 +378,9 @@ impl From<Attachment> for wire::Attachment {
 /// Reactions on a message: the caller's own and the count per reaction.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct Reactions {
+    /// The reactions the current user gave.
     pub own: Vec<String>,
+    /// How many times each reaction was given.
     pub totals: HashMap<String, u64>,
 }
 
@@ -340,23 +396,33 @@ impl From<wire::ReactionsSummary> for Reactions {
 /// A stored message.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct ChatMessage {
+    /// The message's id.
     pub id: String,
+    /// The dialog's id.
     pub dialog_id: String,
+    /// The text, when it has one.
     pub body: Option<String>,
     /// Unix seconds.
     pub date_sent: i64,
+    /// The sender's user id.
     pub sender_id: u64,
     /// 0 in group dialogs.
     pub recipient_id: u64,
+    /// The ids of the users who read it.
     pub read_ids: Vec<u64>,
+    /// The ids of the users it was delivered to.
     pub delivered_ids: Vec<u64>,
     /// Read by the caller.
     pub read: bool,
+    /// The attachments.
     pub attachments: Vec<Attachment>,
+    /// The reactions summary.
     pub reactions: Option<Reactions>,
     /// Custom parameters sent with the message.
     pub custom: HashMap<String, String>,
+    /// When it was created (ISO 8601, as the server sent it).
     pub created_at: Option<String>,
+    /// When it last changed (ISO 8601, as the server sent it).
     pub updated_at: Option<String>,
 }
 
@@ -391,16 +457,21 @@ impl From<wire::Message> for ChatMessage {
 /// A message to store (and optionally deliver) through REST.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct NewMessage {
+    /// The dialog to send to.
     pub dialog_id: String,
+    /// The text.
     #[uniffi(default)]
     pub body: String,
+    /// The attachments.
     #[uniffi(default)]
     pub attachments: Vec<Attachment>,
+    /// Custom parameters sent with the message (extra top-level keys).
     #[uniffi(default)]
     pub custom: HashMap<String, String>,
     /// Also deliver over chat.
     #[uniffi(default = false)]
     pub send_to_chat: bool,
+    /// Whether receivers send delivered/read markers for it.
     #[uniffi(default = false)]
     pub markable: bool,
     /// Unix seconds; server time when absent.
@@ -411,8 +482,11 @@ pub struct NewMessage {
 /// Result of a bulk delete, per id.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct DeleteResult {
+    /// The ids that were deleted.
     pub deleted: Vec<String>,
+    /// The ids that did not exist.
     pub not_found: Vec<String>,
+    /// The ids the user may not delete.
     pub no_permission: Vec<String>,
 }
 
@@ -429,7 +503,9 @@ impl From<wire::DeleteResult> for DeleteResult {
 /// Unread message counts.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct UnreadCounts {
+    /// Unread messages in all dialogs.
     pub total: u64,
+    /// Unread messages per dialog id.
     pub per_dialog: HashMap<String, u64>,
 }
 
@@ -441,6 +517,7 @@ pub struct SearchQuery {
     /// Unix seconds; give both or neither, at most 3 months apart.
     #[uniffi(default)]
     pub start_date: Option<i64>,
+    /// Only messages sent before this time (Unix seconds).
     #[uniffi(default)]
     pub end_date: Option<i64>,
     /// At most 10.
@@ -454,8 +531,11 @@ pub struct SearchQuery {
 /// What a global search found.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct SearchResults {
+    /// The dialogs found.
     pub dialogs: Vec<Dialog>,
+    /// The messages found.
     pub messages: Vec<ChatMessage>,
+    /// The users found.
     pub users: Vec<User>,
 }
 

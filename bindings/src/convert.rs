@@ -199,9 +199,15 @@ impl From<ReconnectConfig> for core::ReconnectPolicy {
 #[derive(Debug, Clone, uniffi::Enum)]
 pub enum LoginId {
     /// By login name.
-    Login { login: String },
+    Login {
+        /// The login name.
+        login: String,
+    },
     /// By e-mail address.
-    Email { email: String },
+    Email {
+        /// The e-mail address.
+        email: String,
+    },
 }
 
 impl From<LoginId> for core::LoginId {
@@ -218,11 +224,17 @@ impl From<LoginId> for core::LoginId {
 pub struct User {
     /// Numeric user id.
     pub id: u64,
+    /// The login name.
     pub login: Option<String>,
+    /// The e-mail address.
     pub email: Option<String>,
+    /// The full name shown to other users.
     pub full_name: Option<String>,
+    /// The phone number.
     pub phone: Option<String>,
+    /// The website URL.
     pub website: Option<String>,
+    /// An id of the user in the app's own system.
     pub external_id: Option<String>,
     /// Free-form app data.
     pub custom_data: Option<String>,
@@ -234,7 +246,9 @@ pub struct User {
     pub timezone: Option<i64>,
     /// ISO-8601 times.
     pub created_at: Option<String>,
+    /// When it last changed (ISO 8601, as the server sent it).
     pub updated_at: Option<String>,
+    /// When the user last made a request (ISO 8601).
     pub last_request_at: Option<String>,
 }
 
@@ -277,22 +291,31 @@ pub struct NewUser {
     /// Login name; a login or an email is required.
     #[uniffi(default)]
     pub login: Option<String>,
+    /// The e-mail address.
     #[uniffi(default)]
     pub email: Option<String>,
+    /// The full name shown to other users.
     #[uniffi(default)]
     pub full_name: Option<String>,
+    /// The phone number.
     #[uniffi(default)]
     pub phone: Option<String>,
+    /// The website URL.
     #[uniffi(default)]
     pub website: Option<String>,
+    /// An id of the user in the app's own system.
     #[uniffi(default)]
     pub external_id: Option<String>,
+    /// Free-form data the app stores with the user (often JSON).
     #[uniffi(default)]
     pub custom_data: Option<String>,
+    /// The avatar: a URL or a cloud file uid.
     #[uniffi(default)]
     pub avatar: Option<String>,
+    /// Tags.
     #[uniffi(default)]
     pub tags: Vec<String>,
+    /// The UTC offset in hours (ConnectyCube's `timezone`).
     #[uniffi(default)]
     pub timezone: Option<i64>,
 }
@@ -324,8 +347,11 @@ pub struct Session {
     pub id: u64,
     /// The logged-in user, 0 for an application session.
     pub user_id: u64,
+    /// The application's id.
     pub application_id: u64,
+    /// When it was created (ISO 8601, as the server sent it).
     pub created_at: Option<String>,
+    /// When it last changed (ISO 8601, as the server sent it).
     pub updated_at: Option<String>,
     /// The user, when the server included it.
     pub user: Option<User>,
@@ -348,15 +374,27 @@ impl From<core::Session> for Session {
 #[derive(Debug, Clone, PartialEq, uniffi::Enum)]
 pub enum SessionEvent {
     /// Delivered first on subscribe: the session at that moment (`None` = no session).
-    Current { user_id: Option<u64> },
+    Current {
+        /// The logged-in user's id, if a user is logged in.
+        user_id: Option<u64>,
+    },
     /// A session was created or adopted; `user_id` 0 for an application session.
-    Started { user_id: u64 },
+    Started {
+        /// The logged-in user's id (0 for an application session).
+        user_id: u64,
+    },
     /// An expired session was renewed transparently.
-    Renewed { user_id: u64 },
+    Renewed {
+        /// The logged-in user's id (0 for an application session).
+        user_id: u64,
+    },
     /// The user logged out; the application session remains.
     LoggedOut,
     /// The session expired and could not be renewed: log in again.
-    Expired { reason: String },
+    Expired {
+        /// Why the session ended (no secret).
+        reason: String,
+    },
     /// The session was destroyed on request.
     Destroyed,
 }

@@ -10,22 +10,40 @@ pub enum ChatError {
     /// The app passed something unusable (empty or oversized value, bad config). Nothing was
     /// sent; fix the input.
     #[error("invalid input: {reason}")]
-    InvalidInput { reason: String },
+    InvalidInput {
+        /// What was wrong with the input.
+        reason: String,
+    },
     /// The server could not be reached, or the connection broke or timed out. Retry later.
     #[error("network: {reason}")]
-    Network { reason: String },
+    Network {
+        /// What went wrong, in words (no secret, no message body).
+        reason: String,
+    },
     /// Wrong login or password. Ask the user again.
     #[error("invalid credentials: {reason}")]
-    InvalidCredentials { reason: String },
+    InvalidCredentials {
+        /// What went wrong, in words (no secret, no message body).
+        reason: String,
+    },
     /// The application id or auth key was rejected. A configuration error.
     #[error("application rejected: {reason}")]
-    ApplicationRejected { reason: String },
+    ApplicationRejected {
+        /// What went wrong, in words (no secret, no message body).
+        reason: String,
+    },
     /// The session signature was rejected: wrong auth secret, or the device clock is far off.
     #[error("signature rejected: {reason}")]
-    SignatureRejected { reason: String },
+    SignatureRejected {
+        /// What went wrong, in words (no secret, no message body).
+        reason: String,
+    },
     /// The session expired and could not be renewed. Log in again.
     #[error("session expired: {reason}")]
-    SessionExpired { reason: String },
+    SessionExpired {
+        /// What went wrong, in words (no secret, no message body).
+        reason: String,
+    },
     /// The call needs the chat connection: call `connect_chat` first (or again after
     /// `disconnect_chat`/`destroy_chat`).
     #[error("chat is not connected")]
@@ -35,44 +53,78 @@ pub enum ChatError {
     NotLoggedIn,
     /// Not allowed for this user.
     #[error("forbidden: {reason}")]
-    Forbidden { reason: String },
+    Forbidden {
+        /// What went wrong, in words (no secret, no message body).
+        reason: String,
+    },
     /// The thing asked for does not exist.
     #[error("not found: {reason}")]
-    NotFound { reason: String },
+    NotFound {
+        /// What went wrong, in words (no secret, no message body).
+        reason: String,
+    },
     /// Any other error status from the server (validation, rate limit, 5xx).
     #[error("server {code}: {reason}")]
-    Server { code: u16, reason: String },
+    Server {
+        /// The HTTP status.
+        code: u16,
+        /// The server's error message (no secret).
+        reason: String,
+    },
     /// The server asks the app to slow down (HTTP 429); `retry_after_ms` is the wait it
     /// advised, when it gave one. Idempotent calls were already retried (at most twice, for
     /// advised waits up to 30 s); try again after the advised wait.
     #[error("rate limited by the server")]
-    RateLimited { retry_after_ms: Option<u64> },
+    RateLimited {
+        /// How long the server asked to wait before retrying, in milliseconds, when it said.
+        retry_after_ms: Option<u64>,
+    },
     /// The server is temporarily unavailable (HTTP 503); `retry_after_ms` is the wait it
     /// advised, when it gave one. Idempotent calls were already retried; try again later.
     #[error("server busy")]
-    ServerBusy { retry_after_ms: Option<u64> },
+    ServerBusy {
+        /// How long the server asked to wait before retrying, in milliseconds, when it said.
+        retry_after_ms: Option<u64>,
+    },
     /// The server's answer was malformed. Usually a server or proxy problem.
     #[error("protocol: {reason}")]
-    Protocol { reason: String },
+    Protocol {
+        /// What went wrong, in words (no secret, no message body).
+        reason: String,
+    },
     /// The app cancelled the operation (a `CancelToken`, or the calling task was cancelled).
     #[error("cancelled")]
     Cancelled,
     /// The local store could not be read or written (disk full, no permission). Nothing was
     /// half-written; retry once the device has space.
     #[error("local store: {reason}")]
-    Store { reason: String },
+    Store {
+        /// What went wrong, in words (no secret, no message body).
+        reason: String,
+    },
     /// The local store file is damaged or not a database. It was left untouched: the app may
     /// move it aside (or delete it) and open a fresh store, which re-syncs from the server
     /// (messages still queued in the damaged file are lost then).
     #[error("local store is corrupt: {reason}")]
-    StoreCorrupt { reason: String },
+    StoreCorrupt {
+        /// What went wrong, in words (no secret, no message body).
+        reason: String,
+    },
     /// The local store was written by a newer cubechat (schema `found` > `supported`). It was
     /// left untouched; update the app.
     #[error("local store schema {found} is newer than supported {supported}")]
-    StoreTooNew { found: u32, supported: u32 },
+    StoreTooNew {
+        /// The schema version found in the store file.
+        found: u32,
+        /// The newest schema version this library knows.
+        supported: u32,
+    },
     /// A bug in cubechat (including a caught panic) or in a listener. Report it.
     #[error("internal: {reason}")]
-    Internal { reason: String },
+    Internal {
+        /// What went wrong, in words (no secret, no message body).
+        reason: String,
+    },
 }
 
 impl From<CoreError> for ChatError {

@@ -34,7 +34,10 @@ pub enum MessageState {
     /// Read by at least one recipient.
     Read,
     /// Not sent: `retry_message` queues it again, `cancel_message` drops it.
-    Failed { reason: String },
+    Failed {
+        /// Why it failed (no message body).
+        reason: String,
+    },
     /// A message from another user (or from another device of this user).
     Received,
 }
@@ -57,22 +60,29 @@ impl From<core::MessageState> for MessageState {
 pub struct TimelineMessage {
     /// The message id (final already while queued).
     pub id: String,
+    /// The dialog's id.
     pub dialog_id: String,
+    /// The sender's user id.
     pub sender_id: u64,
     /// The addressee in private dialogs; `None` in groups.
     pub recipient_id: Option<u64>,
+    /// The text.
     pub body: String,
+    /// The attachments.
     pub attachments: Vec<Attachment>,
     /// Custom parameters.
     pub custom: HashMap<String, String>,
     /// Unix seconds.
     pub date_sent: i64,
+    /// Where the message is on its way (queued, sending, sent, failed, ...).
     pub state: MessageState,
     /// Sent by this user (from this device or another).
     pub outgoing: bool,
     /// The body was edited.
     pub edited: bool,
+    /// The ids of the users who read it.
     pub read_ids: Vec<u64>,
+    /// The ids of the users it was delivered to.
     pub delivered_ids: Vec<u64>,
     /// This user's reactions and the count per reaction.
     pub reactions: Reactions,
@@ -114,11 +124,20 @@ fn messages(v: Vec<core::LocalMessage>) -> Vec<TimelineMessage> {
 #[derive(Debug, Clone, PartialEq, uniffi::Enum)]
 pub enum DialogListEvent {
     /// The first page from the store, newest activity first. Always the first event.
-    Snapshot { dialogs: Vec<Dialog> },
+    Snapshot {
+        /// Every dialog in the list, in order.
+        dialogs: Vec<Dialog>,
+    },
     /// A dialog is new or changed (name, photo, occupants, last message, unread count).
-    Changed { dialog: Dialog },
+    Changed {
+        /// The dialog as it is now.
+        dialog: Dialog,
+    },
     /// A dialog is gone (deleted, left, or this user was removed).
-    Removed { dialog_id: String },
+    Removed {
+        /// The dialog removed from the list.
+        dialog_id: String,
+    },
 }
 
 impl From<local_core::DialogsEvent> for DialogListEvent {
@@ -137,14 +156,26 @@ impl From<local_core::DialogsEvent> for DialogListEvent {
 #[derive(Debug, Clone, PartialEq, uniffi::Enum)]
 pub enum TimelineEvent {
     /// The newest cached messages, oldest first. Always the first event.
-    Snapshot { messages: Vec<TimelineMessage> },
+    Snapshot {
+        /// Every message of the timeline, in order.
+        messages: Vec<TimelineMessage>,
+    },
     /// A message is new to the store (received, queued, or filled in after a gap).
-    Added { message: TimelineMessage },
+    Added {
+        /// The new message.
+        message: TimelineMessage,
+    },
     /// A message changed in place: state, body (edit), reactions, delivered/read users,
     /// attachments of a queued message after their upload.
-    Updated { message: TimelineMessage },
+    Updated {
+        /// The message as it is now.
+        message: TimelineMessage,
+    },
     /// A message was deleted (by its sender, or cancelled from the queue).
-    Removed { message_id: String },
+    Removed {
+        /// The message removed from the timeline.
+        message_id: String,
+    },
 }
 
 impl From<local_core::TimelineEvent> for TimelineEvent {

@@ -20,10 +20,15 @@ use crate::error::ChatError;
 /// Severity of a log record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum LogLevel {
+    /// Something failed.
     Error,
+    /// Something unexpected that the library handled.
     Warn,
+    /// A notable event (connect, login, reconnect).
     Info,
+    /// Detail for debugging.
     Debug,
+    /// Every step.
     Trace,
 }
 
@@ -68,6 +73,7 @@ pub struct LogConfig {
 /// One log record handed to a [`LogSink`].
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct LogRecord {
+    /// How severe it is.
     pub level: LogLevel,
     /// The Rust module that logged, e.g. `cubechat_core::auth`.
     pub target: String,

@@ -13,6 +13,7 @@ use crate::runtime::run;
 /// One user in a privacy list.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct PrivacyListItem {
+    /// The user the item blocks or allows.
     pub user_id: u64,
     /// `true` = allow this user explicitly, `false` = block.
     #[uniffi(default = false)]
@@ -26,7 +27,9 @@ pub struct PrivacyListItem {
 /// A named privacy list.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct PrivacyList {
+    /// The list's name.
     pub name: String,
+    /// The list's items.
     pub items: Vec<PrivacyListItem>,
 }
 
@@ -37,6 +40,7 @@ pub struct PrivacyListNames {
     pub active: Option<String>,
     /// The default list: the one the server enforces.
     pub default: Option<String>,
+    /// The names of every list.
     pub names: Vec<String>,
 }
 
@@ -82,20 +86,37 @@ impl From<core::PrivacyList> for PrivacyList {
 #[derive(Debug, Clone, PartialEq, uniffi::Enum)]
 pub enum PresenceEvent {
     /// A user whose activity you subscribed to came online (`seconds` 0) or went offline.
-    LastActivity { user_id: u64, seconds: u64 },
+    LastActivity {
+        /// The user asked about.
+        user_id: u64,
+        /// Seconds since the user's last activity (0 while online).
+        seconds: u64,
+    },
     /// Another user joined a room you joined.
-    OccupantJoined { dialog_id: String, user_id: u64 },
+    OccupantJoined {
+        /// The group dialog.
+        dialog_id: String,
+        /// Who joined.
+        user_id: u64,
+    },
     /// Another user left a room you joined.
-    OccupantLeft { dialog_id: String, user_id: u64 },
+    OccupantLeft {
+        /// The group dialog.
+        dialog_id: String,
+        /// Who left.
+        user_id: u64,
+    },
     /// You were removed from a room; `initiator_id` did it, when known.
     Kicked {
+        /// The group dialog the current user was removed from.
         dialog_id: String,
+        /// Who removed the user, when the server said.
         initiator_id: Option<u64>,
     },
 }
 
 /// Hears last-activity pushes, room occupants joining and leaving, and kicks.
-#[uniffi::export(with_foreign)]
+#[uniffi::export(foreign)]
 pub trait PresenceListener: Send + Sync {
     /// An error or exception raised here is logged once per subscription; later events are
     /// still delivered.
@@ -103,7 +124,7 @@ pub trait PresenceListener: Send + Sync {
 }
 
 /// Hears one user's logins (`seconds` 0) and logouts (seconds since last seen).
-#[uniffi::export(with_foreign)]
+#[uniffi::export(foreign)]
 pub trait LastActivityListener: Send + Sync {
     /// An error or exception raised here is logged once per subscription; later events are
     /// still delivered.

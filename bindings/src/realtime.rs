@@ -244,7 +244,7 @@ pub struct SystemMessage {
 }
 
 /// Hears the connection state: the current one first, then every change.
-#[uniffi::export(with_foreign)]
+#[uniffi::export(foreign)]
 pub trait ConnectionListener: Send + Sync {
     /// An error or exception raised here is logged once per subscription; later events are
     /// still delivered.
@@ -252,7 +252,7 @@ pub trait ConnectionListener: Send + Sync {
 }
 
 /// Hears new messages (each id once).
-#[uniffi::export(with_foreign)]
+#[uniffi::export(foreign)]
 pub trait MessageListener: Send + Sync {
     /// An error or exception raised here is logged once per subscription; later events are
     /// still delivered.
@@ -260,7 +260,7 @@ pub trait MessageListener: Send + Sync {
 }
 
 /// Hears sent / failed / delivered / read statuses.
-#[uniffi::export(with_foreign)]
+#[uniffi::export(foreign)]
 pub trait StatusListener: Send + Sync {
     /// An error or exception raised here is logged once per subscription; later events are
     /// still delivered.
@@ -268,7 +268,7 @@ pub trait StatusListener: Send + Sync {
 }
 
 /// Hears typing: `composing` true when a user starts, false when they pause.
-#[uniffi::export(with_foreign)]
+#[uniffi::export(foreign)]
 pub trait TypingListener: Send + Sync {
     /// An error or exception raised here is logged once per subscription; later events are
     /// still delivered.
@@ -281,7 +281,7 @@ pub trait TypingListener: Send + Sync {
 }
 
 /// Hears edits, deletions and reaction changes.
-#[uniffi::export(with_foreign)]
+#[uniffi::export(foreign)]
 pub trait MessageChangeListener: Send + Sync {
     /// An error or exception raised here is logged once per subscription; later events are
     /// still delivered.
@@ -289,7 +289,7 @@ pub trait MessageChangeListener: Send + Sync {
 }
 
 /// Hears system messages.
-#[uniffi::export(with_foreign)]
+#[uniffi::export(foreign)]
 pub trait SystemMessageListener: Send + Sync {
     /// An error or exception raised here is logged once per subscription; later events are
     /// still delivered.
@@ -297,7 +297,7 @@ pub trait SystemMessageListener: Send + Sync {
 }
 
 /// Hears messages the server bounced (e.g. the recipient blocked this user).
-#[uniffi::export(with_foreign)]
+#[uniffi::export(foreign)]
 pub trait MessageErrorListener: Send + Sync {
     /// An error or exception raised here is logged once per subscription; later events are
     /// still delivered.

@@ -108,14 +108,17 @@ pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Panics inside an exported call on purpose. It exists so tests in every language can
 /// prove that no Rust panic crosses the FFI: the call raises `InternalError` /
-/// `InternalException` and the library stays usable. Never call it in an app.
+/// `InternalException` and the library stays usable. Only in builds with the `test-hooks`
+/// feature (the binding tests); never in a shipped library.
+#[cfg(feature = "test-hooks")]
 #[uniffi::export]
 pub fn trigger_test_panic() {
     panic!("test panic requested through trigger_test_panic");
 }
 
 /// Like [`trigger_test_panic`], but the panic happens on a runtime worker thread inside an
-/// async call; it surfaces as [`ChatError::Internal`].
+/// async call; it surfaces as [`ChatError::Internal`]. Only with the `test-hooks` feature.
+#[cfg(feature = "test-hooks")]
 #[uniffi::export]
 pub async fn trigger_test_panic_async() -> Result<(), ChatError> {
     run(async {

@@ -21,7 +21,9 @@ pub struct Blob {
     pub id: u64,
     /// The download key: attachments and URLs use it.
     pub uid: String,
+    /// The file name.
     pub name: Option<String>,
+    /// The MIME type.
     pub content_type: Option<String>,
     /// Bytes; `None` until the upload completed.
     pub size: Option<u64>,
@@ -67,9 +69,13 @@ impl From<Blob> for wire::Blob {
 /// A page of the user's blobs.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct BlobPage {
+    /// The page number (from 1).
     pub current_page: u64,
+    /// The page size.
     pub per_page: u64,
+    /// How many entries exist in total.
     pub total_entries: u64,
+    /// The cloud files of this page.
     pub items: Vec<Blob>,
 }
 
@@ -89,7 +95,7 @@ pub struct UploadOptions {
 
 /// Receives the progress of an upload or a download: once at 0, about once per percent,
 /// and once at the end. Called on a cubechat thread; return quickly.
-#[uniffi::export(with_foreign)]
+#[uniffi::export(foreign)]
 pub trait TransferListener: Send + Sync {
     /// `done` bytes of `total` (0 when the total is unknown).
     ///

@@ -30,13 +30,22 @@ pub enum LoginId {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SessionEvent {
     /// A new session was created or adopted. `user_id` is 0 for an application session.
-    Started { user_id: u64 },
+    Started {
+        /// The logged-in user's id (0 for an application session).
+        user_id: u64,
+    },
     /// An expired session was replaced by a fresh one transparently.
-    Renewed { user_id: u64 },
+    Renewed {
+        /// The logged-in user's id (0 for an application session).
+        user_id: u64,
+    },
     /// The user logged out; an application session remains.
     LoggedOut,
     /// The session expired and could not be renewed: the app must log in again.
-    Expired { reason: String },
+    Expired {
+        /// Why the session ended (no secret).
+        reason: String,
+    },
     /// The session was destroyed on request.
     Destroyed,
 }

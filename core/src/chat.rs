@@ -22,16 +22,23 @@ pub const MAX_IDS: usize = 100;
 pub use crate::xmpp::MAX_BODY;
 /// Search limits from the ConnectyCube docs.
 pub const SEARCH_MIN_TEXT: usize = 5;
+/// At most this many dialog ids in one search.
 pub const SEARCH_MAX_DIALOGS: usize = 10;
+/// At most this many results of each kind in one search.
 pub const SEARCH_MAX_LIMIT: u32 = 100;
+/// The longest date range of one search (92 days).
 pub const SEARCH_MAX_RANGE_SECS: i64 = 92 * 86_400;
 
 /// The four dialog types, with the wire numbers of the docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DialogType {
+    /// Everyone in the app sees it; only admins post.
     Broadcast,
+    /// A closed group with an occupant list.
     Group,
+    /// A one-to-one dialog.
     Private,
+    /// An open group users subscribe to.
     Public,
 }
 
@@ -61,27 +68,42 @@ impl DialogType {
 /// A dialog to create.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewDialog {
+    /// The dialog type.
     pub kind: DialogType,
+    /// The name (required for groups).
     pub name: Option<String>,
     /// Other occupants (the creator is added by the server). Exactly one for private.
     pub occupants_ids: Vec<u64>,
+    /// The photo: a URL or a cloud file uid.
     pub photo: Option<String>,
+    /// The description.
     pub description: Option<String>,
+    /// Custom key/value fields of the dialog.
     pub extensions: BTreeMap<String, String>,
 }
 
 /// Comparison operators of list filters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FilterOp {
+    /// Equal to the value.
     Eq,
+    /// Less than the value.
     Lt,
+    /// Less than or equal to the value.
     Lte,
+    /// Greater than the value.
     Gt,
+    /// Greater than or equal to the value.
     Gte,
+    /// Not equal to the value.
     Ne,
+    /// One of the values (comma-separated).
     In,
+    /// None of the values (comma-separated).
     Nin,
+    /// Contains all of the values (comma-separated; list fields).
     All,
+    /// Contains the value (text fields).
     Ctn,
 }
 
@@ -105,16 +127,22 @@ impl FilterOp {
 /// One filter `field[op]=value` (lists are comma-joined).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
+    /// The field filtered on (e.g. `date_sent`, `updated_at`).
     pub field: String,
+    /// The comparison.
     pub op: FilterOp,
+    /// The value compared with, as text (lists comma-separated).
     pub value: String,
 }
 
 /// Paging and ordering of a list call.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ListParams {
+    /// Filters, all of which must hold.
     pub filters: Vec<Filter>,
+    /// The page size (the server's default when absent).
     pub limit: Option<u32>,
+    /// How many entries to skip.
     pub skip: Option<u32>,
     /// `(field, descending)`.
     pub sort: Option<(String, bool)>,
@@ -176,27 +204,39 @@ impl ListParams {
 /// Changes to a dialog; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DialogUpdate {
+    /// A new name.
     pub name: Option<String>,
+    /// A new photo.
     pub photo: Option<String>,
+    /// A new description.
     pub description: Option<String>,
+    /// New custom fields (replacing the old ones).
     pub extensions: Option<BTreeMap<String, String>>,
+    /// Users to add to the occupants.
     pub add_occupants: Vec<u64>,
+    /// Users to remove from the occupants.
     pub remove_occupants: Vec<u64>,
+    /// Message ids to pin.
     pub pin_messages: Vec<String>,
+    /// Message ids to unpin.
     pub unpin_messages: Vec<String>,
 }
 
 /// A message to create over REST.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NewMessage {
+    /// The dialog to send to.
     pub dialog_id: String,
+    /// The text.
     pub body: String,
+    /// The attachments.
     pub attachments: Vec<Attachment>,
     /// Custom parameters: travel with the message and come back from history. Names of
     /// message fields ([`cubechat_wire::chat::RESERVED_MESSAGE_KEYS`]) are refused.
     pub custom: BTreeMap<String, String>,
     /// Also deliver it over chat (otherwise only stored).
     pub send_to_chat: bool,
+    /// Whether receivers send delivered/read markers for it.
     pub markable: bool,
     /// Unix seconds; the server stamps it when absent.
     pub date_sent: Option<i64>,
@@ -205,11 +245,15 @@ pub struct NewMessage {
 /// Global search query.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SearchQuery {
+    /// The text to search for.
     pub text: String,
     /// Unix seconds; both or neither.
     pub start_date: Option<i64>,
+    /// Only messages sent before this time (Unix seconds).
     pub end_date: Option<i64>,
+    /// Only in these dialogs (at most 10).
     pub dialog_ids: Vec<String>,
+    /// At most this many results of each kind (at most 100).
     pub limit: Option<u32>,
 }
 
@@ -219,7 +263,9 @@ pub type ReactionsByType = BTreeMap<String, Vec<u64>>;
 /// Unread counts: the total and per requested dialog.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UnreadCounts {
+    /// Unread messages in all dialogs.
     pub total: u64,
+    /// Unread messages per dialog id.
     pub dialogs: BTreeMap<String, u64>,
 }
 

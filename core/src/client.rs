@@ -1,5 +1,5 @@
 //! [`Client`]: the engine's entry point. It owns the REST transport and the session state,
-//! and runs every authenticated call through [`Client::call`], which renews an expired
+//! and runs every authenticated call through `Client::call`, which renews an expired
 //! session once and retries.
 
 use std::sync::{Arc, Mutex, MutexGuard, Weak};

@@ -41,17 +41,24 @@ pub enum Error {
     NotFound(String),
     /// Any other error status from the server (validation 4xx, 5xx other than 503).
     #[error("server {status}: {message}")]
-    Server { status: u16, message: String },
+    Server {
+        /// The HTTP status.
+        status: u16,
+        /// The server's error message (no secret).
+        message: String,
+    },
     /// The server asks the app to slow down (HTTP 429). `retry_after` is the wait it advised
     /// (`Retry-After`), when it gave one. Idempotent calls were already retried.
     #[error("rate limited by the server{}", after(.retry_after))]
     RateLimited {
+        /// How long the server asked to wait before retrying, when it said.
         retry_after: Option<std::time::Duration>,
     },
     /// The server is temporarily unavailable (HTTP 503). `retry_after` is the wait it
     /// advised (`Retry-After`), when it gave one. Idempotent calls were already retried.
     #[error("server busy{}", after(.retry_after))]
     ServerBusy {
+        /// How long the server asked to wait before retrying, when it said.
         retry_after: Option<std::time::Duration>,
     },
     /// The operation was cancelled by the app (a cancel token, or its task was cancelled).
@@ -70,7 +77,12 @@ pub enum Error {
     /// The local store was written by a newer cubechat (schema `found`, this build knows up
     /// to `supported`). It was left as it is.
     #[error("local store schema {found} is newer than supported {supported}")]
-    StoreTooNew { found: u32, supported: u32 },
+    StoreTooNew {
+        /// The schema version found in the store file.
+        found: u32,
+        /// The newest schema version this library knows.
+        supported: u32,
+    },
 }
 
 /// "; retry after N s" for a known advised delay.

@@ -12,6 +12,8 @@
 //!   ([`DialogsEvent`], [`TimelineEvent`]) and the persistent send queue ([`LocalMessage`]);
 //! - [`xmpp`]: the real-time chat connection ([`ChatAuth`], [`ConnectionState`], [`ChatEvent`]).
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod chat;
 pub mod client;
@@ -25,6 +27,9 @@ mod realtime;
 pub mod rest;
 pub mod storage;
 pub mod store;
+// Its docs are completed when the XMPP session is decoupled from `Client` (issue 11): another
+// change is rewriting this module, so its missing field docs wait for that.
+#[allow(missing_docs)]
 pub mod xmpp;
 
 pub use auth::{LoginId, SessionEvent};

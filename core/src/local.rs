@@ -16,7 +16,7 @@
 //!   id, and the server drops repeats). Files of queued messages upload first. `Sent`,
 //!   `Failed`, delivered and read events move the message's [`MessageState`].
 //!
-//! One [`Local`] per logged-in user; its two tasks (event applier, queue worker) hold the
+//! One `Local` per logged-in user; its two tasks (event applier, queue worker) hold the
 //! client weakly and stop when the client or the store is closed.
 
 use std::collections::HashMap;
@@ -63,7 +63,10 @@ pub enum DialogsEvent {
     /// A dialog is new or changed (name, photo, occupants, last message, unread count).
     Changed(Dialog),
     /// A dialog is gone (deleted, left, or this user was removed).
-    Removed { dialog_id: String },
+    Removed {
+        /// The dialog removed from the list.
+        dialog_id: String,
+    },
 }
 
 /// A change of one dialog's timeline. Messages are ordered by `(date_sent, seq)`.
@@ -77,7 +80,10 @@ pub enum TimelineEvent {
     /// attachments of a queued message after their upload.
     Updated(LocalMessage),
     /// A message was deleted (by its sender, or cancelled from the queue).
-    Removed { message_id: String },
+    Removed {
+        /// The message removed from the timeline.
+        message_id: String,
+    },
 }
 
 /// The offline-first state of one user: the store, live-view subscribers and the tasks.

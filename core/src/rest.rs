@@ -1,6 +1,6 @@
 //! The REST transport: one `reqwest` client (rustls + ring, bundled Mozilla roots plus an
 //! optional extra CA), ConnectyCube headers, and the mapping of HTTP statuses and
-//! `{"errors": …}` bodies to [`Error`]. Higher layers (auth, chat) build on [`Rest::send`].
+//! `{"errors": …}` bodies to [`Error`]. Higher layers (auth, chat) build on `Rest::send`.
 
 use std::time::{Duration, Instant, SystemTime};
 

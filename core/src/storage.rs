@@ -37,7 +37,9 @@ const TRANSFER_CEILING: Duration = Duration::from_secs(24 * 3600);
 /// `Content-Length`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TransferProgress {
+    /// Bytes transferred so far.
     pub done: u64,
+    /// Bytes to transfer in total (0 when unknown).
     pub total: u64,
 }
 
@@ -96,6 +98,7 @@ pub enum UploadSource {
 /// A file to upload.
 #[derive(Debug, Clone)]
 pub struct NewUpload {
+    /// Where the bytes come from.
     pub source: UploadSource,
     /// The blob's name; defaults to the file name (or "file" for bytes).
     pub name: Option<String>,
@@ -108,9 +111,13 @@ pub struct NewUpload {
 /// A page of the caller's blobs (`GET /blobs`, deprecated by the service but served).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct BlobPage {
+    /// The page number (from 1).
     pub current_page: u64,
+    /// The page size.
     pub per_page: u64,
+    /// How many entries exist in total.
     pub total_entries: u64,
+    /// The cloud files of this page.
     pub items: Vec<Blob>,
 }
 

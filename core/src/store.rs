@@ -87,7 +87,10 @@ pub enum MessageState {
     /// Read by at least one recipient.
     Read,
     /// Not sent; `retry` queues it again, `cancel` drops it.
-    Failed { reason: String },
+    Failed {
+        /// Why it failed (no message body).
+        reason: String,
+    },
     /// A message from another user (or from another device of this user).
     Received,
 }
@@ -121,23 +124,33 @@ impl MessageState {
 /// A message of a timeline: received, sent, or still in the send queue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LocalMessage {
+    /// The message's id (the one the server will know it by).
     pub id: String,
+    /// The dialog's id.
     pub dialog_id: String,
+    /// The sender's user id.
     pub sender_id: u64,
     /// The addressee in private dialogs.
     pub recipient_id: Option<u64>,
+    /// The text.
     pub body: String,
+    /// The attachments.
     pub attachments: Vec<Attachment>,
+    /// Custom parameters sent with the message.
     pub custom: BTreeMap<String, String>,
     /// Unix seconds.
     pub date_sent: i64,
+    /// Where the message is on its way (queued, sending, sent, failed, ...).
     pub state: MessageState,
     /// Sent by this user (from this device or another).
     pub outgoing: bool,
     /// The body was edited.
     pub edited: bool,
+    /// The ids of the users who read it.
     pub read_ids: Vec<u64>,
+    /// The ids of the users it was delivered to.
     pub delivered_ids: Vec<u64>,
+    /// The reactions summary.
     pub reactions: ReactionsSummary,
     /// Local order among messages of the same second (larger = later).
     pub seq: i64,
@@ -193,37 +206,53 @@ pub(crate) fn custom_as_text(
 /// What an outbox row does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutboxKind {
+    /// A new message.
     Message = 0,
+    /// An edit of a sent message.
     Edit = 1,
+    /// A deletion of a sent message.
     Delete = 2,
 }
 
 /// A file of a queued message, uploaded before the message is sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueuedFile {
+    /// The local file's path.
     pub path: PathBuf,
+    /// The file name to upload it under (the path's file name when absent).
     pub name: Option<String>,
+    /// The MIME type (guessed when absent).
     pub content_type: Option<String>,
+    /// Whether the uploaded file can be downloaded without a session.
     pub public: bool,
 }
 
 /// What the queue needs to send an outbox row (JSON in the `payload` column).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Payload {
+    /// The recipient's user id (private dialogs).
     pub recipient_id: Option<u64>,
+    /// The text.
     pub body: String,
+    /// Attachments already uploaded.
     #[serde(default)]
     pub attachments: Vec<Attachment>,
+    /// Local files uploaded (and attached) before the message is sent.
     #[serde(default)]
     pub files: Vec<QueuedFile>,
+    /// Custom parameters sent with the message (extra top-level keys).
     #[serde(default)]
     pub custom: BTreeMap<String, String>,
+    /// Whether the server stores it in the dialog's history.
     #[serde(default = "yes")]
     pub save_to_history: bool,
+    /// When the message was sent (Unix seconds).
     #[serde(default)]
     pub date_sent: i64,
+    /// Whether receivers send delivered/read markers for it.
     #[serde(default)]
     pub markable: bool,
+    /// Whether it is sent without a push notification.
     #[serde(default)]
     pub silent: bool,
     /// Edits: the target is the dialog's newest message.
@@ -238,14 +267,21 @@ fn yes() -> bool {
 /// One pending send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxItem {
+    /// Its position in the queue (send order).
     pub seq: i64,
     /// The stanza id: the message id for messages, a fresh id for edits and deletes.
     pub op_id: String,
+    /// The message's id.
     pub message_id: String,
+    /// The dialog's id.
     pub dialog_id: String,
+    /// What the item does.
     pub kind: OutboxKind,
+    /// What is sent.
     pub payload: Payload,
+    /// Whether a send is under way (waiting for the server's acknowledgement).
     pub in_flight: bool,
+    /// How many sends were tried.
     pub attempts: u32,
     /// Failed: kept for `retry`, skipped by the queue.
     pub failed: bool,
@@ -444,6 +480,7 @@ impl Store {
 
     // ------------------------------------------------------------------ cursors
 
+    /// The saved value of the sync cursor `name`, if any.
     pub fn cursor(&self, name: &str) -> Result<Option<String>> {
         self.with(|c| {
             c.query_row("SELECT value FROM cursors WHERE name = ?1", [name], |r| {
@@ -453,6 +490,7 @@ impl Store {
         })
     }
 
+    /// Saves the sync cursor `name`.
     pub fn set_cursor(&self, name: &str, value: &str) -> Result<()> {
         self.with(|c| {
             c.execute(
@@ -554,6 +592,7 @@ impl Store {
         })
     }
 
+    /// Sets the unread count of the dialog `id`.
     pub fn set_unread(&self, id: &str, unread: u64) -> Result<()> {
         self.with(|c| {
             c.execute(
@@ -614,6 +653,7 @@ impl Store {
         self.dialog(dialog_id)
     }
 
+    /// Whether the whole history of the dialog is in the store.
     pub fn history_complete(&self, dialog_id: &str) -> Result<bool> {
         self.with(|c| {
             c.query_row(
@@ -626,6 +666,7 @@ impl Store {
         })
     }
 
+    /// Records that the whole history of the dialog is in the store.
     pub fn set_history_complete(&self, dialog_id: &str) -> Result<()> {
         self.with(|c| {
             c.execute(
@@ -670,6 +711,7 @@ impl Store {
         Ok(added)
     }
 
+    /// The stored message `id`, if any.
     pub fn message(&self, id: &str) -> Result<Option<LocalMessage>> {
         self.with(|c| {
             c.query_row(

@@ -60,14 +60,17 @@ async fn truncated_bodies_are_typed_errors() {
     );
 }
 
+/// What an error must match.
+type Check = Box<dyn Fn(&Error) -> bool>;
+
 #[tokio::test]
 async fn html_error_pages_are_typed_errors() {
-    for (status, check) in [
+    let cases: Vec<(_, Check)> = vec![
         (
             500,
             Box::new(
                 |e: &Error| matches!(e, Error::Server { status: 500, message } if message == "HTTP 500"),
-            ) as Box<dyn Fn(&Error) -> bool>,
+            ),
         ),
         (
             502,
@@ -83,7 +86,8 @@ async fn html_error_pages_are_typed_errors() {
             404,
             Box::new(|e| matches!(e, Error::ApplicationRejected(_))),
         ),
-    ] {
+    ];
+    for (status, check) in cases {
         let (_s, c) = server(Case::Html { status }).await;
         let e = bounded(c.create_session()).await.unwrap_err();
         assert!(check(&e), "{status}: {e:?}");

@@ -6,34 +6,48 @@ use serde_json::Value;
 /// A user object (§3.4). Unknown fields are kept in `extra` so nothing the server sends is lost.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct User {
+    /// The user's id.
     pub id: u64,
+    /// The login name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login: Option<String>,
+    /// The e-mail address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The full name shown to other users.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_name: Option<String>,
+    /// The phone number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+    /// The website URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub website: Option<String>,
+    /// An id of the user in the app's own system.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
+    /// Free-form data the app stores with the user (often JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_data: Option<String>,
+    /// The avatar: a URL or a cloud file uid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar: Option<String>,
     /// Comma-separated tags (written as `tag_list`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_tags: Option<String>,
+    /// The UTC offset in hours (ConnectyCube's `timezone`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<i64>,
+    /// Whether the user is a guest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_guest: Option<bool>,
+    /// When it was created (ISO 8601, as the server sent it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
+    /// When it last changed (ISO 8601, as the server sent it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
+    /// When the user last made a request (ISO 8601).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_request_at: Option<String>,
 }
@@ -41,6 +55,7 @@ pub struct User {
 /// `{"user": {...}}`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserEnvelope {
+    /// The user.
     pub user: User,
 }
 
@@ -48,17 +63,25 @@ pub struct UserEnvelope {
 /// never shows the token.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
+    /// The session's id.
     pub id: u64,
+    /// The logged-in user's id (0 for an application session).
     #[serde(default)]
     pub user_id: u64,
+    /// The application's id.
     pub application_id: u64,
+    /// The session token (never logged).
     pub token: String,
+    /// The timestamp the session was created with (Unix seconds).
     #[serde(default)]
     pub ts: i64,
+    /// When it was created (ISO 8601, as the server sent it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
+    /// When it last changed (ISO 8601, as the server sent it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
+    /// The logged-in user, when the server included it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<User>,
 }
@@ -66,6 +89,7 @@ pub struct Session {
 /// `{"session": {...}}`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionEnvelope {
+    /// The session.
     pub session: Session,
 }
 
@@ -73,10 +97,13 @@ pub struct SessionEnvelope {
 /// shows the password.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Credentials {
+    /// The login (or `email`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login: Option<String>,
+    /// The e-mail (or `login`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The password (never logged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
 }
@@ -85,14 +112,20 @@ pub struct Credentials {
 /// `nonce` and `timestamp` are accepted as numbers or strings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateSessionRequest {
+    /// The application's id (a number or a numeric string).
     pub application_id: Value,
+    /// The application's auth key.
     pub auth_key: String,
+    /// A random number used once (signed sessions; a number or a string).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<Value>,
+    /// The request time in Unix seconds (signed sessions; a number or a string).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<Value>,
+    /// The HMAC-SHA1 signature of the request (signed sessions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
+    /// The user to log in with the session, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<Credentials>,
 }
@@ -101,26 +134,37 @@ pub struct CreateSessionRequest {
 /// `Debug` never shows the passwords.
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UserParams {
+    /// The login name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login: Option<String>,
+    /// The e-mail address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The password (never logged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// The full name shown to other users.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_name: Option<String>,
+    /// The phone number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+    /// The website URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub website: Option<String>,
+    /// An id of the user in the app's own system.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
+    /// Free-form data the app stores with the user (often JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_data: Option<String>,
+    /// The avatar: a URL or a cloud file uid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar: Option<String>,
+    /// Tags, comma-separated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag_list: Option<String>,
+    /// The UTC offset in hours (ConnectyCube's `timezone`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<i64>,
     /// The current password; required by `PUT /users/{id}` when `password` changes.
@@ -131,15 +175,20 @@ pub struct UserParams {
 /// `{"user": {...}}` request body of `POST /users` and `PUT /users/{id}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserParamsEnvelope {
+    /// The user's fields.
     pub user: UserParams,
 }
 
 /// A page of users from `GET /users/v2`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UsersPage {
+    /// How many entries exist in total.
     pub total_entries: u64,
+    /// How many entries were skipped before this page.
     pub skip: u64,
+    /// The page size asked for.
     pub limit: u64,
+    /// The users of this page.
     pub items: Vec<User>,
 }
 

@@ -52,30 +52,42 @@ pub const RESERVED_MESSAGE_KEYS: &[&str] = &[
 /// A dialog object (§4.2).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Dialog {
+    /// The dialog's id (ConnectyCube's `_id`).
     #[serde(rename = "_id")]
     pub id: String,
     /// The owner (creator).
     pub user_id: u64,
+    /// The dialog type's wire number ([`dialog_type`]).
     #[serde(rename = "type")]
     pub kind: u8,
+    /// The dialog's name (groups; private dialogs have none).
     #[serde(default)]
     pub name: Option<String>,
+    /// The description.
     #[serde(default)]
     pub description: Option<String>,
+    /// The photo: a URL or a cloud file uid.
     #[serde(default)]
     pub photo: Option<String>,
+    /// The ids of the occupants (members).
     #[serde(default)]
     pub occupants_ids: Vec<u64>,
+    /// How many occupants (public dialogs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occupants_count: Option<u64>,
+    /// The ids of the admins (besides the owner).
     #[serde(default)]
     pub admins_ids: Vec<u64>,
+    /// The ids of the pinned messages.
     #[serde(default)]
     pub pinned_messages_ids: Vec<String>,
+    /// The text of the last message.
     #[serde(default)]
     pub last_message: Option<String>,
+    /// The id of the last message.
     #[serde(default)]
     pub last_message_id: Option<String>,
+    /// The sender id of the last message.
     #[serde(default)]
     pub last_message_user_id: Option<u64>,
     /// Unix seconds.
@@ -84,17 +96,22 @@ pub struct Dialog {
     /// `sent` / `delivered` / `read` when the caller sent the last message.
     #[serde(default)]
     pub last_message_status: Option<String>,
+    /// How many messages the current user has not read.
     #[serde(default)]
     pub unread_messages_count: Option<u64>,
     /// `{appId}_{id}@muc.{chat}`; null for private dialogs.
     #[serde(default)]
     pub xmpp_room_jid: Option<String>,
+    /// When it was created (ISO 8601, as the server sent it).
     #[serde(default)]
     pub created_at: Option<String>,
+    /// When it last changed (ISO 8601, as the server sent it).
     #[serde(default)]
     pub updated_at: Option<String>,
+    /// Custom key/value fields of the dialog.
     #[serde(default)]
     pub extensions: Option<BTreeMap<String, String>>,
+    /// What the dialog allows (e.g. previews), when the server sent it.
     #[serde(default)]
     pub permissions: Option<Permissions>,
 }
@@ -102,6 +119,7 @@ pub struct Dialog {
 /// Dialog permissions.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Permissions {
+    /// Whether non-occupants may preview the messages.
     #[serde(default)]
     pub allow_preview: bool,
 }
@@ -109,15 +127,20 @@ pub struct Permissions {
 /// `{total_entries, skip, limit, items}` for dialogs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DialogsPage {
+    /// How many entries exist in total.
     pub total_entries: u64,
+    /// How many entries were skipped before this page.
     pub skip: u64,
+    /// The page size asked for.
     pub limit: u64,
+    /// The dialogs of this page.
     pub items: Vec<Dialog>,
 }
 
 /// A message attachment (§4.4, §6.4). Every field but `type` is optional.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Attachment {
+    /// The attachment's type (`image`, `video`, `audio`, `file`, ...).
     #[serde(rename = "type", default)]
     pub kind: String,
     #[serde(
@@ -125,11 +148,15 @@ pub struct Attachment {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "string_or_number"
     )]
+    /// The attachment's id (often the cloud file's uid).
     pub id: Option<String>,
+    /// The cloud file's uid (what a download URL is built from).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
+    /// The download URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The file name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(
@@ -137,31 +164,37 @@ pub struct Attachment {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "number_or_string"
     )]
+    /// The size in bytes.
     pub size: Option<u64>,
     #[serde(
         rename = "content-type",
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    /// The MIME type.
     pub content_type: Option<String>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "number_or_string"
     )]
+    /// The width in pixels (images and videos).
     pub width: Option<u64>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "number_or_string"
     )]
+    /// The height in pixels (images and videos).
     pub height: Option<u64>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "number_or_string"
     )]
+    /// The duration in seconds (audio and video).
     pub duration: Option<u64>,
+    /// Free-form data the app attaches (often JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<String>,
 }
@@ -169,8 +202,10 @@ pub struct Attachment {
 /// Reactions summary on a message: the caller's own and totals per reaction.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReactionsSummary {
+    /// The reactions the current user gave.
     #[serde(default)]
     pub own: Vec<String>,
+    /// How many times each reaction was given.
     #[serde(default)]
     pub total: BTreeMap<String, u64>,
 }
@@ -178,33 +213,45 @@ pub struct ReactionsSummary {
 /// A message object (§4.4).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Message {
+    /// The message's id (ConnectyCube's `_id`).
     #[serde(rename = "_id")]
     pub id: String,
+    /// The dialog's id.
     pub chat_dialog_id: String,
+    /// The text, when it has one.
     #[serde(default)]
     pub message: Option<String>,
     /// Unix seconds.
     #[serde(default)]
     pub date_sent: i64,
+    /// The sender's user id.
     #[serde(default)]
     pub sender_id: u64,
+    /// The recipient's user id (private dialogs; 0 otherwise).
     #[serde(default)]
     pub recipient_id: u64,
+    /// The ids of the users who read it.
     #[serde(default)]
     pub read_ids: Vec<u64>,
+    /// The ids of the users it was delivered to.
     #[serde(default)]
     pub delivered_ids: Vec<u64>,
+    /// How many times it was viewed (broadcast dialogs).
     #[serde(default)]
     pub views_count: u64,
     /// 1 when the caller has read it.
     #[serde(default)]
     pub read: u8,
+    /// The attachments.
     #[serde(default)]
     pub attachments: Vec<Attachment>,
+    /// The reactions summary.
     #[serde(default)]
     pub reactions: Option<ReactionsSummary>,
+    /// When it was created (ISO 8601, as the server sent it).
     #[serde(default)]
     pub created_at: Option<String>,
+    /// When it last changed (ISO 8601, as the server sent it).
     #[serde(default)]
     pub updated_at: Option<String>,
     /// Custom parameters: every other top-level key, as text.
@@ -215,14 +262,18 @@ pub struct Message {
 /// `{skip, limit, items}` for messages (no total).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MessagesPage {
+    /// How many entries were skipped before this page.
     pub skip: u64,
+    /// The page size asked for.
     pub limit: u64,
+    /// The messages of this page, oldest first unless asked otherwise.
     pub items: Vec<Message>,
 }
 
 /// Ids in one group of a bulk-delete result.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ids {
+    /// The message ids.
     #[serde(default)]
     pub ids: Vec<String>,
 }
@@ -230,10 +281,13 @@ pub struct Ids {
 /// Result of deleting several dialogs or messages.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeleteResult {
+    /// The ids that were deleted.
     #[serde(rename = "SuccessfullyDeleted", default)]
     pub deleted: Ids,
+    /// The ids that did not exist.
     #[serde(rename = "NotFound", default)]
     pub not_found: Ids,
+    /// The ids the user may not delete.
     #[serde(rename = "WrongPermissions", default)]
     pub wrong_permissions: Ids,
 }
@@ -241,8 +295,11 @@ pub struct DeleteResult {
 /// What happened to one id of a delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeleteOutcome {
+    /// It was deleted.
     Deleted,
+    /// It did not exist.
     NotFound,
+    /// The user may not delete it.
     WrongPermissions,
 }
 
@@ -267,12 +324,14 @@ impl DeleteResult {
 /// `{"notifications": {"enabled": 0|1}}`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NotificationsEnvelope {
+    /// The notification settings.
     pub notifications: Notifications,
 }
 
 /// Push notification setting of one dialog for the caller.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Notifications {
+    /// 1 when notifications are on, 0 when off.
     #[serde(deserialize_with = "flag")]
     pub enabled: u8,
 }
@@ -280,16 +339,20 @@ pub struct Notifications {
 /// `GET /chat/search` result.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SearchResults {
+    /// What the search found.
     pub results: SearchResultSets,
 }
 
 /// The three result lists of a global search.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SearchResultSets {
+    /// The dialogs found.
     #[serde(default)]
     pub dialogs: Vec<Dialog>,
+    /// The messages found.
     #[serde(default)]
     pub messages: Vec<Message>,
+    /// The users found.
     #[serde(default)]
     pub users: Vec<crate::auth::User>,
 }
@@ -297,20 +360,29 @@ pub struct SearchResultSets {
 /// A blob (§5).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Blob {
+    /// The cloud file's id.
     pub id: u64,
+    /// The cloud file's uid (what a download URL is built from).
     pub uid: String,
+    /// The MIME type.
     #[serde(default)]
     pub content_type: Option<String>,
+    /// The file name.
     #[serde(default)]
     pub name: Option<String>,
+    /// The size in bytes.
     #[serde(default)]
     pub size: Option<u64>,
+    /// Whether it can be downloaded without a session.
     #[serde(default)]
     pub public: bool,
+    /// When it was created (ISO 8601, as the server sent it).
     #[serde(default)]
     pub created_at: Option<String>,
+    /// When it last changed (ISO 8601, as the server sent it).
     #[serde(default)]
     pub updated_at: Option<String>,
+    /// The upload or download access, when the server granted one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blob_object_access: Option<BlobObjectAccess>,
 }
@@ -339,15 +411,20 @@ impl Attachment {
 /// Upload (or download) access of a blob.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BlobObjectAccess {
+    /// The access's id.
     pub id: u64,
+    /// The id of the cloud file.
     pub blob_id: u64,
+    /// When the access expires (ISO 8601).
     #[serde(default)]
     pub expires: Option<String>,
+    /// The kind of access (e.g. `Write` for an upload).
     #[serde(default)]
     pub object_access_type: Option<String>,
     /// The upload URL with its form fields as query parameters.
     #[serde(default)]
     pub params: Option<String>,
+    /// Where the file can be downloaded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub download_url: Option<String>,
 }
@@ -355,6 +432,7 @@ pub struct BlobObjectAccess {
 /// `{"blob": {...}}`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BlobEnvelope {
+    /// The cloud file.
     pub blob: Blob,
 }
 

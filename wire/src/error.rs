@@ -7,6 +7,7 @@ use serde_json::Value;
 /// A ConnectyCube error body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
+    /// The server's error description (an object or a list of strings).
     pub errors: Value,
 }
 

@@ -6,6 +6,8 @@
 //! signature ([`signature`]), and time formats ([`time`]). The official JS SDK tests against
 //! cubeserver keep the two sides from agreeing on a mistake.
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod chat;
 pub mod error;

@@ -51,9 +51,8 @@ fn flatten(prefix: Option<&str>, value: &Value, out: &mut Vec<(String, String)>)
 /// Lower-case hex HMAC-SHA1 of `message` keyed by `secret`.
 pub fn hmac_sha1_hex(secret: &str, message: &str) -> String {
     // HMAC accepts keys of any length, so `new_from_slice` cannot fail here.
-    let mut mac = match Hmac::<Sha1>::new_from_slice(secret.as_bytes()) {
-        Ok(m) => m,
-        Err(_) => unreachable!("HMAC takes keys of any length"),
+    let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(secret.as_bytes()) else {
+        unreachable!("HMAC takes keys of any length")
     };
     mac.update(message.as_bytes());
     hex::encode(mac.finalize().into_bytes())

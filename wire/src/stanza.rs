@@ -10,14 +10,23 @@ use minidom::Element;
 
 use crate::chat::Attachment;
 
+/// The client stream namespace.
 pub const NS_CLIENT: &str = "jabber:client";
+/// Chat state notifications (XEP-0085): composing, paused.
 pub const NS_CHATSTATES: &str = "http://jabber.org/protocol/chatstates";
+/// Chat markers (XEP-0333): markable, received, displayed.
 pub const NS_MARKERS: &str = "urn:xmpp:chat-markers:0";
+/// Last message correction (XEP-0308): edits.
 pub const NS_CORRECT: &str = "urn:xmpp:message-correct:0";
+/// ConnectyCube's message deletion.
 pub const NS_DELETE: &str = "urn:xmpp:message-delete:0";
+/// Delayed delivery (XEP-0203): the original send time of a stored message.
 pub const NS_DELAY: &str = "urn:xmpp:delay";
+/// Message carbons (XEP-0280): copies of the user's own messages.
 pub const NS_CARBONS: &str = "urn:xmpp:carbons:2";
+/// Stanza forwarding (XEP-0297), which carbons wrap.
 pub const NS_FORWARD: &str = "urn:xmpp:forward:0";
+/// Stanza error conditions (RFC 6120).
 pub const NS_STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 /// `moduleIdentifier` of system messages.
 pub const SYSTEM_MODULE: &str = "SystemNotifications";
@@ -78,13 +87,19 @@ pub fn bare(jid: &str) -> &str {
 /// The ConnectyCube message payload.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExtraParams {
+    /// Whether the server stores it in the dialog's history.
     pub save_to_history: bool,
+    /// The dialog's id.
     pub dialog_id: Option<String>,
     /// Unix seconds.
     pub date_sent: Option<i64>,
+    /// Whether it is sent without a push notification.
     pub silent: bool,
+    /// Whether receivers send delivered/read markers for it.
     pub markable: bool,
+    /// ConnectyCube's `moduleIdentifier` extra parameter (e.g. system messages).
     pub module_identifier: Option<String>,
+    /// The attachments.
     pub attachments: Vec<Attachment>,
     /// Custom parameters. Nested elements arrive as a JSON object string.
     pub custom: BTreeMap<String, String>,
@@ -258,11 +273,14 @@ fn attachment_of(e: &Element) -> Attachment {
 /// `chat` or `groupchat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChatKind {
+    /// A one-to-one message (`type="chat"`).
     Chat,
+    /// A group message (`type="groupchat"`, sent to the room).
     GroupChat,
 }
 
 impl ChatKind {
+    /// The stanza `type` attribute value.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Chat => "chat",
@@ -364,10 +382,15 @@ pub fn delete(kind: ChatKind, id: &str, to: &str, message_id: &str, dialog_id: &
 /// A reaction change of one user on one message.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReactionChange {
+    /// Who reacted.
     pub user_id: u64,
+    /// The message reacted to.
     pub message_id: String,
+    /// The message's dialog.
     pub dialog_id: String,
+    /// The reaction added, if any.
     pub add: Option<String>,
+    /// The reaction removed, if any.
     pub remove: Option<String>,
 }
 
@@ -445,35 +468,58 @@ pub fn message_error(id: &str, to: &str, code: u16, condition: &str, text: &str)
 /// What a received `<message>` is, children matched by name as the JS SDK does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
+    /// A chat state: composing or paused.
     Typing {
+        /// `true` while the user types, `false` when they stopped.
         composing: bool,
     },
+    /// An edit of an earlier message (XEP-0308).
     Edit {
+        /// The message edited.
         message_id: String,
+        /// Whether this is the last edit of the message (XEP-0308 `last`).
         last: bool,
+        /// The new text.
         body: String,
     },
+    /// Reactions added to or removed from a message.
     Reactions {
+        /// The message reacted to.
         message_id: String,
+        /// Who reacted.
         user_id: u64,
+        /// The reactions added.
         add: Vec<String>,
+        /// The reactions removed.
         remove: Vec<String>,
     },
+    /// A deletion of an earlier message.
     Delete {
+        /// The message deleted.
         message_id: String,
     },
+    /// A delivered or read marker (XEP-0333).
     Marker {
+        /// The message marked.
         message_id: String,
+        /// `true` for a read marker, `false` for a delivered one.
         read: bool,
     },
+    /// A system message (`moduleIdentifier` `SystemNotifications`).
     System {
+        /// The text.
         body: String,
     },
+    /// An error bounced for a message that was sent.
     Error {
+        /// The error code the server sent.
         code: u16,
+        /// The error text, when the server sent one.
         text: String,
     },
+    /// A chat message.
     Chat {
+        /// The text.
         body: String,
     },
 }
@@ -481,13 +527,19 @@ pub enum Incoming {
 /// A received message, classified, with its common fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Received {
+    /// The stanza's id (the message id), if any.
     pub id: Option<String>,
+    /// The stanza's `type` attribute.
     pub kind: String,
+    /// The sender's JID.
     pub from: String,
+    /// The recipient's JID.
     pub to: String,
+    /// The `extraParams` element.
     pub extra: ExtraParams,
     /// `<delay stamp>` as Unix seconds, for offline or resent messages.
     pub delay: Option<i64>,
+    /// What the stanza carries.
     pub what: Incoming,
 }
 
@@ -617,9 +669,13 @@ pub fn delay(stamp_unix: i64, from: &str) -> Element {
 // Privacy lists (XEP-0016 with ConnectyCube semantics, §6.8), last activity (XEP-0012, §6.9),
 // status streaming and Tigase mobile mode (§6.10)
 
+/// Privacy lists (XEP-0016).
 pub const NS_PRIVACY: &str = "jabber:iq:privacy";
+/// Last activity (XEP-0012).
 pub const NS_LAST: &str = "jabber:iq:last";
+/// ConnectyCube's active/inactive (status streaming) IQ.
 pub const NS_STATUS_STREAMING: &str = "https://connectycube.com/protocol/status_streaming";
+/// Tigase's mobile optimisations, v2 (the inactive state ConnectyCube uses).
 pub const NS_MOBILE_V2: &str = "http://tigase.org/protocol/mobile#v2";
 
 /// One `<item>` of a privacy list.
@@ -627,13 +683,19 @@ pub const NS_MOBILE_V2: &str = "http://tigase.org/protocol/mobile#v2";
 pub struct PrivacyItem {
     /// `jid`, `group` or `subscription`; `None` for the fall-through item.
     pub kind: Option<String>,
+    /// The JID or user id the item applies to, if any.
     pub value: Option<String>,
     /// `action="allow"` (else `deny`).
     pub allow: bool,
+    /// The order of the item in its list (lower first).
     pub order: u64,
+    /// Whether messages are blocked.
     pub message: bool,
+    /// Whether incoming presence is blocked.
     pub presence_in: bool,
+    /// Whether outgoing presence is blocked.
     pub presence_out: bool,
+    /// Whether IQs are blocked.
     pub iq: bool,
 }
 
@@ -659,6 +721,7 @@ impl PrivacyItem {
         !(self.message || self.presence_in || self.presence_out || self.iq)
     }
 
+    /// The item as a privacy-list `<item/>` element.
     pub fn to_element(&self) -> Element {
         let order = self.order.to_string();
         let mut attrs: Vec<(&str, &str)> = Vec::new();
@@ -708,7 +771,9 @@ impl PrivacyItem {
 /// A named privacy list, items in the order given (not sorted by `order`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PrivacyList {
+    /// The list's name.
     pub name: String,
+    /// The list's items.
     pub items: Vec<PrivacyItem>,
 }
 
@@ -798,7 +863,7 @@ mod tests {
         let r = classify(&parsed);
         assert_eq!(r.what, Incoming::Chat { body: "hi".into() });
         assert_eq!(r.id.as_deref(), Some("id1"));
-        let mut expected = p.clone();
+        let mut expected = p;
         expected.custom.remove("bad key");
         assert_eq!(r.extra, expected);
     }
@@ -915,7 +980,7 @@ mod tests {
         assert_eq!(inner.attr("id"), Some("id1"));
         assert!(unwrap_carbon(&m).is_none());
         let d = delay(1_700_000_000, "chat");
-        let mut m2 = m.clone();
+        let mut m2 = m;
         m2.append_child(d);
         assert_eq!(classify(&m2).delay, Some(1_700_000_000));
     }

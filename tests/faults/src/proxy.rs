@@ -807,12 +807,7 @@ mod tests {
         let b: Vec<_> = plan.iter().collect();
         assert_eq!(a.len(), 200);
         assert_eq!(a, b);
-        let other: Vec<_> = RandomFaults {
-            seed: 43,
-            ..plan.clone()
-        }
-        .iter()
-        .collect();
+        let other: Vec<_> = RandomFaults { seed: 43, ..plan }.iter().collect();
         assert_ne!(a, other);
         // Every kind occurs with the default weights, within the configured ranges.
         let kinds = |f: &Fault| match f {

@@ -5,7 +5,7 @@
 
 use cubechat_core::{Client, Error, LoginId, SessionEvent, UserParams};
 
-mod common;
+use cubechat_e2e as common;
 
 use common::{start, unique, APP, PASSWORD};
 

@@ -1,7 +1,17 @@
-//! Shared fixtures of the cubeserver integration tests: the real binary started on free
-//! ports, and cubechat-core clients configured for it.
-#![allow(dead_code, clippy::unwrap_used)]
+//! The one support module of cubechat-core's end-to-end tests (`tests/*.rs`): the real
+//! cubeserver binary started on free ports ([`start`]), cubechat-core clients configured for
+//! it ([`Server::chat_config`]), users and dialogs ([`users`]) and order-independent event
+//! waits ([`events`]).
+//!
+//! The cubeserver process is this package's `cubeserver-e2e` binary: cubeserver's own
+//! command line ([`cubeserver::cli_main`]) built here so that `cargo test -p cubechat-e2e`
+//! builds it before the tests run.
+#![allow(clippy::unwrap_used)]
 
+pub mod events;
+pub mod users;
+
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,16 +23,34 @@ use tokio::process::{Child, Command};
 
 /// The application every test server serves: id, auth key, auth secret.
 pub const APP: (u64, &str, &str) = (7, "key-7", "secret-7");
+/// The password of every user the tests sign up.
 pub const PASSWORD: &str = "correct-horse-9";
 
 /// A cubeserver process; killed when dropped.
 pub struct Server {
     /// `None` when attached to a server another process started ([`Server::attach`]).
     _child: Option<Child>,
+    /// The REST base URL (`http://127.0.0.1:PORT`).
     pub api_url: String,
+    /// The chat (JID) domain.
     pub chat_domain: String,
     /// The whole ready line.
     pub ready: Value,
+}
+
+/// The cubeserver executable the tests start: this package's `cubeserver-e2e` binary, which
+/// cargo builds next to the test executables (`target/<profile>/`) before running them.
+pub fn cubeserver_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test>-<hash> -> target/<profile>/cubeserver-e2e
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let bin = dir.join(format!("cubeserver-e2e{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "{} not found: run the tests with `cargo test -p cubechat-e2e`",
+        bin.display()
+    );
+    bin
 }
 
 /// Starts cubeserver with the test application on free ports.
@@ -35,7 +63,7 @@ pub async fn start_with(extra: &[&str]) -> Server {
     let app = format!("{}:{}:{}", APP.0, APP.1, APP.2);
     let mut args = vec!["--api-port", "0", "--app", &app];
     args.extend_from_slice(extra);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cubeserver"))
+    let mut child = Command::new(cubeserver_bin())
         .args(&args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -34,55 +34,8 @@
 //! Test-only endpoint (loopback peers only, no session): `POST /_admin/expire_sessions`
 //! expires every token, answering `{"expired": n}`.
 
-use std::io::Write;
 use std::process::ExitCode;
 
-use cubeserver::{parse_args, Command, USAGE};
-use tracing_subscriber::EnvFilter;
-
 fn main() -> ExitCode {
-    let config = match parse_args(std::env::args().skip(1)) {
-        Ok(Command::Run(config)) => config,
-        Ok(Command::Help) => {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(USAGE.as_bytes());
-            let _ = out.flush();
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("cubeserver: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(filter)
-        .init();
-
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cubeserver: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(cubeserver::run(config, |info| {
-        let mut out = std::io::stdout().lock();
-        // A closed stdout must not stop the server.
-        let _ = writeln!(out, "{}", info.ready_line());
-        let _ = out.flush();
-    }));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "cubeserver failed");
-            eprintln!("cubeserver: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cubeserver::cli_main()
 }

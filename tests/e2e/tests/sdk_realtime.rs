@@ -8,7 +8,7 @@
 //! Every wait is bounded ([`STEP`]); "nothing more arrives" is checked over [`QUIET`].
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,14 +16,14 @@ use std::time::{Duration, Instant};
 use cubechat_core::chat::{ListParams, NewMessage};
 use cubechat_core::xmpp::Attachment;
 use cubechat_core::{
-    ChatAuth, ChatEvent, ChatEvents, ChatMessage, Client, ConnectionState, ConnectionStates, Error,
-    LoginId, OutgoingMessage, SessionEvent,
+    ChatAuth, ChatEvent, ChatMessage, Client, ConnectionState, Error, LoginId, OutgoingMessage,
+    SessionEvent,
 };
 use cubechat_wire::chat::Message;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 
-mod common;
+use cubechat_e2e as common;
 
 use common::{start, APP, PASSWORD};
 
@@ -61,8 +61,8 @@ async fn stored(u: &U, dialog_id: &str, message_id: &str) -> Option<Message> {
 // ---------------------------------------------------------------------------------------
 // Waiting
 
-include!("support/events.rs");
-include!("support/users.rs");
+use cubechat_e2e::events::*;
+use cubechat_e2e::users::*;
 
 /// Everything queued now.
 fn drain<T>(rx: &mut tokio::sync::mpsc::UnboundedReceiver<T>) -> Vec<T> {
@@ -1306,7 +1306,7 @@ async fn expired_adopted_token_on_reconnect_is_auth_failed_then_renewed() {
     let token = log_in(&s, "fred", |_| {}).await.c.session_token().unwrap();
     let mut cfg = s.chat_config();
     cfg.chat.port = px.port;
-    let c = cubechat_core::Client::new(cfg).unwrap();
+    let c = Client::new(cfg).unwrap();
     c.use_token(&token).await.unwrap();
     let (_, mut states) = c.subscribe_connection();
     c.connect_chat(ChatAuth::SessionToken).await.unwrap();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use cubechat_core::storage::{CancelToken, NewUpload, ProgressFn, TransferProgress, UploadSource};
 use cubechat_core::{Client, Config, Error};
 
-mod common;
+use cubechat_e2e as common;
 
 use common::{rand_u64, start, APP};
 

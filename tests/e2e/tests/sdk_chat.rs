@@ -22,7 +22,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-mod common;
+use cubechat_e2e as common;
 
 use common::{start, Server, APP, PASSWORD};
 

@@ -45,7 +45,8 @@ pub type App = MapRequest<Router, fn(Request) -> Request>;
 /// `axum::ServiceExt::into_make_service_with_connect_info::<SocketAddr>` (the admin routes
 /// check the peer address).
 pub fn app(state: AppState) -> App {
-    MapRequest::new(router(state), strip_json_suffix as fn(Request) -> Request)
+    let strip: fn(Request) -> Request = strip_json_suffix;
+    MapRequest::new(router(state), strip)
 }
 
 /// All routes plus the shared middleware. Add a new area by merging its `routes()` here.

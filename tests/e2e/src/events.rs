@@ -1,16 +1,29 @@
-// Chat event waits shared by the engine-vs-cubeserver real-time tests (textually included by
-// `sdk_realtime.rs` and `sdk_presence.rs`, which define `STEP` and `QUIET`).
+//! Chat event waits shared by the real-time tests: every wait is bounded by [`STEP`], and
+//! "nothing else arrives" is watched for [`QUIET`].
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use cubechat_core::{ChatEvent, ChatEvents, ChatMessage, ConnectionState, ConnectionStates};
+use tokio::time::timeout;
+
+/// The longest any single expected event may take (an upper bound only: a passing wait
+/// returns as soon as its event arrives).
+pub const STEP: Duration = Duration::from_secs(30);
+/// How long "nothing else arrives" is watched for ([`Ev::settle`]).
+pub const QUIET: Duration = Duration::from_millis(1500);
 
 /// A chat event subscription whose waits are order-independent: events skipped while
 /// waiting for another one stay buffered for later waits and for [`Ev::settle`].
-struct Ev {
-    rx: ChatEvents,
+pub struct Ev {
+    /// The subscription itself, for a test that reads it directly.
+    pub rx: ChatEvents,
     buf: VecDeque<ChatEvent>,
 }
 
-#[allow(dead_code)]
 impl Ev {
-    fn new(rx: ChatEvents) -> Self {
+    /// Waits on `rx`, nothing buffered yet.
+    pub fn new(rx: ChatEvents) -> Self {
         Self {
             rx,
             buf: VecDeque::new(),
@@ -18,7 +31,7 @@ impl Ev {
     }
 
     /// Takes the first event (buffered or arriving within [`STEP`]) matching `pred`.
-    async fn next(&mut self, what: &str, pred: impl Fn(&ChatEvent) -> bool) -> ChatEvent {
+    pub async fn next(&mut self, what: &str, pred: impl Fn(&ChatEvent) -> bool) -> ChatEvent {
         if let Some(i) = self.buf.iter().position(&pred) {
             return self.buf.remove(i).unwrap();
         }
@@ -37,7 +50,12 @@ impl Ev {
         .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
     }
 
-    async fn message(&mut self, what: &str, pred: impl Fn(&ChatMessage) -> bool) -> ChatMessage {
+    /// Takes the first chat message matching `pred`.
+    pub async fn message(
+        &mut self,
+        what: &str,
+        pred: impl Fn(&ChatMessage) -> bool,
+    ) -> ChatMessage {
         match self
             .next(what, |e| matches!(e, ChatEvent::Message(m) if pred(m)))
             .await
@@ -47,7 +65,8 @@ impl Ev {
         }
     }
 
-    async fn sent(&mut self, id: &str) {
+    /// Takes the `Sent` acknowledgement of `id`.
+    pub async fn sent(&mut self, id: &str) {
         self.next(
             "Sent",
             |e| matches!(e, ChatEvent::Sent { message_id } if message_id == id),
@@ -56,7 +75,7 @@ impl Ev {
     }
 
     /// The `MessageError` of `id`: `(code, text)`.
-    async fn error(&mut self, id: &str) -> (u16, String) {
+    pub async fn error(&mut self, id: &str) -> (u16, String) {
         match self
             .next(
                 "MessageError",
@@ -70,7 +89,7 @@ impl Ev {
     }
 
     /// The next `LastActivity` of `user_id`: its seconds.
-    async fn activity(&mut self, what: &str, user_id: u64) -> u64 {
+    pub async fn activity(&mut self, what: &str, user_id: u64) -> u64 {
         match self
             .next(
                 what,
@@ -84,7 +103,7 @@ impl Ev {
     }
 
     /// Every event not taken yet, now.
-    fn take(&mut self) -> Vec<ChatEvent> {
+    pub fn take(&mut self) -> Vec<ChatEvent> {
         while let Ok(e) = self.rx.try_recv() {
             self.buf.push_back(e);
         }
@@ -92,14 +111,15 @@ impl Ev {
     }
 
     /// Every event not taken yet, after [`QUIET`].
-    async fn settle(&mut self) -> Vec<ChatEvent> {
+    pub async fn settle(&mut self) -> Vec<ChatEvent> {
         tokio::time::sleep(QUIET).await;
         self.take()
     }
 }
 
-#[allow(dead_code)]
-async fn state(rx: &mut ConnectionStates, what: &str, pred: impl Fn(&ConnectionState) -> bool) {
+/// Waits (bounded by [`STEP`]) for a connection state matching `pred`; fails with the
+/// states it saw instead.
+pub async fn state(rx: &mut ConnectionStates, what: &str, pred: impl Fn(&ConnectionState) -> bool) {
     let mut seen = Vec::new();
     let found = timeout(STEP, async {
         loop {
@@ -116,12 +136,13 @@ async fn state(rx: &mut ConnectionStates, what: &str, pred: impl Fn(&ConnectionS
     }
 }
 
-async fn connected(rx: &mut ConnectionStates, what: &str) {
+/// Waits for [`ConnectionState::Connected`].
+pub async fn connected(rx: &mut ConnectionStates, what: &str) {
     state(rx, what, |s| *s == ConnectionState::Connected).await;
 }
 
-#[allow(dead_code)]
-fn message_ids(events: &[ChatEvent]) -> Vec<String> {
+/// The ids of the chat messages among `events`, in order.
+pub fn message_ids(events: &[ChatEvent]) -> Vec<String> {
     events
         .iter()
         .filter_map(|e| match e {

@@ -10,25 +10,21 @@
 //! Every wait is bounded ([`STEP`]); "nothing more arrives" is checked over [`QUIET`].
 #![allow(clippy::unwrap_used)]
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use cubechat_core::chat::{DialogUpdate, ListParams};
 use cubechat_core::{
-    ChatEvent, ChatEvents, ChatMessage, ConnectionState, ConnectionStates, Error, OutgoingMessage,
-    PrivacyAction, PrivacyList, PrivacyListItem, PrivacyListNames,
+    ChatEvent, Error, OutgoingMessage, PrivacyAction, PrivacyList, PrivacyListItem,
+    PrivacyListNames,
 };
 use serde_json::Value;
-use tokio::time::timeout;
 
-mod common;
+use cubechat_e2e as common;
 
 use common::{start, Server};
 
 /// The longest any single expected event may take.
 const STEP: Duration = Duration::from_secs(10);
-/// How long "nothing else arrives" is watched for.
-const QUIET: Duration = Duration::from_millis(1200);
 
 // ---------------------------------------------------------------------------------------
 // Fixtures
@@ -87,8 +83,8 @@ async fn pushes_n(s: &Server, user_id: u64, n: usize) -> Vec<(String, String, u6
 // ---------------------------------------------------------------------------------------
 // Waiting
 
-include!("support/events.rs");
-include!("support/users.rs");
+use cubechat_e2e::events::*;
+use cubechat_e2e::users::*;
 
 fn errors(events: &[ChatEvent]) -> Vec<&ChatEvent> {
     events

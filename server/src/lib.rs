@@ -247,6 +247,61 @@ fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'stati
     }
 }
 
+/// The `cubeserver` command line (the binary's whole `main`): parses `std::env::args`, logs
+/// to stderr (`RUST_LOG`, default `warn`), serves until SIGTERM/SIGINT and prints the ready
+/// line on stdout. Exit codes: 0 on a clean stop or `--help`, 2 on argument errors, 1 on
+/// startup failures.
+pub fn cli_main() -> std::process::ExitCode {
+    use std::io::Write;
+    use std::process::ExitCode;
+    use tracing_subscriber::EnvFilter;
+
+    let config = match parse_args(std::env::args().skip(1)) {
+        Ok(Command::Run(config)) => config,
+        Ok(Command::Help) => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(USAGE.as_bytes());
+            let _ = out.flush();
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("cubeserver: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .init();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cubeserver: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(config, |info| {
+        let mut out = std::io::stdout().lock();
+        // A closed stdout must not stop the server.
+        let _ = writeln!(out, "{}", info.ready_line());
+        let _ = out.flush();
+    }));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "cubeserver failed");
+            eprintln!("cubeserver: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -585,7 +585,7 @@ impl Hub {
                 &tx,
                 &NewMessage {
                     id,
-                    dialog_id: dialog.id.clone(),
+                    dialog_id: dialog.id,
                     sender_id: sender,
                     recipient_id: recipient.unwrap_or(0),
                     body: (!body.is_empty()).then(|| body.to_owned()),
@@ -994,9 +994,8 @@ impl Hub {
         make: impl Fn(ChatKind, &str) -> Element,
     ) {
         let app = dialog.app_id;
-        let audience = match self.audience(dialog) {
-            Ok(a) => a,
-            Err(_) => return,
+        let Ok(audience) = self.audience(dialog) else {
+            return;
         };
         let private = dialog.kind == dialog_type::PRIVATE;
         for uid in audience {

@@ -9,21 +9,21 @@
 //! Every wait is bounded ([`STEP`]); "nothing more arrives" is checked over [`QUIET`].
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cubechat_core::chat::{DialogType, DialogUpdate, ListParams, NewDialog, NewMessage};
 use cubechat_core::store::{Payload, QueuedFile};
 use cubechat_core::xmpp::{PrivacyAction, PrivacyList, PrivacyListItem};
 use cubechat_core::{
-    ChatAuth, ChatEvent, ChatEvents, ChatMessage, Client, ConnectionState, ConnectionStates,
-    DialogsEvent, MessageState, OutgoingMessage, TimelineEvent,
+    ChatAuth, ChatEvent, ChatMessage, Client, ConnectionStates, DialogsEvent, MessageState,
+    OutgoingMessage, TimelineEvent,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::timeout;
 
-mod common;
+use cubechat_e2e as common;
 
 use common::{start, Server};
 
@@ -32,8 +32,8 @@ const QUIET: Duration = Duration::from_millis(1500);
 /// How many messages the queue tests send.
 const N: usize = 100;
 
-include!("support/events.rs");
-include!("support/users.rs");
+use cubechat_e2e::events::*;
+use cubechat_e2e::users::*;
 
 // ---------------------------------------------------------------------------------------
 // Fixtures

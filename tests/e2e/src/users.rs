@@ -1,15 +1,18 @@
-// Users, connections and dialogs shared by the engine-vs-cubeserver tests (textually included
-// by `sdk_realtime.rs`, `sdk_presence.rs` and `sdk_offline.rs`, after `support/events.rs`;
-// they define `mod common`).
+//! Users, connections and dialogs shared by the engine-vs-cubeserver tests.
+
+use crate as common;
+use crate::events::Ev;
 
 /// A logged-in user (REST session) with a chat-configured client.
-struct U {
-    c: std::sync::Arc<cubechat_core::Client>,
-    id: u64,
+pub struct U {
+    /// The user's client (REST session; chat not connected until [`online`]).
+    pub c: std::sync::Arc<cubechat_core::Client>,
+    /// The user's id.
+    pub id: u64,
 }
 
 /// Signs up `login` with [`common::PASSWORD`].
-async fn sign_up(s: &common::Server, login: &str) {
+pub async fn sign_up(s: &common::Server, login: &str) {
     s.client()
         .sign_up(cubechat_core::UserParams {
             login: Some(login.into()),
@@ -22,7 +25,7 @@ async fn sign_up(s: &common::Server, login: &str) {
 
 /// A new client of the existing user `login`, logged in over REST, with `f` applied to
 /// [`common::Server::chat_config`].
-async fn log_in(
+pub async fn log_in(
     s: &common::Server,
     login: &str,
     f: impl FnOnce(&mut cubechat_core::Config),
@@ -31,20 +34,23 @@ async fn log_in(
     f(&mut cfg);
     let c = cubechat_core::Client::new(cfg).unwrap();
     let me = c
-        .log_in(cubechat_core::LoginId::Login(login.into()), common::PASSWORD)
+        .log_in(
+            cubechat_core::LoginId::Login(login.into()),
+            common::PASSWORD,
+        )
         .await
         .unwrap();
     U { c, id: me.id }
 }
 
 /// A new user, logged in.
-async fn user(s: &common::Server, login: &str) -> U {
+pub async fn user(s: &common::Server, login: &str) -> U {
     sign_up(s, login).await;
     log_in(s, login, |_| {}).await
 }
 
 /// Subscribes to events and connects with the session token.
-async fn online(u: &U) -> Ev {
+pub async fn online(u: &U) -> Ev {
     let ev = Ev::new(u.c.subscribe_chat());
     u.c.connect_chat(cubechat_core::ChatAuth::SessionToken)
         .await
@@ -61,7 +67,8 @@ async fn online(u: &U) -> Ev {
     ev
 }
 
-fn dialog(
+/// A new dialog of `kind` named `name` with `occupants`.
+pub fn dialog(
     kind: cubechat_core::chat::DialogType,
     name: Option<&str>,
     occupants: &[u64],
@@ -76,19 +83,28 @@ fn dialog(
     }
 }
 
-async fn private_dialog(a: &U, b: &U) -> String {
-    a.c.create_dialog(dialog(cubechat_core::chat::DialogType::Private, None, &[b.id]))
-        .await
-        .unwrap()
-        .id
+/// A new private dialog of `a` with `b`: its id.
+pub async fn private_dialog(a: &U, b: &U) -> String {
+    a.c.create_dialog(dialog(
+        cubechat_core::chat::DialogType::Private,
+        None,
+        &[b.id],
+    ))
+    .await
+    .unwrap()
+    .id
 }
 
-#[allow(dead_code)]
-async fn group_dialog(owner: &U, others: &[&U]) -> String {
+/// A new group dialog "Team" of `owner` with `others`: its id.
+pub async fn group_dialog(owner: &U, others: &[&U]) -> String {
     let ids: Vec<u64> = others.iter().map(|u| u.id).collect();
     owner
         .c
-        .create_dialog(dialog(cubechat_core::chat::DialogType::Group, Some("Team"), &ids))
+        .create_dialog(dialog(
+            cubechat_core::chat::DialogType::Group,
+            Some("Team"),
+            &ids,
+        ))
         .await
         .unwrap()
         .id

@@ -21,14 +21,14 @@
 //! Every wait is bounded; the figures are printed (run with `--nocapture` to see them).
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cubechat_core::{
-    ChatEvent, ChatEvents, ChatMessage, ConnectionState, ConnectionStates, MessageState,
-    OutgoingMessage, TimelineEvent,
+    ChatEvent, ChatEvents, ConnectionState, ConnectionStates, MessageState, OutgoingMessage,
+    TimelineEvent,
 };
 use cubechat_faults::proxy::{Fault, Faults, Proxy, ProxyHandle, RandomFaults};
 use serde_json::Value;
@@ -36,7 +36,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::time::timeout;
 
-mod common;
+use cubechat_e2e as common;
 
 use common::{Server, APP};
 
@@ -49,8 +49,8 @@ const LONG_STALL: Duration = Duration::from_secs(10);
 /// Messages sent during a long stall.
 const BURST: usize = 20;
 
-include!("support/events.rs");
-include!("support/users.rs");
+use cubechat_e2e::events::*;
+use cubechat_e2e::users::*;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -406,7 +406,7 @@ async fn messages_survive_cuts_truncations_and_stalls() {
 
 /// A cubeserver process started by this test with `args`; its ready line.
 async fn spawn_server(args: &[String]) -> (Child, Value) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cubeserver"))
+    let mut child = Command::new(common::cubeserver_bin())
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -609,10 +609,4 @@ async fn clients_come_back_after_a_server_restart() {
     }
     stop_server(child).await;
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// The shared fixtures this file does not need (they are `include!`d whole).
-#[allow(dead_code)]
-fn unused_fixtures() {
-    let _ = (user, online, connected);
 }

@@ -215,7 +215,7 @@ async fn create(
     };
     let now = db::now();
     let app_id = session.app_id;
-    let send_to_chat = dialogs::flag(map.get("send_to_chat"));
+    let send_to_chat = flag(map.get("send_to_chat"));
     let (message, dialog, row) = state.db.call(|c| {
         let tx = c.transaction()?;
         let dialog = match &dialog_id {
@@ -246,7 +246,7 @@ async fn create(
                 attachments: attachments.clone(),
                 custom: custom.clone(),
                 date_sent,
-                markable: dialogs::flag(map.get("markable")),
+                markable: flag(map.get("markable")),
                 send_to_chat,
             },
             now,
@@ -383,7 +383,7 @@ fn delete_one(
             return Ok(Outcome::WrongPermissions);
         }
         message_db::delete(conn, &row)?;
-        deleted.push((row.id.clone(), dialog));
+        deleted.push((row.id, dialog));
     } else {
         message_db::hide_for(conn, &row.id, caller)?;
     }
