@@ -24,6 +24,7 @@ pub mod local;
 pub mod rest;
 pub mod storage;
 pub mod store;
+pub mod view;
 pub mod xmpp;
 
 pub use auth::{LoginId, SessionEvent};
@@ -33,6 +34,7 @@ pub use cubechat_wire::auth::{Session, User, UserParams};
 pub use error::{Error, Result};
 pub use local::{DialogsEvent, TimelineEvent};
 pub use store::{LocalMessage, MessageState, QueuedFile, Store};
+pub use view::VectorDiff;
 pub use xmpp::{
     ChatAuth, ChatEvent, ChatEvents, ChatMessage, ConnectionState, ConnectionStates,
     OutgoingMessage, PrivacyAction, PrivacyList, PrivacyListItem, PrivacyListNames, SystemMessage,
