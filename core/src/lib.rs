@@ -9,7 +9,8 @@
 //! - [`Error`]: precise errors, never carrying a secret or a message body;
 //! - [`SessionEvent`]: what happens to the session (created, renewed, expired, ended);
 //! - [`store`] and [`local`]: the offline-first local store, live dialog list and timelines
-//!   ([`DialogsEvent`], [`TimelineEvent`]) and the persistent send queue ([`LocalMessage`]);
+//!   (changes by position: [`VectorDiff`], [`view`]) and the persistent send queue
+//!   ([`LocalMessage`]);
 //! - [`xmpp`]: the real-time chat connection ([`ChatAuth`], [`ConnectionState`], [`ChatEvent`]).
 
 pub mod auth;

@@ -2,8 +2,11 @@
 //!
 //! - **Live views**: [`Client::watch_dialogs`] (the dialog list by last activity) and
 //!   [`Client::watch_timeline`] (one dialog's messages) answer from the store at once, then
-//!   report every change ([`DialogsEvent`], [`TimelineEvent`]) as real-time events, syncs and
-//!   the app's own actions change the store.
+//!   report every change by position ([`DialogsEvent`], [`TimelineEvent`]: a
+//!   [`VectorDiff`]) as real-time events, syncs and the app's own actions change the store.
+//!   Every store write that a view may show takes the views lock first and
+//!   re-reads the windows of the views it touches under it, so a change is in a snapshot or
+//!   in a diff after it, never both and never neither.
 //! - **Sync**: on every (re)connection, and when the dialog list is watched,
 //!   [`Client::sync_local`] fetches the dialogs updated since the last sync
 //!   (`updated_at[gte]`) and, for dialogs with cached messages, the messages sent since
