@@ -74,13 +74,17 @@ struct View<T, B> {
     shown: Vec<T>,
 }
 
+/// A live dialog list; bound: the `(activity, id)` of the last dialog of a full first page.
+type DialogsView = View<Dialog, (i64, String)>;
+/// A live timeline; bound: the `(date_sent, seq)` of the oldest message of the snapshot.
+type TimelineView = View<LocalMessage, (i64, i64)>;
+
 /// The live views of one store.
 #[derive(Default)]
 struct Subs {
-    /// Bound: the `(activity, id)` of the last dialog of a full first page.
-    dialogs: Vec<View<Dialog, (i64, String)>>,
-    /// Per dialog; bound: the `(date_sent, seq)` of the oldest message of the snapshot.
-    timelines: HashMap<String, Vec<View<LocalMessage, (i64, i64)>>>,
+    dialogs: Vec<DialogsView>,
+    /// Per dialog.
+    timelines: HashMap<String, Vec<TimelineView>>,
 }
 
 /// The offline-first state of one user: the store, live-view subscribers and the tasks.
