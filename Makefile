@@ -56,7 +56,8 @@ kotlin: build
 	rm -rf $(BUILD)/kotlin && mkdir -p $(BUILD)/kotlin/src $(BUILD)/kotlin/classes
 	$(BINDGEN) generate $(LIB) --language kotlin --no-format --out-dir $(BUILD)/kotlin/src
 	$(KOTLINC) -nowarn -jvm-target 17 -cp "$(JAVA_CP)" -d $(BUILD)/kotlin/classes \
-	    $$(find $(BUILD)/kotlin/src tests/kotlin -name '*.kt')
+	    $$(find $(BUILD)/kotlin/src tests/kotlin -name '*.kt') \
+	    $$(find android/src/main/kotlin -name '*.kt' ! -name cubechat.kt)
 
 ## swift: Swift sources, header and modulemap for ios/ (built into an XCFramework on macOS).
 swift: build

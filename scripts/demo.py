@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import uuid
 
 import cubechat
@@ -53,19 +54,20 @@ class Printer(cubechat.ConnectionListener, cubechat.MessageListener, cubechat.St
 
 
 class Timeline(cubechat.TimelineListener):
-    """Keeps the last state of each message of alice's live timeline."""
+    """Alice's live timeline as an app keeps it: a list, updated in place by each event."""
 
     def __init__(self):
-        self.states = {}
+        self.lock = threading.Lock()
+        self.messages = []
 
     def on_timeline_event(self, event):
-        items = getattr(event, "messages", None) or [getattr(event, "message", None)]
-        for m in items:
-            if m is not None:
-                self.states[m.id] = str(m.state).split(".")[-1].split("(")[0]
+        with self.lock:
+            cubechat.apply_event(self.messages, event)
 
     def state_of(self, message_id):
-        return self.states.get(message_id)
+        with self.lock:
+            m = next((m for m in self.messages if m.id == message_id), None)
+        return None if m is None else str(m.state).split(".")[-1].split("(")[0]
 
 
 async def until(what, predicate, seconds=10):

@@ -1,8 +1,8 @@
 //! Offline-first chat for apps: the local store, live views and the persistent send queue.
 //!
 //! - [`ChatClient::watch_dialogs`] and [`ChatClient::watch_timeline`] answer from the store at
-//!   once ([`DialogListEvent::Snapshot`], [`TimelineEvent::Snapshot`]), then report every
-//!   change to a [`DialogListListener`] / [`TimelineListener`].
+//!   once ([`DialogListEvent::Reset`], [`TimelineEvent::Reset`]), then report every change
+//!   by position to a [`DialogListListener`] / [`TimelineListener`].
 //! - [`ChatClient::enqueue_message`] stores a message ([`TimelineMessage`], state
 //!   [`MessageState::Queued`]) and sends it whenever chat is connected, also after a restart.
 //!
@@ -117,76 +117,146 @@ fn messages(v: Vec<core::LocalMessage>) -> Vec<TimelineMessage> {
     v.into_iter().map(Into::into).collect()
 }
 
-/// A change of the dialog list. Apply `Changed` by replacing the dialog with the same id (or
-/// adding it) and sorting by last activity (`last_message_date_sent`, else `updated_at`).
+fn index(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+/// A change of the live dialog list, by position: apply it to the list as it is. The list
+/// is ordered by last activity, newest first. The first event is always `Reset` with the
+/// snapshot from the store; applying every later one in order keeps the list equal to what
+/// the store holds, nothing twice and nothing missed.
 // Passed by value across the FFI, where a variant cannot be boxed.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, uniffi::Enum)]
 pub enum DialogListEvent {
-    /// The first page from the store, newest activity first. Always the first event.
-    Snapshot {
-        /// Every dialog in the list, in order.
+    /// Replace the whole list (the snapshot, or many changes at once).
+    Reset {
+        /// The whole list, in order.
         dialogs: Vec<Dialog>,
     },
-    /// A dialog is new or changed (name, photo, occupants, last message, unread count).
-    Changed {
+    /// Append a dialog.
+    PushBack {
+        /// The dialog appended.
+        dialog: Dialog,
+    },
+    /// Put a dialog first.
+    PushFront {
+        /// The dialog put first.
+        dialog: Dialog,
+    },
+    /// Insert a dialog at `index` (later ones move down).
+    Insert {
+        /// Where the dialog goes (0 = first).
+        index: u32,
+        /// The dialog inserted.
+        dialog: Dialog,
+    },
+    /// The dialog at `index` changed in place (name, photo, unread count, ...).
+    Set {
+        /// The position of the changed dialog.
+        index: u32,
         /// The dialog as it is now.
         dialog: Dialog,
     },
-    /// A dialog is gone (deleted, left, or this user was removed).
-    Removed {
-        /// The dialog removed from the list.
-        dialog_id: String,
+    /// Remove the dialog at `index` (gone, or moved: then it is inserted elsewhere next).
+    Remove {
+        /// The position of the dialog removed.
+        index: u32,
     },
 }
 
 impl From<local_core::DialogsEvent> for DialogListEvent {
     fn from(e: local_core::DialogsEvent) -> Self {
+        use core::VectorDiff as V;
         match e {
-            local_core::DialogsEvent::Snapshot(d) => Self::Snapshot {
-                dialogs: d.into_iter().map(Into::into).collect(),
+            V::Reset { values } => Self::Reset {
+                dialogs: values.into_iter().map(Into::into).collect(),
             },
-            local_core::DialogsEvent::Changed(d) => Self::Changed { dialog: d.into() },
-            local_core::DialogsEvent::Removed { dialog_id } => Self::Removed { dialog_id },
+            V::PushBack { value } => Self::PushBack {
+                dialog: value.into(),
+            },
+            V::PushFront { value } => Self::PushFront {
+                dialog: value.into(),
+            },
+            V::Insert { index: i, value } => Self::Insert {
+                index: index(i),
+                dialog: value.into(),
+            },
+            V::Set { index: i, value } => Self::Set {
+                index: index(i),
+                dialog: value.into(),
+            },
+            V::Remove { index: i } => Self::Remove { index: index(i) },
         }
     }
 }
 
-/// A change of one dialog's timeline (messages ordered by `(date_sent, seq)`).
+/// A change of one dialog's live timeline, by position: apply it to the list as it is.
+/// Messages are ordered by `(date_sent, seq)`, oldest first (this user's unsent messages in
+/// send order). The first event is always `Reset` with the snapshot from the store; applying
+/// every later one in order keeps the list equal to what the store holds, nothing twice and
+/// nothing missed.
 #[derive(Debug, Clone, PartialEq, uniffi::Enum)]
 pub enum TimelineEvent {
-    /// The newest cached messages, oldest first. Always the first event.
-    Snapshot {
-        /// Every message of the timeline, in order.
+    /// Replace the whole list (the snapshot, or many changes at once).
+    Reset {
+        /// The whole list, oldest first.
         messages: Vec<TimelineMessage>,
     },
-    /// A message is new to the store (received, queued, or filled in after a gap).
-    Added {
-        /// The new message.
+    /// Append a message (the newest).
+    PushBack {
+        /// The message appended.
         message: TimelineMessage,
     },
-    /// A message changed in place: state, body (edit), reactions, delivered/read users,
-    /// attachments of a queued message after their upload.
-    Updated {
+    /// Put a message first (the oldest).
+    PushFront {
+        /// The message put first.
+        message: TimelineMessage,
+    },
+    /// Insert a message at `index` (later ones move down).
+    Insert {
+        /// Where the message goes (0 = first).
+        index: u32,
+        /// The message inserted.
+        message: TimelineMessage,
+    },
+    /// The message at `index` changed in place: state, body (edit), reactions,
+    /// delivered/read users, attachments of a queued message after their upload.
+    Set {
+        /// The position of the changed message.
+        index: u32,
         /// The message as it is now.
         message: TimelineMessage,
     },
-    /// A message was deleted (by its sender, or cancelled from the queue).
-    Removed {
-        /// The message removed from the timeline.
-        message_id: String,
+    /// Remove the message at `index` (deleted, or cancelled from the queue).
+    Remove {
+        /// The position of the message removed.
+        index: u32,
     },
 }
 
 impl From<local_core::TimelineEvent> for TimelineEvent {
     fn from(e: local_core::TimelineEvent) -> Self {
+        use core::VectorDiff as V;
         match e {
-            local_core::TimelineEvent::Snapshot(m) => Self::Snapshot {
-                messages: messages(m),
+            V::Reset { values } => Self::Reset {
+                messages: messages(values),
             },
-            local_core::TimelineEvent::Added(m) => Self::Added { message: m.into() },
-            local_core::TimelineEvent::Updated(m) => Self::Updated { message: m.into() },
-            local_core::TimelineEvent::Removed { message_id } => Self::Removed { message_id },
+            V::PushBack { value } => Self::PushBack {
+                message: value.into(),
+            },
+            V::PushFront { value } => Self::PushFront {
+                message: value.into(),
+            },
+            V::Insert { index: i, value } => Self::Insert {
+                index: index(i),
+                message: value.into(),
+            },
+            V::Set { index: i, value } => Self::Set {
+                index: index(i),
+                message: value.into(),
+            },
+            V::Remove { index: i } => Self::Remove { index: index(i) },
         }
     }
 }
@@ -272,17 +342,18 @@ impl ChatClient {
         });
     }
 
-    /// Watches the dialog list: delivers `Snapshot` (the first `limit` dialogs from the store,
-    /// newest activity first) at once, then every change, and starts a sync with the server in
-    /// the background. Cancel the handle to stop. Errors: `NotLoggedIn` (no store open),
-    /// store errors.
+    /// Watches the dialog list: delivers `Reset` (the first `limit` dialogs from the store,
+    /// newest activity first) at once, then every change by position, and starts a sync with
+    /// the server in the background. The view covers the list down to the last dialog of a
+    /// full first page (further pages: `dialogs_page`), else the whole list. Cancel the
+    /// handle to stop. Errors: `NotLoggedIn` (no store open), store errors.
     pub fn watch_dialogs(
         &self,
         limit: u32,
         listener: Arc<dyn DialogListListener>,
     ) -> Result<Arc<SubscriptionHandle>, ChatError> {
         let (snapshot, rx) = self.with_store(|c| c.watch_dialogs(limit))?;
-        let first = local_core::DialogsEvent::Snapshot(snapshot).into();
+        let first = local_core::DialogsEvent::Reset { values: snapshot }.into();
         SubscriptionHandle::forward("DialogListListener", first, rx, move |e| {
             listener.on_dialog_list_event(e)
         })
@@ -309,10 +380,11 @@ impl ChatClient {
         .map(|v| v.into_iter().map(Into::into).collect())
     }
 
-    /// Watches one dialog's timeline: delivers `Snapshot` (the newest `limit` cached messages,
-    /// oldest first) at once, then every change (`Added`, `Updated`, `Removed`). Older
-    /// messages: `load_older`. Cancel the handle to stop. Errors: `InvalidInput` (bad dialog
-    /// id), `NotLoggedIn`, store errors.
+    /// Watches one dialog's timeline: delivers `Reset` (the newest `limit` cached messages,
+    /// oldest first) at once, then every change by position. The view covers the messages
+    /// from the oldest of the snapshot on (an empty snapshot: all, so pages `load_older`
+    /// stores arrive in it too); older messages: `load_older`. Cancel the handle to stop.
+    /// Errors: `InvalidInput` (bad dialog id), `NotLoggedIn`, store errors.
     pub fn watch_timeline(
         &self,
         dialog_id: String,
@@ -320,7 +392,7 @@ impl ChatClient {
         listener: Arc<dyn TimelineListener>,
     ) -> Result<Arc<SubscriptionHandle>, ChatError> {
         let (snapshot, rx) = self.with_store(|c| c.watch_timeline(&dialog_id, limit))?;
-        let first = local_core::TimelineEvent::Snapshot(snapshot).into();
+        let first = local_core::TimelineEvent::Reset { values: snapshot }.into();
         SubscriptionHandle::forward("TimelineListener", first, rx, move |e| {
             listener.on_timeline_event(e)
         })
@@ -355,7 +427,7 @@ impl ChatClient {
     }
 
     /// Marks every message of a dialog read on the server and sets its unread count to 0 in
-    /// the store (the dialog list hears `Changed`). Errors: `Network`, `NotFound`, store
+    /// the store (the dialog list hears it). Errors: `Network`, `NotFound`, store
     /// errors.
     pub async fn mark_dialog_read(&self, dialog_id: String) -> Result<(), ChatError> {
         let c = self.core();
@@ -363,7 +435,7 @@ impl ChatClient {
     }
 
     /// Stores a message and its place in the send queue in one step and returns it (state
-    /// `Queued`, with its final id); its timeline hears `Added`. It is sent as soon as chat is
+    /// `Queued`, with its final id); its timeline hears it at once. It is sent as soon as chat is
     /// connected, in order with the other queued messages, also after the app restarts;
     /// `files` are uploaded first and become attachments. Works offline.
     /// Errors: `InvalidInput` (empty or oversized, bad custom keys; nothing is stored),
@@ -385,8 +457,8 @@ impl ChatClient {
             .map(Into::into)
     }
 
-    /// Drops a queued or failed message (never acknowledged by the server); its timeline
-    /// hears `Removed`. Errors: `NotFound`, `InvalidInput` (already sent or being sent:
+    /// Drops a queued or failed message (never acknowledged by the server); it leaves its
+    /// timeline. Errors: `NotFound`, `InvalidInput` (already sent or being sent:
     /// delete it instead).
     pub fn cancel_message(&self, message_id: String) -> Result<(), ChatError> {
         self.with_store(|c| c.cancel_message(&message_id))
@@ -407,7 +479,7 @@ impl ChatClient {
 
     /// Deletes one of this user's messages. Queued or failed: it is dropped and never sent.
     /// Sent: the local copy goes now and the deletion is queued (sent over chat, for
-    /// everyone). The timeline hears `Removed`. Errors: `NotFound`, `Forbidden`.
+    /// everyone). It leaves its timeline at once. Errors: `NotFound`, `Forbidden`.
     pub fn delete_local_message(&self, message_id: String) -> Result<(), ChatError> {
         self.with_store(|c| c.delete_local_message(&message_id))
     }

@@ -9,7 +9,8 @@
 //! - [`Error`]: precise errors, never carrying a secret or a message body;
 //! - [`SessionEvent`]: what happens to the session (created, renewed, expired, ended);
 //! - [`store`] and [`local`]: the offline-first local store, live dialog list and timelines
-//!   ([`DialogsEvent`], [`TimelineEvent`]) and the persistent send queue ([`LocalMessage`]);
+//!   (changes by position: [`VectorDiff`], [`view`]) and the persistent send queue
+//!   ([`LocalMessage`]);
 //! - [`xmpp`]: the real-time chat connection ([`ChatAuth`], [`ConnectionState`], [`ChatEvent`]).
 
 #![warn(missing_docs)]
@@ -27,6 +28,7 @@ mod realtime;
 pub mod rest;
 pub mod storage;
 pub mod store;
+pub mod view;
 // Its docs are completed when the XMPP session is decoupled from `Client` (issue 11): another
 // change is rewriting this module, so its missing field docs wait for that.
 #[allow(missing_docs)]
@@ -39,6 +41,7 @@ pub use cubechat_wire::auth::{Session, User, UserParams};
 pub use error::{Error, Result};
 pub use local::{DialogsEvent, TimelineEvent};
 pub use store::{LocalMessage, MessageState, QueuedFile, Store};
+pub use view::VectorDiff;
 pub use xmpp::{
     ChatAuth, ChatEvent, ChatEvents, ChatMessage, ConnectionState, ConnectionStates,
     OutgoingMessage, PrivacyAction, PrivacyList, PrivacyListItem, PrivacyListNames, SystemMessage,

@@ -2,8 +2,11 @@
 //!
 //! - **Live views**: [`Client::watch_dialogs`] (the dialog list by last activity) and
 //!   [`Client::watch_timeline`] (one dialog's messages) answer from the store at once, then
-//!   report every change ([`DialogsEvent`], [`TimelineEvent`]) as real-time events, syncs and
-//!   the app's own actions change the store.
+//!   report every change by position ([`DialogsEvent`], [`TimelineEvent`]: a
+//!   [`VectorDiff`]) as real-time events, syncs and the app's own actions change the store.
+//!   Every store write that a view may show takes the views lock first and
+//!   re-reads the windows of the views it touches under it, so a change is in a snapshot or
+//!   in a diff after it, never both and never neither.
 //! - **Sync**: on every (re)connection, and when the dialog list is watched,
 //!   [`Client::sync_local`] fetches the dialogs updated since the last sync
 //!   (`updated_at[gte]`) and, for dialogs with cached messages, the messages sent since
@@ -35,6 +38,7 @@ use crate::storage::{NewUpload, UploadSource};
 use crate::store::{
     LocalMessage, MessageState, OutboxItem, OutboxKind, Payload, QueuedFile, Store,
 };
+use crate::view::{diff, VectorDiff};
 use crate::xmpp::{new_id, now_unix, ChatEvent, ConnectionState, OutgoingMessage};
 use cubechat_wire::chat::{Attachment, Dialog};
 
@@ -53,45 +57,41 @@ const MAX_ATTEMPTS: u32 = 10;
 const RETRY_PAUSE: Duration = Duration::from_secs(5);
 const CURSOR_SYNCED: &str = "synced_at";
 
-/// A change of the dialog list. Apply `Changed` by replacing the dialog with the same id (or
-/// adding it) and sorting by last activity (`last_message_date_sent`, else `updated_at`).
-#[derive(Debug, Clone, PartialEq)]
-#[allow(clippy::large_enum_variant)] // one event per change, moved once: boxing buys nothing
-pub enum DialogsEvent {
-    /// The first page from the store, newest activity first (always first).
-    Snapshot(Vec<Dialog>),
-    /// A dialog is new or changed (name, photo, occupants, last message, unread count).
-    Changed(Dialog),
-    /// A dialog is gone (deleted, left, or this user was removed).
-    Removed {
-        /// The dialog removed from the list.
-        dialog_id: String,
-    },
+/// A change of the live dialog list ([`Client::watch_dialogs`]), by position. The list is
+/// ordered by last activity, newest first (as [`Client::dialogs_page`]).
+pub type DialogsEvent = VectorDiff<Dialog>;
+
+/// A change of one dialog's live timeline ([`Client::watch_timeline`]), by position. The
+/// list is ordered by `(date_sent, seq)`, oldest first: `seq` is the store's order of
+/// arrival, so this user's unsent messages (local echoes) keep their send order.
+pub type TimelineEvent = VectorDiff<LocalMessage>;
+
+/// One live view: what its subscriber has been told it shows, and which part of the list
+/// it covers (from `bound` on; `None` = all of it).
+struct View<T, B> {
+    tx: mpsc::UnboundedSender<VectorDiff<T>>,
+    bound: Option<B>,
+    shown: Vec<T>,
 }
 
-/// A change of one dialog's timeline. Messages are ordered by `(date_sent, seq)`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TimelineEvent {
-    /// The newest cached messages, oldest first (always first).
-    Snapshot(Vec<LocalMessage>),
-    /// A message is new to the store (received, queued, or filled in after a gap).
-    Added(LocalMessage),
-    /// A message changed in place: state, body (edit), reactions, delivered/read users,
-    /// attachments of a queued message after their upload.
-    Updated(LocalMessage),
-    /// A message was deleted (by its sender, or cancelled from the queue).
-    Removed {
-        /// The message removed from the timeline.
-        message_id: String,
-    },
+/// A live dialog list; bound: the `(activity, id)` of the last dialog of a full first page.
+type DialogsView = View<Dialog, (i64, String)>;
+/// A live timeline; bound: the `(date_sent, seq)` of the oldest message of the snapshot.
+type TimelineView = View<LocalMessage, (i64, i64)>;
+
+/// The live views of one store.
+#[derive(Default)]
+struct Subs {
+    dialogs: Vec<DialogsView>,
+    /// Per dialog.
+    timelines: HashMap<String, Vec<TimelineView>>,
 }
 
 /// The offline-first state of one user: the store, live-view subscribers and the tasks.
 pub(crate) struct Local {
     pub(crate) store: Arc<Store>,
     pub(crate) user_id: u64,
-    dialog_subs: Mutex<Vec<mpsc::UnboundedSender<DialogsEvent>>>,
-    timeline_subs: Mutex<HashMap<String, Vec<mpsc::UnboundedSender<TimelineEvent>>>>,
+    views: Mutex<Subs>,
     /// Wakes the queue worker (a stored permit: no wake-up is lost).
     wake: Notify,
     /// One sync at a time.
@@ -108,8 +108,7 @@ impl Local {
         Self {
             store: Arc::new(store),
             user_id,
-            dialog_subs: Mutex::default(),
-            timeline_subs: Mutex::default(),
+            views: Mutex::default(),
             wake: Notify::new(),
             syncing: tokio::sync::Mutex::new(()),
             tasks: Mutex::default(),
@@ -121,61 +120,110 @@ impl Local {
         for t in lock(&self.tasks).drain(..) {
             t.abort();
         }
-        lock(&self.dialog_subs).clear();
-        lock(&self.timeline_subs).clear();
+        *lock(&self.views) = Subs::default();
     }
 
-    fn dialog_event(&self, e: DialogsEvent) {
-        lock(&self.dialog_subs).retain(|tx| tx.send(e.clone()).is_ok());
-    }
-
-    /// The live timelines, locked. Take it *before* a store write whose result they are
-    /// told: [`Client::watch_timeline`] reads its snapshot under the same lock, so a change
-    /// is either in a snapshot or told after it, never both and never neither.
-    fn timelines(&self) -> Timelines<'_> {
-        Timelines(lock(&self.timeline_subs))
-    }
-
-    fn dialog_changed(&self, d: Option<Dialog>) {
-        if let Some(d) = d {
-            self.dialog_event(DialogsEvent::Changed(d));
+    /// The live views, locked. Take it *before* a store write whose result they are told,
+    /// and keep it until they are: the `watch_*` calls read their snapshot under the same
+    /// lock, so a change is either in a snapshot or told after it, never both and never
+    /// neither. One lock for the dialog list and the timelines.
+    fn views(&self) -> Views<'_> {
+        Views {
+            subs: lock(&self.views),
+            store: &self.store,
         }
     }
 }
 
-/// The timeline subscribers, locked (see [`Local::timelines`]).
-struct Timelines<'a>(MutexGuard<'a, HashMap<String, Vec<mpsc::UnboundedSender<TimelineEvent>>>>);
+/// The live views, locked (see [`Local::views`]). Each told change re-reads the windows
+/// of the views it may touch and sends each the positional diff from what it showed.
+struct Views<'a> {
+    subs: MutexGuard<'a, Subs>,
+    store: &'a Store,
+}
 
-impl Timelines<'_> {
-    fn send(&mut self, dialog_id: &str, e: TimelineEvent) {
-        if let Some(list) = self.0.get_mut(dialog_id) {
-            list.retain(|tx| tx.send(e.clone()).is_ok());
-            if list.is_empty() {
-                self.0.remove(dialog_id);
-            }
+impl Views<'_> {
+    /// Tells the timelines of `dialog_id` whatever changed in the store.
+    fn timeline(&mut self, dialog_id: &str) {
+        let store = self.store;
+        let Some(list) = self.subs.timelines.get_mut(dialog_id) else {
+            return;
+        };
+        list.retain_mut(|v| {
+            refresh(
+                v,
+                |b| store.timeline_from(dialog_id, b.copied()),
+                |m| m.id.clone(),
+            )
+        });
+        if list.is_empty() {
+            self.subs.timelines.remove(dialog_id);
         }
     }
 
-    fn added(&mut self, msgs: &[LocalMessage]) {
+    /// Tells the dialog lists whatever changed in the store.
+    fn dialogs(&mut self) {
+        let store = self.store;
+        self.subs.dialogs.retain_mut(|v| {
+            refresh(
+                v,
+                |b| store.dialogs_upto(b.map(|(a, id)| (*a, id.as_str()))),
+                |d| d.id.clone(),
+            )
+        });
+    }
+
+    /// Tells the timelines of the dialogs of `msgs` (written: new ones added, known ones
+    /// updated).
+    fn messages(&mut self, msgs: &[LocalMessage]) {
+        let mut seen: Vec<&str> = Vec::new();
         for m in msgs {
-            self.send(&m.dialog_id, TimelineEvent::Added(m.clone()));
+            if !seen.contains(&m.dialog_id.as_str()) {
+                seen.push(&m.dialog_id);
+                self.timeline(&m.dialog_id);
+            }
         }
     }
 
     fn updated(&mut self, m: Option<LocalMessage>) {
         if let Some(m) = m {
-            self.send(&m.dialog_id.clone(), TimelineEvent::Updated(m));
+            self.timeline(&m.dialog_id);
         }
     }
 
-    fn removed(&mut self, dialog_id: &str, message_id: &str) {
-        self.send(
-            dialog_id,
-            TimelineEvent::Removed {
-                message_id: message_id.to_owned(),
-            },
-        );
+    fn removed(&mut self, dialog_id: &str) {
+        self.timeline(dialog_id);
     }
+
+    fn dialog_changed(&mut self, d: Option<Dialog>) {
+        if d.is_some() {
+            self.dialogs();
+        }
+    }
+}
+
+/// Re-reads one view's window and sends the diff; `false` = the subscriber is gone.
+fn refresh<T: Clone + PartialEq, B>(
+    v: &mut View<T, B>,
+    read: impl FnOnce(Option<&B>) -> Result<Vec<T>>,
+    id: impl Fn(&T) -> String,
+) -> bool {
+    if v.tx.is_closed() {
+        return false;
+    }
+    match read(v.bound.as_ref()) {
+        Ok(now) => {
+            for d in diff(&v.shown, &now, id) {
+                if v.tx.send(d).is_err() {
+                    return false;
+                }
+            }
+            v.shown = now;
+        }
+        // The view keeps what it showed; the next change is told from there.
+        Err(e) => warn!(target: "cubechat_core::store", error = %e, "a live view was not updated"),
+    }
+    true
 }
 
 /// Store file of a user: `{dir}/cubechat-{app}-{user}.sqlite3`.
@@ -315,8 +363,12 @@ impl Client {
     // ------------------------------------------------------------------ live views
 
     /// The dialog list from the store (first `limit`, newest activity first) and a
-    /// receiver of every later change. Starts a background sync with the server (the
-    /// store is served first whatever the network does).
+    /// receiver of its later changes as positional diffs ([`VectorDiff`]): applied in order
+    /// to the snapshot, they give the list as the store has it, nothing twice and nothing
+    /// missed. The view covers the list down to the last dialog of the snapshot when it was
+    /// a full page (a dialog moving below it leaves the view; further pages:
+    /// [`Client::dialogs_page`]), else the whole list. Starts a background sync with the
+    /// server (the store is served first whatever the network does).
     pub fn watch_dialogs(
         &self,
         limit: u32,
@@ -324,10 +376,25 @@ impl Client {
         let local = self.local()?;
         let (tx, rx) = mpsc::unbounded_channel();
         let snapshot = {
-            // Under the subscriber lock: no change falls between snapshot and receiver.
-            let mut subs = lock(&local.dialog_subs);
+            // Under the lock every writer holds from its store write to its diffs.
+            let mut v = local.views();
             let snapshot = local.store.dialogs_page(limit.max(1), None)?;
-            subs.push(tx);
+            // A full page: the view covers the list down to its last dialog; else all.
+            let bound = match snapshot.last() {
+                Some(d) if snapshot.len() >= limit.max(1) as usize => {
+                    let key = local.store.dialog_key(&d.id)?;
+                    Some((
+                        key.unwrap_or_else(|| crate::store::dialog_activity(d)),
+                        d.id.clone(),
+                    ))
+                }
+                _ => None,
+            };
+            v.subs.dialogs.push(View {
+                tx,
+                bound,
+                shown: snapshot.clone(),
+            });
             snapshot
         };
         let rt = tokio::runtime::Handle::try_current();
@@ -358,8 +425,12 @@ impl Client {
         local.store.dialogs_page(limit.max(1), after)
     }
 
-    /// The newest `limit` cached messages of a dialog (oldest first) and a receiver of every
-    /// later change to that dialog's messages. Older messages: [`Client::load_older`].
+    /// The newest `limit` cached messages of a dialog (oldest first) and a receiver of the
+    /// view's later changes as positional diffs ([`VectorDiff`]): applied in order to the
+    /// snapshot, they give the timeline as the store has it, nothing twice and nothing
+    /// missed. The view covers the messages from the oldest of the snapshot on (an empty
+    /// snapshot: all of them, so pages that [`Client::load_older`] stores arrive in it too);
+    /// older messages: [`Client::load_older`].
     pub fn watch_timeline(
         &self,
         dialog_id: &str,
@@ -368,10 +439,19 @@ impl Client {
         crate::xmpp::check_dialog(dialog_id)?;
         let local = self.local()?;
         let (tx, rx) = mpsc::unbounded_channel();
-        // Under the lock every writer holds from its store write to its events.
-        let mut subs = local.timelines();
+        // Under the lock every writer holds from its store write to its diffs.
+        let mut v = local.views();
         let snapshot = local.store.timeline(dialog_id, None, limit.max(1))?;
-        subs.0.entry(dialog_id.to_owned()).or_default().push(tx);
+        let view = View {
+            tx,
+            bound: snapshot.first().map(|m| (m.date_sent, m.seq)),
+            shown: snapshot.clone(),
+        };
+        v.subs
+            .timelines
+            .entry(dialog_id.to_owned())
+            .or_default()
+            .push(view);
         Ok((snapshot, rx))
     }
 
@@ -414,7 +494,12 @@ impl Client {
             .into_iter()
             .map(|m| LocalMessage::from_history(m, local.user_id))
             .collect();
-        local.store.put_messages(&msgs)?;
+        {
+            // Views reaching that far back (e.g. opened on an empty cache) hear them too.
+            let mut v = local.views();
+            local.store.put_messages(&msgs)?;
+            v.messages(&msgs);
+        }
         if !full {
             local.store.set_history_complete(dialog_id)?;
         }
@@ -498,17 +583,20 @@ impl Client {
             };
             let items = self.list_dialogs(&p).await?.items;
             let n = items.len();
-            local.store.put_dialogs(&items)?;
+            {
+                let mut v = local.views();
+                local.store.put_dialogs(&items)?;
+                v.dialogs();
+            }
             changed.extend(items);
             if n < PAGE as usize {
                 break;
             }
         }
-        for d in &changed {
-            if let Some(since) = since {
+        if let Some(since) = since {
+            for d in &changed {
                 self.fill_gap(&local, &d.id, since).await?;
             }
-            local.dialog_changed(local.store.dialog(&d.id)?);
         }
         local
             .store
@@ -532,8 +620,9 @@ impl Client {
                 .map(|m| LocalMessage::from_history(m, local.user_id))
                 .collect();
             {
-                let mut t = local.timelines();
-                t.added(&local.store.put_messages(&msgs)?);
+                let mut v = local.views();
+                local.store.put_messages(&msgs)?;
+                v.messages(&msgs);
             }
             match oldest {
                 Some(o) if full && o >= since => before = Some(o - 1),
@@ -543,9 +632,9 @@ impl Client {
         // More missed than one sync fetches: keep the cache contiguous, and live timelines
         // with it.
         if let Some(b) = before {
-            let mut t = local.timelines();
-            for id in local.store.trim_older(dialog_id, b + 1)? {
-                t.removed(dialog_id, &id);
+            let mut v = local.views();
+            if !local.store.trim_older(dialog_id, b + 1)?.is_empty() {
+                v.removed(dialog_id);
             }
         }
         Ok(())
@@ -555,8 +644,9 @@ impl Client {
     pub async fn mark_dialog_read(&self, dialog_id: &str) -> Result<()> {
         let local = self.local()?;
         self.mark_all_read(dialog_id).await?;
+        let mut v = local.views();
         local.store.set_unread(dialog_id, 0)?;
-        local.dialog_changed(local.store.dialog(dialog_id)?);
+        v.dialogs();
         Ok(())
     }
 
@@ -573,15 +663,15 @@ impl Client {
             ..Default::default()
         };
         let items = self.list_dialogs(&p).await?.items;
+        let mut v = local.views();
         if items.is_empty() {
             if local.store.remove_dialog(dialog_id)? {
-                local.dialog_event(DialogsEvent::Removed {
-                    dialog_id: dialog_id.to_owned(),
-                });
+                v.dialogs();
+                v.removed(dialog_id);
             }
         } else {
             local.store.put_dialogs(&items)?;
-            local.dialog_changed(local.store.dialog(dialog_id)?);
+            v.dialogs();
         }
         Ok(())
     }
@@ -591,12 +681,9 @@ impl Client {
         let Some(local) = lock(&self.local).clone() else {
             return;
         };
-        let r = local.store.put_dialogs(dialogs).and_then(|_| {
-            for d in dialogs {
-                local.dialog_changed(local.store.dialog(&d.id)?);
-            }
-            Ok(())
-        });
+        let mut v = local.views();
+        let r = local.store.put_dialogs(dialogs);
+        v.dialogs();
         if let Err(e) = r {
             warn!(target: "cubechat_core::store", error = %e, "could not store dialogs");
         }
@@ -607,11 +694,13 @@ impl Client {
         let Some(local) = lock(&self.local).clone() else {
             return;
         };
+        let mut v = local.views();
         for id in ids {
             match local.store.remove_dialog(id) {
-                Ok(true) => local.dialog_event(DialogsEvent::Removed {
-                    dialog_id: id.clone(),
-                }),
+                Ok(true) => {
+                    v.dialogs();
+                    v.removed(id);
+                }
                 Ok(false) => {}
                 Err(e) => {
                     warn!(target: "cubechat_core::store", error = %e, "could not remove a dialog")
@@ -687,15 +776,15 @@ impl Client {
             last: false,
         };
         let msg = {
-            let mut t = local.timelines();
+            let mut v = local.views();
             let msg = local.store.enqueue_message(&msg, &payload)?;
-            t.added(std::slice::from_ref(&msg));
+            v.messages(std::slice::from_ref(&msg));
+            if m.save_to_history {
+                v.dialog_changed(local.store.bump_dialog(&msg, 0)?);
+            }
             msg
         };
         debug!(target: "cubechat_core::queue", id = %msg.id, "message queued");
-        if m.save_to_history {
-            local.dialog_changed(local.store.bump_dialog(&msg, 0)?);
-        }
         local.wake.notify_one();
         Ok(msg)
     }
@@ -716,9 +805,9 @@ impl Client {
         // The kept payload when the send failed in the queue; else the message itself.
         let payload = payload_of(&m);
         {
-            let mut t = local.timelines();
+            let mut v = local.views();
             local.store.requeue(message_id, &payload, &m.dialog_id)?;
-            t.updated(local.store.message(message_id)?);
+            v.timeline(&m.dialog_id);
         }
         local.wake.notify_one();
         local
@@ -750,12 +839,10 @@ impl Client {
                 ))
             }
         }
-        {
-            let mut t = local.timelines();
-            local.store.cancel(message_id)?;
-            t.removed(&m.dialog_id, message_id);
-        }
-        local.dialog_changed(local.store.relink_last(&m.dialog_id, message_id)?);
+        let mut v = local.views();
+        local.store.cancel(message_id)?;
+        v.removed(&m.dialog_id);
+        v.dialog_changed(local.store.relink_last(&m.dialog_id, message_id)?);
         Ok(())
     }
 
@@ -770,16 +857,16 @@ impl Client {
             if !item.in_flight {
                 let mut p = item.payload;
                 p.body = body.to_owned();
-                let mut t = local.timelines();
+                let mut v = local.views();
                 local.store.update_queued(message_id, &p)?;
-                return self.changed_message(&local, &mut t, message_id);
+                return self.changed_message(&local, &mut v, message_id);
             }
         }
         if let MessageState::Failed { .. } = m.state {
             // Failed after the server acknowledged it: the retry sends the stored body.
-            let mut t = local.timelines();
+            let mut v = local.views();
             local.store.edit(message_id, body)?;
-            return self.changed_message(&local, &mut t, message_id);
+            return self.changed_message(&local, &mut v, message_id);
         }
         let last = local
             .store
@@ -792,12 +879,12 @@ impl Client {
             last,
             ..Default::default()
         };
-        let mut t = local.timelines();
+        let mut v = local.views();
         local
             .store
             .enqueue_change(&new_id(), &m, OutboxKind::Edit, &payload)?;
         local.wake.notify_one();
-        self.changed_message(&local, &mut t, message_id)
+        self.changed_message(&local, &mut v, message_id)
     }
 
     /// Deletes one of this user's messages. Queued or failed: it is dropped and never sent.
@@ -817,13 +904,13 @@ impl Client {
             ..Default::default()
         };
         {
-            let mut t = local.timelines();
+            let mut v = local.views();
             local
                 .store
                 .enqueue_change(&new_id(), &m, OutboxKind::Delete, &payload)?;
-            t.removed(&m.dialog_id, message_id);
+            v.removed(&m.dialog_id);
+            v.dialog_changed(local.store.relink_last(&m.dialog_id, message_id)?);
         }
-        local.dialog_changed(local.store.relink_last(&m.dialog_id, message_id)?);
         local.wake.notify_one();
         Ok(())
     }
@@ -857,19 +944,19 @@ impl Client {
         Ok(m)
     }
 
-    /// The changed message, told to its timeline through `t` (held since the change).
+    /// The changed message, told to its views through `v` (held since the change).
     fn changed_message(
         &self,
         local: &Local,
-        t: &mut Timelines<'_>,
+        v: &mut Views<'_>,
         message_id: &str,
     ) -> Result<LocalMessage> {
         let m = local
             .store
             .message(message_id)?
             .ok_or_else(|| Error::NotFound("message is not in the store".into()))?;
-        t.updated(Some(m.clone()));
-        local.dialog_changed(local.store.relink_last(&m.dialog_id, message_id)?);
+        v.timeline(&m.dialog_id);
+        v.dialog_changed(local.store.relink_last(&m.dialog_id, message_id)?);
         Ok(m)
     }
 }
@@ -940,16 +1027,13 @@ fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
             };
             // A message already stored (a repeat, the catch-up after a reconnection, a
             // history page) is not returned, so not told again.
-            let added = {
-                let mut t = l.timelines();
-                let added = store.put_messages(std::slice::from_ref(&msg))?;
-                t.added(&added);
-                added
-            };
+            let mut v = l.views();
+            let added = store.put_messages(std::slice::from_ref(&msg))?;
+            v.messages(std::slice::from_ref(&msg));
             if let Some(m) = added.first() {
                 let unread = u64::from(!m.outgoing && !carbon);
                 match store.bump_dialog(m, unread)? {
-                    Some(d) => l.dialog_changed(Some(d)),
+                    Some(d) => v.dialog_changed(Some(d)),
                     None => {
                         // A dialog the store does not know yet (new, or created elsewhere).
                         spawn_refresh(c, l, &m.dialog_id);
@@ -963,8 +1047,8 @@ fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
                 if item.kind == OutboxKind::Message {
                     let m = store.message(&item.message_id)?;
                     if m.is_some_and(|m| m.state == MessageState::Queued) {
-                        let mut t = l.timelines();
-                        t.updated(store.set_state(&item.message_id, &MessageState::Sent)?);
+                        let mut v = l.views();
+                        v.updated(store.set_state(&item.message_id, &MessageState::Sent)?);
                     }
                 }
             }
@@ -997,8 +1081,8 @@ fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
                     if let Some(item) = store.outbox_item(&message_id)? {
                         fail(l, &item, &reason)?;
                     } else {
-                        let mut t = l.timelines();
-                        t.updated(store.set_state(&message_id, &MessageState::Failed { reason })?);
+                        let mut v = l.views();
+                        v.updated(store.set_state(&message_id, &MessageState::Failed { reason })?);
                     }
                 }
             }
@@ -1008,33 +1092,31 @@ fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
             user_id,
             ..
         } => {
-            let mut t = l.timelines();
-            t.updated(store.mark(&message_id, user_id, false)?);
+            let mut v = l.views();
+            v.updated(store.mark(&message_id, user_id, false)?);
         }
         ChatEvent::Read {
             message_id,
             user_id,
             ..
         } => {
-            let mut t = l.timelines();
-            t.updated(store.mark(&message_id, user_id, true)?);
+            let mut v = l.views();
+            v.updated(store.mark(&message_id, user_id, true)?);
         }
         ChatEvent::Edited {
             message_id, body, ..
         } => {
-            let mut t = l.timelines();
+            let mut v = l.views();
             if let Some(m) = store.edit(&message_id, &body)? {
-                t.updated(Some(m.clone()));
-                drop(t);
-                l.dialog_changed(store.relink_last(&m.dialog_id, &m.id)?);
+                v.timeline(&m.dialog_id);
+                v.dialog_changed(store.relink_last(&m.dialog_id, &m.id)?);
             }
         }
         ChatEvent::Deleted { message_id, .. } => {
-            let mut t = l.timelines();
+            let mut v = l.views();
             if let Some(dialog_id) = store.remove_message(&message_id)? {
-                t.removed(&dialog_id, &message_id);
-                drop(t);
-                l.dialog_changed(store.relink_last(&dialog_id, &message_id)?);
+                v.removed(&dialog_id);
+                v.dialog_changed(store.relink_last(&dialog_id, &message_id)?);
             }
         }
         ChatEvent::Reactions {
@@ -1044,8 +1126,8 @@ fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
             remove,
             ..
         } => {
-            let mut t = l.timelines();
-            t.updated(store.react(&message_id, user_id, l.user_id, &add, &remove)?);
+            let mut v = l.views();
+            v.updated(store.react(&message_id, user_id, l.user_id, &add, &remove)?);
         }
         ChatEvent::System(s) => {
             if let Some(d) = s.custom.get("dialog_id") {
@@ -1055,9 +1137,10 @@ fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
             }
         }
         ChatEvent::Kicked { dialog_id, .. } => {
-            let removed = store.remove_dialog(&dialog_id)?;
-            if removed {
-                l.dialog_event(DialogsEvent::Removed { dialog_id });
+            let mut v = l.views();
+            if store.remove_dialog(&dialog_id)? {
+                v.dialogs();
+                v.removed(&dialog_id);
             }
         }
         _ => {}
@@ -1087,8 +1170,8 @@ fn fail(l: &Local, item: &OutboxItem, reason: &str) -> Result<()> {
     warn!(target: "cubechat_core::queue", id = %item.op_id, reason, "send failed");
     match item.kind {
         OutboxKind::Message => {
-            let mut t = l.timelines();
-            t.updated(l.store.fail_queued(&item.message_id, reason)?);
+            let mut v = l.views();
+            v.updated(l.store.fail_queued(&item.message_id, reason)?);
         }
         _ => {
             l.store.remove_outbox(&item.op_id)?;
@@ -1149,9 +1232,9 @@ async fn drain(c: &Client, l: &Arc<Local>) -> Result<()> {
                         Ok(blob) => {
                             p.attachments.push(Attachment::from_blob(&blob));
                             p.files.remove(0);
-                            let mut t = l.timelines();
+                            let mut v = l.views();
                             l.store.update_queued(&item.message_id, &p)?;
-                            t.updated(l.store.message(&item.message_id)?);
+                            v.timeline(&item.dialog_id);
                         }
                         Err(e) if transient(&e) => {
                             // Later messages wait too (order); try again in a while.
@@ -1228,4 +1311,240 @@ fn retry_later(l: &Arc<Local>) {
             l.wake.notify_one();
         }
     });
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    //! The live-view contract: views opened while changes of every kind arrive from
+    //! several tasks, rebuilt from snapshot + diffs, equal a fresh read of the store.
+
+    use super::*;
+    use rand::Rng;
+
+    const ME: u64 = 1;
+    const PEER: u64 = 2;
+
+    fn incoming(dialog_id: &str, date_sent: i64, body: &str) -> ChatEvent {
+        ChatEvent::Message(crate::xmpp::ChatMessage {
+            id: new_id(),
+            dialog_id: Some(dialog_id.to_owned()),
+            sender_id: PEER,
+            recipient_id: Some(ME),
+            body: body.to_owned(),
+            attachments: Vec::new(),
+            custom: Default::default(),
+            date_sent,
+            save_to_history: true,
+            markable: false,
+            delayed: false,
+            carbon: false,
+            group: false,
+        })
+    }
+
+    /// One random change: a message (often out of order), a local echo, its ack, an
+    /// edit, a deletion, a reaction, a receipt, or a dialog renamed by the app.
+    fn one_change(c: &Client, l: &Arc<Local>, dialogs: &[String], ids: &Mutex<Vec<String>>) {
+        let mut rng = rand::thread_rng();
+        let d = &dialogs[rng.gen_range(0..dialogs.len())];
+        let pick = |rng: &mut rand::rngs::ThreadRng| {
+            let ids = lock(ids);
+            (!ids.is_empty()).then(|| ids[rng.gen_range(0..ids.len())].clone())
+        };
+        // 2024-01-01T00:00:00Z: messages and renames race for the top of the dialog list.
+        let base = 1_704_067_200;
+        let ev = match rng.gen_range(0..11) {
+            0..=2 => incoming(d, base + rng.gen_range(0..20), "hi"),
+            // A repeat (catch-up, history page): known, so it updates the stored copy.
+            10 => match pick(&mut rng).and_then(|id| l.store.message(&id).unwrap()) {
+                Some(m) if !m.outgoing => {
+                    let mut again = incoming(&m.dialog_id, m.date_sent, "hi again");
+                    if let ChatEvent::Message(r) = &mut again {
+                        r.id = m.id;
+                    }
+                    again
+                }
+                _ => return,
+            },
+            3 => {
+                let m = OutgoingMessage {
+                    dialog_id: d.clone(),
+                    recipient_id: Some(PEER),
+                    body: "echo".into(),
+                    attachments: Vec::new(),
+                    custom: Default::default(),
+                    save_to_history: true,
+                    date_sent: Some(base + rng.gen_range(0..20)),
+                    markable: false,
+                    silent: false,
+                };
+                let m = c.enqueue_message(m, Vec::new()).unwrap();
+                lock(ids).push(m.id);
+                return;
+            }
+            4 => {
+                let renamed = Dialog {
+                    id: d.clone(),
+                    name: Some(format!("n{}", rng.gen_range(0..100))),
+                    updated_at: Some(format!("2024-01-01T00:00:{:02}Z", rng.gen_range(0..60))),
+                    ..Dialog::default()
+                };
+                c.local_dialogs_changed(&[renamed]);
+                return;
+            }
+            5 => match pick(&mut rng) {
+                Some(id) => ChatEvent::Sent { message_id: id },
+                None => return,
+            },
+            6 => match pick(&mut rng) {
+                Some(id) => ChatEvent::Edited {
+                    message_id: id,
+                    dialog_id: Some(d.clone()),
+                    user_id: PEER,
+                    body: format!("edit {}", rng.gen::<u8>()),
+                    last: false,
+                },
+                None => return,
+            },
+            7 => match pick(&mut rng) {
+                Some(id) => ChatEvent::Deleted {
+                    message_id: id,
+                    dialog_id: Some(d.clone()),
+                    user_id: PEER,
+                },
+                None => return,
+            },
+            8 => match pick(&mut rng) {
+                Some(id) => ChatEvent::Reactions {
+                    message_id: id,
+                    dialog_id: Some(d.clone()),
+                    user_id: PEER,
+                    add: vec!["+1".into()],
+                    remove: Vec::new(),
+                },
+                None => return,
+            },
+            _ => match pick(&mut rng) {
+                Some(id) => ChatEvent::Read {
+                    message_id: id,
+                    dialog_id: Some(d.clone()),
+                    user_id: PEER,
+                },
+                None => return,
+            },
+        };
+        if let ChatEvent::Message(m) = &ev {
+            if !lock(ids).contains(&m.id) {
+                lock(ids).push(m.id.clone());
+            }
+        }
+        apply(c, l, ev).unwrap();
+    }
+
+    enum Opened {
+        Timeline(
+            String,
+            Vec<LocalMessage>,
+            mpsc::UnboundedReceiver<TimelineEvent>,
+        ),
+        Dialogs(Vec<Dialog>, mpsc::UnboundedReceiver<DialogsEvent>),
+    }
+
+    /// The snapshot with every diff received so far applied, and how many there were.
+    fn rebuild<T>(
+        mut list: Vec<T>,
+        rx: &mut mpsc::UnboundedReceiver<VectorDiff<T>>,
+    ) -> (Vec<T>, usize) {
+        let mut n = 0;
+        while let Ok(d) = rx.try_recv() {
+            d.apply(&mut list).unwrap();
+            n += 1;
+        }
+        (list, n)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn views_rebuilt_from_diffs_equal_a_fresh_read() {
+        let c = Client::new(crate::Config::new(7, "k", "https://api.example.com")).unwrap();
+        let l = c.local_for(ME).unwrap();
+        let dialogs: Vec<String> = (0..3).map(|_| new_id()).collect();
+        let seed: Vec<Dialog> = dialogs
+            .iter()
+            .map(|id| Dialog {
+                id: id.clone(),
+                occupants_ids: vec![ME, PEER],
+                updated_at: Some("2024-01-01T00:00:00Z".into()),
+                ..Dialog::default()
+            })
+            .collect();
+        c.local_dialogs_changed(&seed);
+        let (mut views, mut diffs, mut dialog_diffs) = (0, 0, 0);
+        for _round in 0..50 {
+            let ids = Arc::new(Mutex::new(Vec::new()));
+            let mut writers = Vec::new();
+            for _ in 0..3 {
+                let (c, l, dialogs, ids) = (c.clone(), l.clone(), dialogs.clone(), ids.clone());
+                writers.push(tokio::spawn(async move {
+                    for _ in 0..30 {
+                        one_change(&c, &l, &dialogs, &ids);
+                        if rand::random::<bool>() {
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                }));
+            }
+            let mut openers = Vec::new();
+            for _ in 0..2 {
+                let (c, dialogs) = (c.clone(), dialogs.clone());
+                openers.push(tokio::spawn(async move {
+                    let mut opened = Vec::new();
+                    for _ in 0..3 {
+                        let pause: u32 = rand::random::<u32>() % 20;
+                        for _ in 0..pause {
+                            tokio::task::yield_now().await;
+                        }
+                        let n = rand::random::<u32>() % 14 + 1;
+                        opened.push(if rand::random::<bool>() {
+                            let d = dialogs[rand::random::<usize>() % dialogs.len()].clone();
+                            let (snap, rx) = c.watch_timeline(&d, n).unwrap();
+                            Opened::Timeline(d, snap, rx)
+                        } else {
+                            let (snap, rx) = c.watch_dialogs(n % 4 + 1).unwrap();
+                            Opened::Dialogs(snap, rx)
+                        });
+                    }
+                    opened
+                }));
+            }
+            for w in writers {
+                w.await.unwrap();
+            }
+            for o in openers {
+                for v in o.await.unwrap() {
+                    views += 1;
+                    match v {
+                        Opened::Timeline(d, snap, mut rx) => {
+                            let bound = snap.first().map(|m| (m.date_sent, m.seq));
+                            let (seen, n) = rebuild(snap, &mut rx);
+                            diffs += n;
+                            assert_eq!(seen, l.store.timeline_from(&d, bound).unwrap());
+                            if !seen.is_empty() {
+                                let (fresh, _rx) = c.watch_timeline(&d, seen.len() as u32).unwrap();
+                                assert_eq!(seen, fresh);
+                            }
+                        }
+                        Opened::Dialogs(snap, mut rx) => {
+                            let (seen, n) = rebuild(snap, &mut rx);
+                            dialog_diffs += n;
+                            let fresh = c.dialogs_page(seen.len().max(1) as u32, None).unwrap();
+                            assert_eq!(seen, fresh[..seen.len()]);
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(views, 300);
+        assert!(diffs > 0 && dialog_diffs > 0, "{diffs} {dialog_diffs}");
+    }
 }

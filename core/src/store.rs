@@ -580,6 +580,29 @@ impl Store {
         })
     }
 
+    /// The stored activity (sort key) of a dialog.
+    pub fn dialog_key(&self, id: &str) -> Result<Option<i64>> {
+        self.with(|c| {
+            c.prepare_cached("SELECT activity FROM dialogs WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    /// Every dialog at or before `upto` = `(activity, id)` in the list's order (newest
+    /// activity first; `None` = all): the window of a live dialog list.
+    pub fn dialogs_upto(&self, upto: Option<(i64, &str)>) -> Result<Vec<Dialog>> {
+        let (a, id) = upto.unwrap_or((i64::MIN, ""));
+        self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT json, unread FROM dialogs WHERE (activity, id) >= (?1, ?2) \
+                 ORDER BY activity DESC, id DESC",
+            )?;
+            let rows = st.query_map(params![a, id], dialog_row)?;
+            rows.collect()
+        })
+    }
+
     /// Removes a dialog and its cached messages (not its queued sends).
     pub fn remove_dialog(&self, id: &str) -> Result<bool> {
         self.tx(|tx| {
@@ -742,6 +765,24 @@ impl Store {
         })?;
         v.reverse();
         Ok(v)
+    }
+
+    /// Every message of a dialog from `from` = `(date_sent, seq)` on (`None` = all), oldest
+    /// first: the window of a live timeline.
+    pub fn timeline_from(
+        &self,
+        dialog_id: &str,
+        from: Option<(i64, i64)>,
+    ) -> Result<Vec<LocalMessage>> {
+        let (d, s) = from.unwrap_or((i64::MIN, i64::MIN));
+        self.with(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE dialog_id = ?1 \
+                 AND (date_sent, seq) >= (?2, ?3) ORDER BY date_sent, seq"
+            ))?;
+            let rows = st.query_map(params![dialog_id, d, s], message_row)?;
+            rows.collect()
+        })
     }
 
     /// The oldest cached message of a dialog that the server has: this user's unsent

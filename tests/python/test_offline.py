@@ -1,7 +1,7 @@
 """Offline-first chat through the Python bindings against cubeserver: a send queue that
 survives SIGKILL of the process (100 messages, each delivered once and in order after a
-restart on the same store), live dialog-list and timeline views (snapshot first, then
-changes), backward paging, cancel and edit of queued messages, and typed store errors."""
+restart on the same store), live dialog-list and timeline views (the snapshot first, then
+positional diffs, applied as an app applies them), backward paging, cancel and edit of queued messages, and typed store errors."""
 import asyncio
 import json
 import pathlib
@@ -24,30 +24,37 @@ DONE = (cubechat.MessageState.SENT(), cubechat.MessageState.DELIVERED(), cubecha
 
 
 class Views(cubechat.DialogListListener, cubechat.TimelineListener):
-    """Records dialog-list and timeline events (called on cubechat threads)."""
+    """A dialog list and a timeline kept up to date from their events (called on cubechat
+    threads), plus every event received."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.dialogs, self.timeline = [], []
+        self.dialog_events, self.timeline_events = [], []
 
     def on_dialog_list_event(self, event):
         with self.lock:
-            self.dialogs.append(event)
+            self.dialog_events.append(event)
+            cubechat.apply_event(self.dialogs, event)
 
     def on_timeline_event(self, event):
         with self.lock:
-            self.timeline.append(event)
+            self.timeline_events.append(event)
+            cubechat.apply_event(self.timeline, event)
 
-    def dialog_changes(self, dialog_id):
+    def dialog(self, dialog_id):
+        """The dialog as the live list shows it now (None if not in it)."""
         with self.lock:
-            return [e.dialog for e in self.dialogs
-                    if isinstance(e, cubechat.DialogListEvent.CHANGED) and e.dialog.id == dialog_id]
+            return next((d for d in self.dialogs if d.id == dialog_id), None)
 
-    def timeline_of(self, kind, message_id=None):
-        """Timeline events of one kind (`ADDED`, `UPDATED`), for one message when given."""
+    def message(self, message_id):
+        """The message as the live timeline shows it now (None if not in it)."""
         with self.lock:
-            return [e.message for e in self.timeline if isinstance(e, kind)
-                    and (message_id is None or e.message.id == message_id)]
+            return next((m for m in self.timeline if m.id == message_id), None)
+
+    def timeline_ids(self):
+        with self.lock:
+            return [m.id for m in self.timeline]
 
 
 def private(a_client, b_id):
@@ -128,8 +135,8 @@ async def test_queue_survives_sigkill_and_restart(make_client, server, tmp_path)
     reader.open_store(a.id)
     views = Views()
     _h = reader.watch_timeline(dialog.id, 100, views)
-    await eventually(lambda: views.timeline)
-    [snapshot] = views.timeline
+    await eventually(lambda: views.timeline_events)
+    [snapshot] = views.timeline_events
     assert [m.id for m in snapshot.messages] == ids
     assert reader.pending_messages() == []
 
@@ -142,42 +149,43 @@ async def test_live_dialog_list_and_timeline(make_client):
     # The dialog list: the (empty) store at once, then the background sync finds the dialog.
     views = Views()
     h_dialogs = alice.watch_dialogs(20, views)
-    await eventually(lambda: views.dialogs)
-    assert views.dialogs[0] == cubechat.DialogListEvent.SNAPSHOT(dialogs=[])
-    await eventually(lambda: views.dialog_changes(dialog.id))
+    await eventually(lambda: views.dialog_events)
+    assert views.dialog_events[0] == cubechat.DialogListEvent.RESET(dialogs=[])
+    await eventually(lambda: views.dialog(dialog.id))
     assert alice.dialogs_page(20, None)[0].id == dialog.id
+    assert views.dialogs == alice.dialogs_page(20, None)
     assert alice.dialogs_page(20, dialog.id) == []
 
     h_timeline = alice.watch_timeline(dialog.id, 50, views)
-    await eventually(lambda: views.timeline)
-    assert views.timeline[0] == cubechat.TimelineEvent.SNAPSHOT(messages=[])
+    await eventually(lambda: views.timeline_events)
+    assert views.timeline_events[0] == cubechat.TimelineEvent.RESET(messages=[])
 
     # Offline: queued messages appear at once; one is cancelled, one edited before sending.
     first = alice.enqueue_message(outgoing(dialog, b.id, "queued hello"), [])
     assert (first.state, first.body, first.outgoing) == (cubechat.MessageState.QUEUED(), "queued hello", True)
-    await eventually(lambda: views.timeline_of(cubechat.TimelineEvent.ADDED, first.id))
-    [added] = views.timeline_of(cubechat.TimelineEvent.ADDED, first.id)
-    assert added == first
-    await eventually(lambda: any(d.last_message == "queued hello" for d in views.dialog_changes(dialog.id)))
+    await eventually(lambda: views.message(first.id))
+    assert views.timeline == [first]
+    assert views.timeline_events[1] == cubechat.TimelineEvent.PUSH_BACK(message=first)
+    await eventually(lambda: views.dialog(dialog.id).last_message == "queued hello")
 
     dropped = alice.enqueue_message(outgoing(dialog, b.id, "never sent"), [])
     draft = alice.enqueue_message(outgoing(dialog, b.id, "draft"), [])
     alice.cancel_message(dropped.id)
-    await eventually(lambda: cubechat.TimelineEvent.REMOVED(message_id=dropped.id) in views.timeline)
+    await eventually(lambda: views.timeline_ids() == [first.id, draft.id])
     edited = alice.edit_local_message(draft.id, "final text")
     assert (edited.id, edited.body, edited.state) == (draft.id, "final text", cubechat.MessageState.QUEUED())
-    await eventually(lambda: any(m.body == "final text" for m in views.timeline_of(cubechat.TimelineEvent.UPDATED, draft.id)))
+    await eventually(lambda: views.message(draft.id).body == "final text")
+    assert views.timeline_events[-1] == cubechat.TimelineEvent.SET(index=1, message=edited)
     assert [m.id for m in alice.pending_messages()] == [first.id, draft.id]
     with pytest.raises(cubechat.ChatError.NotFound):
         alice.cancel_message(dropped.id)
 
     # Online: the queue drains, states move to Sent, bob gets the edited body only.
     await alice.connect_chat(cubechat.ChatAuth.SESSION_TOKEN())
-    for m in (first, draft):
-        await eventually(lambda: any(u.state in DONE for u in views.timeline_of(cubechat.TimelineEvent.UPDATED, m.id)))
-    states = [u.state for u in views.timeline_of(cubechat.TimelineEvent.UPDATED, first.id)]
     # Sent (the server's ack) normally comes first; bob's receipt may beat it (Delivered).
-    assert states and all(s in DONE for s in states), states
+    for m in (first, draft):
+        await eventually(lambda: views.message(m.id).state in DONE)
+    assert views.timeline_ids() == [first.id, draft.id]
     await eventually(lambda: len(received(rb, dialog.id)) >= 2)
     await asyncio.sleep(1)
     assert [(m.id, m.body) for m in received(rb, dialog.id)] == [(first.id, "queued hello"), (draft.id, "final text")]
@@ -189,7 +197,8 @@ async def test_live_dialog_list_and_timeline(make_client):
     changed = alice.edit_local_message(first.id, "hello, edited")
     assert (changed.body, changed.edited) == ("hello, edited", True)
     alice.delete_local_message(draft.id)
-    await eventually(lambda: cubechat.TimelineEvent.REMOVED(message_id=draft.id) in views.timeline)
+    await eventually(lambda: views.timeline_ids() == [first.id])
+    assert views.message(first.id).body == "hello, edited"
     await eventually(lambda: any(isinstance(c, cubechat.MessageChange.EDITED) and c.message_id == first.id
                                  and c.body == "hello, edited" for c in rb.changes))
     await eventually(lambda: any(isinstance(c, cubechat.MessageChange.DELETED) and c.message_id == draft.id
@@ -198,23 +207,28 @@ async def test_live_dialog_list_and_timeline(make_client):
 
     # A message from bob: added to the timeline as received, the dialog list hears it.
     mid = await bob.send_message(outgoing(dialog, a.id, "hi alice"))
-    await eventually(lambda: views.timeline_of(cubechat.TimelineEvent.ADDED, mid))
-    [incoming] = views.timeline_of(cubechat.TimelineEvent.ADDED, mid)
+    await eventually(lambda: views.message(mid))
+    assert views.timeline_ids() == [first.id, mid]
+    incoming = views.message(mid)
     assert (incoming.state, incoming.outgoing, incoming.sender_id, incoming.body) == (
         cubechat.MessageState.RECEIVED(), False, b.id, "hi alice")
-    await eventually(lambda: any(d.last_message_id == mid for d in views.dialog_changes(dialog.id)))
-    assert [d for d in views.dialog_changes(dialog.id) if d.last_message_id == mid][-1].unread_count == 1
+    await eventually(lambda: views.dialog(dialog.id).last_message_id == mid)
+    assert views.dialog(dialog.id).unread_count == 1
     await alice.mark_dialog_read(dialog.id)
-    await eventually(lambda: views.dialog_changes(dialog.id)[-1].unread_count == 0)
+    await eventually(lambda: views.dialog(dialog.id).unread_count == 0)
+    # Rebuilt from its events, each view equals a fresh read of the store.
+    fresh = await alice.load_older(dialog.id, None, 50)  # may refresh the store from the server
+    await eventually(lambda: views.timeline == fresh)
+    await eventually(lambda: views.dialogs == alice.dialogs_page(20, None))
 
     # Cancelled handles stop deliveries.
     h_dialogs.cancel()
     h_timeline.cancel()
     assert not h_dialogs.is_active() and not h_timeline.is_active()
-    n = len(views.timeline)
+    n = len(views.timeline_events)
     await bob.send_message(outgoing(dialog, a.id, "unheard"))
     await asyncio.sleep(1)
-    assert len(views.timeline) == n
+    assert len(views.timeline_events) == n
 
 
 async def test_paging_dialogs_and_history(make_client):
@@ -265,8 +279,8 @@ async def test_invalid_message_and_corrupt_store(make_client, tmp_path):
     assert alice.pending_messages() == []
     views = Views()
     _h = alice.watch_timeline(dialog.id, 10, views)
-    await eventually(lambda: views.timeline)
-    assert views.timeline == [cubechat.TimelineEvent.SNAPSHOT(messages=[])], "nothing was stored"
+    await eventually(lambda: views.timeline_events)
+    assert views.timeline_events == [cubechat.TimelineEvent.RESET(messages=[])], "nothing was stored"
 
     # A store file that is not a database: typed error from every store call, file untouched.
     store = tmp_path / "corrupt"
@@ -312,10 +326,9 @@ async def test_failed_upload_then_retry(make_client, tmp_path):
 
     # The file is missing when the queue gets to it: the message fails with a reason.
     await alice.connect_chat(cubechat.ChatAuth.SESSION_TOKEN())
-    failed = lambda: [u for u in views.timeline_of(cubechat.TimelineEvent.UPDATED, m.id)
-                      if isinstance(u.state, cubechat.MessageState.FAILED)]
+    failed = lambda: isinstance(getattr(views.message(m.id), "state", None), cubechat.MessageState.FAILED)
     await eventually(failed, 20)
-    assert "upload" in failed()[0].state.reason
+    assert "upload" in views.message(m.id).state.reason
     with pytest.raises(cubechat.ChatError.InvalidInput):
         alice.edit_local_message(m.id, "")
 
@@ -325,10 +338,29 @@ async def test_failed_upload_then_retry(make_client, tmp_path):
     await eventually(lambda: received(rb, dialog.id), 20)
     [got] = received(rb, dialog.id)
     assert (got.id, got.body, [x.content_type for x in got.attachments]) == (m.id, "see file", ["text/plain"])
-    await eventually(lambda: any(u.state in DONE and u.attachments
-                                 for u in views.timeline_of(cubechat.TimelineEvent.UPDATED, m.id)))
+    await eventually(lambda: views.message(m.id).state in DONE and views.message(m.id).attachments)
     with pytest.raises(cubechat.ChatError.InvalidInput):
         alice.retry_message(m.id)  # not failed any more
+
+
+async def test_live_views_as_async_iterators(make_client):
+    alice, a, b, dialog = await alice_and_bob(make_client, "it")
+    first = alice.enqueue_message(outgoing(dialog, b.id, "one"), [])
+    step = lambda it: asyncio.wait_for(it.__anext__(), 10)
+    async with cubechat.live.timeline(alice, dialog.id, 10) as tl:
+        assert [m.id for m in await step(tl)] == [first.id], "the snapshot first"
+        second = alice.enqueue_message(outgoing(dialog, b.id, "two"), [])
+        assert [m.id for m in await step(tl)] == [first.id, second.id]
+        alice.cancel_message(first.id)
+        assert [m.id for m in await step(tl)] == [second.id]
+        edited = alice.edit_local_message(second.id, "two, edited")
+        assert await step(tl) == [edited]
+    with pytest.raises(StopAsyncIteration):
+        await step(tl)
+    async with cubechat.live.dialog_list(alice, 10) as dl:
+        assert await step(dl) == alice.dialogs_page(10, None)
+    with pytest.raises(IndexError):
+        cubechat.apply_event([], cubechat.TimelineEvent.REMOVE(index=0))
 
 
 # Regressions of engine bugs these tests found: failed messages in pending_messages, the
@@ -340,8 +372,7 @@ async def test_pending_messages_lists_failed_ones(make_client, tmp_path):
     _h = alice.watch_timeline(dialog.id, 10, views)
     m = alice.enqueue_message(outgoing(dialog, b.id, "x"), [cubechat.QueuedFile(path=str(tmp_path / "missing"))])
     await alice.connect_chat(cubechat.ChatAuth.SESSION_TOKEN())
-    await eventually(lambda: any(isinstance(u.state, cubechat.MessageState.FAILED)
-                                 for u in views.timeline_of(cubechat.TimelineEvent.UPDATED, m.id)), 20)
+    await eventually(lambda: isinstance(getattr(views.message(m.id), "state", None), cubechat.MessageState.FAILED), 20)
     assert [x.id for x in alice.pending_messages()] == [m.id], "documented: queued or failed"
 
 
@@ -405,14 +436,16 @@ async def test_timeline_opened_as_a_message_arrives_has_it_once(make_client, tmp
     end = await bob.send_message(outgoing(dialog, a.id, "end"))
     await eventually(lambda: len(opener.arrived) == tries + 1)
     for views, _handle in opened[:tries]:
-        await eventually(lambda: views.timeline_of(cubechat.TimelineEvent.ADDED, end))
+        await eventually(lambda: views.message(end))
+    fresh = [m.id for m in await alice.load_older(dialog.id, None, 100)]
     doubled = []
     for n, (views, _handle) in enumerate(opened[:tries]):
         with views.lock:
-            events = list(views.timeline)
-        assert isinstance(events[0], cubechat.TimelineEvent.SNAPSHOT)
-        ids = [m.id for m in events[0].messages]
-        ids += [e.message.id for e in events[1:] if isinstance(e, cubechat.TimelineEvent.ADDED)]
+            events = list(views.timeline_events)
+        assert isinstance(events[0], cubechat.TimelineEvent.RESET)
+        # Rebuilt from its events: each message once, in the store's order.
+        ids = views.timeline_ids()
         if len(ids) != len(set(ids)):
             doubled.append(n)
+        assert ids == fresh[len(fresh) - len(ids):], f"view {n}"
     assert doubled == [], f"{len(doubled)} of {tries} views saw a message twice"

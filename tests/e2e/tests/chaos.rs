@@ -27,8 +27,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cubechat_core::{
-    ChatEvent, ChatEvents, ConnectionState, ConnectionStates, MessageState, OutgoingMessage,
-    TimelineEvent,
+    ChatEvent, ChatEvents, ConnectionState, ConnectionStates, LocalMessage, MessageState,
+    OutgoingMessage, VectorDiff,
 };
 use cubechat_faults::proxy::{Fault, Faults, Proxy, ProxyHandle, RandomFaults};
 use serde_json::Value;
@@ -162,7 +162,11 @@ async fn messages_survive_cuts_truncations_and_stalls() {
         let shown = shown.clone();
         tokio::spawn(async move {
             while let Some(e) = rx.recv().await {
-                if let TimelineEvent::Added(m) | TimelineEvent::Updated(m) = e {
+                let changed: Vec<LocalMessage> = match e {
+                    VectorDiff::Reset { values } => values,
+                    e => e.value().cloned().into_iter().collect(),
+                };
+                for m in changed {
                     if matches!(
                         m.state,
                         MessageState::Sent | MessageState::Delivered | MessageState::Read

@@ -1,0 +1,71 @@
+// Live views as Kotlin Flows: the thin, hand-written layer over the generated bindings
+// (`watchTimeline` / `watchDialogs` and their positional events). Glue only: the order of
+// the lists and the diffs come from the engine.
+package io.cubechat
+
+import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.channels.awaitClose
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.buffer
+import kotlinx.coroutines.flow.callbackFlow
+import kotlinx.coroutines.flow.flow
+
+/** Applies one timeline event to this list, as a UI list applies it (`Reset` replaces all). */
+fun MutableList<TimelineMessage>.applyEvent(event: TimelineEvent) {
+    when (event) {
+        is TimelineEvent.Reset -> { clear(); addAll(event.messages) }
+        is TimelineEvent.PushBack -> add(event.message)
+        is TimelineEvent.PushFront -> add(0, event.message)
+        is TimelineEvent.Insert -> add(event.index.toInt(), event.message)
+        is TimelineEvent.Set -> set(event.index.toInt(), event.message)
+        is TimelineEvent.Remove -> removeAt(event.index.toInt())
+    }
+}
+
+/** Applies one dialog-list event to this list, as a UI list applies it (`Reset` replaces all). */
+fun MutableList<Dialog>.applyEvent(event: DialogListEvent) {
+    when (event) {
+        is DialogListEvent.Reset -> { clear(); addAll(event.dialogs) }
+        is DialogListEvent.PushBack -> add(event.dialog)
+        is DialogListEvent.PushFront -> add(0, event.dialog)
+        is DialogListEvent.Insert -> add(event.index.toInt(), event.dialog)
+        is DialogListEvent.Set -> set(event.index.toInt(), event.dialog)
+        is DialogListEvent.Remove -> removeAt(event.index.toInt())
+    }
+}
+
+/**
+ * The events of one dialog's live timeline: `Reset` with the newest `limit` cached messages
+ * first, then one positional diff per change (for RecyclerView-style item updates).
+ * Collecting opens the view; cancelling the collector closes it.
+ */
+fun ChatClient.timelineEvents(dialogId: String, limit: UInt): Flow<TimelineEvent> = callbackFlow {
+    val handle = watchTimeline(dialogId, limit, object : TimelineListener {
+        override fun onTimelineEvent(event: TimelineEvent) { trySend(event) }
+    })
+    awaitClose { handle.cancel() }
+}.buffer(Channel.UNLIMITED)
+
+/** One dialog's live timeline as whole lists (oldest first): the snapshot, then the list after each change. */
+fun ChatClient.timeline(dialogId: String, limit: UInt): Flow<List<TimelineMessage>> = flow {
+    val list = ArrayList<TimelineMessage>()
+    timelineEvents(dialogId, limit).collect { list.applyEvent(it); emit(list.toList()) }
+}
+
+/**
+ * The events of the live dialog list: `Reset` with the first `limit` dialogs (newest activity
+ * first), then one positional diff per change. Collecting opens the view (and starts a sync
+ * with the server); cancelling the collector closes it.
+ */
+fun ChatClient.dialogListEvents(limit: UInt): Flow<DialogListEvent> = callbackFlow {
+    val handle = watchDialogs(limit, object : DialogListListener {
+        override fun onDialogListEvent(event: DialogListEvent) { trySend(event) }
+    })
+    awaitClose { handle.cancel() }
+}.buffer(Channel.UNLIMITED)
+
+/** The live dialog list as whole lists (newest activity first): the snapshot, then the list after each change. */
+fun ChatClient.dialogList(limit: UInt): Flow<List<Dialog>> = flow {
+    val list = ArrayList<Dialog>()
+    dialogListEvents(limit).collect { list.applyEvent(it); emit(list.toList()) }
+}
