@@ -31,7 +31,7 @@ pub use client::Client;
 pub use config::{ChatEndpoint, ChatOptions, Config, ReconnectPolicy, Timeouts, TlsOptions};
 pub use cubechat_wire::auth::{Session, User, UserParams};
 pub use error::{Error, Result};
-pub use local::{DialogsEvent, TimelineEvent};
+pub use local::{DialogsEvent, Sending, TimelineEvent};
 pub use store::{LocalMessage, MessageState, QueuedFile, Store};
 pub use xmpp::{
     ChatAuth, ChatEvent, ChatEvents, ChatMessage, ConnectionState, ConnectionStates,

@@ -10,21 +10,27 @@
 //!   (`date_sent[gte]`): the gaps of the time offline. The cache of each dialog stays one
 //!   contiguous stretch of history ending now; [`Client::load_older`] extends it backwards
 //!   from the store, then from the server (`date_sent[lte]`).
-//! - **Send queue**: [`Client::enqueue_message`] writes the message and its outbox row in one
-//!   transaction before anything is sent; a worker drains the outbox in order whenever chat
-//!   is connected (again after a restart: rows still "in flight" are sent again with the same
-//!   id, and the server drops repeats). Files of queued messages upload first. `Sent`,
-//!   `Failed`, delivered and read events move the message's [`MessageState`].
+//! - **Send queue**: the one way a chat message goes out. [`Client::send_message`] and
+//!   [`Client::enqueue_message`] write the message (its local echo, shown in its timeline at
+//!   once) and its outbox row in one transaction before anything is sent; a worker drains the
+//!   outbox in order whenever chat is connected (again after a restart: rows still "in
+//!   flight" are sent again with the same id, and the server drops repeats). Files of queued
+//!   messages upload first. `Sent`, `Failed`, delivered and read events move the message's
+//!   [`MessageState`]; a [`Sending`] (what `send_message` returns) resolves with the first
+//!   of `Sent` or a failure.
 //!
 //! One [`Local`] per logged-in user; its two tasks (event applier, queue worker) hold the
 //! client weakly and stop when the client or the store is closed.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::future::{Future, IntoFuture};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
@@ -35,7 +41,9 @@ use crate::storage::{NewUpload, UploadSource};
 use crate::store::{
     LocalMessage, MessageState, OutboxItem, OutboxKind, Payload, QueuedFile, Store,
 };
-use crate::xmpp::{new_id, now_unix, ChatEvent, ConnectionState, OutgoingMessage};
+use crate::xmpp::{
+    new_id, now_unix, ChatEvent, ConnectionState, ConnectionStates, OutgoingMessage,
+};
 use cubechat_wire::chat::{Attachment, Dialog};
 
 /// Dialog pages fetched by one sync (of 100 each).
@@ -80,6 +88,79 @@ pub enum TimelineEvent {
     Removed { message_id: String },
 }
 
+/// A message [`Client::send_message`] wrote to the store and the send queue (its local echo is
+/// in its timeline). Await it for the outcome: the message id once the server acknowledged
+/// the message (state `Sent`), or why it was not (see `send_message`). Dropping it does not
+/// cancel the send.
+pub struct Sending {
+    message: LocalMessage,
+    outcome: oneshot::Receiver<Result<()>>,
+    states: ConnectionStates,
+}
+
+impl Sending {
+    /// The local echo as stored (state `Queued`, with its final id and `seq`).
+    pub fn message(&self) -> &LocalMessage {
+        &self.message
+    }
+
+    /// The message id (also the stanza id on the wire).
+    pub fn id(&self) -> &str {
+        &self.message.id
+    }
+}
+
+impl fmt::Debug for Sending {
+    // Without the body.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sending")
+            .field("id", &self.message.id)
+            .field("dialog_id", &self.message.dialog_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IntoFuture for Sending {
+    type Output = Result<String>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<String>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let Sending {
+            message,
+            mut outcome,
+            mut states,
+        } = self;
+        Box::pin(async move {
+            loop {
+                tokio::select! {
+                    biased;
+                    r = &mut outcome => {
+                        return match r {
+                            Ok(Ok(())) => Ok(message.id),
+                            Ok(Err(e)) => Err(e),
+                            // The store was closed; the message stays in its queue.
+                            Err(_) => Err(Error::Cancelled),
+                        };
+                    }
+                    st = states.recv() => match st {
+                        Some(st) if !stopped(&st) => {}
+                        // Chat stopped (or the client is gone): the message stays queued.
+                        _ => return Err(Error::ChatNotConnected),
+                    },
+                }
+            }
+        })
+    }
+}
+
+/// Chat is neither connected nor on its way there: only the app can start it again.
+fn stopped(s: &ConnectionState) -> bool {
+    matches!(
+        s,
+        ConnectionState::Idle | ConnectionState::Disconnected { .. } | ConnectionState::AuthFailed
+    )
+}
+
 /// The offline-first state of one user: the store, live-view subscribers and the tasks.
 pub(crate) struct Local {
     pub(crate) store: Arc<Store>,
@@ -88,6 +169,8 @@ pub(crate) struct Local {
     timeline_subs: Mutex<HashMap<String, Vec<mpsc::UnboundedSender<TimelineEvent>>>>,
     /// Wakes the queue worker (a stored permit: no wake-up is lost).
     wake: Notify,
+    /// The [`Sending`]s waiting for their message's outcome, by message id.
+    sending: Mutex<HashMap<String, oneshot::Sender<Result<()>>>>,
     /// One sync at a time.
     syncing: tokio::sync::Mutex<()>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -105,6 +188,7 @@ impl Local {
             dialog_subs: Mutex::default(),
             timeline_subs: Mutex::default(),
             wake: Notify::new(),
+            sending: Mutex::default(),
             syncing: tokio::sync::Mutex::new(()),
             tasks: Mutex::default(),
         }
@@ -117,6 +201,15 @@ impl Local {
         }
         lock(&self.dialog_subs).clear();
         lock(&self.timeline_subs).clear();
+        // Their `Sending`s resolve with `Cancelled` (the messages stay in the store's queue).
+        lock(&self.sending).clear();
+    }
+
+    /// Resolves the [`Sending`] of a message, if one waits.
+    fn settle(&self, message_id: &str, outcome: Result<()>) {
+        if let Some(tx) = lock(&self.sending).remove(message_id) {
+            let _ = tx.send(outcome);
+        }
     }
 
     fn dialog_event(&self, e: DialogsEvent) {
@@ -616,15 +709,72 @@ impl Client {
 
     // ------------------------------------------------------------------ send queue
 
+    /// Sends a chat message through the send queue and waits for the server to acknowledge
+    /// it: the same path as [`Client::enqueue_message`], plus the wait.
+    ///
+    /// When this returns `Ok`, the message (its local echo, state `Queued`, with its final
+    /// id: [`Sending::message`]) is already in the store and its open timelines heard
+    /// `Added`, after every message sent or queued before it: send order is call order,
+    /// whenever the returned [`Sending`]s are awaited. Awaiting it gives the message id once
+    /// the server acknowledged the message (stream management ack; the state is `Sent` and
+    /// timelines heard `Updated` by then), or the reason it failed (state `Failed`; the
+    /// store keeps it for [`Client::retry_message`]): `Server` (rejected by the server),
+    /// `Network` (lost with its connection too many times), `Cancelled` (the store was
+    /// closed). Dropping the `Sending` does not cancel the send.
+    ///
+    /// A cut mid-send: the message stays in the queue (state `Queued`) and the `Sending`
+    /// keeps waiting while the connection is restored (`Reconnecting`); it then goes out
+    /// again under the same id (or the resumed stream repeats it), and the server drops a
+    /// repeat: it is delivered once, in order. If chat stops instead (`disconnect_chat`,
+    /// `destroy_chat`, reconnection given up, credentials rejected, network unavailable), the
+    /// `Sending` resolves with `ChatNotConnected` so that nobody waits forever, and the
+    /// message stays queued: it goes out on the next connection (see
+    /// [`Client::pending_messages`]; [`Client::cancel_message`] drops it).
+    ///
+    /// Chat must be connecting or connected: otherwise `ChatNotConnected` and nothing is
+    /// stored (to write while offline, use `enqueue_message`). The store is the logged-in
+    /// user's; a chat session without a REST session (log-in by password) uses the store
+    /// `connect_chat` opened for its user (in memory unless `Config::store_dir` is set).
+    ///
+    /// Errors (nothing is stored): `InvalidInput` (empty or oversized, bad custom keys),
+    /// `ChatNotConnected`, `NotLoggedIn`, store errors.
+    pub fn send_message(&self, m: OutgoingMessage) -> Result<Sending> {
+        self.check_outgoing(&m)?;
+        // Subscribed before the write: no state change after it goes unseen.
+        let (state, states) = self.subscribe_connection();
+        if stopped(&state) {
+            return Err(Error::ChatNotConnected);
+        }
+        let (tx, outcome) = oneshot::channel();
+        let message = self.queue_message(m, Vec::new(), Some(tx))?;
+        Ok(Sending {
+            message,
+            outcome,
+            states,
+        })
+    }
+
     /// Writes a message to the store and the send queue, and returns it (state `Queued`,
     /// with its final id). It is sent as soon as chat is connected, in order with the other
-    /// queued messages, also after a restart of the app; `files` are uploaded first and
-    /// become attachments. Works offline. Errors: `InvalidInput` (nothing is stored),
-    /// `NotLoggedIn`, store errors.
+    /// queued messages (and those of [`Client::send_message`]), also after a restart of the
+    /// app; `files` are uploaded first and become attachments. Works offline. Errors:
+    /// `InvalidInput` (nothing is stored), `NotLoggedIn`, store errors.
     pub fn enqueue_message(
         &self,
         m: OutgoingMessage,
         files: Vec<QueuedFile>,
+    ) -> Result<LocalMessage> {
+        self.queue_message(m, files, None)
+    }
+
+    /// The one way a message enters the send queue: checks it, writes it and its outbox row,
+    /// tells its timelines and wakes the worker. `outcome` (of a `Sending`) is registered
+    /// before the worker can see the message.
+    fn queue_message(
+        &self,
+        m: OutgoingMessage,
+        files: Vec<QueuedFile>,
+        outcome: Option<oneshot::Sender<Result<()>>>,
     ) -> Result<LocalMessage> {
         let mut check = m.clone();
         if !files.is_empty() && check.attachments.is_empty() && check.body.trim().is_empty() {
@@ -680,17 +830,27 @@ impl Client {
             silent: m.silent,
             last: false,
         };
-        let msg = {
+        if let Some(tx) = outcome {
+            lock(&local.sending).insert(msg.id.clone(), tx);
+        }
+        let written = {
             let mut t = local.timelines();
-            let msg = local.store.enqueue_message(&msg, &payload)?;
-            t.added(std::slice::from_ref(&msg));
-            msg
+            local.store.enqueue_message(&msg, &payload).inspect(|msg| {
+                t.added(std::slice::from_ref(msg));
+            })
+        };
+        let msg = match written {
+            Ok(msg) => msg,
+            Err(e) => {
+                lock(&local.sending).remove(&msg.id);
+                return Err(e);
+            }
         };
         debug!(target: "cubechat_core::queue", id = %msg.id, "message queued");
+        local.wake.notify_one();
         if m.save_to_history {
             local.dialog_changed(local.store.bump_dialog(&msg, 0)?);
         }
-        local.wake.notify_one();
         Ok(msg)
     }
 
@@ -960,6 +1120,7 @@ fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
                         let mut t = l.timelines();
                         t.updated(store.set_state(&item.message_id, &MessageState::Sent)?);
                     }
+                    l.settle(&item.message_id, Ok(()));
                 }
             }
         }
@@ -974,11 +1135,8 @@ fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
                 }
             }
             if item.attempts >= MAX_ATTEMPTS {
-                fail(
-                    l,
-                    &item,
-                    &format!("not sent after {MAX_ATTEMPTS} attempts: {reason}"),
-                )?;
+                let reason = format!("not sent after {MAX_ATTEMPTS} attempts: {reason}");
+                fail(l, &item, &reason, Error::Network(reason.clone()))?;
             }
             l.wake.notify_one();
         }
@@ -989,7 +1147,11 @@ fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
                 if m.outgoing {
                     let reason = format!("rejected by the server ({code})");
                     if let Some(item) = store.outbox_item(&message_id)? {
-                        fail(l, &item, &reason)?;
+                        let e = Error::Server {
+                            status: code,
+                            message: "the server rejected the message".into(),
+                        };
+                        fail(l, &item, &reason, e)?;
                     } else {
                         let mut t = l.timelines();
                         t.updated(store.set_state(&message_id, &MessageState::Failed { reason })?);
@@ -1075,14 +1237,18 @@ fn payload_of(m: &LocalMessage) -> Payload {
     }
 }
 
-/// Fails a pending send: a message keeps its payload for `retry`; an edit or delete is
-/// dropped (the local copy already shows it).
-fn fail(l: &Local, item: &OutboxItem, reason: &str) -> Result<()> {
+/// Fails a pending send: a message keeps its payload for `retry` (and its [`Sending`], if
+/// any, resolves with `error`); an edit or delete is dropped (the local copy already shows
+/// it).
+fn fail(l: &Local, item: &OutboxItem, reason: &str, error: Error) -> Result<()> {
     warn!(target: "cubechat_core::queue", id = %item.op_id, reason, "send failed");
     match item.kind {
         OutboxKind::Message => {
-            let mut t = l.timelines();
-            t.updated(l.store.fail_queued(&item.message_id, reason)?);
+            {
+                let mut t = l.timelines();
+                t.updated(l.store.fail_queued(&item.message_id, reason)?);
+            }
+            l.settle(&item.message_id, Err(error));
         }
         _ => {
             l.store.remove_outbox(&item.op_id)?;
@@ -1154,7 +1320,7 @@ async fn drain(c: &Client, l: &Arc<Local>) -> Result<()> {
                             return Ok(());
                         }
                         Err(e) => {
-                            fail(l, &item, &format!("attachment upload failed: {e}"))?;
+                            fail(l, &item, &format!("attachment upload failed: {e}"), e)?;
                             break;
                         }
                     }
@@ -1207,7 +1373,7 @@ async fn drain(c: &Client, l: &Arc<Local>) -> Result<()> {
             }
             Err(e) => {
                 l.store.set_in_flight(&item.op_id, false)?;
-                fail(l, &item, &e.to_string())?;
+                fail(l, &item, &e.to_string(), e)?;
             }
         }
     }

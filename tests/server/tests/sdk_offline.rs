@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, VecDeque};
+use std::future::IntoFuture;
 use std::time::Duration;
 
 use cubechat_core::chat::{DialogType, DialogUpdate, ListParams, NewDialog, NewMessage};
@@ -17,7 +18,7 @@ use cubechat_core::store::{Payload, QueuedFile};
 use cubechat_core::xmpp::{PrivacyAction, PrivacyList, PrivacyListItem};
 use cubechat_core::{
     ChatAuth, ChatEvent, ChatEvents, ChatMessage, Client, ConnectionState, ConnectionStates,
-    DialogsEvent, MessageState, OutgoingMessage, TimelineEvent,
+    DialogsEvent, Error, MessageState, OutgoingMessage, TimelineEvent,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -181,6 +182,125 @@ async fn hundred_queued_offline_arrive_once_in_order() {
         matches!(e, TimelineEvent::Updated(m) if m.id == ids[N - 1] && m.state != MessageState::Queued)
     })
     .await;
+}
+
+/// `send_message` is the send queue plus a wait: each message is in the sender's open
+/// timeline (`Added`, `Queued`) the moment the call returns, before anything went out, in
+/// call order with `enqueue_message` ones; the receiver gets them once in that order; each
+/// `Sending` resolves with its id once acknowledged, and the timeline shows `Sent`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_message_echoes_at_once_in_order_with_queued_ones_then_sent() {
+    const K: usize = 8;
+    let s = start().await;
+    let a = user(&s, "sm_alice").await;
+    let b = user(&s, "sm_bob").await;
+    let d = private_dialog(&a, &b).await;
+    let mut bev = online(&b).await;
+    let _aev = online(&a).await;
+    let (snap, mut tl) = a.c.watch_timeline(&d, 50).unwrap();
+    assert!(snap.is_empty());
+    let mut ids = Vec::new();
+    let mut sendings = Vec::new();
+    for i in 0..K {
+        let id = if i % 2 == 0 {
+            let sending = a.c.send_message(text(&d, b.id, &body_n(i))).unwrap();
+            assert_eq!(sending.message().state, MessageState::Queued);
+            let id = sending.id().to_owned();
+            sendings.push(tokio::spawn(sending.into_future()));
+            id
+        } else {
+            a.c.enqueue_message(text(&d, b.id, &body_n(i)), vec![])
+                .unwrap()
+                .id
+        };
+        // Already told, before the call returned: no wait.
+        match tl.try_recv() {
+            Ok(TimelineEvent::Added(m)) => {
+                assert_eq!(m.id, id);
+                assert_eq!(m.body, body_n(i));
+                assert_eq!(m.state, MessageState::Queued);
+                assert!(m.outgoing);
+            }
+            other => panic!("message {i}: expected Added at once, got {other:?}"),
+        }
+        ids.push(id);
+    }
+    // Every send_message resolves with its id once the server acknowledged it.
+    for (h, id) in sendings.into_iter().zip(ids.iter().step_by(2)) {
+        let got = timeout(STEP, h)
+            .await
+            .expect("send_message resolved in time")
+            .unwrap()
+            .unwrap();
+        assert_eq!(&got, id);
+        let state = a.c.store().unwrap().message(id).unwrap().unwrap().state;
+        assert!(
+            matches!(
+                state,
+                MessageState::Sent | MessageState::Delivered | MessageState::Read
+            ),
+            "{state:?}"
+        );
+    }
+    // The timeline saw each of them turn Sent (or beyond: b's client marks them delivered).
+    let mut acked = std::collections::HashSet::new();
+    while acked.len() < K {
+        if let TimelineEvent::Updated(m) = next_of(
+            &mut tl,
+            "Updated Sent",
+            |e| matches!(e, TimelineEvent::Updated(m) if m.state != MessageState::Queued),
+        )
+        .await
+        {
+            assert!(
+                matches!(
+                    m.state,
+                    MessageState::Sent | MessageState::Delivered | MessageState::Read
+                ),
+                "{:?}",
+                m.state
+            );
+            acked.insert(m.id);
+        }
+    }
+    assert!(ids.iter().all(|id| acked.contains(id)));
+    let got = messages(&mut bev, K, |m| m.dialog_id.as_deref() == Some(d.as_str())).await;
+    assert_eq!(got.iter().map(|m| m.id.clone()).collect::<Vec<_>>(), ids);
+    no_more_messages(&mut bev, &d).await;
+    all_sent(&a, &ids).await;
+    // A fresh timeline holds each once, in send order.
+    let (snap, _) = a.c.watch_timeline(&d, 50).unwrap();
+    assert_eq!(snap.iter().map(|m| m.id.clone()).collect::<Vec<_>>(), ids);
+}
+
+/// Chat stopped: `send_message` is refused with `ChatNotConnected` and stores nothing
+/// (`enqueue_message` is the way to write while offline).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_message_while_chat_is_stopped_stores_nothing() {
+    let s = start().await;
+    let a = user(&s, "ss_alice").await;
+    let b = user(&s, "ss_bob").await;
+    let d = private_dialog(&a, &b).await;
+    let (_, mut tl) = a.c.watch_timeline(&d, 10).unwrap();
+    assert!(matches!(
+        a.c.send_message(text(&d, b.id, "never connected")),
+        Err(Error::ChatNotConnected)
+    ));
+    let _aev = online(&a).await;
+    a.c.disconnect_chat().await;
+    assert!(matches!(
+        a.c.send_message(text(&d, b.id, "disconnected")),
+        Err(Error::ChatNotConnected)
+    ));
+    assert!(tl.try_recv().is_err(), "nothing told");
+    assert!(a.c.pending_messages().unwrap().is_empty());
+    assert!(a
+        .c
+        .store()
+        .unwrap()
+        .timeline(&d, None, 10)
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -697,7 +817,11 @@ async fn timeline_pages_backwards_and_fills_gaps_after_offline() {
     // Connected, then offline while bob writes: the sync on reconnection fills the gap.
     let _aev = online(&a).await;
     let mut bev = online(&b).await;
-    let live = b.c.send_message(text(&d, a.id, "live")).unwrap();
+    let live =
+        b.c.send_message(text(&d, a.id, "live"))
+            .unwrap()
+            .id()
+            .to_owned();
     bev.sent(&live).await;
     next_of(
         &mut tl,
@@ -758,7 +882,11 @@ async fn timeline_opened_as_a_message_arrives_has_it_once() {
     let mut views = Vec::new();
     for i in 0..TRIES {
         let body = format!("race{i:02}");
-        let id = b.c.send_message(text(&d, a.id, &body)).unwrap();
+        let id =
+            b.c.send_message(text(&d, a.id, &body))
+                .unwrap()
+                .id()
+                .to_owned();
         aev.message(&body, |m| m.id == id).await;
         // At once, as the app would on seeing the message.
         let (snap, tl) = a.c.watch_timeline(&d, 100).unwrap();
@@ -766,7 +894,11 @@ async fn timeline_opened_as_a_message_arrives_has_it_once() {
     }
     // The applier handles events in order: once a view has the end marker, it has every
     // earlier change.
-    let end = b.c.send_message(text(&d, a.id, "end")).unwrap();
+    let end =
+        b.c.send_message(text(&d, a.id, "end"))
+            .unwrap()
+            .id()
+            .to_owned();
     aev.message("end", |m| m.id == end).await;
     let mut doubled = 0;
     for (n, (snap, tl)) in views.iter_mut().enumerate() {
