@@ -568,7 +568,7 @@ impl ChatClient {
     /// `ChatNotConnected` and the message stays queued for the next connection. Errors:
     /// `InvalidInput` (empty or oversized, bad custom keys; nothing stored),
     /// `ChatNotConnected` (also when chat is not connecting or connected: nothing stored),
-    /// `Server` (rejected), `Network` (lost too often), `Cancelled` (store closed).
+    /// `Server` (rejected), `Network` (lost too often), `Cancelled` (`cancel_message`, store closed).
     pub async fn send_message(&self, message: OutgoingMessage) -> Result<String, ChatError> {
         // The echo is written here, in the runtime's context (its store tasks start).
         let sending = {

@@ -719,8 +719,9 @@ impl Client {
     /// the server acknowledged the message (stream management ack; the state is `Sent` and
     /// timelines heard `Updated` by then), or the reason it failed (state `Failed`; the
     /// store keeps it for [`Client::retry_message`]): `Server` (rejected by the server),
-    /// `Network` (lost with its connection too many times), `Cancelled` (the store was
-    /// closed). Dropping the `Sending` does not cancel the send.
+    /// `Network` (lost with its connection too many times), `Cancelled` (the app cancelled
+    /// it with `cancel_message`, or closed the store). Dropping the `Sending` does not cancel
+    /// the send.
     ///
     /// A cut mid-send: the message stays in the queue (state `Queued`) and the `Sending`
     /// keeps waiting while the connection is restored (`Reconnecting`); it then goes out
@@ -831,7 +832,10 @@ impl Client {
             last: false,
         };
         if let Some(tx) = outcome {
-            lock(&local.sending).insert(msg.id.clone(), tx);
+            let mut waiting = lock(&local.sending);
+            // Forget the dropped `Sending`s (their messages go out all the same).
+            waiting.retain(|_, tx| !tx.is_closed());
+            waiting.insert(msg.id.clone(), tx);
         }
         let written = {
             let mut t = local.timelines();
@@ -909,6 +913,7 @@ impl Client {
             local.store.cancel(message_id)?;
             t.removed(&m.dialog_id, message_id);
         }
+        local.settle(message_id, Err(Error::Cancelled));
         local.dialog_changed(local.store.relink_last(&m.dialog_id, message_id)?);
         Ok(())
     }

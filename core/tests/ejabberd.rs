@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
+use std::future::IntoFuture;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use cubechat_core::xmpp::Attachment;
 use cubechat_core::{
     ChatAuth, ChatEvent, ChatEvents, Client, Config, ConnectionState, ConnectionStates, Error,
-    OutgoingMessage,
+    MessageState, OutgoingMessage,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -294,8 +295,21 @@ async fn scenarios(ejd: &Ejabberd) {
     let a2 = Client::new(config(ejd, ejd.c2s)).unwrap();
     let mut a2_ev = a2.subscribe_chat();
     a2.connect_chat(pw(5, "pw5")).await.unwrap();
-    let id = a.send_message(m.clone()).unwrap().id().to_owned();
+    // A chat-only login (password, no REST session): the echo goes to the in-memory store
+    // `connect_chat` opened, and the call resolves at ejabberd's acknowledgement.
+    let sending = a.send_message(m.clone()).unwrap();
+    let id = sending.id().to_owned();
+    assert_eq!(sending.message().state, MessageState::Queued);
+    let acked = timeout(STEP, sending.into_future())
+        .await
+        .expect("acknowledged in time");
+    assert_eq!(acked.as_ref(), Ok(&id));
     assert_eq!(id.len(), 24);
+    let stored = a.store().unwrap().message(&id).unwrap().unwrap();
+    assert!(
+        stored.outgoing && stored.state != MessageState::Queued,
+        "{stored:?}"
+    );
     next(&mut a_ev, "Sent", |e| {
         *e == ChatEvent::Sent {
             message_id: id.clone(),

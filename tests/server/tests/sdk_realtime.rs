@@ -1448,7 +1448,8 @@ async fn next_tl(
 /// pending) while its `Sending`s wait; after the reconnection each is delivered once, in
 /// order, turns `Sent`, and each `Sending` resolves with its id. Then chat is stopped while
 /// a `Sending` waits: it resolves with `ChatNotConnected`, the message stays queued and is
-/// delivered once on the next connection.
+/// delivered once on the next connection (one cancelled meanwhile resolves with `Cancelled`
+/// and is never sent).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_message_across_a_cut_keeps_the_echo_and_delivers_once() {
     let s = start().await;
@@ -1549,6 +1550,15 @@ async fn send_message_across_a_cut_keeps_the_echo_and_delivers_once() {
             .unwrap();
     let third_id = third.id().to_owned();
     let third = tokio::spawn(third.into_future());
+    // Cancelled while it waits: resolves with Cancelled, never sent.
+    let dropped =
+        b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "cancelled"))
+            .unwrap();
+    b.c.cancel_message(dropped.id()).unwrap();
+    let got = timeout(STEP, dropped.into_future())
+        .await
+        .expect("resolved in time");
+    assert_eq!(got, Err(Error::Cancelled));
     b.c.disconnect_chat().await;
     let got = timeout(STEP, third)
         .await
