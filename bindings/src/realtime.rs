@@ -561,14 +561,16 @@ impl ChatClient {
     }
 
     /// Sends a message through the send queue and returns its id once the server
-    /// acknowledged it (state `Sent`). The message is in the store and its timeline (state
-    /// `Queued`, `Added`) when the call starts, in call order with `enqueue_message`. A cut
-    /// connection: it keeps waiting while chat reconnects, and the message goes out once.
-    /// Chat stopped meanwhile (disconnected, destroyed, reconnection given up): it fails with
-    /// `ChatNotConnected` and the message stays queued for the next connection. Errors:
-    /// `InvalidInput` (empty or oversized, bad custom keys; nothing stored),
-    /// `ChatNotConnected` (also when chat is not connecting or connected: nothing stored),
-    /// `Server` (rejected), `Network` (lost too often), `Cancelled` (`cancel_message`, store closed).
+    /// acknowledged receiving it (state `Sent`). The message is in the store and its timeline
+    /// (state `Queued`, `Added`) when the call starts, in call order with `enqueue_message`.
+    /// A cut connection: it keeps waiting while chat reconnects, and the message goes out
+    /// once. Chat stopped meanwhile (disconnected, destroyed, reconnection given up): it fails
+    /// with `ChatNotConnected` and the message stays queued for the next connection. A bounce
+    /// (privacy list, not an occupant) is acknowledged too: it comes as a message error and
+    /// turns the state `Failed`. Errors: `InvalidInput` (empty or oversized, bad custom keys;
+    /// nothing stored), `ChatNotConnected` (also when chat is not connecting or connected:
+    /// nothing stored), `Network` (lost too often), `Cancelled` (`cancel_message`, store
+    /// closed).
     pub async fn send_message(&self, message: OutgoingMessage) -> Result<String, ChatError> {
         // The echo is written here, in the runtime's context (its store tasks start).
         let sending = {

@@ -716,12 +716,15 @@ impl Client {
     /// id: [`Sending::message`]) is already in the store and its open timelines heard
     /// `Added`, after every message sent or queued before it: send order is call order,
     /// whenever the returned [`Sending`]s are awaited. Awaiting it gives the message id once
-    /// the server acknowledged the message (stream management ack; the state is `Sent` and
-    /// timelines heard `Updated` by then), or the reason it failed (state `Failed`; the
-    /// store keeps it for [`Client::retry_message`]): `Server` (rejected by the server),
-    /// `Network` (lost with its connection too many times), `Cancelled` (the app cancelled
-    /// it with `cancel_message`, or closed the store). Dropping the `Sending` does not cancel
-    /// the send.
+    /// the server acknowledged receiving the message (stream management ack, the `Sent`
+    /// event; the state is `Sent` and timelines heard `Updated` by then), or the reason it
+    /// was not sent: `Network` (lost with its connection too many times; state `Failed`, the
+    /// store keeps it for [`Client::retry_message`]), `Cancelled` (the app cancelled it with
+    /// `cancel_message`, or closed the store). A message the server receives but refuses to
+    /// route (a bounce: blocked by a privacy list, not a room occupant) is acknowledged too,
+    /// so the call still returns its id: the bounce comes as a `MessageError` event, before or
+    /// after the acknowledgement, and turns the state `Failed`. Dropping the `Sending` does
+    /// not cancel the send.
     ///
     /// A cut mid-send: the message stays in the queue (state `Queued`) and the `Sending`
     /// keeps waiting while the connection is restored (`Reconnecting`); it then goes out
@@ -1133,6 +1136,10 @@ fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
             let Some(item) = store.outbox_item(&message_id)? else {
                 return Ok(());
             };
+            if item.failed {
+                // Bounced, then lost before its acknowledgement: no ack will come.
+                l.settle(&item.message_id, Err(Error::Network(reason.clone())));
+            }
             // The session is gone: everything unacknowledged goes again, in order.
             for i in store.outbox()? {
                 if i.in_flight {
@@ -1141,7 +1148,7 @@ fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
             }
             if item.attempts >= MAX_ATTEMPTS {
                 let reason = format!("not sent after {MAX_ATTEMPTS} attempts: {reason}");
-                fail(l, &item, &reason, Error::Network(reason.clone()))?;
+                fail(l, &item, &reason, Some(Error::Network(reason.clone())))?;
             }
             l.wake.notify_one();
         }
@@ -1152,11 +1159,9 @@ fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
                 if m.outgoing {
                     let reason = format!("rejected by the server ({code})");
                     if let Some(item) = store.outbox_item(&message_id)? {
-                        let e = Error::Server {
-                            status: code,
-                            message: "the server rejected the message".into(),
-                        };
-                        fail(l, &item, &reason, e)?;
+                        // Its `Sending` resolves at the acknowledgement all the same (the
+                        // bounce may come before or after it): the state tells the rest.
+                        fail(l, &item, &reason, None)?;
                     } else {
                         let mut t = l.timelines();
                         t.updated(store.set_state(&message_id, &MessageState::Failed { reason })?);
@@ -1243,9 +1248,9 @@ fn payload_of(m: &LocalMessage) -> Payload {
 }
 
 /// Fails a pending send: a message keeps its payload for `retry` (and its [`Sending`], if
-/// any, resolves with `error`); an edit or delete is dropped (the local copy already shows
-/// it).
-fn fail(l: &Local, item: &OutboxItem, reason: &str, error: Error) -> Result<()> {
+/// any, resolves with `error`; `None`: at the acknowledgement still to come); an edit or
+/// delete is dropped (the local copy already shows it).
+fn fail(l: &Local, item: &OutboxItem, reason: &str, error: Option<Error>) -> Result<()> {
     warn!(target: "cubechat_core::queue", id = %item.op_id, reason, "send failed");
     match item.kind {
         OutboxKind::Message => {
@@ -1253,7 +1258,9 @@ fn fail(l: &Local, item: &OutboxItem, reason: &str, error: Error) -> Result<()> 
                 let mut t = l.timelines();
                 t.updated(l.store.fail_queued(&item.message_id, reason)?);
             }
-            l.settle(&item.message_id, Err(error));
+            if let Some(e) = error {
+                l.settle(&item.message_id, Err(e));
+            }
         }
         _ => {
             l.store.remove_outbox(&item.op_id)?;
@@ -1325,7 +1332,7 @@ async fn drain(c: &Client, l: &Arc<Local>) -> Result<()> {
                             return Ok(());
                         }
                         Err(e) => {
-                            fail(l, &item, &format!("attachment upload failed: {e}"), e)?;
+                            fail(l, &item, &format!("attachment upload failed: {e}"), Some(e))?;
                             break;
                         }
                     }
@@ -1378,7 +1385,7 @@ async fn drain(c: &Client, l: &Arc<Local>) -> Result<()> {
             }
             Err(e) => {
                 l.store.set_in_flight(&item.op_id, false)?;
-                fail(l, &item, &e.to_string(), e)?;
+                fail(l, &item, &e.to_string(), Some(e))?;
             }
         }
     }

@@ -698,12 +698,17 @@ async fn messages_to_foreign_or_missing_rooms_bounce() {
     let mut b_ev = online(&b).await;
     let mut o_ev = online(&outsider).await;
 
-    let id = outsider
+    // The server acknowledges the message (send_message returns its id), then bounces it:
+    // a MessageError, and the stored message turns Failed.
+    let sending = outsider
         .c
         .send_message(OutgoingMessage::new(&d, None, "let me in"))
-        .unwrap()
-        .id()
-        .to_owned();
+        .unwrap();
+    let id = sending.id().to_owned();
+    let acked = timeout(STEP, sending.into_future())
+        .await
+        .expect("acknowledged in time");
+    assert_eq!(acked.as_ref(), Ok(&id));
     let e = o_ev
         .next(
             "MessageError",
@@ -715,6 +720,17 @@ async fn messages_to_foreign_or_missing_rooms_bounce() {
     };
     assert_eq!(code, 403, "{text}");
     assert!(!text.is_empty());
+    let store = outsider.c.store().unwrap();
+    timeout(STEP, async {
+        while !matches!(
+            store.message(&id).unwrap().map(|m| m.state),
+            Some(MessageState::Failed { .. })
+        ) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the bounced message is Failed in the store");
     assert!(stored(&a, &d, &id).await.is_none());
 
     let missing = "5f00000000000000000000ff";
@@ -1571,7 +1587,7 @@ async fn send_message_across_a_cut_keeps_the_echo_and_delivers_once() {
             .into_iter()
             .map(|m| m.id)
             .collect();
-    assert_eq!(pending, [third_id.clone()]);
+    assert_eq!(pending, std::slice::from_ref(&third_id));
     px.refuse.store(false, Ordering::SeqCst);
     b.c.reconnect_now().await;
     connected(&mut b_states, "Connected after the stop").await;
