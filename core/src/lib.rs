@@ -9,7 +9,8 @@
 //! - [`Error`]: precise errors, never carrying a secret or a message body;
 //! - [`SessionEvent`]: what happens to the session (created, renewed, expired, ended);
 //! - [`store`] and [`local`]: the offline-first local store, live dialog list and timelines
-//!   ([`DialogsEvent`], [`TimelineEvent`]) and the persistent send queue ([`LocalMessage`]);
+//!   ([`DialogsEvent`], [`TimelineEvent`]) and the persistent send queue ([`LocalMessage`],
+//!   [`Sending`]: every outgoing message goes through it);
 //! - [`xmpp`]: the real-time chat connection ([`ChatAuth`], [`ConnectionState`], [`ChatEvent`]).
 
 pub mod auth;
