@@ -709,8 +709,9 @@ impl Client {
 
     // ------------------------------------------------------------------ send queue
 
-    /// Sends a chat message through the send queue and waits for the server to acknowledge
-    /// it: the same path as [`Client::enqueue_message`], plus the wait.
+    /// Sends a chat message through the send queue: the same path as
+    /// [`Client::enqueue_message`], plus a [`Sending`] to `.await` for the server's
+    /// acknowledgement (`client.send_message(m)?.await?` gives the id).
     ///
     /// When this returns `Ok`, the message (its local echo, state `Queued`, with its final
     /// id: [`Sending::message`]) is already in the store and its open timelines heard
