@@ -4,6 +4,7 @@
 //! dropped, on a cubechat thread (return quickly).
 
 use std::collections::HashMap;
+use std::future::IntoFuture;
 use std::sync::Arc;
 
 use cubechat_core::xmpp as core;
@@ -12,7 +13,7 @@ use crate::chat::Attachment;
 use crate::client::ChatClient;
 use crate::error::ChatError;
 use crate::handle::{Listener, SubscriptionHandle};
-use crate::runtime::run;
+use crate::runtime::{rt, run};
 
 /// What the chat login authenticates with. Printing it never shows the password.
 #[derive(Clone, uniffi::Enum)]
@@ -559,12 +560,26 @@ impl ChatClient {
         })
     }
 
-    /// Sends a message and returns its id at once (the `Sent` status follows when the server
-    /// acknowledges it). Errors: `InvalidInput` (empty or oversized, bad custom keys),
-    /// `ChatNotConnected`.
+    /// Sends a message through the send queue and returns its id once the server
+    /// acknowledged receiving it (state `Sent`). The message is in the store and its timeline
+    /// (state `Queued`, `Added`) when the call starts, in call order with `enqueue_message`.
+    /// A cut connection: it keeps waiting while chat reconnects, and the message goes out
+    /// once. Chat stopped meanwhile (disconnected, destroyed, reconnection given up): it fails
+    /// with `ChatNotConnected` and the message stays queued for the next connection. A bounce
+    /// (privacy list, not an occupant) is acknowledged too: it comes as a message error and
+    /// turns the state `Failed`. Errors: `InvalidInput` (empty or oversized, bad custom keys;
+    /// nothing stored), `ChatNotConnected` (also when chat is not connecting or connected:
+    /// nothing stored), `Network` (lost too often), `Cancelled` (`cancel_message`, store
+    /// closed).
     pub async fn send_message(&self, message: OutgoingMessage) -> Result<String, ChatError> {
-        let c = self.core();
-        run(async move { c.send_message(message.into()) }).await
+        // The echo is written here, in the runtime's context (its store tasks start).
+        let sending = {
+            let rt = rt()?;
+            let _g = rt.enter();
+            self.core().send_message(message.into())
+        };
+        let sending = sending?;
+        run(sending.into_future()).await
     }
 
     /// Tells `sender_id` that their message `message_id` was delivered.

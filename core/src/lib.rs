@@ -10,7 +10,7 @@
 //! - [`SessionEvent`]: what happens to the session (created, renewed, expired, ended);
 //! - [`store`] and [`local`]: the offline-first local store, live dialog list and timelines
 //!   (changes by position: [`VectorDiff`], [`view`]) and the persistent send queue
-//!   ([`LocalMessage`]);
+//!   ([`LocalMessage`], [`Sending`]: every outgoing message goes through it);
 //! - [`xmpp`]: the real-time chat connection ([`ChatAuth`], [`ConnectionState`], [`ChatEvent`]).
 
 #![warn(missing_docs)]
@@ -39,7 +39,7 @@ pub use client::Client;
 pub use config::{ChatEndpoint, ChatOptions, Config, ReconnectPolicy, Timeouts, TlsOptions};
 pub use cubechat_wire::auth::{Session, User, UserParams};
 pub use error::{Error, Result};
-pub use local::{DialogsEvent, TimelineEvent};
+pub use local::{DialogsEvent, Sending, TimelineEvent};
 pub use store::{LocalMessage, MessageState, QueuedFile, Store};
 pub use view::VectorDiff;
 pub use xmpp::{

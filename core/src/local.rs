@@ -13,21 +13,27 @@
 //!   (`date_sent[gte]`): the gaps of the time offline. The cache of each dialog stays one
 //!   contiguous stretch of history ending now; [`Client::load_older`] extends it backwards
 //!   from the store, then from the server (`date_sent[lte]`).
-//! - **Send queue**: [`Client::enqueue_message`] writes the message and its outbox row in one
-//!   transaction before anything is sent; a worker drains the outbox in order whenever chat
-//!   is connected (again after a restart: rows still "in flight" are sent again with the same
-//!   id, and the server drops repeats). Files of queued messages upload first. `Sent`,
-//!   `Failed`, delivered and read events move the message's [`MessageState`].
+//! - **Send queue**: the one way a chat message goes out. [`Client::send_message`] and
+//!   [`Client::enqueue_message`] write the message (its local echo, shown in its timeline at
+//!   once) and its outbox row in one transaction before anything is sent; a worker drains the
+//!   outbox in order whenever chat is connected (again after a restart: rows still "in
+//!   flight" are sent again with the same id, and the server drops repeats). Files of queued
+//!   messages upload first. `Sent`, `Failed`, delivered and read events move the message's
+//!   [`MessageState`]; a [`Sending`] (what `send_message` returns) resolves with the first
+//!   of `Sent` or a failure.
 //!
 //! One `Local` per logged-in user; its two tasks (event applier, queue worker) hold the
 //! client weakly and stop when the client or the store is closed.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::future::{Future, IntoFuture};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
@@ -39,7 +45,9 @@ use crate::store::{
     LocalMessage, MessageState, OutboxItem, OutboxKind, Payload, QueuedFile, Store,
 };
 use crate::view::{diff, VectorDiff};
-use crate::xmpp::{new_id, now_unix, ChatEvent, ConnectionState, OutgoingMessage};
+use crate::xmpp::{
+    new_id, now_unix, ChatEvent, ConnectionState, ConnectionStates, OutgoingMessage,
+};
 use cubechat_wire::chat::{Attachment, Dialog};
 
 /// Dialog pages fetched by one sync (of 100 each).
@@ -87,6 +95,79 @@ struct Subs {
     timelines: HashMap<String, Vec<TimelineView>>,
 }
 
+/// A message [`Client::send_message`] wrote to the store and the send queue (its local echo is
+/// in its timeline). Await it for the outcome: the message id once the server acknowledged
+/// the message (state `Sent`), or why it was not (see `send_message`). Dropping it does not
+/// cancel the send.
+pub struct Sending {
+    message: LocalMessage,
+    outcome: oneshot::Receiver<Result<()>>,
+    states: ConnectionStates,
+}
+
+impl Sending {
+    /// The local echo as stored (state `Queued`, with its final id and `seq`).
+    pub fn message(&self) -> &LocalMessage {
+        &self.message
+    }
+
+    /// The message id (also the stanza id on the wire).
+    pub fn id(&self) -> &str {
+        &self.message.id
+    }
+}
+
+impl fmt::Debug for Sending {
+    // Without the body.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sending")
+            .field("id", &self.message.id)
+            .field("dialog_id", &self.message.dialog_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IntoFuture for Sending {
+    type Output = Result<String>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<String>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let Sending {
+            message,
+            mut outcome,
+            mut states,
+        } = self;
+        Box::pin(async move {
+            loop {
+                tokio::select! {
+                    biased;
+                    r = &mut outcome => {
+                        return match r {
+                            Ok(Ok(())) => Ok(message.id),
+                            Ok(Err(e)) => Err(e),
+                            // The store was closed; the message stays in its queue.
+                            Err(_) => Err(Error::Cancelled),
+                        };
+                    }
+                    st = states.recv() => match st {
+                        Some(st) if !stopped(&st) => {}
+                        // Chat stopped (or the client is gone): the message stays queued.
+                        _ => return Err(Error::ChatNotConnected),
+                    },
+                }
+            }
+        })
+    }
+}
+
+/// Chat is neither connected nor on its way there: only the app can start it again.
+fn stopped(s: &ConnectionState) -> bool {
+    matches!(
+        s,
+        ConnectionState::Idle | ConnectionState::Disconnected { .. } | ConnectionState::AuthFailed
+    )
+}
+
 /// The offline-first state of one user: the store, live-view subscribers and the tasks.
 pub(crate) struct Local {
     pub(crate) store: Arc<Store>,
@@ -94,6 +175,8 @@ pub(crate) struct Local {
     views: Mutex<Subs>,
     /// Wakes the queue worker (a stored permit: no wake-up is lost).
     wake: Notify,
+    /// The [`Sending`]s waiting for their message's outcome, by message id.
+    sending: Mutex<HashMap<String, oneshot::Sender<Result<()>>>>,
     /// One sync at a time.
     syncing: tokio::sync::Mutex<()>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -110,6 +193,7 @@ impl Local {
             user_id,
             views: Mutex::default(),
             wake: Notify::new(),
+            sending: Mutex::default(),
             syncing: tokio::sync::Mutex::new(()),
             tasks: Mutex::default(),
         }
@@ -121,6 +205,15 @@ impl Local {
             t.abort();
         }
         *lock(&self.views) = Subs::default();
+        // Their `Sending`s resolve with `Cancelled` (the messages stay in the store's queue).
+        lock(&self.sending).clear();
+    }
+
+    /// Resolves the [`Sending`] of a message, if one waits.
+    fn settle(&self, message_id: &str, outcome: Result<()>) {
+        if let Some(tx) = lock(&self.sending).remove(message_id) {
+            let _ = tx.send(outcome);
+        }
     }
 
     /// The live views, locked. Take it *before* a store write whose result they are told,
@@ -711,15 +804,77 @@ impl Client {
 
     // ------------------------------------------------------------------ send queue
 
+    /// Sends a chat message through the send queue: the same path as
+    /// [`Client::enqueue_message`], plus a [`Sending`] to `.await` for the server's
+    /// acknowledgement (`client.send_message(m)?.await?` gives the id).
+    ///
+    /// When this returns `Ok`, the message (its local echo, state `Queued`, with its final
+    /// id: [`Sending::message`]) is already in the store and its open timelines heard
+    /// `Added`, after every message sent or queued before it: send order is call order,
+    /// whenever the returned [`Sending`]s are awaited. Awaiting it gives the message id once
+    /// the server acknowledged receiving the message (stream management ack, the `Sent`
+    /// event; the state is `Sent` and timelines heard `Updated` by then), or the reason it
+    /// was not sent: `Network` (lost with its connection too many times; state `Failed`, the
+    /// store keeps it for [`Client::retry_message`]), `Cancelled` (the app cancelled it with
+    /// `cancel_message`, or closed the store). A message the server receives but refuses to
+    /// route (a bounce: blocked by a privacy list, not a room occupant) is acknowledged too,
+    /// so the call still returns its id: the bounce comes as a `MessageError` event, before or
+    /// after the acknowledgement, and turns the state `Failed`. Dropping the `Sending` does
+    /// not cancel the send.
+    ///
+    /// A cut mid-send: the message stays in the queue (state `Queued`) and the `Sending`
+    /// keeps waiting while the connection is restored (`Reconnecting`); it then goes out
+    /// again under the same id (or the resumed stream repeats it), and the server drops a
+    /// repeat: it is delivered once, in order. If chat stops instead (`disconnect_chat`,
+    /// `destroy_chat`, reconnection given up, credentials rejected, network unavailable), the
+    /// `Sending` resolves with `ChatNotConnected` so that nobody waits forever, and the
+    /// message stays queued: it goes out on the next connection (see
+    /// [`Client::pending_messages`]; [`Client::cancel_message`] drops it).
+    ///
+    /// Chat must be connecting or connected: otherwise `ChatNotConnected` and nothing is
+    /// stored (to write while offline, use `enqueue_message`). The store is the logged-in
+    /// user's; a chat session without a REST session (log-in by password) uses the store
+    /// `connect_chat` opened for its user (in memory unless `Config::store_dir` is set).
+    ///
+    /// Errors (nothing is stored): `InvalidInput` (empty or oversized, bad custom keys),
+    /// `ChatNotConnected`, `NotLoggedIn`, store errors.
+    pub fn send_message(&self, m: OutgoingMessage) -> Result<Sending> {
+        self.check_outgoing(&m)?;
+        // Subscribed before the write: no state change after it goes unseen.
+        let (state, states) = self.subscribe_connection();
+        if stopped(&state) {
+            return Err(Error::ChatNotConnected);
+        }
+        let (tx, outcome) = oneshot::channel();
+        let message = self.queue_message(m, Vec::new(), Some(tx))?;
+        Ok(Sending {
+            message,
+            outcome,
+            states,
+        })
+    }
+
     /// Writes a message to the store and the send queue, and returns it (state `Queued`,
     /// with its final id). It is sent as soon as chat is connected, in order with the other
-    /// queued messages, also after a restart of the app; `files` are uploaded first and
-    /// become attachments. Works offline. Errors: `InvalidInput` (nothing is stored),
-    /// `NotLoggedIn`, store errors.
+    /// queued messages (and those of [`Client::send_message`]), also after a restart of the
+    /// app; `files` are uploaded first and become attachments. Works offline. Errors:
+    /// `InvalidInput` (nothing is stored), `NotLoggedIn`, store errors.
     pub fn enqueue_message(
         &self,
         m: OutgoingMessage,
         files: Vec<QueuedFile>,
+    ) -> Result<LocalMessage> {
+        self.queue_message(m, files, None)
+    }
+
+    /// The one way a message enters the send queue: checks it, writes it and its outbox row,
+    /// tells its timelines and wakes the worker. `outcome` (of a `Sending`) is registered
+    /// before the worker can see the message.
+    fn queue_message(
+        &self,
+        m: OutgoingMessage,
+        files: Vec<QueuedFile>,
+        outcome: Option<oneshot::Sender<Result<()>>>,
     ) -> Result<LocalMessage> {
         let mut check = m.clone();
         if !files.is_empty() && check.attachments.is_empty() && check.body.trim().is_empty() {
@@ -775,14 +930,32 @@ impl Client {
             silent: m.silent,
             last: false,
         };
-        let msg = {
+        if let Some(tx) = outcome {
+            let mut waiting = lock(&local.sending);
+            // Forget the dropped `Sending`s (their messages go out all the same).
+            waiting.retain(|_, tx| !tx.is_closed());
+            waiting.insert(msg.id.clone(), tx);
+        }
+        let written = {
             let mut v = local.views();
-            let msg = local.store.enqueue_message(&msg, &payload)?;
-            v.messages(std::slice::from_ref(&msg));
-            if m.save_to_history {
-                v.dialog_changed(local.store.bump_dialog(&msg, 0)?);
+            local.store.enqueue_message(&msg, &payload).inspect(|msg| {
+                v.messages(std::slice::from_ref(msg));
+                if m.save_to_history {
+                    // The message is stored and will go out: a dialog list that missed its
+                    // preview catches up at the next sync.
+                    match local.store.bump_dialog(msg, 0) {
+                        Ok(d) => v.dialog_changed(d),
+                        Err(e) => warn!(target: "cubechat_core::queue", error = %e, "dialog preview not updated"),
+                    }
+                }
+            })
+        };
+        let msg = match written {
+            Ok(msg) => msg,
+            Err(e) => {
+                lock(&local.sending).remove(&msg.id);
+                return Err(e);
             }
-            msg
         };
         debug!(target: "cubechat_core::queue", id = %msg.id, "message queued");
         local.wake.notify_one();
@@ -839,10 +1012,13 @@ impl Client {
                 ))
             }
         }
-        let mut v = local.views();
-        local.store.cancel(message_id)?;
-        v.removed(&m.dialog_id);
-        v.dialog_changed(local.store.relink_last(&m.dialog_id, message_id)?);
+        {
+            let mut v = local.views();
+            local.store.cancel(message_id)?;
+            v.removed(&m.dialog_id);
+            v.dialog_changed(local.store.relink_last(&m.dialog_id, message_id)?);
+        }
+        local.settle(message_id, Err(Error::Cancelled));
         Ok(())
     }
 
@@ -968,7 +1144,7 @@ async fn apply_events(
     client: Weak<Client>,
     local: Weak<Local>,
     mut events: crate::xmpp::ChatEvents,
-    mut states: crate::xmpp::ConnectionStates,
+    mut states: ConnectionStates,
     connected: bool,
 ) {
     if connected {
@@ -1050,6 +1226,7 @@ fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
                         let mut v = l.views();
                         v.updated(store.set_state(&item.message_id, &MessageState::Sent)?);
                     }
+                    l.settle(&item.message_id, Ok(()));
                 }
             }
         }
@@ -1057,6 +1234,10 @@ fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
             let Some(item) = store.outbox_item(&message_id)? else {
                 return Ok(());
             };
+            if item.failed {
+                // Bounced, then lost before its acknowledgement: no ack will come.
+                l.settle(&item.message_id, Err(Error::Network(reason.clone())));
+            }
             // The session is gone: everything unacknowledged goes again, in order.
             for i in store.outbox()? {
                 if i.in_flight {
@@ -1064,11 +1245,8 @@ fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
                 }
             }
             if item.attempts >= MAX_ATTEMPTS {
-                fail(
-                    l,
-                    &item,
-                    &format!("not sent after {MAX_ATTEMPTS} attempts: {reason}"),
-                )?;
+                let reason = format!("not sent after {MAX_ATTEMPTS} attempts: {reason}");
+                fail(l, &item, &reason, Some(Error::Network(reason.clone())))?;
             }
             l.wake.notify_one();
         }
@@ -1079,7 +1257,9 @@ fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
                 if m.outgoing {
                     let reason = format!("rejected by the server ({code})");
                     if let Some(item) = store.outbox_item(&message_id)? {
-                        fail(l, &item, &reason)?;
+                        // Its `Sending` resolves at the acknowledgement all the same (the
+                        // bounce may come before or after it): the state tells the rest.
+                        fail(l, &item, &reason, None)?;
                     } else {
                         let mut v = l.views();
                         v.updated(store.set_state(&message_id, &MessageState::Failed { reason })?);
@@ -1164,14 +1344,20 @@ fn payload_of(m: &LocalMessage) -> Payload {
     }
 }
 
-/// Fails a pending send: a message keeps its payload for `retry`; an edit or delete is
-/// dropped (the local copy already shows it).
-fn fail(l: &Local, item: &OutboxItem, reason: &str) -> Result<()> {
+/// Fails a pending send: a message keeps its payload for `retry` (and its [`Sending`], if
+/// any, resolves with `error`; `None`: at the acknowledgement still to come); an edit or
+/// delete is dropped (the local copy already shows it).
+fn fail(l: &Local, item: &OutboxItem, reason: &str, error: Option<Error>) -> Result<()> {
     warn!(target: "cubechat_core::queue", id = %item.op_id, reason, "send failed");
     match item.kind {
         OutboxKind::Message => {
-            let mut v = l.views();
-            v.updated(l.store.fail_queued(&item.message_id, reason)?);
+            {
+                let mut v = l.views();
+                v.updated(l.store.fail_queued(&item.message_id, reason)?);
+            }
+            if let Some(e) = error {
+                l.settle(&item.message_id, Err(e));
+            }
         }
         _ => {
             l.store.remove_outbox(&item.op_id)?;
@@ -1243,7 +1429,7 @@ async fn drain(c: &Client, l: &Arc<Local>) -> Result<()> {
                             return Ok(());
                         }
                         Err(e) => {
-                            fail(l, &item, &format!("attachment upload failed: {e}"))?;
+                            fail(l, &item, &format!("attachment upload failed: {e}"), Some(e))?;
                             break;
                         }
                     }
@@ -1296,7 +1482,7 @@ async fn drain(c: &Client, l: &Arc<Local>) -> Result<()> {
             }
             Err(e) => {
                 l.store.set_in_flight(&item.op_id, false)?;
-                fail(l, &item, &e.to_string())?;
+                fail(l, &item, &e.to_string(), Some(e))?;
             }
         }
     }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
+use std::future::IntoFuture;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use cubechat_core::xmpp::Attachment;
 use cubechat_core::{
     ChatAuth, ChatEvent, ChatEvents, Client, Config, ConnectionState, ConnectionStates, Error,
-    OutgoingMessage,
+    MessageState, OutgoingMessage,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -294,8 +295,21 @@ async fn scenarios(ejd: &Ejabberd) {
     let a2 = Client::new(config(ejd, ejd.c2s)).unwrap();
     let mut a2_ev = a2.subscribe_chat();
     a2.connect_chat(pw(5, "pw5")).await.unwrap();
-    let id = a.send_message(m.clone()).unwrap();
+    // A chat-only login (password, no REST session): the echo goes to the in-memory store
+    // `connect_chat` opened, and the call resolves at ejabberd's acknowledgement.
+    let sending = a.send_message(m.clone()).unwrap();
+    let id = sending.id().to_owned();
+    assert_eq!(sending.message().state, MessageState::Queued);
+    let acked = timeout(STEP, sending.into_future())
+        .await
+        .expect("acknowledged in time");
+    assert_eq!(acked.as_ref(), Ok(&id));
     assert_eq!(id.len(), 24);
+    let stored = a.store().unwrap().message(&id).unwrap().unwrap();
+    assert!(
+        stored.outgoing && stored.state != MessageState::Queued,
+        "{stored:?}"
+    );
     next(&mut a_ev, "Sent", |e| {
         *e == ChatEvent::Sent {
             message_id: id.clone(),
@@ -322,7 +336,9 @@ async fn scenarios(ejd: &Ejabberd) {
     .await;
     let back = b
         .send_message(OutgoingMessage::new("dlg1", Some(5), "pong"))
-        .unwrap();
+        .unwrap()
+        .id()
+        .to_owned();
     let got = message(&mut a_ev, "reply", |_| true).await;
     assert_eq!(
         (got.id.as_str(), got.body.as_str(), got.sender_id),
@@ -394,7 +410,9 @@ async fn scenarios(ejd: &Ejabberd) {
     // ---- a bounced message: groupchat to a room we are not in
     let bounced = a
         .send_message(OutgoingMessage::new("notjoined", None, "x"))
-        .unwrap();
+        .unwrap()
+        .id()
+        .to_owned();
     next(
         &mut a_ev,
         "MessageError",
@@ -407,7 +425,9 @@ async fn scenarios(ejd: &Ejabberd) {
     b.join_room("room1").await.unwrap();
     let gid = a
         .send_message(OutgoingMessage::new("room1", None, "hi room"))
-        .unwrap();
+        .unwrap()
+        .id()
+        .to_owned();
     let g = message(&mut b_ev, "group message", |_| true).await;
     assert_eq!(
         (
@@ -437,7 +457,9 @@ async fn scenarios(ejd: &Ejabberd) {
     drain(&mut b_ev);
     let before = b
         .send_message(OutgoingMessage::new("dlg1", Some(5), "before cut"))
-        .unwrap();
+        .unwrap()
+        .id()
+        .to_owned();
     next(&mut b_ev, "Sent before cut", |e| {
         *e == ChatEvent::Sent {
             message_id: before.clone(),
@@ -448,18 +470,24 @@ async fn scenarios(ejd: &Ejabberd) {
     for i in 0..3 {
         sent_to_b.push(
             a.send_message(OutgoingMessage::new("dlg1", Some(6), format!("m{i}")))
-                .unwrap(),
+                .unwrap()
+                .id()
+                .to_owned(),
         );
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     px.cut.send_modify(|v| *v += 1);
     let queued = b
         .send_message(OutgoingMessage::new("dlg1", Some(5), "queued while cut"))
-        .unwrap();
+        .unwrap()
+        .id()
+        .to_owned();
     for i in 3..6 {
         sent_to_b.push(
             a.send_message(OutgoingMessage::new("dlg1", Some(6), format!("m{i}")))
-                .unwrap(),
+                .unwrap()
+                .id()
+                .to_owned(),
         );
     }
     state(&mut b_states, "Reconnecting", |s| {
@@ -507,7 +535,9 @@ async fn scenarios(ejd: &Ejabberd) {
     .await;
     let after = a
         .send_message(OutgoingMessage::new("dlg1", Some(6), "after reconnect"))
-        .unwrap();
+        .unwrap()
+        .id()
+        .to_owned();
     message(&mut b_ev, "message after reconnect", |m| m.id == after).await;
 
     // ---- network unavailable / available
@@ -590,14 +620,14 @@ async fn catch_up_and_failed_resumption(ejd: &Ejabberd, a: &Client, a_ev: &mut C
     // m1 arrives live.
     let mut m1 = OutgoingMessage::new(D9, Some(9), "m1");
     m1.date_sent = Some(1_700_000_500);
-    let m1 = a.send_message(m1).unwrap();
+    let m1 = a.send_message(m1).unwrap().id().to_owned();
     message(&mut ev, "m1", |m| m.id == m1).await;
 
     // m2 is sent while 9 is offline: ejabberd stores it, and it is in the REST history too.
     c9.disconnect_chat().await;
     let mut m2 = OutgoingMessage::new(D9, Some(9), "m2");
     m2.date_sent = Some(1_700_000_600);
-    let m2 = a.send_message(m2).unwrap();
+    let m2 = a.send_message(m2).unwrap().id().to_owned();
     next(a_ev, "m2 Sent", |e| {
         *e == ChatEvent::Sent {
             message_id: m2.clone(),
@@ -675,7 +705,9 @@ async fn catch_up_and_failed_resumption(ejd: &Ejabberd, a: &Client, a_ev: &mut C
     tokio::time::sleep(Duration::from_millis(500)).await;
     let g = a
         .send_message(OutgoingMessage::new("room9", None, "after kick"))
-        .unwrap();
+        .unwrap()
+        .id()
+        .to_owned();
     let got = message(&mut ev, "room message after re-join", |m| m.id == g).await;
     assert!(got.group);
     tokio::time::sleep(Duration::from_millis(500)).await;

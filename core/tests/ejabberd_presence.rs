@@ -140,7 +140,9 @@ async fn privacy(
     // One-way: 6's message is not delivered and bounces; 5 can still write to 6.
     let id = b
         .send_message(OutgoingMessage::new("d56", Some(5), "blocked hello"))
-        .unwrap();
+        .unwrap()
+        .id()
+        .to_owned();
     let bounced = next(
         b_ev,
         "the bounce of a blocked message",

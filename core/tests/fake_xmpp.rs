@@ -315,7 +315,9 @@ async fn failed_resumption_without_h_recovers_with_stream_management() {
     let mut ev = c.subscribe_chat();
     let id = c
         .send_message(OutgoingMessage::new("d1", Some(6), "x"))
-        .unwrap();
+        .unwrap()
+        .id()
+        .to_owned();
     timeout(Duration::from_secs(5), async {
         loop {
             if let ChatEvent::Sent { message_id } = ev.recv().await.unwrap() {
@@ -362,7 +364,9 @@ async fn unacknowledged_messages_are_reported_lost_when_resumption_fails() {
     st.no_acks.store(true, Ordering::SeqCst);
     let id = c
         .send_message(OutgoingMessage::new("d1", Some(6), "x"))
-        .unwrap();
+        .unwrap()
+        .id()
+        .to_owned();
     tokio::time::sleep(Duration::from_millis(300)).await;
     // The session is forgotten: <failed h='0'/>, the stanza cannot be accounted for.
     st.parked.lock().unwrap().clear();

@@ -231,6 +231,46 @@ async def test_live_dialog_list_and_timeline(make_client):
     assert len(views.timeline_events) == n
 
 
+async def test_send_message_shows_in_the_senders_timeline_in_order(make_client):
+    """send_message goes through the store like enqueue_message: the sender's open timeline
+    gets each message (state QUEUED) before its acknowledgement turns it SENT, in call order
+    with queued ones, and the call returns once the server acknowledged it."""
+    alice, a, _ra, _ha = await online_user(make_client, "sma")
+    _bob, b, rb, _hb = await online_user(make_client, "smb")
+    dialog = await private(alice, b.id)
+    views = Views()
+    _h = alice.watch_timeline(dialog.id, 50, views)
+    await eventually(lambda: views.timeline_events)
+    assert views.timeline_events[0] == cubechat.TimelineEvent.RESET(messages=[])
+
+    first = await alice.send_message(outgoing(dialog, b.id, "one"))
+    queued = alice.enqueue_message(outgoing(dialog, b.id, "two"), []).id
+    third = await alice.send_message(outgoing(dialog, b.id, "three"))
+    ids = [first, queued, third]
+    # Returned after the acknowledgement: the store says SENT (or beyond) already.
+    for mid in (first, third):
+        [m] = [m for m in await alice.load_older(dialog.id, None, 50) if m.id == mid]
+        assert m.state in DONE, m.state
+
+    await eventually(lambda: all((m := views.message(mid)) and m.state in DONE for mid in ids))
+    assert views.timeline_ids() == ids
+    with views.lock:
+        events = list(views.timeline_events[1:])
+    with_message = [e for e in events if hasattr(e, "message")]
+    for mid, body in zip(ids, ["one", "two", "three"]):
+        mine = [e for e in with_message if e.message.id == mid]
+        # Told first as a new item, still QUEUED: the echo before the acknowledgement.
+        assert not isinstance(mine[0], cubechat.TimelineEvent.SET), mine
+        assert (mine[0].message.body, mine[0].message.state, mine[0].message.outgoing) == (
+            body, cubechat.MessageState.QUEUED(), True)
+
+    await eventually(lambda: len(received(rb, dialog.id)) >= 3)
+    await asyncio.sleep(1)  # room for a duplicate to show up
+    assert [m.id for m in received(rb, dialog.id)] == ids
+    assert [m.id for m in await alice.load_older(dialog.id, None, 50)] == ids
+    assert alice.pending_messages() == []
+
+
 async def test_paging_dialogs_and_history(make_client):
     alice, a, b, dialog = await alice_and_bob(make_client, "p")
     groups = [await alice.create_dialog(cubechat.NewDialog(kind=cubechat.DialogType.GROUP, name=f"g{i}", occupants_ids=[b.id]))

@@ -1231,15 +1231,8 @@ impl ChatShared {
         }
     }
 
-    /// The session side of `Client::send_message`.
-    pub(crate) fn send_message(&self, m: OutgoingMessage) -> Result<String> {
-        self.check_outgoing(&m)?;
-        let id = new_id();
-        self.send_message_as(&id, m)?;
-        Ok(id)
-    }
-
-    /// Checks a message the way `send_message` does, without sending it.
+    /// Checks an outgoing message (target, content) without sending it: what
+    /// `send_message` and `enqueue_message` refuse with `InvalidInput`.
     pub(crate) fn check_outgoing(&self, m: &OutgoingMessage) -> Result<()> {
         self.target(&m.dialog_id, m.recipient_id)?;
         check_message_content(m)

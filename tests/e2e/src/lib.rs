@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod events;
+pub mod live;
 pub mod users;
 
 use std::path::PathBuf;

@@ -5,8 +5,9 @@
 //! - [`messages_survive_cuts_truncations_and_stalls`] (part of `cargo test`, reduced size):
 //!   two clients send to each other, half with `send_message`, half through the persistent
 //!   queue (`enqueue_message`), while a seeded random plan cuts, truncates, stalls and slows
-//!   their connections. Every message must arrive exactly once, in order per sender and send
-//!   path, and reach `Sent`. Twice (`CHAOS_LONG_STALLS`) both connections hang for longer
+//!   their connections. Every message must arrive exactly once, in order per sender (both
+//!   paths are one send queue), reach `Sent` in the sender's live timeline, and each
+//!   `send_message` must resolve with its id. Twice (`CHAOS_LONG_STALLS`) both connections hang for longer
 //!   than the clients' ping and timeout while messages are sent: the clients must give them
 //!   up and resume on new ones. Size from the environment: `CHAOS_MESSAGES` (default
 //!   1,000), `CHAOS_CUTS` (default 50), `CHAOS_SEED` (default 12), `CHAOS_STALL_MS` (longest
@@ -22,6 +23,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::IntoFuture;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -73,7 +75,7 @@ enum Path {
 struct Sent {
     sender: u64,
     path: Path,
-    /// Its rank among the messages of the same sender and path.
+    /// Its rank among the messages of the same sender (both paths).
     seq: usize,
 }
 
@@ -187,8 +189,10 @@ async fn messages_survive_cuts_truncations_and_stalls() {
 
     // Message k is sent once the proxy has cut k * cuts / total connections.
     let mut sent: BTreeMap<String, Sent> = BTreeMap::new();
-    let mut seqs: HashMap<(u64, Path), usize> = HashMap::new();
+    let mut seqs: HashMap<u64, usize> = HashMap::new();
     let mut call_errors = 0usize;
+    // What each `send_message` resolved to (awaited in the background).
+    let mut outcomes = Vec::new();
     // Long stalls: the random plan pauses, both connections hang for LONG_STALL (longer than
     // ping + connect timeout) while BURST messages are sent, then the plan goes on.
     let long_stalls = env_or("CHAOS_LONG_STALLS", 2) as usize;
@@ -231,11 +235,16 @@ async fn messages_survive_cuts_truncations_and_stalls() {
         } else {
             Path::Queue
         };
-        let seq = seqs.entry((from.id, path)).or_default();
+        let seq = seqs.entry(from.id).or_default();
         let body = format!("chaos {k}");
         let m = OutgoingMessage::new(&d, Some(to.id), body);
         let id = match path {
-            Path::Direct => from.c.send_message(m),
+            // Not awaited here: the echo is queued at the call, the outcome comes later.
+            Path::Direct => from.c.send_message(m).map(|s| {
+                let id = s.id().to_owned();
+                outcomes.push((id.clone(), tokio::spawn(s.into_future())));
+                id
+            }),
             Path::Queue => from.c.enqueue_message(m, Vec::new()).map(|l| l.id),
         };
         match id {
@@ -284,6 +293,14 @@ async fn messages_survive_cuts_truncations_and_stalls() {
     })
     .await;
     tokio::time::sleep(QUIET).await;
+    // Every `send_message` resolved with its id (they are acknowledged by now).
+    let mut unresolved = Vec::new();
+    for (id, h) in outcomes {
+        match timeout(STEP, h).await {
+            Ok(Ok(Ok(got))) => assert_eq!(got, id),
+            other => unresolved.push(format!("{id}: {other:?}")),
+        }
+    }
 
     // Figures.
     let mut lost = Vec::new();
@@ -293,11 +310,11 @@ async fn messages_survive_cuts_truncations_and_stalls() {
     for (i, h) in heard.iter().enumerate() {
         let h = h.lock().unwrap();
         let mut count: HashMap<&str, usize> = HashMap::new();
-        let mut last: HashMap<(u64, Path), usize> = HashMap::new();
+        let mut last: HashMap<u64, usize> = HashMap::new();
         for (id, _) in &h.messages {
             *count.entry(id.as_str()).or_default() += 1;
             if let Some(m) = sent.get(id) {
-                let prev = last.entry((m.sender, m.path)).or_insert(m.seq);
+                let prev = last.entry(m.sender).or_insert(m.seq);
                 if m.seq < *prev {
                     reordered += 1;
                 }
@@ -325,21 +342,15 @@ async fn messages_survive_cuts_truncations_and_stalls() {
             .message(id)
             .unwrap()
             .map(|l| l.state);
-        let ok = match m.path {
-            Path::Direct => acked,
-            // The live timeline showed it Sent, and the store agrees (unless the message has
-            // left the cache: a sync that fetches a bounded window trims what lies before it).
-            Path::Queue => {
-                acked
-                    && shown_sent[1 - receiver(m)].lock().unwrap().contains(id)
-                    && matches!(
-                        state,
-                        None | Some(
-                            MessageState::Sent | MessageState::Delivered | MessageState::Read
-                        )
-                    )
-            }
-        };
+        // Both paths: the live timeline showed it Sent, and the store agrees (unless the
+        // message has left the cache: a sync that fetches a bounded window trims what lies
+        // before it).
+        let ok = acked
+            && shown_sent[1 - receiver(m)].lock().unwrap().contains(id)
+            && matches!(
+                state,
+                None | Some(MessageState::Sent | MessageState::Delivered | MessageState::Read)
+            );
         if !ok {
             let pending = sender
                 .c
@@ -398,6 +409,10 @@ async fn messages_survive_cuts_truncations_and_stalls() {
     assert!(dup.is_empty(), "duplicated: {dup:?}");
     assert_eq!(reordered, 0, "reordered");
     assert!(not_sent.is_empty(), "not Sent: {not_sent:?}");
+    assert!(
+        unresolved.is_empty(),
+        "send_message did not resolve: {unresolved:?}"
+    );
     assert!(failed.is_empty(), "Failed events: {failed:?}");
     assert_eq!(strays, 0, "messages nobody sent");
     assert!(a.c.pending_messages().unwrap().is_empty());
@@ -601,7 +616,9 @@ async fn clients_come_back_after_a_server_restart() {
     let mut ev = Ev::new(u1.c.subscribe_chat());
     let id =
         u0.c.send_message(OutgoingMessage::new(&d, Some(u1.id), "after restart"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     ev.message("a message after the restart", |m| m.id == id)
         .await;
 

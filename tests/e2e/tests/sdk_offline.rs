@@ -10,18 +10,18 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
+use std::future::IntoFuture;
 use std::time::Duration;
 
 use cubechat_core::chat::{DialogType, DialogUpdate, ListParams, NewDialog, NewMessage};
 use cubechat_core::store::{Payload, QueuedFile};
 use cubechat_core::xmpp::{PrivacyAction, PrivacyList, PrivacyListItem};
 use cubechat_core::{
-    ChatAuth, ChatEvent, ChatMessage, Client, ConnectionStates, LocalMessage, MessageState,
-    OutgoingMessage, VectorDiff,
+    ChatAuth, ChatEvent, ChatMessage, Client, ConnectionStates, Error, MessageState,
+    OutgoingMessage,
 };
 use cubechat_wire::chat::Dialog;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::timeout;
 
 use cubechat_e2e as common;
@@ -34,6 +34,7 @@ const QUIET: Duration = Duration::from_millis(1500);
 const N: usize = 100;
 
 use cubechat_e2e::events::*;
+use cubechat_e2e::live::*;
 use cubechat_e2e::users::*;
 
 // ---------------------------------------------------------------------------------------
@@ -86,50 +87,6 @@ async fn history_bodies(u: &U, dialog: &str) -> Vec<String> {
         .into_iter()
         .map(|m| m.message.unwrap_or_default())
         .collect()
-}
-
-/// A live view applied as an app applies it: the snapshot, kept up to date by its diffs.
-struct Live<T> {
-    list: Vec<T>,
-    rx: UnboundedReceiver<VectorDiff<T>>,
-}
-
-impl<T: Clone + std::fmt::Debug> Live<T> {
-    fn new((list, rx): (Vec<T>, UnboundedReceiver<VectorDiff<T>>)) -> Self {
-        Self { list, rx }
-    }
-
-    /// Applies diffs until `pred` holds for the list (within [`STEP`]); the list then.
-    async fn until(&mut self, what: &str, pred: impl Fn(&[T]) -> bool) -> Vec<T> {
-        let Self { list, rx } = self;
-        timeout(STEP, async {
-            while !pred(list) {
-                let d = rx.recv().await.expect("live view ended");
-                d.apply(list).expect("a diff that fits the list");
-            }
-        })
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}; the view: {list:?}"));
-        list.clone()
-    }
-
-    /// Applies the diffs that arrived so far; how many there were.
-    fn drain(&mut self) -> usize {
-        let mut n = 0;
-        while let Ok(d) = self.rx.try_recv() {
-            d.apply(&mut self.list).expect("a diff that fits the list");
-            n += 1;
-        }
-        n
-    }
-}
-
-fn ids_of(list: &[LocalMessage]) -> Vec<String> {
-    list.iter().map(|m| m.id.clone()).collect()
-}
-
-fn find<'a>(list: &'a [LocalMessage], id: &str) -> Option<&'a LocalMessage> {
-    list.iter().find(|m| m.id == id)
 }
 
 fn dialog_in<'a>(list: &'a [Dialog], id: &str) -> Option<&'a Dialog> {
@@ -215,6 +172,110 @@ async fn hundred_queued_offline_arrive_once_in_order() {
         })
         .await;
     assert_eq!(ids_of(&shown), ids);
+}
+
+/// `send_message` is the send queue plus a wait: each message is in the sender's open
+/// timeline (`Added`, `Queued`) the moment the call returns, before anything went out, in
+/// call order with `enqueue_message` ones; the receiver gets them once in that order; each
+/// `Sending` resolves with its id once acknowledged, and the timeline shows `Sent`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_message_echoes_at_once_in_order_with_queued_ones_then_sent() {
+    const K: usize = 8;
+    let s = start().await;
+    let a = user(&s, "sm_alice").await;
+    let b = user(&s, "sm_bob").await;
+    let d = private_dialog(&a, &b).await;
+    let mut bev = online(&b).await;
+    let _aev = online(&a).await;
+    let mut tl = Live::new(a.c.watch_timeline(&d, 50).unwrap());
+    assert!(tl.list.is_empty());
+    let mut ids = Vec::new();
+    let mut sendings = Vec::new();
+    for i in 0..K {
+        let id = if i % 2 == 0 {
+            let sending = a.c.send_message(text(&d, b.id, &body_n(i))).unwrap();
+            assert_eq!(sending.message().state, MessageState::Queued);
+            let id = sending.id().to_owned();
+            sendings.push(tokio::spawn(sending.into_future()));
+            id
+        } else {
+            a.c.enqueue_message(text(&d, b.id, &body_n(i)), vec![])
+                .unwrap()
+                .id
+        };
+        ids.push(id.clone());
+        // Already told, before the call returned: no wait, and in call order.
+        tl.drain();
+        assert_eq!(ids_of(&tl.list), ids, "message {i}");
+        let m = find(&tl.list, &id).unwrap();
+        assert_eq!(m.body, body_n(i));
+        assert!(m.outgoing);
+    }
+    // Every send_message resolves with its id once the server acknowledged it.
+    for (h, id) in sendings.into_iter().zip(ids.iter().step_by(2)) {
+        let got = timeout(STEP, h)
+            .await
+            .expect("send_message resolved in time")
+            .unwrap()
+            .unwrap();
+        assert_eq!(&got, id);
+        let state = a.c.store().unwrap().message(id).unwrap().unwrap().state;
+        assert!(
+            matches!(
+                state,
+                MessageState::Sent | MessageState::Delivered | MessageState::Read
+            ),
+            "{state:?}"
+        );
+    }
+    // The timeline saw each of them turn Sent (or beyond: b's client marks them delivered).
+    let list = tl
+        .until("every message Sent", |l| {
+            l.len() == K && l.iter().all(|m| m.state != MessageState::Queued)
+        })
+        .await;
+    assert_eq!(ids_of(&list), ids);
+    assert!(list.iter().all(|m| matches!(
+        m.state,
+        MessageState::Sent | MessageState::Delivered | MessageState::Read
+    )));
+    let got = messages(&mut bev, K, |m| m.dialog_id.as_deref() == Some(d.as_str())).await;
+    assert_eq!(got.iter().map(|m| m.id.clone()).collect::<Vec<_>>(), ids);
+    no_more_messages(&mut bev, &d).await;
+    all_sent(&a, &ids).await;
+    // A fresh timeline holds each once, in send order.
+    let (snap, _) = a.c.watch_timeline(&d, 50).unwrap();
+    assert_eq!(snap.iter().map(|m| m.id.clone()).collect::<Vec<_>>(), ids);
+}
+
+/// Chat stopped: `send_message` is refused with `ChatNotConnected` and stores nothing
+/// (`enqueue_message` is the way to write while offline).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_message_while_chat_is_stopped_stores_nothing() {
+    let s = start().await;
+    let a = user(&s, "ss_alice").await;
+    let b = user(&s, "ss_bob").await;
+    let d = private_dialog(&a, &b).await;
+    let (_, mut tl) = a.c.watch_timeline(&d, 10).unwrap();
+    assert!(matches!(
+        a.c.send_message(text(&d, b.id, "never connected")),
+        Err(Error::ChatNotConnected)
+    ));
+    let _aev = online(&a).await;
+    a.c.disconnect_chat().await;
+    assert!(matches!(
+        a.c.send_message(text(&d, b.id, "disconnected")),
+        Err(Error::ChatNotConnected)
+    ));
+    assert!(tl.try_recv().is_err(), "nothing told");
+    assert!(a.c.pending_messages().unwrap().is_empty());
+    assert!(a
+        .c
+        .store()
+        .unwrap()
+        .timeline(&d, None, 10)
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -719,7 +780,11 @@ async fn timeline_pages_backwards_and_fills_gaps_after_offline() {
     // Connected, then offline while bob writes: the sync on reconnection fills the gap.
     let _aev = online(&a).await;
     let mut bev = online(&b).await;
-    let live = b.c.send_message(text(&d, a.id, "live")).unwrap();
+    let live =
+        b.c.send_message(text(&d, a.id, "live"))
+            .unwrap()
+            .id()
+            .to_owned();
     bev.sent(&live).await;
     let shown = tl.until("live", |l| find(l, &live).is_some()).await;
     assert_eq!(shown.len(), 31);
@@ -771,14 +836,22 @@ async fn timeline_opened_as_a_message_arrives_has_it_once() {
     let mut views = Vec::new();
     for i in 0..TRIES {
         let body = format!("race{i:02}");
-        let id = b.c.send_message(text(&d, a.id, &body)).unwrap();
+        let id =
+            b.c.send_message(text(&d, a.id, &body))
+                .unwrap()
+                .id()
+                .to_owned();
         aev.message(&body, |m| m.id == id).await;
         // At once, as the app would on seeing the message.
         views.push(Live::new(a.c.watch_timeline(&d, 100).unwrap()));
     }
     // The applier handles events in order: once a view has the end marker, it has every
     // earlier change.
-    let end = b.c.send_message(text(&d, a.id, "end")).unwrap();
+    let end =
+        b.c.send_message(text(&d, a.id, "end"))
+            .unwrap()
+            .id()
+            .to_owned();
     aev.message("end", |m| m.id == end).await;
     let mut doubled = 0;
     for (n, tl) in views.iter_mut().enumerate() {

@@ -139,14 +139,18 @@ async fn one_way_block_bounces_the_blocked_sender_only() {
 
     let blocked =
         a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "you blocked me"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     let (code, text) = a_ev.error(&blocked).await;
     assert_eq!(code, 503, "{text}");
 
     // The blocker can still write; the blocked user receives it.
     let reply =
         b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "I still can write"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     let got = a_ev.message("blocker's message", |m| m.id == reply).await;
     assert_eq!(
         (got.sender_id, got.body.as_str()),
@@ -157,7 +161,9 @@ async fn one_way_block_bounces_the_blocked_sender_only() {
     // The block is per user: A still reaches C.
     let to_c =
         a.c.send_message(OutgoingMessage::new(&dc, Some(c.id), "hi c"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     c_ev.message("A's message to C", |m| m.id == to_c).await;
 
     let b_rest = b_ev.settle().await;
@@ -193,12 +199,16 @@ async fn one_way_block_bounces_the_blocked_sender_only() {
     b.c.disconnect_chat().await;
     let blocked_offline =
         a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "while you're away"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     assert_eq!(a_ev.error(&blocked_offline).await.0, 503);
     let dcb = private_dialog(&c, &b).await;
     let from_c =
         c.c.send_message(OutgoingMessage::new(&dcb, Some(b.id), "from c"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     c_ev.sent(&from_c).await;
     assert_eq!(pushes_n(&s, b.id, 1).await, vec![(dcb, from_c, c.id)]);
 }
@@ -217,12 +227,16 @@ async fn two_way_block_stops_both_directions() {
 
     let from_a =
         a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "a to b"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     let (code, _) = a_ev.error(&from_a).await;
     assert_eq!(code, 503);
     let from_b =
         b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "b to a"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     let (code, _) = b_ev.error(&from_b).await;
     assert_eq!(code, 503);
 
@@ -236,12 +250,16 @@ async fn two_way_block_stops_both_directions() {
     b.c.set_default_privacy_list(None).await.unwrap();
     let again =
         a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "unblocked"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     b_ev.message("message after unblocking", |m| m.id == again)
         .await;
     let back =
         b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "unblocked too"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     a_ev.message("reply after unblocking", |m| m.id == back)
         .await;
 }
@@ -267,7 +285,9 @@ async fn group_messages_of_a_blocked_user_silently_skip_the_blocker() {
 
     let from_c =
         c.c.send_message(OutgoingMessage::new(&g, None, "from the blocked one"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     let got = a_ev
         .message("C's group message at A", |m| m.id == from_c)
         .await;
@@ -275,12 +295,16 @@ async fn group_messages_of_a_blocked_user_silently_skip_the_blocker() {
     c_ev.sent(&from_c).await;
     let from_a =
         a.c.send_message(OutgoingMessage::new(&g, None, "from a"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     b_ev.message("A's group message at B", |m| m.id == from_a)
         .await;
     let from_b =
         b.c.send_message(OutgoingMessage::new(&g, None, "from the blocker"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     c_ev.message("B's group message at C", |m| m.id == from_b)
         .await;
 
@@ -302,19 +326,25 @@ async fn group_messages_of_a_blocked_user_silently_skip_the_blocker() {
     .unwrap();
     let from_b2 =
         b.c.send_message(OutgoingMessage::new(&g, None, "blocker, two-way"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     a_ev.message("B's two-way-blocked group message at A", |m| {
         m.id == from_b2
     })
     .await;
     let from_c2 =
         c.c.send_message(OutgoingMessage::new(&g, None, "blocked, two-way"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     a_ev.message("C's group message at A", |m| m.id == from_c2)
         .await;
     let from_a2 =
         a.c.send_message(OutgoingMessage::new(&g, None, "from a again"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     b_ev.message("A's message at B", |m| m.id == from_a2).await;
     c_ev.message("A's message at C", |m| m.id == from_a2).await;
     let b_rest = b_ev.settle().await;
@@ -405,7 +435,9 @@ async fn privacy_list_round_trip_default_in_use_and_update() {
     assert_eq!(b.c.privacy_list("first").await.unwrap(), first);
     let blocked =
         a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "still blocked"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     assert_eq!(a_ev.error(&blocked).await.0, 503);
 
     // update_privacy_list does the documented sequence: the new content, still default.
@@ -418,12 +450,16 @@ async fn privacy_list_round_trip_default_in_use_and_update() {
     // Enforced at once: A gets through, C (now one-way blocked) bounces.
     let freed =
         a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "free now"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     b_ev.message("A's message after the update", |m| m.id == freed)
         .await;
     let from_c =
         c.c.send_message(OutgoingMessage::new(&dc, Some(b.id), "now blocked"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     assert_eq!(c_ev.error(&from_c).await.0, 503);
     let b_rest = b_ev.settle().await;
     assert!(!message_ids(&b_rest).contains(&from_c), "{b_rest:?}");
@@ -460,12 +496,14 @@ async fn offline_pushes_unless_silent_or_notifications_off() {
     let silent = {
         let mut m = OutgoingMessage::new(&d, Some(b.id), "silent");
         m.silent = true;
-        a.c.send_message(m).unwrap()
+        a.c.send_message(m).unwrap().id().to_owned()
     };
     a_ev.sent(&silent).await;
     let loud =
         a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "loud"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     a_ev.sent(&loud).await;
     let p = pushes_n(&s, b.id, 1).await;
     assert_eq!(p, vec![(d.clone(), loud.clone(), a.id)], "silent pushed?");
@@ -474,11 +512,15 @@ async fn offline_pushes_unless_silent_or_notifications_off() {
     assert!(!b.c.set_notifications(&d, false).await.unwrap());
     let muted =
         a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "muted"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     a_ev.sent(&muted).await;
     let other =
         c.c.send_message(OutgoingMessage::new(&d2, Some(b.id), "other dialog"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     c_ev.sent(&other).await;
     let p = pushes_n(&s, b.id, 2).await;
     assert_eq!(
@@ -494,7 +536,9 @@ async fn offline_pushes_unless_silent_or_notifications_off() {
     assert!(b.c.set_notifications(&d, true).await.unwrap());
     let unmuted =
         a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "unmuted"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     a_ev.sent(&unmuted).await;
     // A's later message orders the muted one before this check: exactly three pushes.
     let p = pushes_n(&s, b.id, 3).await;
@@ -527,12 +571,16 @@ async fn inactive_while_online_pushes_active_does_not() {
 
     let active =
         a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "while active"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     b_ev.message("message while active", |m| m.id == active)
         .await;
     let group_active =
         a.c.send_message(OutgoingMessage::new(&g, None, "group while active"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     b_ev.message("group message while active", |m| m.id == group_active)
         .await;
 
@@ -541,14 +589,18 @@ async fn inactive_while_online_pushes_active_does_not() {
     b.c.privacy_list_names().await.unwrap();
     let inactive =
         a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "while inactive"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     b_ev.message("message while inactive (still delivered)", |m| {
         m.id == inactive
     })
     .await;
     let group_inactive =
         a.c.send_message(OutgoingMessage::new(&g, None, "group while inactive"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     b_ev.message("group message while inactive", |m| m.id == group_inactive)
         .await;
     let p = pushes_n(&s, b.id, 2).await;
@@ -565,7 +617,9 @@ async fn inactive_while_online_pushes_active_does_not() {
     b.c.privacy_list_names().await.unwrap();
     let again =
         a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "active again"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     b_ev.message("message when active again", |m| m.id == again)
         .await;
     a_ev.sent(&again).await;
@@ -574,7 +628,9 @@ async fn inactive_while_online_pushes_active_does_not() {
     b.c.disconnect_chat().await;
     let offline =
         a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "offline"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     a_ev.sent(&offline).await;
     let p = pushes_n(&s, b.id, 3).await;
     assert_eq!(
@@ -612,7 +668,9 @@ async fn inactive_is_reapplied_after_a_fresh_session() {
 
     let first =
         a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "to the background"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     b_ev.message("live while inactive", |m| m.id == first).await;
     let p = pushes_n(&s, b.id, 1).await;
     assert_eq!(p, vec![(d.clone(), first.clone(), a.id)]);
@@ -621,13 +679,17 @@ async fn inactive_is_reapplied_after_a_fresh_session() {
     b.c.privacy_list_names().await.unwrap();
     let second =
         a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "to the foreground"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     b_ev.message("live while active", |m| m.id == second).await;
     a_ev.sent(&second).await;
     b.c.disconnect_chat().await;
     let third =
         a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "offline"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     a_ev.sent(&third).await;
     let p = pushes_n(&s, b.id, 2).await;
     assert_eq!(
@@ -856,7 +918,9 @@ async fn owner_removing_a_joined_occupant_over_rest_kicks_them() {
     // B is out: its group message bounces (not an occupant) and C does not get it.
     let late =
         b.c.send_message(OutgoingMessage::new(&g, None, "still here?"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     let (code, _) = b_ev.error(&late).await;
     assert_eq!(code, 403);
     let b_rest = b_ev.settle().await;

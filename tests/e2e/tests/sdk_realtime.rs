@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
+use std::future::IntoFuture;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,8 +17,8 @@ use std::time::{Duration, Instant};
 use cubechat_core::chat::{ListParams, NewMessage};
 use cubechat_core::xmpp::Attachment;
 use cubechat_core::{
-    ChatAuth, ChatEvent, ChatMessage, Client, ConnectionState, Error, LoginId, OutgoingMessage,
-    SessionEvent,
+    ChatAuth, ChatEvent, ChatMessage, Client, ConnectionState, Error, LocalMessage, LoginId,
+    MessageState, OutgoingMessage, SessionEvent,
 };
 use cubechat_wire::chat::Message;
 use tokio::net::{TcpListener, TcpStream};
@@ -62,6 +63,7 @@ async fn stored(u: &U, dialog_id: &str, message_id: &str) -> Option<Message> {
 // Waiting
 
 use cubechat_e2e::events::*;
+use cubechat_e2e::live::*;
 use cubechat_e2e::users::*;
 
 /// Everything queued now.
@@ -387,7 +389,7 @@ async fn private_messages_with_every_field_both_ways_and_markers() {
     m.custom.insert("n".into(), "42".into());
     m.markable = true;
     m.date_sent = Some(1_700_000_123);
-    let id = a.c.send_message(m.clone()).unwrap();
+    let id = a.c.send_message(m.clone()).unwrap().id().to_owned();
     assert_eq!(id.len(), 24);
     a_ev.sent(&id).await;
     let got = b_ev.message("message", |_| true).await;
@@ -448,7 +450,7 @@ async fn private_messages_with_every_field_both_ways_and_markers() {
     });
     back.custom.insert("reply".into(), "yes".into());
     back.date_sent = Some(1_700_000_200);
-    let back_id = b.c.send_message(back.clone()).unwrap();
+    let back_id = b.c.send_message(back.clone()).unwrap().id().to_owned();
     b_ev.sent(&back_id).await;
     let got = a_ev.message("reply", |_| true).await;
     assert_eq!(
@@ -477,7 +479,7 @@ async fn private_messages_with_every_field_both_ways_and_markers() {
     // Not saved to history.
     let mut ephemeral = OutgoingMessage::new(&d, Some(b.id), "not stored");
     ephemeral.save_to_history = false;
-    let eph = a.c.send_message(ephemeral).unwrap();
+    let eph = a.c.send_message(ephemeral).unwrap().id().to_owned();
     let got = b_ev.message("ephemeral", |m| m.id == eph).await;
     assert!(!got.save_to_history, "{got:?}");
     assert!(stored(&a, &d, &eph).await.is_none());
@@ -541,7 +543,9 @@ async fn edit_and_delete_over_chat_update_the_history() {
 
     let id =
         a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "original"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     b_ev.message("original", |m| m.id == id).await;
 
     let edit = a.c.send_edit(&d, Some(b.id), &id, "edited", true).unwrap();
@@ -617,7 +621,7 @@ async fn group_chat_with_and_without_join() {
     let mut out = OutgoingMessage::new(&d, None, "hi all");
     out.custom.insert("topic".into(), "standup".into());
     out.date_sent = Some(1_700_001_000);
-    let g1 = a.c.send_message(out).unwrap();
+    let g1 = a.c.send_message(out).unwrap().id().to_owned();
     a_ev.sent(&g1).await;
     for ev in [&mut b_ev, &mut c_ev] {
         let m = ev.message("group message", |_| true).await;
@@ -649,7 +653,9 @@ async fn group_chat_with_and_without_join() {
     }
     let g2 =
         a.c.send_message(OutgoingMessage::new(&d, None, "joined now"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     a_ev.sent(&g2).await;
     for ev in [&mut b_ev, &mut c_ev] {
         let m = ev.message("group message after join", |m| m.id == g2).await;
@@ -661,7 +667,9 @@ async fn group_chat_with_and_without_join() {
     b.c.leave_room(&d).unwrap();
     let g3 =
         b.c.send_message(OutgoingMessage::new(&d, None, "from b"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     b_ev.sent(&g3).await;
     for ev in [&mut a_ev, &mut c_ev] {
         let m = ev.message("b's group message", |m| m.id == g3).await;
@@ -691,10 +699,17 @@ async fn messages_to_foreign_or_missing_rooms_bounce() {
     let mut b_ev = online(&b).await;
     let mut o_ev = online(&outsider).await;
 
-    let id = outsider
+    // The server acknowledges the message (send_message returns its id), then bounces it:
+    // a MessageError, and the stored message turns Failed.
+    let sending = outsider
         .c
         .send_message(OutgoingMessage::new(&d, None, "let me in"))
         .unwrap();
+    let id = sending.id().to_owned();
+    let acked = timeout(STEP, sending.into_future())
+        .await
+        .expect("acknowledged in time");
+    assert_eq!(acked.as_ref(), Ok(&id));
     let e = o_ev
         .next(
             "MessageError",
@@ -706,13 +721,26 @@ async fn messages_to_foreign_or_missing_rooms_bounce() {
     };
     assert_eq!(code, 403, "{text}");
     assert!(!text.is_empty());
+    let store = outsider.c.store().unwrap();
+    timeout(STEP, async {
+        while !matches!(
+            store.message(&id).unwrap().map(|m| m.state),
+            Some(MessageState::Failed { .. })
+        ) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the bounced message is Failed in the store");
     assert!(stored(&a, &d, &id).await.is_none());
 
     let missing = "5f00000000000000000000ff";
     let id2 = outsider
         .c
         .send_message(OutgoingMessage::new(missing, None, "anyone?"))
-        .unwrap();
+        .unwrap()
+        .id()
+        .to_owned();
     let e = o_ev
         .next(
             "MessageError (missing)",
@@ -751,7 +779,9 @@ async fn rest_pushes_and_system_messages() {
 
     let id =
         a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "react to me"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     b_ev.message("message", |m| m.id == id).await;
 
     b.c.react(&id, Some("+1"), None).await.unwrap();
@@ -875,7 +905,7 @@ async fn carbons_reach_the_second_device() {
 
     let mut m = OutgoingMessage::new(&d, Some(b.id), "from device 1");
     m.custom.insert("k".into(), "v".into());
-    let id = a1.c.send_message(m).unwrap();
+    let id = a1.c.send_message(m).unwrap().id().to_owned();
     let copy = a2_ev.message("carbon", |m| m.id == id).await;
     assert!(copy.carbon && !copy.delayed && !copy.group, "{copy:?}");
     assert_eq!((copy.sender_id, copy.recipient_id), (a1.id, Some(b.id)));
@@ -886,7 +916,9 @@ async fn carbons_reach_the_second_device() {
 
     let reply =
         b.c.send_message(OutgoingMessage::new(&d, Some(a1.id), "to both"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     for ev in [&mut a1_ev, &mut a2_ev] {
         let got = ev.message("reply", |m| m.id == reply).await;
         assert!(!got.carbon, "{got:?}");
@@ -913,7 +945,7 @@ async fn offline_messages_arrive_once_flagged_delayed() {
     let mut m = OutgoingMessage::new(&d, Some(b.id), "while you were out");
     m.date_sent = Some(1_700_002_000);
     m.markable = true;
-    let id1 = a.c.send_message(m).unwrap();
+    let id1 = a.c.send_message(m).unwrap().id().to_owned();
     a_ev.sent(&id1).await;
 
     let mut b_ev = online(&b).await;
@@ -937,7 +969,9 @@ async fn offline_messages_arrive_once_flagged_delayed() {
     for i in 0..2 {
         let id =
             a.c.send_message(OutgoingMessage::new(&d, Some(b.id), format!("away {i}")))
-                .unwrap();
+                .unwrap()
+                .id()
+                .to_owned();
         a_ev.sent(&id).await;
         ids_away.push(id);
     }
@@ -975,7 +1009,9 @@ async fn cut_connection_resumes_without_loss_or_duplicates() {
 
     let before =
         b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "before cut"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     b_ev.sent(&before).await;
     a_ev.message("before cut", |m| m.id == before).await;
 
@@ -984,11 +1020,15 @@ async fn cut_connection_resumes_without_loss_or_duplicates() {
     for i in 0..3 {
         to_b.push(
             a.c.send_message(OutgoingMessage::new(&d, Some(b.id), format!("a{i}")))
-                .unwrap(),
+                .unwrap()
+                .id()
+                .to_owned(),
         );
         to_a.push(
             b.c.send_message(OutgoingMessage::new(&d, Some(a.id), format!("b{i}")))
-                .unwrap(),
+                .unwrap()
+                .id()
+                .to_owned(),
         );
     }
     // Cut at once: some of these are in flight, some not yet acknowledged.
@@ -996,11 +1036,15 @@ async fn cut_connection_resumes_without_loss_or_duplicates() {
     for i in 3..6 {
         to_b.push(
             a.c.send_message(OutgoingMessage::new(&d, Some(b.id), format!("a{i}")))
-                .unwrap(),
+                .unwrap()
+                .id()
+                .to_owned(),
         );
         to_a.push(
             b.c.send_message(OutgoingMessage::new(&d, Some(a.id), format!("b{i}")))
-                .unwrap(),
+                .unwrap()
+                .id()
+                .to_owned(),
         );
     }
     state(&mut b_states, "Reconnecting", |s| {
@@ -1060,7 +1104,9 @@ async fn messages_sent_across_a_cut_are_acknowledged() {
     for i in 0..4 {
         ids.push(
             b.c.send_message(OutgoingMessage::new(&d, Some(a.id), format!("q{i}")))
-                .unwrap(),
+                .unwrap()
+                .id()
+                .to_owned(),
         );
     }
     connected(&mut b_states, "Connected again").await;
@@ -1126,7 +1172,9 @@ async fn fresh_login_catches_up_group_messages_once() {
 
     let live =
         a.c.send_message(OutgoingMessage::new(&g, None, "live"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     b_ev.message("live group message", |m| m.id == live).await;
 
     b.c.disconnect_chat().await;
@@ -1134,19 +1182,25 @@ async fn fresh_login_catches_up_group_messages_once() {
     for i in 0..3 {
         let id =
             a.c.send_message(OutgoingMessage::new(&g, None, format!("group {i}")))
-                .unwrap();
+                .unwrap()
+                .id()
+                .to_owned();
         a_ev.sent(&id).await;
         away.push(id);
     }
     let priv_id =
         a.c.send_message(OutgoingMessage::new(&p, Some(b.id), "private while away"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     a_ev.sent(&priv_id).await;
     // c (never joined, connected) posts too.
     let mut c_ev = online(&c).await;
     let from_c =
         c.c.send_message(OutgoingMessage::new(&g, None, "from c"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     c_ev.sent(&from_c).await;
     away.push(from_c.clone());
 
@@ -1171,7 +1225,9 @@ async fn fresh_login_catches_up_group_messages_once() {
     // Live again (the room was re-joined; the server fans out to occupants anyway).
     let again =
         a.c.send_message(OutgoingMessage::new(&g, None, "live again"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     let m = b_ev
         .message("live group message after", |m| m.id == again)
         .await;
@@ -1210,7 +1266,9 @@ async fn reconnect_now_and_network_availability() {
     assert_eq!(px.accepted(), 2);
     let after =
         a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "after reconnect_now"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     b_ev.message("message after reconnect_now", |m| m.id == after)
         .await;
 
@@ -1223,7 +1281,9 @@ async fn reconnect_now_and_network_availability() {
     .await;
     let while_down =
         a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "while down"))
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_owned();
     a_ev.sent(&while_down).await;
     let seen = settle(&mut b_states).await;
     assert!(
@@ -1380,4 +1440,139 @@ async fn backoff_gives_up_then_reconnect_now_recovers() {
     u.c.reconnect_now().await;
     connected(&mut states, "Connected after reconnect_now").await;
     u.c.destroy_chat().await;
+}
+
+/// `send_message` across a cut. One message goes out as the link is cut, one is sent while
+/// it is down: both echoes are in the sender's timeline at once and stay there (`Queued`,
+/// pending) while its `Sending`s wait; after the reconnection each is delivered once, in
+/// order, turns `Sent`, and each `Sending` resolves with its id. Then chat is stopped while
+/// a `Sending` waits: it resolves with `ChatNotConnected`, the message stays queued and is
+/// delivered once on the next connection (one cancelled meanwhile resolves with `Cancelled`
+/// and is never sent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_message_across_a_cut_keeps_the_echo_and_delivers_once() {
+    let s = start().await;
+    let a = user(&s, "sc_anna").await;
+    sign_up(&s, "sc_bert").await;
+    let px = proxy(s.xmpp_port()).await;
+    let b = log_in(&s, "sc_bert", |c| c.chat.port = px.port).await;
+    let d = private_dialog(&a, &b).await;
+    let mut a_ev = online(&a).await;
+    let (_, mut b_states) = b.c.subscribe_connection();
+    let _b_ev = online(&b).await;
+    let mut tl = Live::new(b.c.watch_timeline(&d, 50).unwrap());
+    // Sent, or beyond (a's client may mark it delivered).
+    let is_sent = |id: &str, l: &[LocalMessage]| {
+        find(l, id).is_some_and(|m| {
+            matches!(
+                m.state,
+                MessageState::Sent | MessageState::Delivered | MessageState::Read
+            )
+        })
+    };
+
+    // Mid-send: acknowledged before the cut or not, whichever comes first.
+    let first =
+        b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "mid-send"))
+            .unwrap();
+    px.refuse.store(true, Ordering::SeqCst);
+    px.sever();
+    let first_id = first.id().to_owned();
+    let first = tokio::spawn(first.into_future());
+    state(&mut b_states, "Reconnecting", |s| {
+        matches!(s, ConnectionState::Reconnecting { .. })
+    })
+    .await;
+    // While the link is down (new connections refused): no acknowledgement can come.
+    let second =
+        b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "while cut"))
+            .unwrap();
+    let second_id = second.id().to_owned();
+    let second = tokio::spawn(second.into_future());
+    // Both echoes at once, in order; the one sent while down is still Queued.
+    tl.drain();
+    assert_eq!(ids_of(&tl.list), [first_id.clone(), second_id.clone()]);
+    assert_eq!(
+        find(&tl.list, &second_id).unwrap().state,
+        MessageState::Queued
+    );
+    assert!(!second.is_finished(), "resolved without a connection");
+    let pending: Vec<_> =
+        b.c.pending_messages()
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+    assert!(pending.contains(&second_id), "{pending:?}");
+    assert_eq!(
+        b.c.store()
+            .unwrap()
+            .message(&second_id)
+            .unwrap()
+            .unwrap()
+            .state,
+        MessageState::Queued
+    );
+
+    px.refuse.store(false, Ordering::SeqCst);
+    b.c.reconnect_now().await;
+    connected(&mut b_states, "Connected again").await;
+    for (h, id) in [(first, &first_id), (second, &second_id)] {
+        let got = timeout(STEP, h).await.expect("resolved in time").unwrap();
+        assert_eq!(got.as_ref(), Ok(id));
+    }
+    tl.until("while cut: Sent", |l| is_sent(&second_id, l))
+        .await;
+    let m1 = a_ev.message("mid-send", |m| m.id == first_id).await;
+    let m2 = a_ev.message("while cut", |m| m.id == second_id).await;
+    assert_eq!(
+        (m1.body.as_str(), m2.body.as_str()),
+        ("mid-send", "while cut")
+    );
+    let again = message_ids(&a_ev.settle().await);
+    assert!(again.is_empty(), "delivered twice: {again:?}");
+    assert!(b.c.pending_messages().unwrap().is_empty());
+
+    // Chat stopped while a Sending waits: it does not wait forever.
+    px.refuse.store(true, Ordering::SeqCst);
+    px.sever();
+    state(&mut b_states, "Reconnecting (2)", |s| {
+        matches!(s, ConnectionState::Reconnecting { .. })
+    })
+    .await;
+    let third =
+        b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "before stop"))
+            .unwrap();
+    let third_id = third.id().to_owned();
+    let third = tokio::spawn(third.into_future());
+    // Cancelled while it waits: resolves with Cancelled, never sent.
+    let dropped =
+        b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "cancelled"))
+            .unwrap();
+    b.c.cancel_message(dropped.id()).unwrap();
+    let got = timeout(STEP, dropped.into_future())
+        .await
+        .expect("resolved in time");
+    assert_eq!(got, Err(Error::Cancelled));
+    b.c.disconnect_chat().await;
+    let got = timeout(STEP, third)
+        .await
+        .expect("resolved in time")
+        .unwrap();
+    assert_eq!(got, Err(Error::ChatNotConnected));
+    let pending: Vec<_> =
+        b.c.pending_messages()
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+    assert_eq!(pending, std::slice::from_ref(&third_id));
+    px.refuse.store(false, Ordering::SeqCst);
+    b.c.reconnect_now().await;
+    connected(&mut b_states, "Connected after the stop").await;
+    a_ev.message("before stop", |m| m.id == third_id).await;
+    tl.until("before stop: Sent", |l| is_sent(&third_id, l))
+        .await;
+    let again = message_ids(&a_ev.settle().await);
+    assert!(again.is_empty(), "delivered twice: {again:?}");
 }
