@@ -977,16 +977,15 @@ impl Client {
         }
         // The kept payload when the send failed in the queue; else the message itself.
         let payload = payload_of(&m);
-        {
+        let again = {
             let mut v = local.views();
             local.store.requeue(message_id, &payload, &m.dialog_id)?;
             v.timeline(&m.dialog_id);
-        }
+            // Read before the worker is woken: it may send it (and move it on) at once.
+            local.store.message(message_id)?
+        };
         local.wake.notify_one();
-        local
-            .store
-            .message(message_id)?
-            .ok_or_else(|| Error::NotFound("message is not in the store".into()))
+        again.ok_or_else(|| Error::NotFound("message is not in the store".into()))
     }
 
     /// Drops a queued or failed message (it was never acknowledged by the server).
