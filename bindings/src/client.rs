@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use cubechat_core as core;
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::convert::{ClientConfig, LoginId, NewUser, Session, SessionEvent, User};
 use crate::error::ChatError;
@@ -151,14 +150,8 @@ impl ChatClient {
             };
             let l = Listener::new("SessionListener");
             l.deliver(|| listener.on_session_event(current));
-            loop {
-                match rx.recv().await {
-                    Ok(event) => l.deliver(|| listener.on_session_event(event.into())),
-                    Err(RecvError::Lagged(n)) => {
-                        tracing::warn!(skipped = n, "session listener lagged")
-                    }
-                    Err(RecvError::Closed) => break,
-                }
+            while let Some(event) = rx.recv().await {
+                l.deliver(|| listener.on_session_event(event.into()));
             }
         })
     }

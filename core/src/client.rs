@@ -7,16 +7,13 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tokio::sync::broadcast;
 
 use crate::auth::{SessionEvent, StoredLogin};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::rest::{decode, Auth, Rest};
+use crate::stream::{EventStream, Subscribers};
 use cubechat_wire::auth::Session;
-
-/// How many session events a slow subscriber may fall behind before it skips some.
-const EVENT_BUFFER: usize = 64;
 
 /// Mutable session state, guarded by one lock that is never held across an await.
 #[derive(Default)]
@@ -35,7 +32,8 @@ pub struct Client {
     state: Mutex<State>,
     /// Serialises session renewals so concurrent 401s renew once.
     pub(crate) renewal: tokio::sync::Mutex<()>,
-    events: broadcast::Sender<SessionEvent>,
+    /// The session subscribers. Lock order: `state` before this one, never the reverse.
+    subscribers: Mutex<Subscribers<SessionEvent>>,
     /// The chat connection's state, kept across sessions.
     pub(crate) chat: Arc<crate::xmpp::ChatShared>,
     /// This client, weakly: chat tasks use it without keeping it alive.
@@ -67,14 +65,13 @@ impl Client {
     pub fn new(cfg: Config) -> Result<Arc<Self>> {
         let base = cfg.validate()?;
         let rest = Rest::new(&cfg, base)?;
-        let (events, _) = broadcast::channel(EVENT_BUFFER);
         Ok(Arc::new_cyclic(|me| Self {
             chat: crate::realtime::chat_session(&cfg, me.clone()),
             cfg,
             rest,
             state: Mutex::new(State::default()),
             renewal: tokio::sync::Mutex::new(()),
-            events,
+            subscribers: Mutex::default(),
             me: me.clone(),
             local: Mutex::default(),
         }))
@@ -95,12 +92,19 @@ impl Client {
         self.state().session.as_ref().map(|s| s.token.clone())
     }
 
-    /// The current snapshot and a receiver of every later [`SessionEvent`].
-    pub fn subscribe_session(&self) -> (Option<Session>, broadcast::Receiver<SessionEvent>) {
-        // Subscribe under the state lock so no event falls between snapshot and receiver.
+    /// The current session (the snapshot) and an [`EventStream`] of every later
+    /// [`SessionEvent`], in order and without loss however slowly it is read; the stream
+    /// ends when the client is dropped. A change is stored before its event is sent, so
+    /// the first event may repeat what the snapshot already shows; none is missed.
+    pub fn subscribe_session(&self) -> (Option<Session>, EventStream<SessionEvent>) {
+        // Subscribe under the state lock so no event falls between snapshot and stream.
         let state = self.state();
-        let rx = self.events.subscribe();
+        let rx = self.subscribers().subscribe();
         (state.session.clone(), rx)
+    }
+
+    fn subscribers(&self) -> MutexGuard<'_, Subscribers<SessionEvent>> {
+        self.subscribers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
@@ -111,7 +115,7 @@ impl Client {
 
     pub(crate) fn emit(&self, event: SessionEvent) {
         // No subscriber is fine.
-        let _ = self.events.send(event);
+        self.subscribers().emit(&event);
     }
 
     /// An authenticated call: sends with the current token; on "session does not exist"

@@ -8,6 +8,8 @@
 //!   ([`chat`]) and cloud storage for attachments ([`storage`]);
 //! - [`Error`]: precise errors, never carrying a secret or a message body;
 //! - [`SessionEvent`]: what happens to the session (created, renewed, expired, ended);
+//! - [`EventStream`]: the one subscription type (unbounded, in order, lossless) every
+//!   `subscribe_*`/`watch_*` method returns next to its snapshot;
 //! - [`store`] and [`local`]: the offline-first local store, live dialog list and timelines
 //!   (changes by position: [`VectorDiff`], [`view`]) and the persistent send queue
 //!   ([`LocalMessage`], [`Sending`]: every outgoing message goes through it);
@@ -28,6 +30,7 @@ mod realtime;
 pub mod rest;
 pub mod storage;
 pub mod store;
+pub mod stream;
 pub mod view;
 // Its docs are completed when the XMPP session is decoupled from `Client` (issue 11): another
 // change is rewriting this module, so its missing field docs wait for that.
@@ -41,6 +44,7 @@ pub use cubechat_wire::auth::{Session, User, UserParams};
 pub use error::{Error, Result};
 pub use local::{DialogsEvent, Sending, TimelineEvent};
 pub use store::{LocalMessage, MessageState, QueuedFile, Store};
+pub use stream::EventStream;
 pub use view::VectorDiff;
 pub use xmpp::{
     ChatAuth, ChatEvent, ChatEvents, ChatMessage, ConnectionState, ConnectionStates,

@@ -33,7 +33,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
@@ -44,6 +44,7 @@ use crate::storage::{NewUpload, UploadSource};
 use crate::store::{
     LocalMessage, MessageState, OutboxItem, OutboxKind, Payload, QueuedFile, Store,
 };
+use crate::stream::{self, EventSink, EventStream};
 use crate::view::{diff, VectorDiff};
 use crate::xmpp::{
     new_id, now_unix, ChatEvent, ConnectionState, ConnectionStates, OutgoingMessage,
@@ -77,7 +78,7 @@ pub type TimelineEvent = VectorDiff<LocalMessage>;
 /// One live view: what its subscriber has been told it shows, and which part of the list
 /// it covers (from `bound` on; `None` = all of it).
 struct View<T, B> {
-    tx: mpsc::UnboundedSender<VectorDiff<T>>,
+    tx: EventSink<VectorDiff<T>>,
     bound: Option<B>,
     shown: Vec<T>,
 }
@@ -462,12 +463,9 @@ impl Client {
     /// a full page (a dialog moving below it leaves the view; further pages:
     /// [`Client::dialogs_page`]), else the whole list. Starts a background sync with the
     /// server (the store is served first whatever the network does).
-    pub fn watch_dialogs(
-        &self,
-        limit: u32,
-    ) -> Result<(Vec<Dialog>, mpsc::UnboundedReceiver<DialogsEvent>)> {
+    pub fn watch_dialogs(&self, limit: u32) -> Result<(Vec<Dialog>, EventStream<DialogsEvent>)> {
         let local = self.local()?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = stream::channel();
         let snapshot = {
             // Under the lock every writer holds from its store write to its diffs.
             let mut v = local.views();
@@ -528,10 +526,10 @@ impl Client {
         &self,
         dialog_id: &str,
         limit: u32,
-    ) -> Result<(Vec<LocalMessage>, mpsc::UnboundedReceiver<TimelineEvent>)> {
+    ) -> Result<(Vec<LocalMessage>, EventStream<TimelineEvent>)> {
         crate::xmpp::check_dialog(dialog_id)?;
         let local = self.local()?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = stream::channel();
         // Under the lock every writer holds from its store write to its diffs.
         let mut v = local.views();
         let snapshot = local.store.timeline(dialog_id, None, limit.max(1))?;
@@ -1628,19 +1626,12 @@ mod tests {
     }
 
     enum Opened {
-        Timeline(
-            String,
-            Vec<LocalMessage>,
-            mpsc::UnboundedReceiver<TimelineEvent>,
-        ),
-        Dialogs(Vec<Dialog>, mpsc::UnboundedReceiver<DialogsEvent>),
+        Timeline(String, Vec<LocalMessage>, EventStream<TimelineEvent>),
+        Dialogs(Vec<Dialog>, EventStream<DialogsEvent>),
     }
 
     /// The snapshot with every diff received so far applied, and how many there were.
-    fn rebuild<T>(
-        mut list: Vec<T>,
-        rx: &mut mpsc::UnboundedReceiver<VectorDiff<T>>,
-    ) -> (Vec<T>, usize) {
+    fn rebuild<T>(mut list: Vec<T>, rx: &mut EventStream<VectorDiff<T>>) -> (Vec<T>, usize) {
         let mut n = 0;
         while let Ok(d) = rx.try_recv() {
             d.apply(&mut list).unwrap();

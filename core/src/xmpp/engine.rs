@@ -1194,7 +1194,7 @@ impl ChatShared {
 
     /// The session side of `Client::subscribe_connection`.
     pub(crate) fn subscribe_connection(&self) -> (ConnectionState, ConnectionStates) {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = crate::stream::channel();
         let mut st = lock(&self.state);
         st.1.push(tx);
         (st.0.clone(), rx)
@@ -1213,7 +1213,7 @@ impl ChatShared {
 
     /// The session side of `Client::subscribe_chat`.
     pub(crate) fn subscribe_chat(&self) -> ChatEvents {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = crate::stream::channel();
         lock(&self.events).push(tx);
         rx
     }

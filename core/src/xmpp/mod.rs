@@ -55,8 +55,6 @@ mod util;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-
 pub use cubechat_wire::chat::Attachment;
 
 #[cfg(feature = "fuzzing")]
@@ -320,7 +318,7 @@ impl OutgoingMessage {
     }
 }
 
-/// An unbounded, lossless event receiver.
-pub type ChatEvents = mpsc::UnboundedReceiver<ChatEvent>;
-/// An unbounded receiver of connection states.
-pub type ConnectionStates = mpsc::UnboundedReceiver<ConnectionState>;
+/// The stream of chat events (an [`EventStream`](crate::stream::EventStream)).
+pub type ChatEvents = crate::stream::EventStream<ChatEvent>;
+/// The stream of connection states (an [`EventStream`](crate::stream::EventStream)).
+pub type ConnectionStates = crate::stream::EventStream<ConnectionState>;
