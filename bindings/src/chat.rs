@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use cubechat_core::chat as core;
+use cubechat_core::{DialogModel, MessageModel};
 use cubechat_wire::chat as wire;
 
 use crate::client::ChatClient;
@@ -92,7 +93,9 @@ pub struct Dialog {
 }
 
 impl From<wire::Dialog> for Dialog {
-    fn from(d: wire::Dialog) -> Self {
+    fn from(mut d: wire::Dialog) -> Self {
+        let extensions = d.take_extensions().into_iter().collect();
+        let unread_count = d.unread_count();
         Self {
             id: d.id,
             owner_id: d.user_id,
@@ -109,11 +112,11 @@ impl From<wire::Dialog> for Dialog {
             last_message_user_id: d.last_message_user_id,
             last_message_date_sent: d.last_message_date_sent,
             last_message_status: d.last_message_status,
-            unread_count: d.unread_messages_count.unwrap_or(0),
+            unread_count,
             room_jid: d.xmpp_room_jid,
             created_at: d.created_at,
             updated_at: d.updated_at,
-            extensions: d.extensions.unwrap_or_default().into_iter().collect(),
+            extensions,
         }
     }
 }
@@ -427,7 +430,9 @@ pub struct ChatMessage {
 }
 
 impl From<wire::Message> for ChatMessage {
-    fn from(m: wire::Message) -> Self {
+    fn from(mut m: wire::Message) -> Self {
+        let custom = m.take_custom().into_iter().collect();
+        let read = m.is_read();
         Self {
             id: m.id,
             dialog_id: m.chat_dialog_id,
@@ -437,17 +442,10 @@ impl From<wire::Message> for ChatMessage {
             recipient_id: m.recipient_id,
             read_ids: m.read_ids,
             delivered_ids: m.delivered_ids,
-            read: m.read != 0,
+            read,
             attachments: m.attachments.into_iter().map(Into::into).collect(),
             reactions: m.reactions.map(Into::into),
-            custom: m
-                .custom
-                .into_iter()
-                .map(|(k, v)| match v {
-                    serde_json::Value::String(s) => (k, s),
-                    other => (k, other.to_string()),
-                })
-                .collect(),
+            custom,
             created_at: m.created_at,
             updated_at: m.updated_at,
         }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use cubechat_core as core;
+use cubechat_core::UserModel;
 
 /// Client configuration. Only the application credentials and `api_url` are required.
 /// Printing it (`str()`, `toString()`, `description`) never shows the auth secret.
@@ -254,17 +255,7 @@ pub struct User {
 
 impl From<core::User> for User {
     fn from(u: core::User) -> Self {
-        let tags = u
-            .user_tags
-            .as_deref()
-            .map(|t| {
-                t.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let tags = u.tags();
         Self {
             id: u.id,
             login: u.login,
@@ -333,7 +324,7 @@ impl NewUser {
             external_id: self.external_id,
             custom_data: self.custom_data,
             avatar: self.avatar,
-            tag_list: (!self.tags.is_empty()).then(|| self.tags.join(",")),
+            tag_list: core::model::join_tags(&self.tags),
             timezone: self.timezone,
         }
     }

@@ -367,17 +367,8 @@ impl ChatClient {
         limit: u32,
         after_dialog_id: Option<String>,
     ) -> Result<Vec<Dialog>, ChatError> {
-        self.with_store(|c| {
-            let after =
-                match after_dialog_id {
-                    Some(id) => Some(c.store()?.dialog(&id)?.ok_or_else(|| {
-                        core::Error::NotFound("dialog is not in the store".into())
-                    })?),
-                    None => None,
-                };
-            c.dialogs_page(limit, after.as_ref())
-        })
-        .map(|v| v.into_iter().map(Into::into).collect())
+        self.with_store(|c| c.dialogs_page_after_id(limit, after_dialog_id.as_deref()))
+            .map(|v| v.into_iter().map(Into::into).collect())
     }
 
     /// Watches one dialog's timeline: delivers `Reset` (the newest `limit` cached messages,

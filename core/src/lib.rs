@@ -6,6 +6,8 @@
 //! - [`Config`]: everything a [`Client`] needs, validated up front;
 //! - [`Client`]: sessions, sign-up and log-in over REST ([`auth`]), the chat REST API
 //!   ([`chat`]) and cloud storage for attachments ([`storage`]);
+//! - [`model`]: how wire fields read for apps (tags as a list, `read` as a flag, custom
+//!   parameters as text, absent counters as 0);
 //! - [`Error`]: precise errors, never carrying a secret or a message body;
 //! - [`SessionEvent`]: what happens to the session (created, renewed, expired, ended);
 //! - [`EventStream`]: the one subscription type (unbounded, in order, lossless) every
@@ -26,6 +28,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod local;
+pub mod model;
 mod realtime;
 pub mod rest;
 pub mod storage;
@@ -43,6 +46,7 @@ pub use config::{ChatEndpoint, ChatOptions, Config, ReconnectPolicy, Timeouts, T
 pub use cubechat_wire::auth::{Session, User, UserParams};
 pub use error::{Error, Result};
 pub use local::{DialogsEvent, Sending, TimelineEvent};
+pub use model::{DialogModel, MessageModel, UserModel};
 pub use store::{LocalMessage, MessageState, QueuedFile, Store};
 pub use stream::EventStream;
 pub use view::VectorDiff;

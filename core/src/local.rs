@@ -516,6 +516,25 @@ impl Client {
         local.store.dialogs_page(limit.max(1), after)
     }
 
+    /// Like [`Client::dialogs_page`] with the previous page's last dialog given by id, as
+    /// apps hold it. Errors: [`Error::NotFound`] when that dialog is not in the store.
+    pub fn dialogs_page_after_id(
+        &self,
+        limit: u32,
+        after_dialog_id: Option<&str>,
+    ) -> Result<Vec<Dialog>> {
+        let after = match after_dialog_id {
+            Some(id) => Some(
+                self.local()?
+                    .store
+                    .dialog(id)?
+                    .ok_or_else(|| Error::NotFound("dialog is not in the store".into()))?,
+            ),
+            None => None,
+        };
+        self.dialogs_page(limit, after.as_ref())
+    }
+
     /// The newest `limit` cached messages of a dialog (oldest first) and a receiver of the
     /// view's later changes as positional diffs ([`VectorDiff`]): applied in order to the
     /// snapshot, they give the timeline as the store has it, nothing twice and nothing

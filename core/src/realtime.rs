@@ -383,7 +383,7 @@ fn caught_up(m: cubechat_wire::chat::Message, group: bool) -> ChatMessage {
         recipient_id: (!group && m.recipient_id != 0).then_some(m.recipient_id),
         body: m.message.unwrap_or_default(),
         attachments: m.attachments,
-        custom: crate::store::custom_as_text(m.custom),
+        custom: crate::model::custom_as_text(m.custom),
         date_sent: m.date_sent,
         save_to_history: true,
         markable: false,

@@ -169,7 +169,7 @@ impl LocalMessage {
         } else {
             MessageState::Sent
         };
-        let custom = custom_as_text(m.custom);
+        let custom = crate::model::custom_as_text(m.custom);
         Self {
             id: m.id,
             dialog_id: m.chat_dialog_id,
@@ -188,19 +188,6 @@ impl LocalMessage {
             seq: 0,
         }
     }
-}
-
-/// Custom parameters of a history message as text (nested values as JSON).
-pub(crate) fn custom_as_text(
-    custom: BTreeMap<String, serde_json::Value>,
-) -> BTreeMap<String, String> {
-    custom
-        .into_iter()
-        .map(|(k, v)| match v {
-            serde_json::Value::String(s) => (k, s),
-            other => (k, other.to_string()),
-        })
-        .collect()
 }
 
 /// What an outbox row does.

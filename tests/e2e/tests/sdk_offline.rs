@@ -657,6 +657,12 @@ async fn dialog_list_is_served_then_synced_then_live() {
         rest.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
         [g.as_str()]
     );
+    // The same page, the previous page's last dialog given by id (as apps hold it).
+    assert_eq!(a.c.dialogs_page_after_id(10, Some(&p1)).unwrap(), rest);
+    assert!(matches!(
+        a.c.dialogs_page_after_id(10, Some("000000000000000000000000")),
+        Err(Error::NotFound(_))
+    ));
     a.c.mark_dialog_read(&p1).await.unwrap();
     dl.until("read", |l| {
         dialog_in(l, &p1).is_some_and(|d| d.unread_messages_count == Some(0))
