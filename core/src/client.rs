@@ -165,3 +165,24 @@ impl Client {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_slow_session_subscriber_misses_nothing_and_its_stream_ends_with_the_client() {
+        let c = Client::new(Config::new(7, "k", "https://api.example.com")).unwrap();
+        let (snapshot, mut rx) = c.subscribe_session();
+        assert_eq!(snapshot, None);
+        // Far more than the 64 events the old broadcast channel kept for a slow reader.
+        for user_id in 0..500 {
+            c.emit(SessionEvent::Renewed { user_id });
+        }
+        drop(c);
+        for user_id in 0..500 {
+            assert_eq!(rx.recv().await, Some(SessionEvent::Renewed { user_id }));
+        }
+        assert_eq!(rx.recv().await, None, "the stream ends with the client");
+    }
+}
