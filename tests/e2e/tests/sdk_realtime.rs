@@ -1213,7 +1213,7 @@ async fn fresh_login_syncs_missed_group_messages_into_the_timeline_once() {
     away.push(from_c.clone());
     // Nothing of it reached b's timeline while away.
     tl.drain();
-    assert_eq!(ids_of(&tl.list), [live.clone()]);
+    assert_eq!(ids_of(&tl.list), [live.as_str()]);
 
     b.c.reconnect_now().await;
     connected(&mut b_states, "fresh login").await;
