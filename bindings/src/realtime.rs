@@ -113,7 +113,7 @@ pub struct ReceivedMessage {
     pub save_to_history: bool,
     /// The sender asked for delivery markers.
     pub markable: bool,
-    /// Delivered late: from offline storage, or caught up from history after a reconnect.
+    /// Delivered late: from the server's offline storage.
     pub delayed: bool,
     /// A copy of a message sent or received on another device of this user.
     pub carbon: bool,

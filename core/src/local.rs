@@ -724,8 +724,11 @@ impl Client {
         for _ in 0..SYNC_MESSAGE_PAGES {
             let (page, full) = self.history_before(dialog_id, before).await?;
             let oldest = page.iter().map(|m| m.date_sent).min();
+            // Oldest first (the page is newest first, the server's insertion order breaking
+            // ties), so messages of one second take their places in the timeline in order.
             let msgs: Vec<LocalMessage> = page
                 .into_iter()
+                .rev()
                 .filter(|m| m.date_sent >= since)
                 .map(|m| LocalMessage::from_history(m, local.user_id))
                 .collect();
@@ -1217,8 +1220,8 @@ fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
             let Some(msg) = chat_message_to_local(m, l.user_id) else {
                 return Ok(());
             };
-            // A message already stored (a repeat, the catch-up after a reconnection, a
-            // history page) is not returned, so not told again.
+            // A message already stored (a repeat, a sync after a reconnection, a history
+            // page) is not returned, so not told again.
             let mut v = l.views();
             let added = store.put_messages(std::slice::from_ref(&msg))?;
             v.messages(std::slice::from_ref(&msg));
@@ -1558,7 +1561,7 @@ mod tests {
         let base = 1_704_067_200;
         let ev = match rng.gen_range(0..11) {
             0..=2 => incoming(d, base + rng.gen_range(0..20), "hi"),
-            // A repeat (catch-up, history page): known, so it updates the stored copy.
+            // A repeat (sync, history page): known, so it updates the stored copy.
             10 => match pick(&mut rng).and_then(|id| l.store.message(&id).unwrap()) {
                 Some(m) if !m.outgoing => {
                     let mut again = incoming(&m.dialog_id, m.date_sent, "hi again");

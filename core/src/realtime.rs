@@ -1,24 +1,18 @@
 //! The real-time chat API of [`Client`]: a thin layer over the XMPP session
 //! ([`crate::xmpp`]), which knows nothing of the client, the store or the REST chat API.
 //! The client is the session's [`ChatHost`]: it hands it the current user and token, renews a
-//! token the chat login rejected, opens the store when a session starts, and catches up from
-//! REST history when the session reports that it came back after a gap.
+//! token the chat login rejected and opens the store when a session starts. Chat events are
+//! live only: what was missed during a gap reaches the app through the store (its sync runs
+//! on every (re)connection, see [`Client::sync_local`]).
 
 use std::sync::Arc;
 
-use tracing::{debug, warn};
-
-use crate::chat::{Filter, FilterOp, ListParams};
 use crate::client::Client;
 use crate::error::Result;
 use crate::xmpp::{
-    ChatAuth, ChatEvents, ChatHost, ChatMessage, ChatShared, ConnectionState, ConnectionStates,
-    HostFuture, OutgoingMessage, PrivacyList, PrivacyListNames,
+    ChatAuth, ChatEvents, ChatHost, ChatShared, ConnectionState, ConnectionStates, HostFuture,
+    OutgoingMessage, PrivacyList, PrivacyListNames,
 };
-
-/// History catch-up: page size and most pages per list (dialogs, and messages per dialog).
-const CATCH_UP_PAGE: u32 = 100;
-const CATCH_UP_PAGES: u32 = 10;
 
 impl Client {
     // ---- connection and messages
@@ -294,103 +288,6 @@ impl ChatHost for Client {
         // The send queue of this user drains once connected.
         self.open_store_quietly(user_id);
     }
-
-    fn reconnected(&self, user_id: u64, since: i64) {
-        let Some(client) = self.me.upgrade() else {
-            return;
-        };
-        tokio::spawn(async move { catch_up(&client, user_id, since).await });
-    }
-}
-
-/// Delivers what arrived while the chat was away, from REST history, once (the session
-/// drops the ids it already delivered).
-async fn catch_up(client: &Client, me: u64, since: i64) {
-    if client.current_session().is_none_or(|s| s.user_id != me) {
-        debug!(target: "cubechat_core::xmpp", "no REST user session: history catch-up skipped");
-        return;
-    }
-    let mut dialogs = Vec::new();
-    for page in 0..CATCH_UP_PAGES {
-        // Inclusive, like the messages' `date_sent` filter below: `since` is a whole second
-        // and a dialog updated later within that same second has `updated_at == since`
-        // (repeats are dropped by the session).
-        let p = ListParams {
-            filters: vec![Filter {
-                field: "updated_at".into(),
-                op: FilterOp::Gte,
-                value: since.to_string(),
-            }],
-            limit: Some(CATCH_UP_PAGE),
-            skip: Some(page * CATCH_UP_PAGE),
-            sort: Some(("updated_at".into(), true)),
-        };
-        match client.list_dialogs(&p).await {
-            Ok(p) => {
-                let n = p.items.len();
-                dialogs.extend(p.items);
-                if n < CATCH_UP_PAGE as usize {
-                    break;
-                }
-            }
-            Err(e) => {
-                warn!(target: "cubechat_core::xmpp", error = %e, "history catch-up failed");
-                return;
-            }
-        }
-    }
-    let mut newest = since;
-    for d in dialogs {
-        let group = d.kind != cubechat_wire::chat::dialog_type::PRIVATE;
-        for page in 0..CATCH_UP_PAGES {
-            let p = ListParams {
-                filters: vec![Filter {
-                    field: "date_sent".into(),
-                    op: FilterOp::Gte,
-                    value: since.to_string(),
-                }],
-                limit: Some(CATCH_UP_PAGE),
-                skip: Some(page * CATCH_UP_PAGE),
-                sort: Some(("date_sent".into(), false)),
-            };
-            let msgs = match client.history(&d.id, &p, false).await {
-                Ok(m) => m.items,
-                Err(e) => {
-                    warn!(target: "cubechat_core::xmpp", dialog = %d.id, error = %e, "history catch-up failed");
-                    break;
-                }
-            };
-            let n = msgs.len();
-            for m in msgs {
-                newest = newest.max(m.date_sent);
-                client.chat.deliver_caught_up(caught_up(m, group));
-            }
-            if n < CATCH_UP_PAGE as usize {
-                break;
-            }
-        }
-    }
-    // Only once every dialog is done, so a drop in between repeats the whole window.
-    client.chat.caught_up_until(newest);
-}
-
-/// A history message as a delayed chat message.
-fn caught_up(m: cubechat_wire::chat::Message, group: bool) -> ChatMessage {
-    ChatMessage {
-        id: m.id,
-        dialog_id: Some(m.chat_dialog_id),
-        sender_id: m.sender_id,
-        recipient_id: (!group && m.recipient_id != 0).then_some(m.recipient_id),
-        body: m.message.unwrap_or_default(),
-        attachments: m.attachments,
-        custom: crate::model::custom_as_text(m.custom),
-        date_sent: m.date_sent,
-        save_to_history: true,
-        markable: false,
-        delayed: true,
-        carbon: false,
-        group,
-    }
 }
 
 /// The chat session handle of a client being built; `host` is the client itself, weakly.
@@ -404,40 +301,6 @@ mod tests {
     use super::*;
     use crate::error::Error;
     use crate::xmpp::ChatEvent;
-
-    #[test]
-    fn catch_up_dedupes_against_delivered_ids() {
-        let c = Client::new(crate::Config::new(7, "k", "https://api.example.com")).unwrap();
-        let mut events = c.subscribe_chat();
-        let msg = |id: &str| cubechat_wire::chat::Message {
-            id: id.into(),
-            chat_dialog_id: "d1".into(),
-            message: Some("hi".into()),
-            date_sent: 1_700_000_000,
-            sender_id: 6,
-            recipient_id: 5,
-            ..Default::default()
-        };
-        assert!(c
-            .chat
-            .deliver_caught_up(caught_up(msg("aaaaaaaaaaaaaaaaaaaaaaaa"), false)));
-        assert!(!c
-            .chat
-            .deliver_caught_up(caught_up(msg("aaaaaaaaaaaaaaaaaaaaaaaa"), false)));
-        match events.try_recv().unwrap() {
-            ChatEvent::Message(m) => {
-                assert!(m.delayed);
-                assert_eq!(m.recipient_id, Some(5));
-                assert_eq!(m.dialog_id.as_deref(), Some("d1"));
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(events.try_recv().is_err());
-        // In a group dialog there is no recipient.
-        let m = caught_up(msg("bbbbbbbbbbbbbbbbbbbbbbbb"), true);
-        assert_eq!(m.recipient_id, None);
-        assert!(m.group);
-    }
 
     #[tokio::test]
     async fn validation_comes_before_the_connection_check() {

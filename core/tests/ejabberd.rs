@@ -12,7 +12,7 @@ use std::time::Duration;
 use cubechat_core::xmpp::Attachment;
 use cubechat_core::{
     ChatAuth, ChatEvent, ChatEvents, Client, Config, ConnectionState, ConnectionStates, Error,
-    MessageState, OutgoingMessage,
+    LocalMessage, MessageState, OutgoingMessage, VectorDiff,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -592,9 +592,31 @@ fn rest_message(id: &str, dialog: &str, body: &str, date_sent: i64) -> serde_jso
     })
 }
 
-/// User 9 logs in over REST (mocked) and chats with its session token. After a fresh login
-/// (reconnect_now after disconnect) and after a resumption that fails (the server kicked the
-/// session), it re-joins its rooms and catches up from REST history: every message once.
+/// The messages of a live timeline once `pred` holds for them, its diffs applied in order
+/// (bounded by [`STEP`]).
+async fn timeline_until(
+    list: &mut Vec<LocalMessage>,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<VectorDiff<LocalMessage>>,
+    what: &str,
+    pred: impl Fn(&[LocalMessage]) -> bool,
+) -> Vec<String> {
+    timeout(STEP, async {
+        while !pred(list) {
+            let d = rx.recv().await.expect("live view ended");
+            d.apply(list).expect("a diff that fits the list");
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}: {list:?}"));
+    list.iter().map(|m| m.id.clone()).collect()
+}
+
+/// User 9 logs in over REST (mocked) and chats with its session token, its timeline of D9
+/// open. After a fresh login (reconnect_now after disconnect) the message ejabberd stored
+/// offline arrives once as a `delayed` event, and the store's sync (REST history, mocked)
+/// brings the gap into the timeline: every message once, in order; what only the REST
+/// history has is not replayed as an event (chat events are live only). After a resumption
+/// that fails (the server kicked the session) rooms are re-joined and nothing repeats.
 async fn catch_up_and_failed_resumption(ejd: &Ejabberd, a: &Client, a_ev: &mut ChatEvents) {
     use wiremock::matchers::{method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -607,6 +629,15 @@ async fn catch_up_and_failed_resumption(ejd: &Ejabberd, a: &Client, a_ev: &mut C
         )))
         .mount(&rest)
         .await;
+    // Every dialog list (the syncs, with or without `updated_at[gte]`) has D9.
+    Mock::given(method("GET"))
+        .and(path("/chat/Dialog.json"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "total_entries": 1, "skip": 0, "limit": 100,
+            "items": [{"_id": D9, "user_id": 5, "type": 3, "occupants_ids": [5, 9]}]
+        })))
+        .mount(&rest)
+        .await;
     let mut cfg = config(ejd, ejd.c2s);
     cfg.api_url = rest.uri();
     let c9 = Client::new(cfg).unwrap();
@@ -614,19 +645,31 @@ async fn catch_up_and_failed_resumption(ejd: &Ejabberd, a: &Client, a_ev: &mut C
     let (_, mut c9_states) = c9.subscribe_connection();
     let mut ev = c9.subscribe_chat();
     c9.connect_chat(ChatAuth::SessionToken).await.unwrap();
+    // The first sync (its cursor is where the next one starts) is done.
+    c9.sync_local().await.unwrap();
+    let (mut tl, mut tl_rx) = c9.watch_timeline(D9, 50).unwrap();
+    assert!(tl.is_empty(), "{tl:?}");
     c9.join_room("room9").await.unwrap();
     a.join_room("room9").await.unwrap();
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
 
     // m1 arrives live.
     let mut m1 = OutgoingMessage::new(D9, Some(9), "m1");
-    m1.date_sent = Some(1_700_000_500);
+    m1.date_sent = Some(t0);
     let m1 = a.send_message(m1).unwrap().id().to_owned();
     message(&mut ev, "m1", |m| m.id == m1).await;
+    timeline_until(&mut tl, &mut tl_rx, "m1 in the timeline", |l| {
+        l.iter().any(|m| m.id == m1)
+    })
+    .await;
 
     // m2 is sent while 9 is offline: ejabberd stores it, and it is in the REST history too.
     c9.disconnect_chat().await;
     let mut m2 = OutgoingMessage::new(D9, Some(9), "m2");
-    m2.date_sent = Some(1_700_000_600);
+    m2.date_sent = Some(t0 + 1);
     let m2 = a.send_message(m2).unwrap().id().to_owned();
     next(a_ev, "m2 Sent", |e| {
         *e == ChatEvent::Sent {
@@ -635,26 +678,17 @@ async fn catch_up_and_failed_resumption(ejd: &Ejabberd, a: &Client, a_ev: &mut C
     })
     .await;
     let m3 = "5f00000000000000000000e3"; // only in the REST history
-    Mock::given(method("GET"))
-        .and(path("/chat/Dialog.json"))
-        .and(query_param("updated_at[gte]", "1700000500"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "total_entries": 1, "skip": 0, "limit": 100,
-            "items": [{"_id": D9, "user_id": 5, "type": 3, "occupants_ids": [5, 9]}]
-        })))
-        .mount(&rest)
-        .await;
+                                         // The history, newest first as the sync asks for it.
     Mock::given(method("GET"))
         .and(path("/chat/Message.json"))
         .and(query_param("chat_dialog_id", D9))
-        .and(query_param("date_sent[gte]", "1700000500"))
         .and(query_param("mark_as_read", "0"))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "skip": 0, "limit": 100,
             "items": [
-                rest_message(&m1, D9, "m1", 1_700_000_500),
-                rest_message(&m2, D9, "m2", 1_700_000_600),
-                rest_message(m3, D9, "m3", 1_700_000_700),
+                rest_message(m3, D9, "m3", t0 + 2),
+                rest_message(&m2, D9, "m2", t0 + 1),
+                rest_message(&m1, D9, "m1", t0),
             ]
         })))
         .mount(&rest)
@@ -664,17 +698,39 @@ async fn catch_up_and_failed_resumption(ejd: &Ejabberd, a: &Client, a_ev: &mut C
         *s == ConnectionState::Connected
     })
     .await;
+    let ids = timeline_until(&mut tl, &mut tl_rx, "the gap in the timeline", |l| {
+        [m2.as_str(), m3]
+            .iter()
+            .all(|id| l.iter().any(|m| m.id == *id))
+    })
+    .await;
+    assert_eq!(ids, [m1.as_str(), m2.as_str(), m3], "once each, in order");
+    // Message events: m2 from ejabberd's offline storage, once, delayed; nothing else.
+    let mut got: Vec<(String, bool)> = Vec::new();
+    timeout(STEP, async {
+        while !got.iter().any(|(id, _)| *id == m2) {
+            if let ChatEvent::Message(m) = ev.recv().await.expect("event stream ended") {
+                got.push((m.id, m.delayed));
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("m2 from offline storage: {got:?}"));
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let ids: Vec<(String, bool)> = drain(&mut ev)
-        .into_iter()
-        .filter_map(|e| match e {
-            ChatEvent::Message(m) => Some((m.id, m.delayed)),
-            _ => None,
-        })
-        .collect();
-    let count = |id: &str| ids.iter().filter(|(i, _)| i == id).count();
-    assert_eq!((count(&m1), count(&m2), count(m3)), (0, 1, 1), "{ids:?}");
-    assert!(ids.iter().all(|(_, delayed)| *delayed), "{ids:?}");
+    got.extend(drain(&mut ev).into_iter().filter_map(|e| match e {
+        ChatEvent::Message(m) => Some((m.id, m.delayed)),
+        _ => None,
+    }));
+    assert_eq!(got, [(m2.clone(), true)], "live events only, each once");
+    while let Ok(d) = tl_rx.try_recv() {
+        d.apply(&mut tl).expect("a diff that fits the list");
+    }
+    let ids: Vec<&str> = tl.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [m1.as_str(), m2.as_str(), m3],
+        "the timeline changed again"
+    );
     c9.join_room("room9").await.unwrap(); // kept across disconnect; joining again is harmless
 
     // The server forgets the session: resumption fails, rooms are re-joined.
@@ -716,6 +772,15 @@ async fn catch_up_and_failed_resumption(ejd: &Ejabberd, a: &Client, a_ev: &mut C
         .filter(|e| matches!(e, ChatEvent::Message(m) if [m1.as_str(), m2.as_str(), m3].contains(&m.id.as_str())))
         .collect();
     assert!(dups.is_empty(), "{dups:?}");
+    while let Ok(d) = tl_rx.try_recv() {
+        d.apply(&mut tl).expect("a diff that fits the list");
+    }
+    let ids: Vec<&str> = tl.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [m1.as_str(), m2.as_str(), m3],
+        "the sync after the kick repeats nothing"
+    );
 
     // A reconnect whose login is rejected is fatal: AuthFailed, no retry loop.
     let jid = c9.chat_jid().unwrap();

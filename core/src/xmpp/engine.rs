@@ -71,9 +71,9 @@ pub(crate) struct ChatShared {
     pub(super) inactive: Mutex<Option<bool>>,
     /// Other users present in each joined room, as seen in this session.
     pub(super) occupants: Mutex<HashMap<String, BTreeSet<u64>>>,
+    /// Ids of the messages delivered lately (and sent by this client): a repeat (a resumed
+    /// stream's resend, offline storage after a fresh login) is dropped.
     seen: Mutex<RecentIds>,
-    /// Newest `date_sent` delivered, the catch-up starting point.
-    last_seen: Mutex<Option<i64>>,
     typing: Mutex<HashMap<String, JoinHandle<()>>>,
     joins: Mutex<HashMap<String, oneshot::Sender<Result<()>>>>,
     network: watch::Sender<bool>,
@@ -99,7 +99,6 @@ impl ChatShared {
             inactive: Mutex::default(),
             occupants: Mutex::default(),
             seen: Mutex::new(RecentIds::new(RECENT_IDS)),
-            last_seen: Mutex::default(),
             typing: Mutex::default(),
             joins: Mutex::default(),
             network: watch::channel(true).0,
@@ -184,8 +183,6 @@ struct Ctx {
     xml_timeouts: XmlTimeouts,
     connect_timeout: Duration,
     auto_delivered: bool,
-    /// Catch up from history on the first `Reset` (this session replaces a dropped one).
-    catch_up_first: bool,
 }
 
 impl Ctx {
@@ -451,8 +448,6 @@ fn to_stanza(el: Element) -> Option<Stanza> {
 struct Engine {
     ctx: Arc<Ctx>,
     stream: Option<StanzaStream>,
-    resets: u32,
-    online_since: i64,
 }
 
 impl Engine {
@@ -580,12 +575,6 @@ impl Engine {
     }
 
     async fn on_reset(&mut self) {
-        let catch_up = if self.resets == 0 {
-            self.ctx.catch_up_first
-        } else {
-            true
-        };
-        self.resets += 1;
         // The backoff restarts only once this connection proved stable (see
         // `Reconnect`), not on every bind.
         let up = Instant::now();
@@ -607,19 +596,11 @@ impl Engine {
         for el in super::presence::on_reset(&self.ctx.shared, self.ctx.app_id, &self.ctx.domain) {
             self.send(el, None).await;
         }
-        let since = lock(&self.ctx.shared.last_seen).unwrap_or(self.online_since - 10);
-        self.online_since = now_unix();
         // Connected, `connect_chat` resolved, and the SM work-around's reconnection.
         let actions = self.ctx.on(Input::Up {
             at: up,
             fresh: true,
         });
-        if catch_up {
-            // The layer above catches up from REST history.
-            if let Some(h) = self.ctx.host.upgrade() {
-                h.reconnected(self.ctx.me, since);
-            }
-        }
         self.ctx.apply(actions);
     }
 
@@ -751,7 +732,6 @@ impl Engine {
                     return;
                 }
                 let date_sent = r.extra.date_sent.or(r.delay).unwrap_or_else(now_unix);
-                bump_last_seen(&shared, date_sent);
                 if self.ctx.auto_delivered
                     && r.extra.markable
                     && !carbon
@@ -873,30 +853,6 @@ fn system_custom(extra: ExtraParams) -> std::collections::BTreeMap<String, Strin
     custom
 }
 
-/// Caught-up history: what the layer above delivers after [`ChatHost::reconnected`].
-impl ChatShared {
-    /// Delivers a message caught up from history, unless it was already delivered.
-    pub(crate) fn deliver_caught_up(&self, m: ChatMessage) -> bool {
-        if !lock(&self.seen).insert(&m.id) {
-            return false;
-        }
-        self.emit(ChatEvent::Message(m));
-        true
-    }
-
-    /// Everything up to `t` (Unix seconds) was caught up: the next catch-up starts there.
-    pub(crate) fn caught_up_until(&self, t: i64) {
-        bump_last_seen(self, t);
-    }
-}
-
-fn bump_last_seen(shared: &ChatShared, t: i64) {
-    let mut l = lock(&shared.last_seen);
-    if l.is_none_or(|v| v < t) {
-        *l = Some(t);
-    }
-}
-
 pub(super) fn nc(s: &str) -> minidom::rxml::NcName {
     // Only called with literal, valid names.
     minidom::rxml::NcName::try_from(s)
@@ -1001,7 +957,7 @@ impl ChatShared {
                 "chat is already connected or connecting; disconnect first".into(),
             ));
         }
-        let rx = self.start_chat(auth, false)?;
+        let rx = self.start_chat(auth)?;
         let gen = lock(&self.session).as_ref().map(|s| s.ctx.gen);
         let mut abandon = AbandonOnDrop {
             shared: self.clone(),
@@ -1017,11 +973,7 @@ impl ChatShared {
         r
     }
 
-    fn start_chat(
-        self: &Arc<Self>,
-        auth: ChatAuth,
-        catch_up_first: bool,
-    ) -> Result<oneshot::Receiver<Result<()>>> {
+    fn start_chat(self: &Arc<Self>, auth: ChatAuth) -> Result<oneshot::Receiver<Result<()>>> {
         let cfg = &self.cfg;
         let me = match &auth {
             ChatAuth::Password {
@@ -1098,7 +1050,6 @@ impl ChatShared {
             },
             connect_timeout: cfg.timeouts.connect,
             auto_delivered: cfg.chat_options.auto_send_delivered,
-            catch_up_first,
         });
         *lock(&self.last_auth) = Some(auth);
         // The send queue of this user drains once connected.
@@ -1111,8 +1062,6 @@ impl ChatShared {
         let engine = Engine {
             ctx: ctx.clone(),
             stream: Some(stream),
-            resets: 0,
-            online_since: now_unix(),
         };
         tokio::spawn(engine.run(cmd_rx));
         *lock(&self.session) = Some(Arc::new(Session { cmd: cmd_tx, ctx }));
@@ -1167,7 +1116,7 @@ impl ChatShared {
             None => {
                 let auth = lock(&self.last_auth).clone();
                 if let Some(auth) = auth {
-                    if let Err(e) = self.start_chat(auth, true) {
+                    if let Err(e) = self.start_chat(auth) {
                         warn!(target: "cubechat_core::xmpp", error = %e, "reconnect failed");
                     }
                 }
@@ -1458,7 +1407,6 @@ impl ChatHost for NoHost {
         Box::pin(async { None })
     }
     fn chat_starting(&self, _user_id: u64) {}
-    fn reconnected(&self, _user_id: u64, _since: i64) {}
 }
 
 #[cfg(test)]
@@ -1525,40 +1473,6 @@ mod tests {
                 }
             );
         }
-    }
-
-    #[test]
-    fn caught_up_history_is_deduplicated_and_moves_the_catch_up_start() {
-        let shared = test_shared();
-        lock(&shared.seen).insert("aaaaaaaaaaaaaaaaaaaaaaaa");
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        lock(&shared.events).push(tx);
-        let m = |id: &str| ChatMessage {
-            id: id.into(),
-            dialog_id: Some("d1".into()),
-            sender_id: 6,
-            recipient_id: Some(5),
-            body: "hi".into(),
-            attachments: Vec::new(),
-            custom: Default::default(),
-            date_sent: 1_700_000_000,
-            save_to_history: true,
-            markable: false,
-            delayed: true,
-            carbon: false,
-            group: false,
-        };
-        assert!(!shared.deliver_caught_up(m("aaaaaaaaaaaaaaaaaaaaaaaa")));
-        assert!(shared.deliver_caught_up(m("bbbbbbbbbbbbbbbbbbbbbbbb")));
-        assert!(!shared.deliver_caught_up(m("bbbbbbbbbbbbbbbbbbbbbbbb")));
-        assert_eq!(
-            rx.try_recv().unwrap(),
-            ChatEvent::Message(m("bbbbbbbbbbbbbbbbbbbbbbbb"))
-        );
-        assert!(rx.try_recv().is_err());
-        shared.caught_up_until(5);
-        shared.caught_up_until(3);
-        assert_eq!(*lock(&shared.last_seen), Some(5));
     }
 
     #[test]

@@ -15,11 +15,12 @@
 //!   ([`Client::mark_inactive`]) and group presence ([`ChatEvent::OccupantJoined`],
 //!   [`Client::room_occupants`], [`ChatEvent::Kicked`]).
 //!
-//! Delivery guarantees: a resumed stream resends what was not acknowledged; when resumption
-//! fails (or after a fresh login following a drop) joined rooms are re-joined and the layer
-//! above is told (`ChatHost::reconnected`) so that it catches up dialogs updated while away
-//! from REST history, deduplicated here against the ids already delivered, so each message
-//! reaches subscribers once.
+//! Delivery guarantees: a resumed stream resends what was not acknowledged (repeats are
+//! dropped by id); when resumption fails (or after a fresh login following a drop) joined
+//! rooms are re-joined. This session emits live events only: what was missed during a gap
+//! (group messages, which the server does not store offline) is not replayed as events;
+//! the local store's sync (`Client::sync_local`, on every `Connected`) fetches it from REST
+//! history into the store, where live views see it.
 //!
 //! # The layer and its imports
 //!
@@ -28,7 +29,7 @@
 //! It may import `crate::config`, `crate::error`, `cubechat_wire` and third-party crates,
 //! and never `crate::client`, `crate::store`, `crate::local`, `crate::chat` or `crate::auth`.
 //! What it needs from above comes through `ChatHost` (the current user and token, a renewed
-//! token after a rejected login, "the session is starting", "reconnected after a gap"),
+//! token after a rejected login, "the session is starting"),
 //! handed in when the client is built. The public API (`Client::connect_chat`,
 //! `Client::send_message`, ...) is a thin layer above, in `crate::realtime`, over the
 //! session handle `ChatShared`.
@@ -84,10 +85,6 @@ pub(crate) trait ChatHost: Send + Sync {
     fn renewed_token<'a>(&'a self, stale: &'a str) -> HostFuture<'a>;
     /// A session for `user_id` is starting (its send queue should be ready to drain).
     fn chat_starting(&self, user_id: u64);
-    /// The session of `user_id` came back after a gap: what arrived since `since` (Unix
-    /// seconds) may have been missed. Deliver it with [`ChatShared::deliver_caught_up`] and
-    /// mark it with [`ChatShared::caught_up_until`].
-    fn reconnected(&self, user_id: u64, since: i64);
 }
 
 /// Checks a dialog id the way every chat call does.
@@ -182,7 +179,7 @@ pub struct ChatMessage {
     pub save_to_history: bool,
     /// The sender asked for delivery markers.
     pub markable: bool,
-    /// Delivered late: offline storage (`<delay>`) or caught up from history.
+    /// Delivered late: from the server's offline storage (`<delay>`).
     pub delayed: bool,
     /// A carbon copy: a message of this user sent from another device, or received there.
     pub carbon: bool,

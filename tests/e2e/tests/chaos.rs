@@ -5,8 +5,11 @@
 //! - [`messages_survive_cuts_truncations_and_stalls`] (part of `cargo test`, reduced size):
 //!   two clients send to each other, half with `send_message`, half through the persistent
 //!   queue (`enqueue_message`), while a seeded random plan cuts, truncates, stalls and slows
-//!   their connections. Every message must arrive exactly once, in order per sender (both
-//!   paths are one send queue), reach `Sent` in the sender's live timeline, and each
+//!   their connections. Every message must arrive exactly once (as a live event or, missed
+//!   during a reconnection gap, through the store's sync into the receiver's live timeline:
+//!   chat events are live only; never twice as an event), in order per sender (both paths
+//!   are one send queue; in the events and in the receiver's stored timeline), reach `Sent`
+//!   in the sender's live timeline, and each
 //!   `send_message` must resolve with its id. Twice (`CHAOS_LONG_STALLS`) both connections hang for longer
 //!   than the clients' ping and timeout while messages are sent: the clients must give them
 //!   up and resume on new ones. Size from the environment: `CHAOS_MESSAGES` (default
@@ -157,11 +160,15 @@ async fn messages_survive_cuts_truncations_and_stalls() {
             .unwrap();
     }
 
-    // The ids each sender's live timeline showed as Sent (or beyond).
+    // The ids each sender's live timeline showed as Sent (or beyond), and the incoming ids
+    // each receiver's live timeline showed: chat events are live only, so a message missed
+    // during a reconnection gap reaches the receiver through the store's sync, as a diff.
     let shown_sent: Vec<Arc<Mutex<HashSet<String>>>> = (0..2).map(|_| Arc::default()).collect();
-    for (u, shown) in [&a, &b].into_iter().zip(&shown_sent) {
+    let shown_in: Vec<Arc<Mutex<HashSet<String>>>> = (0..2).map(|_| Arc::default()).collect();
+    for ((u, shown), shown_in) in [&a, &b].into_iter().zip(&shown_sent).zip(&shown_in) {
         let (_, mut rx) = u.c.watch_timeline(&d, 50).unwrap();
         let shown = shown.clone();
+        let shown_in = shown_in.clone();
         tokio::spawn(async move {
             while let Some(e) = rx.recv().await {
                 let changed: Vec<LocalMessage> = match e {
@@ -169,6 +176,9 @@ async fn messages_survive_cuts_truncations_and_stalls() {
                     e => e.value().cloned().into_iter().collect(),
                 };
                 for m in changed {
+                    if !m.outgoing {
+                        shown_in.lock().unwrap().insert(m.id.clone());
+                    }
                     if matches!(
                         m.state,
                         MessageState::Sent | MessageState::Delivered | MessageState::Read
@@ -275,14 +285,19 @@ async fn messages_survive_cuts_truncations_and_stalls() {
 
     // Everything arrives and is acknowledged (bounded), then nothing more arrives.
     let receiver = |m: &Sent| if m.sender == a.id { 1 } else { 0 };
+    // Received: as a live event, or (missed during a gap) synced into the live timeline.
+    let received = |i: usize, id: &str| {
+        heard[i]
+            .lock()
+            .unwrap()
+            .messages
+            .iter()
+            .any(|(m, _)| m == id)
+            || shown_in[i].lock().unwrap().contains(id)
+    };
     let done = || {
         sent.iter().all(|(id, m)| {
-            let got = heard[receiver(m)]
-                .lock()
-                .unwrap()
-                .messages
-                .iter()
-                .any(|(i, _)| i == id);
+            let got = received(receiver(m), id);
             got && heard[1 - receiver(m)].lock().unwrap().sent.contains_key(id)
         })
     };
@@ -306,6 +321,7 @@ async fn messages_survive_cuts_truncations_and_stalls() {
     let mut lost = Vec::new();
     let mut dup = Vec::new();
     let mut reordered = 0usize;
+    let mut synced_only = 0usize;
     let mut not_sent = Vec::new();
     for (i, h) in heard.iter().enumerate() {
         let h = h.lock().unwrap();
@@ -326,9 +342,29 @@ async fn messages_survive_cuts_truncations_and_stalls() {
                 continue;
             }
             match count.get(id.as_str()).copied().unwrap_or(0) {
+                0 if shown_in[i].lock().unwrap().contains(id) => synced_only += 1,
                 0 => lost.push(id.clone()),
                 1 => {}
                 _ => dup.push(id.clone()),
+            }
+        }
+    }
+    // The receivers' timelines (the store, as the app reads it) hold each sender's messages
+    // in send order too, the synced ones included.
+    for u in [&a, &b] {
+        let stored =
+            u.c.store()
+                .unwrap()
+                .timeline(&d, None, sent.len() as u32 + 10)
+                .unwrap();
+        let mut last: HashMap<u64, usize> = HashMap::new();
+        for l in stored.iter().filter(|l| !l.outgoing) {
+            if let Some(m) = sent.get(&l.id) {
+                let prev = last.entry(m.sender).or_insert(m.seq);
+                if m.seq < *prev {
+                    reordered += 1;
+                }
+                *prev = (*prev).max(m.seq);
             }
         }
     }
@@ -386,7 +422,7 @@ async fn messages_survive_cuts_truncations_and_stalls() {
         "chaos: seed {seed}, {} messages ({} send_message, {} queued; {call_errors} calls failed), \
          {} connections, {} cuts, {} truncations, {} stalls, {} slowdowns ({} faults injected), \
          {reconnects} reconnections; {long_stalls} long stalls hung {long_hung} connections, \
-         {long_new} new connections meanwhile: lost {}, duplicated {}, reordered {reordered}, not Sent {}, \
+         {long_new} new connections meanwhile: lost {}, duplicated {}, reordered {reordered}, synced only {synced_only}, not Sent {}, \
          Failed events {}, strays {strays}; sending {:.1} s, total {:.1} s",
         sent.len(),
         sent.values().filter(|m| m.path == Path::Direct).count(),

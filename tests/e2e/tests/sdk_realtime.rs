@@ -3,7 +3,8 @@
 //! every field, markers, typing, edits and deletes (over chat and their effect on the REST
 //! history), the REST pushes (reactions, forced deletes, system messages), bounces,
 //! carbons, offline storage, stream resumption through a severable TCP proxy, a fresh login
-//! with REST catch-up, network changes, and the lifecycle calls.
+//! whose missed group messages reach the timeline by the store's sync, network changes, and
+//! the lifecycle calls.
 //!
 //! Every wait is bounded ([`STEP`]); "nothing more arrives" is checked over [`QUIET`].
 #![allow(clippy::unwrap_used)]
@@ -932,8 +933,8 @@ async fn carbons_reach_the_second_device() {
 
 /// Messages sent while the recipient is offline arrive exactly once when it comes back,
 /// flagged `delayed`, with their fields: first on a first `connect_chat` (offline
-/// storage), then after `disconnect_chat` + `reconnect_now` (offline storage and the REST
-/// catch-up both have them: still once).
+/// storage), then after `disconnect_chat` + `reconnect_now` (offline storage has them, the
+/// store's sync puts them in the timeline too: still one event each).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_messages_arrive_once_flagged_delayed() {
     let s = start().await;
@@ -1151,12 +1152,14 @@ async fn messages_sent_across_a_cut_are_acknowledged() {
 }
 
 /// After `disconnect_chat`, group messages (which the server does not store offline) and a
-/// private one are sent; `reconnect_now` logs in afresh (new JID) and the REST catch-up
-/// delivers each message once, flagged `delayed`, with the group flag and dialog id.
-/// Messages delivered before the disconnect are not repeated; the joined room is
-/// re-joined and live group messages keep arriving once.
+/// private one are sent; `reconnect_now` logs in afresh (new JID). The one sync (the store's,
+/// on every connection) brings the missed group messages into the open group timeline, each
+/// once and in send order after the message delivered before the gap; no `ChatEvent::Message`
+/// replays them (chat events are live only). The private message comes from the server's
+/// offline storage, once, flagged `delayed`. The joined room is re-joined and live group
+/// messages keep arriving once, as events and in the timeline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fresh_login_catches_up_group_messages_once() {
+async fn fresh_login_syncs_missed_group_messages_into_the_timeline_once() {
     let s = start().await;
     let a = user(&s, "abby").await;
     let b = user(&s, "ben").await;
@@ -1169,6 +1172,7 @@ async fn fresh_login_catches_up_group_messages_once() {
     b.c.join_room(&g).await.unwrap();
     let jid = b.c.chat_jid().unwrap();
     drain(&mut b_states);
+    let mut tl = Live::new(b.c.watch_timeline(&g, 50).unwrap());
 
     let live =
         a.c.send_message(OutgoingMessage::new(&g, None, "live"))
@@ -1176,6 +1180,10 @@ async fn fresh_login_catches_up_group_messages_once() {
             .id()
             .to_owned();
     b_ev.message("live group message", |m| m.id == live).await;
+    tl.until("the live message in the timeline", |l| {
+        find(l, &live).is_some()
+    })
+    .await;
 
     b.c.disconnect_chat().await;
     let mut away = Vec::new();
@@ -1203,24 +1211,37 @@ async fn fresh_login_catches_up_group_messages_once() {
             .to_owned();
     c_ev.sent(&from_c).await;
     away.push(from_c.clone());
+    // Nothing of it reached b's timeline while away.
+    tl.drain();
+    assert_eq!(ids_of(&tl.list), [live.as_str()]);
 
     b.c.reconnect_now().await;
     connected(&mut b_states, "fresh login").await;
     assert_ne!(b.c.chat_jid().unwrap(), jid, "a fresh session");
+    let expected: Vec<String> = std::iter::once(live.clone())
+        .chain(away.iter().cloned())
+        .collect();
+    let list = tl
+        .until("the missed group messages in the timeline", |l| {
+            away.iter().all(|id| find(l, id).is_some())
+        })
+        .await;
+    assert_eq!(ids_of(&list), expected, "once each, in send order");
     for id in &away {
-        let m = b_ev
-            .message("caught-up group message", |m| m.id == *id)
-            .await;
-        assert!(m.group && m.delayed, "{m:?}");
-        assert_eq!(m.dialog_id.as_deref(), Some(g.as_str()));
-        assert_eq!(m.recipient_id, None);
+        let m = find(&list, id).unwrap();
+        assert_eq!(m.dialog_id, g);
+        assert!(!m.outgoing, "{m:?}");
     }
     let m = b_ev
-        .message("private message while away", |m| m.id == priv_id)
+        .message("private message while away (offline storage)", |m| {
+            m.id == priv_id
+        })
         .await;
     assert!(m.delayed && !m.group, "{m:?}");
     let ids = message_ids(&b_ev.settle().await);
-    assert!(ids.is_empty(), "repeated: {ids:?}");
+    assert!(ids.is_empty(), "replayed as events: {ids:?}");
+    tl.drain();
+    assert_eq!(ids_of(&tl.list), expected, "the timeline changed again");
 
     // Live again (the room was re-joined; the server fans out to occupants anyway).
     let again =
@@ -1232,6 +1253,14 @@ async fn fresh_login_catches_up_group_messages_once() {
         .message("live group message after", |m| m.id == again)
         .await;
     assert!(!m.delayed, "{m:?}");
+    let list = tl
+        .until("the live message after in the timeline", |l| {
+            find(l, &again).is_some()
+        })
+        .await;
+    let mut expected = expected;
+    expected.push(again.clone());
+    assert_eq!(ids_of(&list), expected);
     let ids = message_ids(&b_ev.settle().await);
     assert!(ids.is_empty(), "repeated: {ids:?}");
 }
