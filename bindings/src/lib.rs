@@ -21,9 +21,6 @@ mod handle;
 mod local;
 mod logging;
 mod presence;
-// Its field docs are completed with the real-time rework of issue 11 (another change edits
-// this file now).
-#[allow(missing_docs)]
 mod realtime;
 mod runtime;
 mod storage;

@@ -24,7 +24,9 @@ pub enum ChatAuth {
     SessionToken,
     /// The user's password; `user_id` defaults to the logged-in REST user.
     Password {
+        /// The user; `None` = the user of the current REST session.
         user_id: Option<u64>,
+        /// The password. Kept in memory for reconnects only, never logged.
         password: String,
     },
 }
@@ -66,11 +68,25 @@ pub enum ConnectionState {
     Connecting,
     /// Online.
     Connected,
-    /// The connection dropped; attempt `attempt` starts in `next_delay_ms`.
-    Reconnecting { attempt: u32, next_delay_ms: u64 },
-    /// Offline and not trying; `reconnect_now` tries again.
-    Disconnected { reason: String },
-    /// The server rejected the credentials; no retries.
+    /// The connection dropped; attempt `attempt` starts in `next_delay_ms`. `Connected`
+    /// follows when an attempt succeeds, `Disconnected` when they run out.
+    Reconnecting {
+        /// The attempt about to start, from 1 (back to 1 after a connection that stayed up,
+        /// or after `reconnect_now`).
+        attempt: u32,
+        /// Milliseconds until it starts (the policy's backoff with jitter; 0 after
+        /// `reconnect_now` or when the network comes back).
+        next_delay_ms: u64,
+    },
+    /// Offline and not trying (closed by the app, network unavailable, reconnection disabled
+    /// or given up); `reconnect_now` tries again.
+    Disconnected {
+        /// Why, for logs and diagnostics (e.g. "disconnected by the app", "network
+        /// unavailable"); not meant to be parsed.
+        reason: String,
+    },
+    /// The server rejected the credentials; no retries until `reconnect_now` or a new
+    /// `connect_chat`.
     AuthFailed,
 }
 
@@ -100,14 +116,18 @@ pub struct ReceivedMessage {
     pub id: String,
     /// The dialog (from the room in groups, from the message in private chats).
     pub dialog_id: Option<String>,
+    /// The sender's user id (0 if it cannot be read).
     pub sender_id: u64,
     /// The addressee in private chats; `None` in groups.
     pub recipient_id: Option<u64>,
+    /// The text; may be empty when the message carries attachments.
     pub body: String,
+    /// The files or links attached (uploaded to storage beforehand by the sender).
     pub attachments: Vec<Attachment>,
-    /// Custom parameters.
+    /// Custom parameters; nested values are JSON object strings.
     pub custom: HashMap<String, String>,
-    /// Unix seconds.
+    /// Unix seconds: when the sender sent it (else when the server stored it, else when it
+    /// arrived).
     pub date_sent: i64,
     /// The server stores it in the dialog's history.
     pub save_to_history: bool,
@@ -144,12 +164,15 @@ impl From<core::ChatMessage> for ReceivedMessage {
 /// A message to send over chat.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct OutgoingMessage {
+    /// The dialog to send to.
     pub dialog_id: String,
     /// The opponent for a private dialog; `None` for group and public dialogs.
     #[uniffi(default)]
     pub recipient_id: Option<u64>,
+    /// The text, at most 64 KB (UTF-8); may be empty only when there are attachments.
     #[uniffi(default = "")]
     pub body: String,
+    /// Files or links to attach (upload files to storage first), at most 32.
     #[uniffi(default)]
     pub attachments: Vec<Attachment>,
     /// Custom parameters (keys must be XML names, not reserved).
@@ -185,25 +208,41 @@ impl From<OutgoingMessage> for core::OutgoingMessage {
     }
 }
 
-/// What happened to a message: sent (acknowledged by the server), failed (lost with its
-/// connection; send it again), delivered to or read by a user.
+/// What happened to a message this client sent: sent (acknowledged by the server), failed
+/// (lost with its connection), delivered to or read by a user.
 #[derive(Debug, Clone, PartialEq, uniffi::Enum)]
 pub enum MessageStatus {
+    /// The server acknowledged a message this client sent (also an edit, a delete or a
+    /// system message sent over chat).
     Sent {
+        /// The id of the message acknowledged.
         message_id: String,
     },
+    /// A message this client sent was lost with its connection. Messages of `send_message`
+    /// are sent again by the send queue; edits, deletes and system messages are not.
     Failed {
+        /// The id of the message lost.
         message_id: String,
+        /// Why, for logs and diagnostics (e.g. "lost with the connection"); not meant to
+        /// be parsed.
         reason: String,
     },
+    /// `user_id` received this user's message `message_id`.
     Delivered {
+        /// The id of this user's message.
         message_id: String,
+        /// The dialog, as the marker's sender gave it; `None` if they gave none.
         dialog_id: Option<String>,
+        /// Who received it.
         user_id: u64,
     },
+    /// `user_id` read this user's message `message_id`.
     Read {
+        /// The id of this user's message.
         message_id: String,
+        /// The dialog, as the marker's sender gave it; `None` if they gave none.
         dialog_id: Option<String>,
+        /// Who read it.
         user_id: u64,
     },
 }
@@ -213,23 +252,40 @@ pub enum MessageStatus {
 pub enum MessageChange {
     /// New body; `last` = it is the dialog's newest message.
     Edited {
+        /// The id of the message edited.
         message_id: String,
+        /// The dialog: the room in groups; in private chats as the sender gave it (`None`
+        /// if they gave none).
         dialog_id: Option<String>,
+        /// Who edited it.
         user_id: u64,
+        /// The new text.
         body: String,
+        /// The sender says the message edited is the dialog's newest one.
         last: bool,
     },
+    /// `user_id` deleted `message_id`.
     Deleted {
+        /// The id of the message deleted.
         message_id: String,
+        /// The dialog: the room in groups; in private chats as the sender gave it (`None`
+        /// if they gave none).
         dialog_id: Option<String>,
+        /// Who deleted it.
         user_id: u64,
     },
     /// `user_id` added and/or removed reactions.
     Reactions {
+        /// The id of the message reacted to.
         message_id: String,
+        /// The dialog: the room in groups; in private chats as the sender gave it (`None`
+        /// if they gave none).
         dialog_id: Option<String>,
+        /// Who reacted (0 if the server did not say).
         user_id: u64,
+        /// The reactions added (e.g. emoji), possibly empty.
         add: Vec<String>,
+        /// The reactions removed, possibly empty.
         remove: Vec<String>,
     },
 }
@@ -237,10 +293,14 @@ pub enum MessageChange {
 /// A system message (sent to users only).
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct SystemMessage {
+    /// The message id (empty if the sender gave none); a repeated id is not reported twice.
     pub id: String,
     /// The sender; 0 when the server sent it.
     pub sender_id: u64,
+    /// The text (may be empty: the parameters often carry everything).
     pub body: String,
+    /// Custom parameters, including `dialog_id` when the server sends one (e.g. for a new
+    /// dialog); nested values are JSON object strings.
     pub custom: HashMap<String, String>,
 }
 

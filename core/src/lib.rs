@@ -35,9 +35,6 @@ pub mod storage;
 pub mod store;
 pub mod stream;
 pub mod view;
-// Its docs are completed when the XMPP session is decoupled from `Client` (issue 11): another
-// change is rewriting this module, so its missing field docs wait for that.
-#[allow(missing_docs)]
 pub mod xmpp;
 
 pub use auth::{LoginId, SessionEvent};

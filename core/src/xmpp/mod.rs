@@ -149,10 +149,22 @@ pub enum ConnectionState {
     /// Online: bound, carbons and presence sent.
     Connected,
     /// The connection dropped; attempt number `attempt` starts after `next_delay`.
-    Reconnecting { attempt: u32, next_delay: Duration },
+    /// `Connected` follows when an attempt succeeds, `Disconnected` when they run out.
+    Reconnecting {
+        /// The attempt about to start, from 1 (back to 1 after a connection that stayed
+        /// up, or after `reconnect_now`).
+        attempt: u32,
+        /// How long until it starts (the policy's backoff with jitter; zero after
+        /// `reconnect_now` or when the network comes back).
+        next_delay: Duration,
+    },
     /// Offline and not trying (closed by the app, network unavailable, reconnection disabled
     /// or given up). `reconnect_now` tries again.
-    Disconnected { reason: String },
+    Disconnected {
+        /// Why, for logs and diagnostics (e.g. "disconnected by the app", "network
+        /// unavailable", "gave up after 5 attempts: ..."); not meant to be parsed.
+        reason: String,
+    },
     /// The server rejected the credentials; no reconnection until `reconnect_now` or a new
     /// `connect_chat`.
     AuthFailed,
@@ -166,10 +178,13 @@ pub struct ChatMessage {
     /// The dialog: from the room JID in group chats, from `extraParams` in private chats
     /// (`None` if the sender gave none).
     pub dialog_id: Option<String>,
+    /// The sender's user id (the room nickname in group chats; 0 if it cannot be read).
     pub sender_id: u64,
     /// The addressee in private chats; `None` in group chats.
     pub recipient_id: Option<u64>,
+    /// The text; may be empty when the message carries attachments.
     pub body: String,
+    /// The files or links attached (uploaded to storage beforehand by the sender).
     pub attachments: Vec<Attachment>,
     /// Custom parameters; nested values are JSON object strings.
     pub custom: BTreeMap<String, String>,
@@ -190,10 +205,14 @@ pub struct ChatMessage {
 /// A system message (`headline`, module `SystemNotifications`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SystemMessage {
+    /// The message id (empty if the sender gave none); a repeated id is not reported twice.
     pub id: String,
     /// The sender, 0 if the server sent it.
     pub sender_id: u64,
+    /// The text (may be empty: the parameters often carry everything).
     pub body: String,
+    /// Custom parameters, including `dialog_id` when the server sends one (e.g. for a new
+    /// dialog); nested values are JSON object strings.
     pub custom: BTreeMap<String, String>,
 }
 
@@ -202,56 +221,96 @@ pub struct SystemMessage {
 pub enum ChatEvent {
     /// A new message (never twice the same id).
     Message(ChatMessage),
-    /// The server acknowledged (XEP-0198) a message this client sent.
-    Sent { message_id: String },
-    /// A message this client sent was lost with its session and must be sent again.
-    Failed { message_id: String, reason: String },
+    /// The server acknowledged (XEP-0198) a message this client sent (also an edit, a
+    /// delete or a system message sent over chat).
+    Sent {
+        /// The id of the message acknowledged.
+        message_id: String,
+    },
+    /// A message this client sent was lost with its session and must be sent again (the
+    /// send queue does so by itself for messages of `send_message`).
+    Failed {
+        /// The id of the message lost.
+        message_id: String,
+        /// Why, for logs and diagnostics (e.g. "lost with the connection"); not meant to
+        /// be parsed.
+        reason: String,
+    },
     /// `user_id` received `message_id`.
     Delivered {
+        /// The id of this user's message.
         message_id: String,
+        /// The dialog, as the marker's sender gave it; `None` if they gave none.
         dialog_id: Option<String>,
+        /// Who received it.
         user_id: u64,
     },
     /// `user_id` read `message_id`.
     Read {
+        /// The id of this user's message.
         message_id: String,
+        /// The dialog, as the marker's sender gave it; `None` if they gave none.
         dialog_id: Option<String>,
+        /// Who read it.
         user_id: u64,
     },
     /// `user_id` started (`composing`) or stopped typing.
     Typing {
+        /// The dialog: the room in group chats; in private chats as the sender gave it
+        /// (`None` if they gave none).
         dialog_id: Option<String>,
+        /// Who types.
         user_id: u64,
+        /// `true` when they start typing, `false` when they stop (or pause).
         composing: bool,
     },
     /// `message_id` got a new body; `last` = it is the dialog's newest message.
     Edited {
+        /// The id of the message edited.
         message_id: String,
+        /// The dialog: the room in group chats; in private chats as the sender gave it
+        /// (`None` if they gave none).
         dialog_id: Option<String>,
+        /// Who edited it.
         user_id: u64,
+        /// The new text.
         body: String,
+        /// The sender says the message edited is the dialog's newest one.
         last: bool,
     },
     /// `message_id` was deleted by `user_id`.
     Deleted {
+        /// The id of the message deleted.
         message_id: String,
+        /// The dialog: the room in group chats; in private chats as the sender gave it
+        /// (`None` if they gave none).
         dialog_id: Option<String>,
+        /// Who deleted it.
         user_id: u64,
     },
     /// `user_id` changed reactions on `message_id`.
     Reactions {
+        /// The id of the message reacted to.
         message_id: String,
+        /// The dialog: the room in group chats; in private chats as the sender gave it
+        /// (`None` if they gave none).
         dialog_id: Option<String>,
+        /// Who reacted (0 if the stanza did not say).
         user_id: u64,
+        /// The reactions added (e.g. emoji), possibly empty.
         add: Vec<String>,
+        /// The reactions removed, possibly empty.
         remove: Vec<String>,
     },
     /// A system message.
     System(SystemMessage),
     /// The server bounced a message (e.g. the recipient blocked this user).
     MessageError {
+        /// The id of the message bounced (empty if the server gave none).
         message_id: String,
+        /// The error code the server sent (e.g. 503 for a blocked recipient; 0 if none).
         code: u16,
+        /// The error text, empty if the server sent none.
         text: String,
     },
     /// A user this client subscribed to ([`Client::subscribe_last_activity`]) came online
@@ -259,16 +318,34 @@ pub enum ChatEvent {
     /// 0 always means online).
     ///
     /// [`Client::subscribe_last_activity`]: crate::Client::subscribe_last_activity
-    LastActivity { user_id: u64, seconds: u64 },
+    LastActivity {
+        /// The user whose activity changed.
+        user_id: u64,
+        /// 0 = online now; otherwise seconds since the user was last seen.
+        seconds: u64,
+    },
     /// Another user joined a room this client is in (also reported for the occupants present
     /// when this client joins).
-    OccupantJoined { dialog_id: String, user_id: u64 },
+    OccupantJoined {
+        /// The group dialog whose room it is.
+        dialog_id: String,
+        /// Who joined.
+        user_id: u64,
+    },
     /// Another user left a room this client is in.
-    OccupantLeft { dialog_id: String, user_id: u64 },
+    OccupantLeft {
+        /// The group dialog whose room it is.
+        dialog_id: String,
+        /// Who left.
+        user_id: u64,
+    },
     /// This client was removed from a room (status 301 ban/kick or 307 kick);
     /// `initiator_id` is the user who did it, when the server says.
     Kicked {
+        /// The group dialog whose room this client was removed from (it is not re-joined
+        /// after a reconnect).
         dialog_id: String,
+        /// Who removed this client; `None` when the server does not say.
         initiator_id: Option<u64>,
     },
 }
@@ -276,11 +353,15 @@ pub enum ChatEvent {
 /// A message to send over chat.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutgoingMessage {
+    /// The dialog to send to (ASCII letters, digits, `_`, `-`, `.`).
     pub dialog_id: String,
     /// `Some(opponent)` for a private dialog (addressed to the opponent's user JID, the
     /// dialog id in `extraParams`); `None` for a group dialog (room JID, `groupchat`).
     pub recipient_id: Option<u64>,
+    /// The text, at most [`MAX_BODY`] bytes; may be empty only when there are attachments.
     pub body: String,
+    /// Files or links to attach (upload files to storage first), at most
+    /// [`MAX_ATTACHMENTS`].
     pub attachments: Vec<Attachment>,
     /// Custom parameters: keys must be XML names and not reserved keys.
     pub custom: BTreeMap<String, String>,

@@ -19,7 +19,9 @@ pub(crate) const NS_PRIVACY: &str = "jabber:iq:privacy";
 /// What a privacy list item does to matching stanzas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PrivacyAction {
+    /// Let the user's stanzas through (an explicit exception).
     Allow,
+    /// Block the user (one-way or mutual, as the item says).
     Deny,
 }
 
@@ -156,6 +158,7 @@ impl Item {
 /// One user of a privacy list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrivacyListItem {
+    /// The user this item applies to (never 0).
     pub user_id: u64,
     /// `Deny` blocks the user, `Allow` explicitly lets them through.
     pub action: PrivacyAction,
@@ -187,7 +190,9 @@ impl PrivacyListItem {
 /// A named privacy list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrivacyList {
+    /// The list's name: 1 to 256 bytes, not blank.
     pub name: String,
+    /// Its users, in order; a list sent to the server needs at least one.
     pub items: Vec<PrivacyListItem>,
 }
 

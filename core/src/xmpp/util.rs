@@ -9,12 +9,12 @@ use cubechat_wire::stanza::{is_control_key, is_element_name};
 use crate::config::ReconnectPolicy;
 use crate::error::{Error, Result};
 
+/// Longest message body accepted, in bytes (UTF-8).
+pub const MAX_BODY: usize = 64 * 1024;
+
 /// Delay before reconnect attempt `attempt` (1-based): `initial * multiplier^(attempt-1)`,
 /// capped at `max_delay`, then spread by `±jitter` using `r` in `[0, 1)`, never below 10 ms
 /// nor above `max_delay`.
-/// Longest message body accepted.
-pub const MAX_BODY: usize = 64 * 1024;
-
 pub(crate) fn backoff_delay(p: &ReconnectPolicy, attempt: u32, r: f64) -> Duration {
     let exp = attempt.saturating_sub(1).min(64) as i32;
     let base = p.initial_delay.as_secs_f64() * p.multiplier.max(1.0).powi(exp);
