@@ -75,7 +75,8 @@ pub(crate) struct ChatShared {
     /// stream's resend, offline storage after a fresh login) is dropped.
     seen: Mutex<RecentIds>,
     typing: Mutex<HashMap<String, JoinHandle<()>>>,
-    joins: Mutex<HashMap<String, oneshot::Sender<Result<()>>>>,
+    /// The pending `join_room` calls by dialog.
+    joins: Mutex<HashMap<String, PendingJoin>>,
     network: watch::Sender<bool>,
     /// The full JID of the current session.
     bound: Mutex<Option<String>>,
@@ -589,7 +590,7 @@ impl Engine {
             .await;
         let rooms: Vec<String> = lock(&self.ctx.shared.rooms).iter().cloned().collect();
         for d in rooms {
-            let el = join_presence(&self.ctx, &d);
+            let el = join_presence(&self.ctx, &format!("{}:join", new_id()), &d);
             self.send(el, None).await;
         }
         // Status-streaming subscriptions and the active/inactive mark (§6.9, §6.10).
@@ -678,9 +679,17 @@ impl Engine {
         if nick != self.ctx.me.to_string() {
             return;
         }
-        let Some(tx) = lock(&self.ctx.shared.joins).remove(&dialog) else {
+        let mut joins = lock(&self.ctx.shared.joins);
+        let Some((join_id, _)) = joins.get(&dialog) else {
             return;
         };
+        if !answers_join(&p, join_id) {
+            return;
+        }
+        let Some((_, tx)) = joins.remove(&dialog) else {
+            return;
+        };
+        drop(joins);
         let r = match p.attr("type") {
             Some("error") => {
                 let text = p
@@ -886,7 +895,25 @@ pub(crate) fn message_stanza(kind: ChatKind, id: &str, to: &str, m: OutgoingMess
     wire::chat_message(kind, id, to, &m.body, &extra)
 }
 
-fn join_presence(ctx: &Ctx, dialog_id: &str) -> Element {
+/// A `join_room` waiting: its presence's id, and where its answer goes.
+type PendingJoin = (String, oneshot::Sender<Result<()>>);
+
+/// Whether this self-presence from a room answers the pending join whose presence had
+/// `join_id`. An `unavailable` one answers it only when it echoes that id or says why this
+/// user was removed (kicked 307/301, removed by an affiliation change 321/322, shutdown 332):
+/// a plain one is the late echo of an earlier `leave_room` (it is not awaited), and must not
+/// fail the join that follows it.
+fn answers_join(p: &Element, join_id: &str) -> bool {
+    if p.attr("type") != Some("unavailable") {
+        return true;
+    }
+    p.attr("id") == Some(join_id)
+        || super::presence::status_codes(p)
+            .iter()
+            .any(|c| matches!(c.as_str(), "301" | "307" | "321" | "322" | "332"))
+}
+
+fn join_presence(ctx: &Ctx, id: &str, dialog_id: &str) -> Element {
     let to = format!(
         "{}/{}",
         room_jid(ctx.app_id, dialog_id, &ctx.domain),
@@ -897,7 +924,7 @@ fn join_presence(ctx: &Ctx, dialog_id: &str) -> Element {
         .build();
     Element::builder("presence", wire::NS_CLIENT)
         .attr(nc("to"), to)
-        .attr(nc("id"), format!("{}:join", new_id()))
+        .attr(nc("id"), id)
         .append(Element::builder("x", NS_MUC).append(history).build())
         .build()
 }
@@ -1359,8 +1386,9 @@ impl ChatShared {
         check_dialog_id(dialog_id)?;
         let s = self.session()?;
         let (tx, rx) = oneshot::channel();
-        lock(&self.joins).insert(dialog_id.to_owned(), tx);
-        self.send(join_presence(&s.ctx, dialog_id), None)?;
+        let id = format!("{}:join", new_id());
+        lock(&self.joins).insert(dialog_id.to_owned(), (id.clone(), tx));
+        self.send(join_presence(&s.ctx, &id, dialog_id), None)?;
         let r = match tokio::time::timeout(self.cfg.timeouts.request, rx).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(Error::Network("connection closed".into())),
@@ -1420,6 +1448,31 @@ pub(super) fn test_shared() -> ChatShared {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// The echo of an earlier `leave_room` (plain `unavailable`, no id of the join) arriving
+    /// after a new join was sent must not fail that join (the interop group-room test failed
+    /// once so); the join's own answer, an error, or a removal with its reason do answer it.
+    #[test]
+    fn only_the_joins_own_answer_resolves_it() {
+        let p = |xml: &str| -> Element { xml.parse().unwrap() };
+        let ns = "xmlns='jabber:client'";
+        let mu = "http://jabber.org/protocol/muc#user";
+        let leave_echo = p(&format!(
+            "<presence {ns} type='unavailable'><x xmlns='{mu}'><status code='110'/></x></presence>"
+        ));
+        assert!(!answers_join(&leave_echo, "j1"));
+        let answered = p(&format!("<presence {ns} type='unavailable' id='j1'/>"));
+        assert!(answers_join(&answered, "j1"));
+        let kicked = p(&format!(
+            "<presence {ns} type='unavailable'><x xmlns='{mu}'><status code='307'/></x></presence>"
+        ));
+        assert!(answers_join(&kicked, "j1"));
+        assert!(answers_join(&p(&format!("<presence {ns}/>")), "j1"));
+        assert!(answers_join(
+            &p(&format!("<presence {ns} type='error'/>")),
+            "j1"
+        ));
+    }
 
     /// Found by the `message_mapping` fuzz target (a harness that expected XML's line-end
     /// normalisation): a carriage return in a body or custom value is sent escaped and comes

@@ -81,7 +81,7 @@ pub(crate) fn forget(shared: &ChatShared) {
 }
 
 /// Status codes of a room presence (`<x xmlns=muc#user><status code/>`).
-fn status_codes(p: &Element) -> Vec<String> {
+pub(super) fn status_codes(p: &Element) -> Vec<String> {
     p.get_child("x", NS_MUC_USER)
         .map(|x| {
             x.children()
