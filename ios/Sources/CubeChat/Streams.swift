@@ -2,9 +2,10 @@
 // generated `subscribe*` calls. Glue only: the engine delivers the events in order, on its own
 // threads; each stream buffers them (unbounded, none is dropped) until the app reads them.
 //
-// Lifetime: ending the iteration (leaving the `for await` loop, cancelling its Task, or
-// dropping the stream) cancels the subscription handle. When the engine ends a source (the
-// client is released, the store is closed for a live view) the stream finishes.
+// Lifetime: the subscription is cancelled when the Task iterating the stream is cancelled, or
+// when the stream is released (e.g. after leaving `for await m in try client.messages()`).
+// When the engine ends a source (e.g. the store is closed under a live view) the stream
+// finishes. Events that arrive between creating a stream and iterating it are kept.
 import Foundation
 
 /// A typing notification: `composing` is true when the user starts typing, false on pause.
