@@ -3,8 +3,13 @@
 # the repository and reused, and the ios/ package built and tested inside it.
 #
 #   scripts/swift.sh install        the toolchain (idempotent; says why when it cannot)
-#   scripts/swift.sh test [N]       swift build + swift test of ios/ in Swift 5 and Swift 6 modes,
-#                                   inside a private mount+pid namespace with an N-second timeout
+#   scripts/swift.sh test [N]       swift test of ios/ in Swift 5 and Swift 6 language modes
+#                                   (SWIFT_MODES), in a private mount+pid namespace, N-second
+#                                   timeout; prints `swift: N passed, N failed`
+#
+# A `swift` already on PATH (e.g. a swift.org toolchain) is used directly instead of the chroot
+# (CUBECHAT_SWIFT_CHROOT=1 forces the chroot). Each mode builds into ios/.build/swift<mode>,
+# so warm runs only rebuild what changed.
 #
 # The chroot lives in $CUBECHAT_SWIFT_ROOT (default /var/cache/cubechat-swift). Everything the
 # run mounts lives in its own namespace: nothing stays mounted or running after it ends, also
@@ -23,18 +28,25 @@ have_toolchain() { [ -d "$CHROOT" ] && chroot "$CHROOT" test -x /usr/bin/swift 2
 
 install() {
   if [ "$(id -u)" -ne 0 ]; then
-    have_toolchain && return 0
-    die "cannot install: the Swift toolchain is a Debian trixie chroot in $CHROOT and needs root (run as root, or point CUBECHAT_SWIFT_ROOT at an existing one)"
+    if [ -L "$CHROOT/usr/bin/swift" ]; then
+      die "the Swift toolchain in $CHROOT runs in a private mount namespace (unshare + chroot), which needs root: run as root, or put a native swift (swift.org, 6.0+) on PATH"
+    fi
+    die "cannot install: the Swift toolchain is a Debian trixie chroot in $CHROOT, made with debootstrap, which needs root: run as root, or put a native swift (swift.org, 6.0+) on PATH"
   fi
   if have_toolchain; then return 0; fi
   local parent; parent=$(dirname "$CHROOT"); mkdir -p "$parent"
+  # One installer at a time (two worktrees may run `make test-swift` together).
+  exec 9>"$parent/cubechat-swift.lock"
+  flock 9
+  if have_toolchain; then return 0; fi
   local free_mb; free_mb=$(df -Pm "$parent" | awk 'NR==2 {print $4}')
   if [ "${free_mb:-0}" -lt "$NEED_MB" ]; then
     die "cannot install: ${free_mb} MB free under $parent, the chroot needs ~${NEED_MB} MB (set CUBECHAT_SWIFT_ROOT elsewhere)"
   fi
   if ! command -v debootstrap >/dev/null 2>&1; then
     echo "swift: installing debootstrap"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >/dev/null \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >/dev/null; } \
       || die "cannot install debootstrap through apt-get"
   fi
   if [ ! -d "$CHROOT" ]; then
@@ -65,7 +77,11 @@ install() {
 # the timeout strikes. Prints one `swift: N passed, N failed` line.
 run_tests() {
   local limit=${1:-1200}
-  install
+  if [ "$(uname -s)" = Darwin ]; then
+    die "on macOS the package links ios/CubeChatFFI.xcframework: run ios/build-xcframework.sh, then 'cd ios && swift test'"
+  fi
+  local native=
+  if command -v swift >/dev/null 2>&1 && [ -z "${CUBECHAT_SWIFT_CHROOT:-}" ]; then native=1; else install; fi
   local libdir=${CUBECHAT_LIB_DIR:-$ROOT_DIR/target/debug}
   local server=${CUBESERVER_BIN:-$libdir/cubeserver}
   [ -f "$libdir/libcubechat.so" ] || die "no $libdir/libcubechat.so (run 'make build' first)"
@@ -73,6 +89,12 @@ run_tests() {
   [ -f "$ROOT_DIR/ios/Sources/CubeChat/CubeChat.swift" ] || die "no generated Swift sources (run 'make swift' first)"
   local log; log=$(mktemp)
   local rc=0
+  if [ -n "$native" ]; then
+    # A native toolchain: timeout signals its whole process group (servers included).
+    echo "swift: using $(command -v swift)"
+    CUBESERVER_BIN=$server CUBECHAT_LIB_DIR=$libdir MODES=${SWIFT_MODES:-"5 6"} \
+      timeout -k 10 "$limit" bash "$0" inside 2>&1 | tee "$log" || rc=$?
+  else
   CHROOT=$CHROOT ROOT_DIR=$ROOT_DIR LIBDIR=$libdir SERVER=$server MODES=${SWIFT_MODES:-"5 6"} \
   timeout -k 10 "$limit" unshare --mount --pid --fork --kill-child --propagation private sh -c '
     set -e
@@ -87,6 +109,7 @@ run_tests() {
       CUBESERVER_BIN="$SERVER" CUBECHAT_LIB_DIR="$LIBDIR" MODES="$MODES" \
       bash "$ROOT_DIR/scripts/swift.sh" inside
   ' 2>&1 | tee "$log" || rc=$?
+  fi
   # Per mode and in total, from Swift Testing's per-test lines ("✔ Test name() passed after …").
   awk '/^swift: Swift [0-9]+ language mode/ { m = $3; modes[m] = 1 }
        /^[^ ]+ Test [A-Za-z0-9_]+\(.*\) passed after/ { p[m]++ }
