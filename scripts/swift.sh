@@ -71,6 +71,21 @@ install() {
   echo "swift: toolchain ready in $CHROOT"
 }
 
+# The Swift block under "## Quick start" in ios/README.md equals the region the suite runs.
+readme_matches_test() {
+  python3 - "$ROOT_DIR" <<'PY'
+import pathlib, sys, textwrap
+root = pathlib.Path(sys.argv[1])
+lines = (root / "ios/Tests/CubeChatTests/ReadmeTests.swift").read_text().splitlines()
+start = next(n for n, l in enumerate(lines) if l.strip() == "// [guide:swift-quick-start]")
+end = next(n for n, l in enumerate(lines) if n > start and l.strip() == "// [/guide]")
+region = textwrap.dedent("\n".join(lines[start + 1:end])).strip("\n") + "\n"
+readme = (root / "ios/README.md").read_text()
+block = readme.split("## Quick start", 1)[1].split("```swift\n", 1)[1].split("```", 1)[0]
+sys.exit(0 if block == region else 1)
+PY
+}
+
 # Builds and tests ios/ in each language mode inside the chroot, in a private mount + pid
 # namespace: /proc, /dev, a tmpfs /tmp and the repository (plus the library folder, when it
 # is elsewhere) are mounted there only, and every process dies with the namespace, also when
@@ -88,6 +103,7 @@ run_tests() {
   [ -f "$libdir/libcubechat.so" ] || die "no $libdir/libcubechat.so (run 'make build' first)"
   [ -x "$server" ] || die "no cubeserver at $server (run 'make build' first)"
   [ -f "$ROOT_DIR/ios/Sources/CubeChat/CubeChat.swift" ] || die "no generated Swift sources (run 'make swift' first)"
+  readme_matches_test || die "the quick start of ios/README.md differs from the [guide:swift-quick-start] region of ios/Tests/CubeChatTests/ReadmeTests.swift"
   local log; log=$(mktemp)
   local rc=0
   if [ -n "$native" ]; then

@@ -1,4 +1,6 @@
-// The quick start of ios/README.md, run against cubeserver (keep the two the same).
+// The quick start of ios/README.md, run against cubeserver (keep the two the same). The region
+// between the guide markers is also what a docs/guide page embeds as
+// `<!-- snippet: ios/Tests/CubeChatTests/ReadmeTests.swift#swift-quick-start -->`.
 import Foundation
 import Testing
 
@@ -15,7 +17,7 @@ import Testing
         let path = try tempDir("cubechat-swift-readme").appendingPathComponent("p.jpg").path
 
         let size = try await withTimeout("quick start", seconds: 30) { () -> UInt64 in
-            // --- ios/README.md, "Quick start" ---
+            // [guide:swift-quick-start]
             let client = try ChatClient(config: config)
             _ = try await client.logIn(login: .login(login: login), password: password)
 
@@ -41,7 +43,7 @@ import Testing
             }
             _ = inbox
             try await client.destroyChat()
-            // --- end ---
+            // [/guide]
             return size
         }
         #expect(size == 5)
