@@ -31,45 +31,38 @@ extension Array where Element == Dialog {
     }
 }
 
-private final class TimelineRelay: TimelineListener, @unchecked Sendable {
-    private let onEvent: (TimelineEvent) -> Void
-    init(_ onEvent: @escaping (TimelineEvent) -> Void) { self.onEvent = onEvent }
-    func onTimelineEvent(event: TimelineEvent) throws { onEvent(event) }
-}
-
-private final class DialogListRelay: DialogListListener, @unchecked Sendable {
-    private let onEvent: (DialogListEvent) -> Void
-    init(_ onEvent: @escaping (DialogListEvent) -> Void) { self.onEvent = onEvent }
-    func onDialogListEvent(event: DialogListEvent) throws { onEvent(event) }
-}
-
 /// Whole lists from a stream of events: the snapshot, then the list after each change.
-private func lists<Event, Item>(
-    _ events: AsyncStream<Event>, apply: @escaping (inout [Item], Event) -> Void
+/// Ending the iteration of the lists ends the iteration of the events (and so the view).
+private func lists<Event: Sendable, Item: Sendable>(
+    _ events: AsyncStream<Event>, apply: @escaping @Sendable (inout [Item], Event) -> Void
 ) -> AsyncStream<[Item]> {
-    AsyncStream { continuation in
-        let task = Task {
-            var list: [Item] = []
-            for await event in events {
-                apply(&list, event)
-                continuation.yield(list)
-            }
-            continuation.finish()
+    let (stream, continuation) = AsyncStream.makeStream(of: [Item].self)
+    let task = Task {
+        var list: [Item] = []
+        for await event in events {
+            apply(&list, event)
+            continuation.yield(list)
         }
-        continuation.onTermination = { _ in task.cancel() }
+        continuation.finish()
     }
+    continuation.onTermination = { _ in task.cancel() }
+    return stream
 }
 
 extension ChatClient {
+    func timelineEventsSubscription(dialogId: String, limit: UInt32) throws -> Subscribed<TimelineEvent> {
+        try subscribed { try watchTimeline(dialogId: dialogId, limit: limit, listener: $0) }
+    }
+
+    func dialogListEventsSubscription(limit: UInt32) throws -> Subscribed<DialogListEvent> {
+        try subscribed { try watchDialogs(limit: limit, listener: $0) }
+    }
+
     /// The events of one dialog's live timeline: `reset` with the newest `limit` cached
-    /// messages first, then one positional diff per change. Ending the iteration closes the view.
+    /// messages first, then one positional diff per change. Ending the iteration closes the view;
+    /// closing the store ends the stream.
     public func timelineEvents(dialogId: String, limit: UInt32) throws -> AsyncStream<TimelineEvent> {
-        let (stream, continuation) = AsyncStream.makeStream(of: TimelineEvent.self)
-        let handle = try watchTimeline(
-            dialogId: dialogId, limit: limit,
-            listener: TimelineRelay { continuation.yield($0) })
-        continuation.onTermination = { _ in handle.cancel() }
-        return stream
+        try timelineEventsSubscription(dialogId: dialogId, limit: limit).stream
     }
 
     /// One dialog's live timeline as whole lists (oldest first): the snapshot, then the list
@@ -81,11 +74,7 @@ extension ChatClient {
     /// The events of the live dialog list: `reset` with the first `limit` dialogs (newest
     /// activity first), then one positional diff per change. Ending the iteration closes the view.
     public func dialogListEvents(limit: UInt32) throws -> AsyncStream<DialogListEvent> {
-        let (stream, continuation) = AsyncStream.makeStream(of: DialogListEvent.self)
-        let handle = try watchDialogs(
-            limit: limit, listener: DialogListRelay { continuation.yield($0) })
-        continuation.onTermination = { _ in handle.cancel() }
-        return stream
+        try dialogListEventsSubscription(limit: limit).stream
     }
 
     /// The live dialog list as whole lists (newest activity first): the snapshot, then the
