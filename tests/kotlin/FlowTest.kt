@@ -93,7 +93,7 @@ class FlowTest {
                     return (sent - t0) / 1e6 to (arrived.getValue(id) - t0) / 1e6
                 }
                 repeatUntil("bob's flow subscribed", { alice.sendText(dialog.id, bobId, "warm-up") }) { arrived.isNotEmpty() }
-                val baseline = (1..3).map { roundTrip(it) }
+                val baseline = (1..5).map { roundTrip(it) }
 
                 // Two collectors of bob's typing that sleep 3 s per event.
                 val asleep = ConcurrentHashMap.newKeySet<Int>()
@@ -112,22 +112,23 @@ class FlowTest {
                     composing = !composing
                     alice.sendTyping(dialog.id, bobId, composing)
                 }) { asleep.size == 2 }
-                val loaded = (1..3).map { roundTrip(it + 3) }
+                val loaded = (1..5).map { roundTrip(it + 5) }
                 // Both still in their first sleep: every measured send happened while they slept.
                 val overlapped = woke.get() == 0
                 slow.forEach { it.cancelAndJoin() }
                 fast.cancelAndJoin()
 
-                val baseSend = baseline.maxOf { it.first }
-                val baseDelivery = baseline.maxOf { it.second }
-                println("flow latency (ms): baseline send ${baseline.map { "%.1f".format(it.first) }} " +
-                    "delivery ${baseline.map { "%.1f".format(it.second) }}; with 2 collectors sleeping 3 s: " +
-                    "send ${loaded.map { "%.1f".format(it.first) }} delivery ${loaded.map { "%.1f".format(it.second) }}")
+                // Medians of five: one scheduling hiccup of a loaded 2-core machine is not a stall
+                // (a stall behind a 3 s sleep would show in every sample).
+                fun median(xs: List<Double>) = xs.sorted()[xs.size / 2]
+                val (baseSend, baseDelivery) = median(baseline.map { it.first }) to median(baseline.map { it.second })
+                val (send, delivery) = median(loaded.map { it.first }) to median(loaded.map { it.second })
+                fun ms(xs: List<Pair<Double, Double>>, f: (Pair<Double, Double>) -> Double) = xs.map { "%.1f".format(f(it)) }
+                println("flow latency (ms): baseline send ${ms(baseline) { it.first }} delivery ${ms(baseline) { it.second }}; " +
+                    "with 2 collectors sleeping 3 s: send ${ms(loaded) { it.first }} delivery ${ms(loaded) { it.second }}")
                 assertTrue(overlapped, "the measured sends ran while the slow collectors slept")
-                for ((send, delivery) in loaded) {
-                    assertTrue(send <= baseSend + 100, "alice's send took $send ms (baseline $baseSend ms)")
-                    assertTrue(delivery <= baseDelivery + 100, "bob's other flow got it after $delivery ms (baseline $baseDelivery ms)")
-                }
+                assertTrue(send <= baseSend + 100, "alice's send took $send ms (median; baseline $baseSend ms)")
+                assertTrue(delivery <= baseDelivery + 100, "bob's other flow got it after $delivery ms (median; baseline $baseDelivery ms)")
                 assertEquals(aliceId, alice.userId)
             }
         }
