@@ -14,8 +14,8 @@ import io.cubechat.ReceivedMessage
 import io.cubechat.clientConfig
 import io.cubechat.describe
 import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.coroutineScope
-import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.filter
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.launch
@@ -60,7 +60,8 @@ fun main() = runBlocking {
                 coroutineScope {
                     val bobGot = CompletableDeferred<List<ReceivedMessage>>()
                     val received = ArrayList<ReceivedMessage>()
-                    val bobListens = launch {
+                    // UNDISPATCHED: each collector has subscribed when `launch` returns.
+                    val bobListens = launch(start = CoroutineStart.UNDISPATCHED) {
                         bob.messages().collect {
                             received.add(it)
                             println("Bob: got ${it.describe()}")
@@ -68,20 +69,22 @@ fun main() = runBlocking {
                         }
                     }
                     val typingSeen = CompletableDeferred<Unit>()
-                    val bobTyping = launch {
+                    val bobTyping = launch(start = CoroutineStart.UNDISPATCHED) {
                         bob.typing().filter { it.userId == aliceId && it.composing }.first()
                         println("Bob: Alice is typing")
                         typingSeen.complete(Unit)
                     }
-                    // Collectors subscribe when they start: type until Bob sees it.
-                    while (!typingSeen.isCompleted) { alice.sendTyping(dialog.id, bobId, true); delay(200) }
+                    alice.sendTyping(dialog.id, bobId, true)
+                    typingSeen.await()
                     alice.sendTyping(dialog.id, bobId, false)
                     bobTyping.join()
 
                     val readSeen = CompletableDeferred<MessageStatus.Read>()
-                    val aliceStatuses = launch {
+                    val sentSeen = ArrayList<String>()
+                    val aliceStatuses = launch(start = CoroutineStart.UNDISPATCHED) {
                         alice.statuses().collect {
                             println("Alice: status ${it.describe()}")
+                            if (it is MessageStatus.Sent) sentSeen.add(it.messageId)
                             if (it is MessageStatus.Read) readSeen.complete(it)
                         }
                     }
@@ -92,6 +95,8 @@ fun main() = runBlocking {
                     bob.sendRead(dialog.id, got.last().id, aliceId)
                     val read = readSeen.await()
                     check(read.userId.toLong() == bobId && read.messageId == sent.last())
+                    // Statuses come in order: every Sent came before that Read.
+                    check(sentSeen == sent) { "Sent statuses for $sentSeen, expected $sent" }
                     bob.sendText(dialog.id, aliceId, "Sure, see you there")
                     bobListens.cancel()
                     aliceStatuses.cancel()

@@ -11,9 +11,6 @@ import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.cancel
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.StateFlow
-import kotlinx.coroutines.flow.channelFlow
-import kotlinx.coroutines.flow.collect
-import kotlinx.coroutines.launch
 import java.util.concurrent.atomic.AtomicBoolean
 
 /**
@@ -50,50 +47,39 @@ class CubeChat(
     /** The current user's id, or null before login. */
     val userId: Long? get() = client.currentSession()?.userId?.toLong()?.takeIf { it != 0L }
 
-    /** [flow], ending (completing normally) when this client is closed. */
-    private fun <T> untilClosed(flow: Flow<T>): Flow<T> = channelFlow {
-        val forward = launch { flow.collect { send(it) } }
-        val stop = closed.invokeOnCompletion { forward.cancel(); channel.close() }
-        try {
-            forward.join()
-        } finally {
-            stop.dispose()
-        }
-    }
-
     /** New messages; see [ChatClient.messages]. */
-    fun messages(): Flow<ReceivedMessage> = untilClosed(client.messages())
+    fun messages(): Flow<ReceivedMessage> = subscriptionFlow(closed, client.messagesSource())
 
     /** Message statuses; see [ChatClient.statuses]. */
-    fun statuses(): Flow<MessageStatus> = untilClosed(client.statuses())
+    fun statuses(): Flow<MessageStatus> = subscriptionFlow(closed, client.statusesSource())
 
     /** Typing notifications; see [ChatClient.typing]. */
-    fun typing(): Flow<TypingEvent> = untilClosed(client.typing())
+    fun typing(): Flow<TypingEvent> = subscriptionFlow(closed, client.typingSource())
 
     /** Edits, deletions and reaction changes; see [ChatClient.messageChanges]. */
-    fun messageChanges(): Flow<MessageChange> = untilClosed(client.messageChanges())
+    fun messageChanges(): Flow<MessageChange> = subscriptionFlow(closed, client.messageChangesSource())
 
     /** System messages; see [ChatClient.systemMessages]. */
-    fun systemMessages(): Flow<SystemMessage> = untilClosed(client.systemMessages())
+    fun systemMessages(): Flow<SystemMessage> = subscriptionFlow(closed, client.systemMessagesSource())
 
     /** Bounced messages; see [ChatClient.messageErrors]. */
-    fun messageErrors(): Flow<MessageErrorEvent> = untilClosed(client.messageErrors())
+    fun messageErrors(): Flow<MessageErrorEvent> = subscriptionFlow(closed, client.messageErrorsSource())
 
     /** Presence events; see [ChatClient.presence]. */
-    fun presence(): Flow<PresenceEvent> = untilClosed(client.presence())
+    fun presence(): Flow<PresenceEvent> = subscriptionFlow(closed, client.presenceSource())
 
     /** Session events; see [ChatClient.sessionEvents]. */
-    fun sessionEvents(): Flow<SessionEvent> = untilClosed(client.sessionEvents())
+    fun sessionEvents(): Flow<SessionEvent> = subscriptionFlow(closed, client.sessionEventsSource())
 
     /** One user's last activity; see [ChatClient.lastActivityOf]. */
-    fun lastActivityOf(userId: Long): Flow<LastActivityEvent> = untilClosed(client.lastActivityOf(userId))
+    fun lastActivityOf(userId: Long): Flow<LastActivityEvent> = subscriptionFlow(closed, client.lastActivityOfSource(userId))
 
     /** One dialog's live timeline as whole lists; see [ChatClient.timeline]. */
     fun timeline(dialogId: String, limit: Int): Flow<List<TimelineMessage>> =
-        untilClosed(client.timeline(dialogId, count(limit)))
+        timelineLists(subscriptionFlow(closed, client.timelineEventsSource(dialogId, count(limit))))
 
     /** The live dialog list as whole lists; see [ChatClient.dialogList]. */
-    fun dialogList(limit: Int): Flow<List<Dialog>> = untilClosed(client.dialogList(count(limit)))
+    fun dialogList(limit: Int): Flow<List<Dialog>> = dialogLists(subscriptionFlow(closed, client.dialogListEventsSource(count(limit))))
 
     /** Logs in with a login name and returns the user. */
     suspend fun logIn(login: String, password: String): User = client.logIn(LoginId.Login(login), password)

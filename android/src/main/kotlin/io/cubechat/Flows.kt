@@ -8,23 +8,25 @@
 //   collector never holds an engine thread, another subscription or another client's send.
 // - The collector runs in the collector's own coroutine context (e.g. `Dispatchers.Main`
 //   under `lifecycleScope`), one event at a time, in the engine's order.
-// - The channel is unbounded by default: a collector that does not keep up loses nothing
-//   and the backlog grows in memory. To bound it, apply `.buffer(n, BufferOverflow.DROP_OLDEST)`
-//   or `.conflate()` right after the flow; it replaces this channel (operator fusion).
-// - Collecting subscribes; the collector ending (completion, cancellation or an exception
-//   it throws) cancels the SubscriptionHandle. A flow holds its handle while collected, so
-//   nothing is lost to garbage collection (unlike a `subscribe*` handle the app drops).
+// - The channel is unbounded: a collector that does not keep up loses nothing and the
+//   backlog grows in memory. To bound it, apply `.buffer(n, BufferOverflow.DROP_OLDEST)` or
+//   `.conflate()` after the flow.
+// - `collect` subscribes before it suspends for the first time (no coroutine is started for
+//   it), so `launch(start = CoroutineStart.UNDISPATCHED) { flow.collect { … } }` has
+//   subscribed when `launch` returns: nothing sent after that is missed. The collector
+//   ending (completion, cancellation, or an exception it throws) cancels the
+//   SubscriptionHandle. A flow holds its handle while collected, so nothing is lost to
+//   garbage collection (unlike a `subscribe*` handle the app drops).
 package io.cubechat
 
 import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Job
 import kotlinx.coroutines.channels.Channel
-import kotlinx.coroutines.channels.ProducerScope
-import kotlinx.coroutines.channels.awaitClose
+import kotlinx.coroutines.channels.SendChannel
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.SharingStarted
 import kotlinx.coroutines.flow.StateFlow
-import kotlinx.coroutines.flow.buffer
-import kotlinx.coroutines.flow.callbackFlow
+import kotlinx.coroutines.flow.flow
 import kotlinx.coroutines.flow.stateIn
 
 /** A typing notification: [userId] started ([composing] true) or paused typing in [dialogId]. */
@@ -57,16 +59,31 @@ data class LastActivityEvent(
 
 /**
  * The building block of every flow here: collecting it calls [subscribe] (which registers a
- * listener that `trySend`s into this producer and returns its handle); the collector ending
- * cancels the handle. Use it for a listener this file does not wrap.
+ * listener that `trySend`s into the given channel and returns its handle) at once, then
+ * emits what arrives; the collector ending cancels the handle. Use it for a listener this
+ * file does not wrap.
  */
-fun <T> subscriptionFlow(subscribe: ProducerScope<T>.() -> SubscriptionHandle): Flow<T> = callbackFlow {
-    val handle = subscribe()
-    awaitClose { handle.cancel() }
-}.buffer(Channel.UNLIMITED)
+fun <T> subscriptionFlow(subscribe: suspend SendChannel<T>.() -> SubscriptionHandle): Flow<T> = subscriptionFlow(null, subscribe)
+
+/** [subscriptionFlow] that also completes (normally) when [until] completes, if given. */
+internal fun <T> subscriptionFlow(until: Job?, subscribe: suspend SendChannel<T>.() -> SubscriptionHandle): Flow<T> = flow {
+    val channel = Channel<T>(Channel.UNLIMITED)
+    val handle = channel.subscribe()
+    val stop = until?.invokeOnCompletion { channel.close() }
+    try {
+        for (event in channel) emit(event)
+    } finally {
+        stop?.dispose()
+        handle.cancel()
+        channel.close()
+    }
+}
 
 /** The connection state: the current one first, then every change. */
-fun ChatClient.connectionStates(): Flow<ConnectionState> = subscriptionFlow {
+fun ChatClient.connectionStates(): Flow<ConnectionState> = subscriptionFlow(connectionStatesSource())
+
+/** The listener registration behind [connectionStates]. */
+internal fun ChatClient.connectionStatesSource(): suspend SendChannel<ConnectionState>.() -> SubscriptionHandle = {
     subscribeConnection(object : ConnectionListener {
         override fun onState(state: ConnectionState) { trySend(state) }
     })
@@ -80,21 +97,30 @@ fun ChatClient.connectionStateFlow(scope: CoroutineScope): StateFlow<ConnectionS
     connectionStates().stateIn(scope, SharingStarted.Eagerly, connectionState())
 
 /** New chat messages, private and group (each message id once). */
-fun ChatClient.messages(): Flow<ReceivedMessage> = subscriptionFlow {
+fun ChatClient.messages(): Flow<ReceivedMessage> = subscriptionFlow(messagesSource())
+
+/** The listener registration behind [messages]. */
+internal fun ChatClient.messagesSource(): suspend SendChannel<ReceivedMessage>.() -> SubscriptionHandle = {
     subscribeMessages(object : MessageListener {
         override fun onMessage(message: ReceivedMessage) { trySend(message) }
     })
 }
 
 /** Sent / failed / delivered / read statuses of messages. */
-fun ChatClient.statuses(): Flow<MessageStatus> = subscriptionFlow {
+fun ChatClient.statuses(): Flow<MessageStatus> = subscriptionFlow(statusesSource())
+
+/** The listener registration behind [statuses]. */
+internal fun ChatClient.statusesSource(): suspend SendChannel<MessageStatus>.() -> SubscriptionHandle = {
     subscribeStatuses(object : StatusListener {
         override fun onStatus(status: MessageStatus) { trySend(status) }
     })
 }
 
 /** Typing notifications of other users. */
-fun ChatClient.typing(): Flow<TypingEvent> = subscriptionFlow {
+fun ChatClient.typing(): Flow<TypingEvent> = subscriptionFlow(typingSource())
+
+/** The listener registration behind [typing]. */
+internal fun ChatClient.typingSource(): suspend SendChannel<TypingEvent>.() -> SubscriptionHandle = {
     subscribeTyping(object : TypingListener {
         override fun onTyping(dialogId: String?, userId: ULong, composing: Boolean) {
             trySend(TypingEvent(dialogId, userId.toLong(), composing))
@@ -103,21 +129,30 @@ fun ChatClient.typing(): Flow<TypingEvent> = subscriptionFlow {
 }
 
 /** Edits, deletions and reaction changes of messages. */
-fun ChatClient.messageChanges(): Flow<MessageChange> = subscriptionFlow {
+fun ChatClient.messageChanges(): Flow<MessageChange> = subscriptionFlow(messageChangesSource())
+
+/** The listener registration behind [messageChanges]. */
+internal fun ChatClient.messageChangesSource(): suspend SendChannel<MessageChange>.() -> SubscriptionHandle = {
     subscribeMessageChanges(object : MessageChangeListener {
         override fun onChange(change: MessageChange) { trySend(change) }
     })
 }
 
 /** System messages (ConnectyCube's `extension.moduleIdentifier=SystemNotifications`). */
-fun ChatClient.systemMessages(): Flow<SystemMessage> = subscriptionFlow {
+fun ChatClient.systemMessages(): Flow<SystemMessage> = subscriptionFlow(systemMessagesSource())
+
+/** The listener registration behind [systemMessages]. */
+internal fun ChatClient.systemMessagesSource(): suspend SendChannel<SystemMessage>.() -> SubscriptionHandle = {
     subscribeSystemMessages(object : SystemMessageListener {
         override fun onSystemMessage(message: SystemMessage) { trySend(message) }
     })
 }
 
 /** Messages the server bounced. */
-fun ChatClient.messageErrors(): Flow<MessageErrorEvent> = subscriptionFlow {
+fun ChatClient.messageErrors(): Flow<MessageErrorEvent> = subscriptionFlow(messageErrorsSource())
+
+/** The listener registration behind [messageErrors]. */
+internal fun ChatClient.messageErrorsSource(): suspend SendChannel<MessageErrorEvent>.() -> SubscriptionHandle = {
     subscribeMessageErrors(object : MessageErrorListener {
         override fun onMessageError(messageId: String, code: UShort, text: String) {
             trySend(MessageErrorEvent(messageId, code.toInt(), text))
@@ -126,14 +161,20 @@ fun ChatClient.messageErrors(): Flow<MessageErrorEvent> = subscriptionFlow {
 }
 
 /** Last-activity pushes, room occupants joining and leaving, and kicks. */
-fun ChatClient.presence(): Flow<PresenceEvent> = subscriptionFlow {
+fun ChatClient.presence(): Flow<PresenceEvent> = subscriptionFlow(presenceSource())
+
+/** The listener registration behind [presence]. */
+internal fun ChatClient.presenceSource(): suspend SendChannel<PresenceEvent>.() -> SubscriptionHandle = {
     subscribePresence(object : PresenceListener {
         override fun onPresence(event: PresenceEvent) { trySend(event) }
     })
 }
 
 /** Session events: the current session first, then logins, renewals, logouts, expiry. */
-fun ChatClient.sessionEvents(): Flow<SessionEvent> = subscriptionFlow {
+fun ChatClient.sessionEvents(): Flow<SessionEvent> = subscriptionFlow(sessionEventsSource())
+
+/** The listener registration behind [sessionEvents]. */
+internal fun ChatClient.sessionEventsSource(): suspend SendChannel<SessionEvent>.() -> SubscriptionHandle = {
     subscribeSession(object : SessionListener {
         override fun onSessionEvent(event: SessionEvent) { trySend(event) }
     })
@@ -144,11 +185,13 @@ fun ChatClient.sessionEvents(): Flow<SessionEvent> = subscriptionFlow {
  * server (`watchLastActivity`); the collector ending unsubscribes. Fails the collection with
  * a [ChatException] when chat is not connected.
  */
-fun ChatClient.lastActivityOf(userId: Long): Flow<LastActivityEvent> = callbackFlow {
-    val handle = watchLastActivity(userId.toULong(), object : LastActivityListener {
+fun ChatClient.lastActivityOf(userId: Long): Flow<LastActivityEvent> = subscriptionFlow(lastActivityOfSource(userId))
+
+/** The listener registration behind [lastActivityOf]. */
+internal fun ChatClient.lastActivityOfSource(userId: Long): suspend SendChannel<LastActivityEvent>.() -> SubscriptionHandle = {
+    watchLastActivity(userId.toULong(), object : LastActivityListener {
         override fun onLastActivity(userId: ULong, seconds: ULong) {
             trySend(LastActivityEvent(userId.toLong(), seconds.toLong()))
         }
     })
-    awaitClose { handle.cancel() }
-}.buffer(Channel.UNLIMITED)
+}
