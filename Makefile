@@ -12,6 +12,10 @@ VENV      := $(ROOT)/.venv
 KOTLINC   := $(ROOT)/.tools/node_modules/kotlin-compiler/bin/kotlinc
 KOTLIN_LIB:= $(ROOT)/.tools/node_modules/kotlin-compiler/lib
 BUILD     := $(ROOT)/build
+# What the plain JVM jar needs at run time (kotlin-stdlib, kotlinx-coroutines, JNA).
+JVM_RT_CP := $(KOTLIN_LIB)/kotlin-stdlib.jar:$(KOTLIN_LIB)/kotlinx-coroutines-core-jvm.jar:/usr/share/java/jna.jar
+JAR_DIR   := $(BUILD)/jar
+JAR       := $(JAR_DIR)/cubechat-jvm.jar
 JAVA_CP   := $(KOTLIN_LIB)/kotlin-stdlib.jar:/usr/share/java/jna.jar:/usr/share/java/junit-jupiter-api.jar:$(KOTLIN_LIB)/kotlinx-coroutines-core-jvm.jar:$(KOTLIN_LIB)/kotlin-test.jar:$(KOTLIN_LIB)/kotlin-test-junit5.jar
 PORTABILITY_TARGETS := aarch64-linux-android aarch64-apple-ios
 # The one feature set every local build uses (so the library is built once per `make test`):
@@ -24,7 +28,7 @@ DOC_CRATES:= -p cubechat-wire -p cubechat-core -p cubechat-ffi
 export CARGO_TERM_COLOR := never
 
 .PHONY: setup build bindings python kotlin swift android ios test test-rust test-python \
-        test-kotlin test-interop check-targets check-deps check-paths demo bench chaos lint clean fuzz \
+        test-kotlin test-interop check-targets jar example-kotlin check-deps check-paths demo bench chaos lint clean fuzz \
         swift-sources
 
 setup:
@@ -59,6 +63,29 @@ kotlin: build
 	    $$(find $(BUILD)/kotlin/src tests/kotlin -name '*.kt') \
 	    $$(find android/src/main/kotlin -name '*.kt' ! -name cubechat.kt)
 
+## jar: a plain JVM jar for desktop/server Kotlin ($(JAR)): the bindings generated from the
+## release library and the Kotlin layer (android/src/main/kotlin; the Android-only helper in
+## android/src/androidMain is not part of it), plus the release library, stripped, at
+## linux-x86-64/libcubechat.so, where JNA finds it on the classpath. No test hooks. Needs at
+## run time: kotlin-stdlib, kotlinx-coroutines-core (1.8), JNA 5.
+jar: build
+	scripts/setup.sh kotlin
+	cargo rustc --release -p cubechat-ffi --lib --crate-type cdylib
+	rm -rf $(JAR_DIR) && mkdir -p $(JAR_DIR)/src $(JAR_DIR)/classes/linux-x86-64
+	$(BINDGEN) generate target/release/libcubechat.so --language kotlin --no-format --out-dir $(JAR_DIR)/src
+	$(KOTLINC) -nowarn -jvm-target 17 -cp "$(JVM_RT_CP)" -d $(JAR_DIR)/classes \
+	    $$(find $(JAR_DIR)/src -name '*.kt') $$(find android/src/main/kotlin -name '*.kt' ! -name cubechat.kt)
+	strip --strip-unneeded -o $(JAR_DIR)/classes/linux-x86-64/libcubechat.so target/release/libcubechat.so
+	jar --create --file $(JAR) -C $(JAR_DIR)/classes .
+	@echo "jar: $(JAR) $$(stat -c %s $(JAR)) bytes (library $$(stat -c %s $(JAR_DIR)/classes/linux-x86-64/libcubechat.so) bytes)"
+
+## example-kotlin: examples/kotlin compiled against the jar alone and run against a local
+## cubeserver (prints what it did; fails unless the library came from the jar).
+example-kotlin: jar
+	rm -rf $(BUILD)/examples/kotlin && mkdir -p $(BUILD)/examples/kotlin
+	$(KOTLINC) -nowarn -jvm-target 17 -cp "$(JAR):$(JVM_RT_CP)" -d $(BUILD)/examples/kotlin examples/kotlin/*.kt
+	CUBESERVER_BIN=$(TARGET)/cubeserver timeout 300 examples/kotlin/run.sh $(BUILD)/examples/kotlin $(JAR) "$(JVM_RT_CP)"
+
 ## swift: Swift sources, header and modulemap for ios/ (built into an XCFramework on macOS).
 swift: build
 	$(MAKE) --no-print-directory swift-sources
@@ -83,7 +110,7 @@ android:
 	android/build-aar.sh
 
 ## test: everything this machine can prove, in every language.
-test: check-paths setup build check-deps lint test-rust test-python test-kotlin test-interop check-targets test-swift
+test: check-paths setup build check-deps lint test-rust test-python test-kotlin example-kotlin test-interop check-targets test-swift
 	@echo "make test: all suites passed"
 
 test-rust: build

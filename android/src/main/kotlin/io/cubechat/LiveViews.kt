@@ -1,13 +1,10 @@
 // Live views as Kotlin Flows: the thin, hand-written layer over the generated bindings
-// (`watchTimeline` / `watchDialogs` and their positional events). Glue only: the order of
-// the lists and the diffs come from the engine.
+// (`watchTimeline` / `watchDialogs` and their positional events; threads and buffering as
+// in Flows.kt). Glue only: the order of the lists and the diffs come from the engine.
 package io.cubechat
 
-import kotlinx.coroutines.channels.Channel
-import kotlinx.coroutines.channels.awaitClose
+import kotlinx.coroutines.channels.SendChannel
 import kotlinx.coroutines.flow.Flow
-import kotlinx.coroutines.flow.buffer
-import kotlinx.coroutines.flow.callbackFlow
 import kotlinx.coroutines.flow.flow
 
 /** Applies one timeline event to this list, as a UI list applies it (`Reset` replaces all). */
@@ -39,17 +36,23 @@ fun MutableList<Dialog>.applyEvent(event: DialogListEvent) {
  * first, then one positional diff per change (for RecyclerView-style item updates).
  * Collecting opens the view; cancelling the collector closes it.
  */
-fun ChatClient.timelineEvents(dialogId: String, limit: UInt): Flow<TimelineEvent> = callbackFlow {
-    val handle = watchTimeline(dialogId, limit, object : TimelineListener {
+fun ChatClient.timelineEvents(dialogId: String, limit: UInt): Flow<TimelineEvent> =
+    subscriptionFlow(timelineEventsSource(dialogId, limit))
+
+/** The listener registration behind [timelineEvents]. */
+internal fun ChatClient.timelineEventsSource(dialogId: String, limit: UInt): suspend SendChannel<TimelineEvent>.() -> SubscriptionHandle = {
+    watchTimeline(dialogId, limit, object : TimelineListener {
         override fun onTimelineEvent(event: TimelineEvent) { trySend(event) }
     })
-    awaitClose { handle.cancel() }
-}.buffer(Channel.UNLIMITED)
+}
 
 /** One dialog's live timeline as whole lists (oldest first): the snapshot, then the list after each change. */
-fun ChatClient.timeline(dialogId: String, limit: UInt): Flow<List<TimelineMessage>> = flow {
+fun ChatClient.timeline(dialogId: String, limit: UInt): Flow<List<TimelineMessage>> = timelineLists(timelineEvents(dialogId, limit))
+
+/** The lists [events] describe, one per event. */
+internal fun timelineLists(events: Flow<TimelineEvent>): Flow<List<TimelineMessage>> = flow {
     val list = ArrayList<TimelineMessage>()
-    timelineEvents(dialogId, limit).collect { list.applyEvent(it); emit(list.toList()) }
+    events.collect { list.applyEvent(it); emit(list.toList()) }
 }
 
 /**
@@ -57,15 +60,20 @@ fun ChatClient.timeline(dialogId: String, limit: UInt): Flow<List<TimelineMessag
  * first), then one positional diff per change. Collecting opens the view (and starts a sync
  * with the server); cancelling the collector closes it.
  */
-fun ChatClient.dialogListEvents(limit: UInt): Flow<DialogListEvent> = callbackFlow {
-    val handle = watchDialogs(limit, object : DialogListListener {
+fun ChatClient.dialogListEvents(limit: UInt): Flow<DialogListEvent> = subscriptionFlow(dialogListEventsSource(limit))
+
+/** The listener registration behind [dialogListEvents]. */
+internal fun ChatClient.dialogListEventsSource(limit: UInt): suspend SendChannel<DialogListEvent>.() -> SubscriptionHandle = {
+    watchDialogs(limit, object : DialogListListener {
         override fun onDialogListEvent(event: DialogListEvent) { trySend(event) }
     })
-    awaitClose { handle.cancel() }
-}.buffer(Channel.UNLIMITED)
+}
 
 /** The live dialog list as whole lists (newest activity first): the snapshot, then the list after each change. */
-fun ChatClient.dialogList(limit: UInt): Flow<List<Dialog>> = flow {
+fun ChatClient.dialogList(limit: UInt): Flow<List<Dialog>> = dialogLists(dialogListEvents(limit))
+
+/** The lists [events] describe, one per event. */
+internal fun dialogLists(events: Flow<DialogListEvent>): Flow<List<Dialog>> = flow {
     val list = ArrayList<Dialog>()
-    dialogListEvents(limit).collect { list.applyEvent(it); emit(list.toList()) }
+    events.collect { list.applyEvent(it); emit(list.toList()) }
 }
