@@ -25,7 +25,7 @@ export CARGO_TERM_COLOR := never
 
 .PHONY: setup build bindings python kotlin swift android ios test test-rust test-python \
         test-kotlin test-interop check-targets check-deps check-paths demo bench chaos lint clean fuzz \
-        swift-sources
+        swift-sources test-examples wheel wheel-check
 
 setup:
 	scripts/setup.sh
@@ -43,12 +43,39 @@ bindings: build
 	$(BINDGEN) generate $(LIB) --language kotlin --no-format --out-dir $(BUILD)/bindings/kotlin
 	$(MAKE) --no-print-directory swift
 
-## python: a wheel built by maturin (uniffi bindings), installed into .venv.
+## python: a wheel built by maturin (uniffi bindings, test hooks, dev profile) with the type
+## stubs of the generated module added (scripts/wheel-finish.py), installed into .venv.
 python: build
 	scripts/setup.sh python
 	rm -rf $(BUILD)/wheels
 	PATH="$(TARGET):$$PATH" $(VENV)/bin/maturin build -q -m bindings/Cargo.toml --features test-hooks --out $(BUILD)/wheels
+	$(VENV)/bin/python scripts/wheel-finish.py $(BUILD)/wheels/cubechat-*.whl
 	$(VENV)/bin/pip install -q --disable-pip-version-check --force-reinstall --no-deps $(BUILD)/wheels/cubechat-*.whl
+
+## wheel: the shipped Python wheel: release profile, no test hooks, linked through zig against
+## glibc 2.17 (manylinux2014, the widest Rust's std allows), bindings generated from the
+## unstripped library, then stripped (scripts/wheel-finish.py --strip); prints its tags
+## (auditwheel show) and sizes. CPU-heavy (LTO, opt-level z): several minutes, not in `make test`.
+WHEEL_DIR := $(BUILD)/wheel-release
+wheel: build
+	scripts/setup.sh python wheel
+	rm -rf $(WHEEL_DIR)
+	PATH="$(VENV)/bin:$(TARGET):$$PATH" $(VENV)/bin/maturin build --release --zig \
+	    --compatibility manylinux2014 --target x86_64-unknown-linux-gnu \
+	    -m bindings/Cargo.toml --out $(WHEEL_DIR)
+	$(VENV)/bin/python scripts/wheel-finish.py $(WHEEL_DIR)/cubechat-*.whl --strip
+	$(VENV)/bin/auditwheel show $(WHEEL_DIR)/cubechat-*.whl
+	@unzip -l $(WHEEL_DIR)/cubechat-*.whl | awk '/libcubechat.so/ {print "wheel: library " $$1 " bytes"}'
+	@ls -l $(WHEEL_DIR)/cubechat-*.whl | awk '{print "wheel: " $$9 " " $$5 " bytes"}'
+
+## wheel-check: `make wheel`'s wheel installed with pip into a fresh virtualenv; mypy --strict
+## on the Python example against that install, then the example run with it against cubeserver.
+wheel-check: wheel
+	rm -rf $(BUILD)/wheel-venv
+	python3 -m venv $(BUILD)/wheel-venv
+	$(BUILD)/wheel-venv/bin/pip install -q --disable-pip-version-check $(WHEEL_DIR)/cubechat-*.whl
+	$(VENV)/bin/mypy --strict --no-incremental --python-executable $(BUILD)/wheel-venv/bin/python examples/python/chat.py
+	CUBESERVER_BIN=$(TARGET)/cubeserver timeout 120 $(BUILD)/wheel-venv/bin/python examples/python/chat.py
 
 ## kotlin: the Kotlin bindings and JUnit tests compiled for the JVM.
 kotlin: build
@@ -79,7 +106,7 @@ android:
 	android/build-aar.sh
 
 ## test: everything this machine can prove, in every language.
-test: check-paths setup build check-deps lint test-rust test-python test-kotlin test-interop check-targets test-swift
+test: check-paths setup build check-deps lint test-rust test-python test-examples test-kotlin test-interop check-targets test-swift
 	@echo "make test: all suites passed"
 
 test-rust: build
@@ -87,6 +114,11 @@ test-rust: build
 
 test-python: python
 	cd tests/python && CUBESERVER_BIN=$(TARGET)/cubeserver timeout 600 $(VENV)/bin/python -m pytest -q
+
+## test-examples: the Python example, type-checked (mypy --strict) and run against cubeserver.
+test-examples: python
+	$(VENV)/bin/mypy --strict --no-incremental examples/python/chat.py
+	CUBESERVER_BIN=$(TARGET)/cubeserver timeout 120 $(VENV)/bin/python examples/python/chat.py
 
 test-kotlin: kotlin
 	CUBESERVER_BIN=$(TARGET)/cubeserver timeout 600 scripts/run-junit.sh $(BUILD)/kotlin/classes "$(JAVA_CP)" $(TARGET) tests/kotlin

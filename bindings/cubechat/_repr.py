@@ -21,7 +21,7 @@ def show(name: str, value: Any) -> str:
     """One field as printed."""
     if name in REDACTED and value is not None and value != "":
         return "<redacted>"
-    if name in KEYS_ONLY and isinstance(value, dict):
+    if name in KEYS_ONLY and isinstance(value, dict) and value:
         return "<keys: " + ", ".join(sorted(map(str, value))) + ">"
     return repr(value)
 

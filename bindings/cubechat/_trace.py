@@ -47,11 +47,11 @@ def _call_with_error(call_status: Any, make_call: Callable[[], Any],
         try:
             return write_return_value(make_call())
         except error_type as e:
-            call_status.code = _gen._UniffiRustCallStatus.CALL_ERROR
+            call_status.code = getattr(_gen, "_UniffiRustCallStatus").CALL_ERROR
             call_status.error_buf = lower_error(e)
     except Exception as e:  # noqa: BLE001 - every app exception goes back to the library
-        call_status.code = _gen._UniffiRustCallStatus.CALL_UNEXPECTED_ERROR
-        call_status.error_buf = _gen._UniffiFfiConverterString.lower(
+        call_status.code = getattr(_gen, "_UniffiRustCallStatus").CALL_UNEXPECTED_ERROR
+        call_status.error_buf = getattr(_gen, "_UniffiFfiConverterString").lower(
             TRACE_MARK + redacted_trace(e))
 
 

@@ -18,7 +18,7 @@ import threading
 import weakref
 from typing import Any, Callable, List, Optional, TypeVar, Union
 
-from . import cubechat as _gen
+from .cubechat import cubechat as _gen
 from .cubechat import (ConnectionListener, ConnectionState, Dialog, DialogListListener,
                        LastActivityListener, MessageChange, MessageChangeListener,
                        MessageErrorListener, MessageListener, MessageStatus, PresenceEvent,

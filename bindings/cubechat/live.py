@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, List, TypeVar, Union
 
-from . import cubechat as _gen
+from .cubechat import cubechat as _gen
 from .cubechat import Dialog, DialogListEvent, TimelineEvent, TimelineMessage
 from .streams import DEFAULT_WINDOW, EventStream
 

@@ -22,8 +22,8 @@ import concurrent.futures
 import inspect
 import threading
 import weakref
-from typing import (Any, Awaitable, Callable, Deque, Generic, NamedTuple, Optional, Set,
-                    TypeVar, Union)
+from typing import (Any, Awaitable, Callable, Coroutine, Deque, Generic, NamedTuple,
+                    Optional, Set, TypeVar, Union)
 
 from .cubechat import SubscriptionHandle
 
@@ -233,7 +233,8 @@ def call_listener(fn: Callback) -> Callable[..., None]:
                             "from inside it") from None
 
         def run_async(*args: Any) -> None:
-            fut = asyncio.run_coroutine_threadsafe(fn(*args), loop)
+            coro: Coroutine[Any, Any, Any] = fn(*args)  # type: ignore[assignment]
+            fut: "concurrent.futures.Future[Any]" = asyncio.run_coroutine_threadsafe(coro, loop)
             while True:
                 try:
                     fut.result(timeout=1.0)
