@@ -60,7 +60,11 @@ WHEEL_DIR := $(BUILD)/wheel-release
 wheel: build
 	scripts/setup.sh python wheel
 	rm -rf $(WHEEL_DIR)
-	PATH="$(VENV)/bin:$(TARGET):$$PATH" $(VENV)/bin/maturin build --release --zig \
+	@# No strip at link time: linked through zig with the release profile's
+	@# strip = "debuginfo", the library had no symbol table left, where uniffi-bindgen
+	@# finds the bindings' metadata ("No UniFFI metadata found"); wheel-finish strips after.
+	CARGO_PROFILE_RELEASE_STRIP=none PATH="$(VENV)/bin:$(TARGET):$$PATH" \
+	    $(VENV)/bin/maturin build --release --zig \
 	    --compatibility manylinux2014 --target x86_64-unknown-linux-gnu \
 	    -m bindings/Cargo.toml --out $(WHEEL_DIR)
 	$(VENV)/bin/python scripts/wheel-finish.py $(WHEEL_DIR)/cubechat-*.whl --strip
