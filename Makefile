@@ -19,9 +19,11 @@ JAR       := $(JAR_DIR)/cubechat-jvm.jar
 JAVA_CP   := $(KOTLIN_LIB)/kotlin-stdlib.jar:/usr/share/java/jna.jar:/usr/share/java/junit-jupiter-api.jar:$(KOTLIN_LIB)/kotlinx-coroutines-core-jvm.jar:$(KOTLIN_LIB)/kotlin-test.jar:$(KOTLIN_LIB)/kotlin-test-junit5.jar
 PORTABILITY_TARGETS := aarch64-linux-android aarch64-apple-ios
 # The one feature set every local build uses (so the library is built once per `make test`):
-# the FFI test hooks the Python and Kotlin tests call. Shipped libraries (android/, ios/) are
-# built without it.
-FEATURES  := --features cubechat-ffi/test-hooks
+# the FFI test hooks the Python and Kotlin tests call, and `bindgen` (the uniffi-bindgen
+# binary). One set for build, clippy, tests and maturin: a second set would rebuild the
+# library each time the other one ran. Shipped libraries (wheel, jar, android/, ios/) are
+# built without either.
+FEATURES  := --features cubechat-ffi/test-hooks,cubechat-ffi/bindgen
 # The crates whose API docs must build without warnings (`make lint`).
 DOC_CRATES:= -p cubechat-wire -p cubechat-core -p cubechat-ffi
 
@@ -29,7 +31,7 @@ export CARGO_TERM_COLOR := never
 
 .PHONY: setup build bindings python kotlin swift android ios test test-rust test-python \
         test-kotlin test-interop check-targets jar example-kotlin check-deps check-paths demo bench chaos lint clean fuzz \
-        swift-sources
+        swift-sources test-examples wheel wheel-check check-snippets
 
 setup:
 	scripts/setup.sh
@@ -38,7 +40,6 @@ setup:
 ## (dev profile, once).
 build:
 	cargo build --workspace --all-targets $(FEATURES)
-	cargo build -p cubechat-ffi --features bindgen,test-hooks --bin uniffi-bindgen
 
 ## bindings: Python, Kotlin and Swift sources generated from the unstripped library.
 bindings: build
@@ -47,12 +48,43 @@ bindings: build
 	$(BINDGEN) generate $(LIB) --language kotlin --no-format --out-dir $(BUILD)/bindings/kotlin
 	$(MAKE) --no-print-directory swift
 
-## python: a wheel built by maturin (uniffi bindings), installed into .venv.
+## python: a wheel built by maturin (uniffi bindings, test hooks, dev profile) with the type
+## stubs of the generated module added (scripts/wheel-finish.py), installed into .venv.
 python: build
 	scripts/setup.sh python
 	rm -rf $(BUILD)/wheels
-	PATH="$(TARGET):$$PATH" $(VENV)/bin/maturin build -q -m bindings/Cargo.toml --features test-hooks --out $(BUILD)/wheels
+	PATH="$(TARGET):$$PATH" $(VENV)/bin/maturin build -q -m bindings/Cargo.toml --features test-hooks,bindgen --out $(BUILD)/wheels
+	$(VENV)/bin/python scripts/wheel-finish.py $(BUILD)/wheels/cubechat-*.whl
 	$(VENV)/bin/pip install -q --disable-pip-version-check --force-reinstall --no-deps $(BUILD)/wheels/cubechat-*.whl
+
+## wheel: the shipped Python wheel: release profile, no test hooks, linked through zig against
+## glibc 2.17 (manylinux2014, the widest Rust's std allows), bindings generated from the
+## unstripped library, then stripped (scripts/wheel-finish.py --strip); prints its tags
+## (auditwheel show) and sizes. CPU-heavy (LTO, opt-level z): several minutes, not in `make test`.
+WHEEL_DIR := $(BUILD)/wheel-release
+wheel: build
+	scripts/setup.sh python wheel
+	rm -rf $(WHEEL_DIR)
+	@# No strip at link time: linked through zig with the release profile's
+	@# strip = "debuginfo", the library had no symbol table left, where uniffi-bindgen
+	@# finds the bindings' metadata ("No UniFFI metadata found"); wheel-finish strips after.
+	CARGO_PROFILE_RELEASE_STRIP=none PATH="$(VENV)/bin:$(TARGET):$$PATH" \
+	    $(VENV)/bin/maturin build --release --zig \
+	    --compatibility manylinux2014 --target x86_64-unknown-linux-gnu \
+	    -m bindings/Cargo.toml --out $(WHEEL_DIR)
+	$(VENV)/bin/python scripts/wheel-finish.py $(WHEEL_DIR)/cubechat-*.whl --strip
+	$(VENV)/bin/auditwheel show $(WHEEL_DIR)/cubechat-*.whl
+	@unzip -l $(WHEEL_DIR)/cubechat-*.whl | awk '/libcubechat.so/ {print "wheel: library " $$1 " bytes"}'
+	@ls -l $(WHEEL_DIR)/cubechat-*.whl | awk '{print "wheel: " $$9 " " $$5 " bytes"}'
+
+## wheel-check: `make wheel`'s wheel installed with pip into a fresh virtualenv; mypy --strict
+## on the Python example against that install, then the example run with it against cubeserver.
+wheel-check: wheel
+	rm -rf $(BUILD)/wheel-venv
+	python3 -m venv $(BUILD)/wheel-venv
+	$(BUILD)/wheel-venv/bin/pip install -q --disable-pip-version-check $(WHEEL_DIR)/cubechat-*.whl
+	$(VENV)/bin/mypy --strict --no-incremental --python-executable $(BUILD)/wheel-venv/bin/python examples/python/chat.py
+	CUBESERVER_BIN=$(TARGET)/cubeserver timeout 120 $(BUILD)/wheel-venv/bin/python examples/python/chat.py
 
 ## kotlin: the Kotlin bindings and JUnit tests compiled for the JVM.
 kotlin: build
@@ -110,7 +142,7 @@ android:
 	android/build-aar.sh
 
 ## test: everything this machine can prove, in every language.
-test: check-paths setup build check-deps lint test-rust test-python test-kotlin example-kotlin test-interop check-targets test-swift
+test: check-paths check-snippets setup build check-deps lint test-rust test-python test-examples test-kotlin example-kotlin test-interop check-targets test-swift
 	@echo "make test: all suites passed"
 
 test-rust: build
@@ -118,6 +150,11 @@ test-rust: build
 
 test-python: python
 	cd tests/python && CUBESERVER_BIN=$(TARGET)/cubeserver timeout 600 $(VENV)/bin/python -m pytest -q
+
+## test-examples: the Python example, type-checked (mypy --strict) and run against cubeserver.
+test-examples: python
+	$(VENV)/bin/mypy --strict --no-incremental examples/python/chat.py
+	CUBESERVER_BIN=$(TARGET)/cubeserver timeout 120 $(VENV)/bin/python examples/python/chat.py
 
 test-kotlin: kotlin
 	CUBESERVER_BIN=$(TARGET)/cubeserver timeout 600 scripts/run-junit.sh $(BUILD)/kotlin/classes "$(JAVA_CP)" $(TARGET) tests/kotlin
@@ -138,6 +175,11 @@ check-deps:
 	@if cargo tree -p cubechat-ffi -e normal --prefix none | grep -iE '^(openssl|native-tls|aws-lc)'; then \
 	  echo "check-deps: forbidden TLS crates in cubechat-ffi" >&2; exit 1; fi
 	@echo "check-deps: cubechat-ffi uses rustls + ring only"
+
+## check-snippets: every code block of docs/guide/ equals the tested region it names
+## (scripts/snippets.py; `scripts/snippets.py --write` refreshes them).
+check-snippets:
+	scripts/snippets.py
 
 ## check-paths: no tracked file refers to a path outside the repository (it stands alone).
 check-paths:

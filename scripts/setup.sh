@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs everything `make test` and `make demo` need, idempotently:
-#   apt: JNA + JUnit 5 (Kotlin tests); pip (in .venv): maturin, pytest, pytest-asyncio;
+#   apt: JNA + JUnit 5 (Kotlin tests); pip (in .venv): maturin, pytest, pytest-asyncio, mypy,
+#   wheel; `wheel` (only for `make wheel`, not part of the default): ziglang, auditwheel;
 #   npm (in .tools): the Kotlin compiler; npm (tests/interop): the official ConnectyCube JS SDK;
 #   rustup + apt clang: the Android and iOS targets used for the portability check;
 #   apt: ejabberd (the reference XMPP server of the engine's XMPP tests).
-# Usage: scripts/setup.sh [python] [kotlin] [interop] [targets] [ejabberd]   (no argument = all)
+# Usage: scripts/setup.sh [python] [kotlin] [interop] [targets] [ejabberd] [wheel]
+#   (no argument = all but wheel)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 parts=("$@"); [ ${#parts[@]} -eq 0 ] && parts=(python kotlin interop targets ejabberd)
@@ -16,10 +18,17 @@ if has python; then
   if [ ! -x .venv/bin/python ]; then
     log "creating .venv"; python3 -m venv .venv
   fi
-  if ! .venv/bin/python -c 'import maturin, pytest, pytest_asyncio' 2>/dev/null \
+  if ! .venv/bin/python -c 'import maturin, pytest, pytest_asyncio, mypy, wheel' 2>/dev/null \
      || ! .venv/bin/maturin --version >/dev/null 2>&1; then
     log "installing Python tools"
     .venv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt
+  fi
+fi
+
+if has wheel; then
+  if ! .venv/bin/python -c 'import ziglang, auditwheel' 2>/dev/null; then
+    log "installing the wheel tools (zig, auditwheel)"
+    .venv/bin/pip install -q --disable-pip-version-check -r bindings/requirements-wheel.txt
   fi
 fi
 

@@ -7,14 +7,20 @@ use cubechat_core as core;
 
 use crate::convert::{ClientConfig, LoginId, NewUser, Session, SessionEvent, User};
 use crate::error::ChatError;
-use crate::handle::{Listener, SubscriptionHandle};
+use crate::handle::SubscriptionHandle;
 use crate::runtime::run;
 
-/// Receives session events. Called on a background thread, one event at a time, in order;
-/// keep it fast and never call back into the client synchronously from it.
+/// Receives session events: the current session first, then every change, in order.
+///
+/// Threads: called on this subscription's own thread (`cubechat-deliver`), one event at a
+/// time, in order; never on the engine's threads, so a slow or blocking call delays only
+/// this subscription. Events wait, none skipped, until the call returns; a subscription
+/// 65,536 events behind ends (see `SubscriptionHandle`). Calling the client from here is
+/// allowed.
 #[uniffi::export(foreign)]
 pub trait SessionListener: Send + Sync {
-    /// One session event. Returning an error only logs it.
+    /// One session event. An error or exception raised here is logged (the first one of
+    /// a subscription); later events are still delivered.
     fn on_session_event(&self, event: SessionEvent) -> Result<(), ChatError>;
 }
 
@@ -143,16 +149,12 @@ impl ChatClient {
         &self,
         listener: Arc<dyn SessionListener>,
     ) -> Result<Arc<SubscriptionHandle>, ChatError> {
-        let (snapshot, mut rx) = self.inner.subscribe_session();
-        SubscriptionHandle::spawn(async move {
-            let current = SessionEvent::Current {
-                user_id: snapshot.map(|s| s.user_id),
-            };
-            let l = Listener::new("SessionListener");
-            l.deliver(|| listener.on_session_event(current));
-            while let Some(event) = rx.recv().await {
-                l.deliver(|| listener.on_session_event(event.into()));
-            }
+        let (snapshot, rx) = self.inner.subscribe_session();
+        let current = SessionEvent::Current {
+            user_id: snapshot.map(|s| s.user_id),
+        };
+        SubscriptionHandle::forward("SessionListener", current, rx, move |e| {
+            listener.on_session_event(e)
         })
     }
 }

@@ -33,6 +33,8 @@ pub use chat::{
 pub use client::{ChatClient, SessionListener};
 pub use convert::{ClientConfig, LoginId, NewUser, ReconnectConfig, Session, SessionEvent, User};
 pub use error::ChatError;
+#[cfg(feature = "test-hooks")]
+pub use handle::live_subscription_count;
 pub use handle::SubscriptionHandle;
 pub use local::{
     DialogListEvent, DialogListListener, MessageState, QueuedFile, TimelineEvent, TimelineListener,

@@ -289,21 +289,31 @@ impl From<QueuedFile> for cubechat_core::QueuedFile {
     }
 }
 
-/// Hears the dialog list: the snapshot first, then every change, in order. Called on a
-/// background thread, one event at a time; keep it fast and never call back into the
-/// client synchronously from it.
+/// Hears the dialog list: the snapshot first, then every change, in order.
+///
+/// Threads: called on this subscription's own thread (`cubechat-deliver`), one event at a
+/// time, in order; never on the engine's threads, so a slow or blocking call delays only
+/// this subscription. Events wait, none skipped, until the call returns; a subscription
+/// 65,536 events behind ends (see `SubscriptionHandle`). Calling the client from here is
+/// allowed.
 #[uniffi::export(foreign)]
 pub trait DialogListListener: Send + Sync {
-    /// One dialog-list event. Returning an error only logs it.
+    /// One dialog-list event. An error or exception raised here is logged (the first one of
+    /// a subscription); later events are still delivered.
     fn on_dialog_list_event(&self, event: DialogListEvent) -> Result<(), ChatError>;
 }
 
-/// Hears one dialog's timeline: the snapshot first, then every change, in order. Called on
-/// a background thread, one event at a time; keep it fast and never call back into the
-/// client synchronously from it.
+/// Hears one dialog's timeline: the snapshot first, then every change, in order.
+///
+/// Threads: called on this subscription's own thread (`cubechat-deliver`), one event at a
+/// time, in order; never on the engine's threads, so a slow or blocking call delays only
+/// this subscription. Events wait, none skipped, until the call returns; a subscription
+/// 65,536 events behind ends (see `SubscriptionHandle`). Calling the client from here is
+/// allowed.
 #[uniffi::export(foreign)]
 pub trait TimelineListener: Send + Sync {
-    /// One timeline event. Returning an error only logs it.
+    /// One timeline event. An error or exception raised here is logged (the first one of
+    /// a subscription); later events are still delivered.
     fn on_timeline_event(&self, event: TimelineEvent) -> Result<(), ChatError>;
 }
 

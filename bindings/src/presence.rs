@@ -116,18 +116,30 @@ pub enum PresenceEvent {
 }
 
 /// Hears last-activity pushes, room occupants joining and leaving, and kicks.
+///
+/// Threads: called on this subscription's own thread (`cubechat-deliver`), one event at a
+/// time, in order; never on the engine's threads, so a slow or blocking call delays only
+/// this subscription. Events wait, none skipped, until the call returns; a subscription
+/// 65,536 events behind ends (see `SubscriptionHandle`). Calling the client from here is
+/// allowed.
 #[uniffi::export(foreign)]
 pub trait PresenceListener: Send + Sync {
-    /// An error or exception raised here is logged once per subscription; later events are
-    /// still delivered.
+    /// An error or exception raised here is logged (the first one of a subscription, with
+    /// its traceback when the language layer supplies it); later events are still delivered.
     fn on_presence(&self, event: PresenceEvent) -> Result<(), ChatError>;
 }
 
 /// Hears one user's logins (`seconds` 0) and logouts (seconds since last seen).
+///
+/// Threads: called on this subscription's own thread (`cubechat-deliver`), one event at a
+/// time, in order; never on the engine's threads, so a slow or blocking call delays only
+/// this subscription. Events wait, none skipped, until the call returns; a subscription
+/// 65,536 events behind ends (see `SubscriptionHandle`). Calling the client from here is
+/// allowed.
 #[uniffi::export(foreign)]
 pub trait LastActivityListener: Send + Sync {
-    /// An error or exception raised here is logged once per subscription; later events are
-    /// still delivered.
+    /// An error or exception raised here is logged (the first one of a subscription, with
+    /// its traceback when the language layer supplies it); later events are still delivered.
     fn on_last_activity(&self, user_id: u64, seconds: u64) -> Result<(), ChatError>;
 }
 

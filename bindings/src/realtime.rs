@@ -12,7 +12,7 @@ use cubechat_core::xmpp as core;
 use crate::chat::Attachment;
 use crate::client::ChatClient;
 use crate::error::ChatError;
-use crate::handle::{Listener, SubscriptionHandle};
+use crate::handle::SubscriptionHandle;
 use crate::runtime::{rt, run};
 
 /// What the chat login authenticates with. Printing it never shows the password.
@@ -305,34 +305,58 @@ pub struct SystemMessage {
 }
 
 /// Hears the connection state: the current one first, then every change.
+///
+/// Threads: called on this subscription's own thread (`cubechat-deliver`), one event at a
+/// time, in order; never on the engine's threads, so a slow or blocking call delays only
+/// this subscription. Events wait, none skipped, until the call returns; a subscription
+/// 65,536 events behind ends (see `SubscriptionHandle`). Calling the client from here is
+/// allowed.
 #[uniffi::export(foreign)]
 pub trait ConnectionListener: Send + Sync {
-    /// An error or exception raised here is logged once per subscription; later events are
-    /// still delivered.
+    /// An error or exception raised here is logged (the first one of a subscription, with
+    /// its traceback when the language layer supplies it); later events are still delivered.
     fn on_state(&self, state: ConnectionState) -> Result<(), ChatError>;
 }
 
 /// Hears new messages (each id once).
+///
+/// Threads: called on this subscription's own thread (`cubechat-deliver`), one event at a
+/// time, in order; never on the engine's threads, so a slow or blocking call delays only
+/// this subscription. Events wait, none skipped, until the call returns; a subscription
+/// 65,536 events behind ends (see `SubscriptionHandle`). Calling the client from here is
+/// allowed.
 #[uniffi::export(foreign)]
 pub trait MessageListener: Send + Sync {
-    /// An error or exception raised here is logged once per subscription; later events are
-    /// still delivered.
+    /// An error or exception raised here is logged (the first one of a subscription, with
+    /// its traceback when the language layer supplies it); later events are still delivered.
     fn on_message(&self, message: ReceivedMessage) -> Result<(), ChatError>;
 }
 
 /// Hears sent / failed / delivered / read statuses.
+///
+/// Threads: called on this subscription's own thread (`cubechat-deliver`), one event at a
+/// time, in order; never on the engine's threads, so a slow or blocking call delays only
+/// this subscription. Events wait, none skipped, until the call returns; a subscription
+/// 65,536 events behind ends (see `SubscriptionHandle`). Calling the client from here is
+/// allowed.
 #[uniffi::export(foreign)]
 pub trait StatusListener: Send + Sync {
-    /// An error or exception raised here is logged once per subscription; later events are
-    /// still delivered.
+    /// An error or exception raised here is logged (the first one of a subscription, with
+    /// its traceback when the language layer supplies it); later events are still delivered.
     fn on_status(&self, status: MessageStatus) -> Result<(), ChatError>;
 }
 
 /// Hears typing: `composing` true when a user starts, false when they pause.
+///
+/// Threads: called on this subscription's own thread (`cubechat-deliver`), one event at a
+/// time, in order; never on the engine's threads, so a slow or blocking call delays only
+/// this subscription. Events wait, none skipped, until the call returns; a subscription
+/// 65,536 events behind ends (see `SubscriptionHandle`). Calling the client from here is
+/// allowed.
 #[uniffi::export(foreign)]
 pub trait TypingListener: Send + Sync {
-    /// An error or exception raised here is logged once per subscription; later events are
-    /// still delivered.
+    /// An error or exception raised here is logged (the first one of a subscription, with
+    /// its traceback when the language layer supplies it); later events are still delivered.
     fn on_typing(
         &self,
         dialog_id: Option<String>,
@@ -342,26 +366,44 @@ pub trait TypingListener: Send + Sync {
 }
 
 /// Hears edits, deletions and reaction changes.
+///
+/// Threads: called on this subscription's own thread (`cubechat-deliver`), one event at a
+/// time, in order; never on the engine's threads, so a slow or blocking call delays only
+/// this subscription. Events wait, none skipped, until the call returns; a subscription
+/// 65,536 events behind ends (see `SubscriptionHandle`). Calling the client from here is
+/// allowed.
 #[uniffi::export(foreign)]
 pub trait MessageChangeListener: Send + Sync {
-    /// An error or exception raised here is logged once per subscription; later events are
-    /// still delivered.
+    /// An error or exception raised here is logged (the first one of a subscription, with
+    /// its traceback when the language layer supplies it); later events are still delivered.
     fn on_change(&self, change: MessageChange) -> Result<(), ChatError>;
 }
 
 /// Hears system messages.
+///
+/// Threads: called on this subscription's own thread (`cubechat-deliver`), one event at a
+/// time, in order; never on the engine's threads, so a slow or blocking call delays only
+/// this subscription. Events wait, none skipped, until the call returns; a subscription
+/// 65,536 events behind ends (see `SubscriptionHandle`). Calling the client from here is
+/// allowed.
 #[uniffi::export(foreign)]
 pub trait SystemMessageListener: Send + Sync {
-    /// An error or exception raised here is logged once per subscription; later events are
-    /// still delivered.
+    /// An error or exception raised here is logged (the first one of a subscription, with
+    /// its traceback when the language layer supplies it); later events are still delivered.
     fn on_system_message(&self, message: SystemMessage) -> Result<(), ChatError>;
 }
 
 /// Hears messages the server bounced (e.g. the recipient blocked this user).
+///
+/// Threads: called on this subscription's own thread (`cubechat-deliver`), one event at a
+/// time, in order; never on the engine's threads, so a slow or blocking call delays only
+/// this subscription. Events wait, none skipped, until the call returns; a subscription
+/// 65,536 events behind ends (see `SubscriptionHandle`). Calling the client from here is
+/// allowed.
 #[uniffi::export(foreign)]
 pub trait MessageErrorListener: Send + Sync {
-    /// An error or exception raised here is logged once per subscription; later events are
-    /// still delivered.
+    /// An error or exception raised here is logged (the first one of a subscription, with
+    /// its traceback when the language layer supplies it); later events are still delivered.
     fn on_message_error(
         &self,
         message_id: String,
@@ -371,8 +413,9 @@ pub trait MessageErrorListener: Send + Sync {
 }
 
 impl ChatClient {
-    /// A delivery loop over the chat events, calling `f` for each one it maps. The event
-    /// receiver is taken before this returns, so nothing after the call is missed.
+    /// A subscription over the chat events, calling the listener call `f` maps each event to
+    /// (on the subscription's own delivery thread, see `handle`). The event receiver is taken
+    /// before this returns, so nothing after the call is missed.
     pub(crate) fn subscribe_events(
         &self,
         what: &'static str,
@@ -380,15 +423,8 @@ impl ChatClient {
             + Send
             + 'static,
     ) -> Result<Arc<SubscriptionHandle>, ChatError> {
-        let mut rx = self.core().subscribe_chat();
-        SubscriptionHandle::spawn(async move {
-            let listener = Listener::new(what);
-            while let Some(event) = rx.recv().await {
-                if let Some(call) = f(event) {
-                    listener.deliver(call);
-                }
-            }
-        })
+        let rx = self.core().subscribe_chat();
+        SubscriptionHandle::deliver(what, None, rx, f)
     }
 }
 

@@ -5,9 +5,11 @@
 //! asyncio); the engine's futures run only here. A panic inside becomes
 //! [`ChatError::Internal`]; a dropped (cancelled) foreign future aborts its task.
 
+use std::cell::Cell;
 use std::future::Future;
-use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use tokio::runtime::{Builder, Handle, Runtime};
 
@@ -51,12 +53,73 @@ pub(crate) fn rt() -> Result<Handle, ChatError> {
     }
 }
 
-/// Stops the library's runtime for good: running calls end, listeners stop, and later
-/// calls fail with `Internal`. Waits up to 2 s for the worker threads to finish what they
+/// Set by [`shutdown`]: no listener call starts afterwards.
+static SHUT_DOWN: AtomicBool = AtomicBool::new(false);
+
+/// Listener calls running now (on subscriptions' delivery threads), for [`shutdown`] to wait.
+static IN_FLIGHT: Mutex<usize> = Mutex::new(0);
+static IN_FLIGHT_DONE: Condvar = Condvar::new();
+
+thread_local! {
+    /// True on a delivery thread while it calls a listener.
+    static IN_DELIVERY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether [`shutdown`] was called.
+pub(crate) fn is_shut_down() -> bool {
+    SHUT_DOWN.load(Ordering::SeqCst)
+}
+
+/// Marks one listener call as running, so that [`shutdown`] waits for it; `None` once the
+/// library is shut down (the call must not start).
+pub(crate) struct DeliveryGuard(());
+
+impl DeliveryGuard {
+    /// Enters a listener call, unless the library is shut down.
+    pub(crate) fn enter() -> Option<Self> {
+        let mut n = IN_FLIGHT.lock().unwrap_or_else(|p| p.into_inner());
+        if is_shut_down() {
+            return None;
+        }
+        *n += 1;
+        IN_DELIVERY.with(|d| d.set(true));
+        Some(Self(()))
+    }
+}
+
+impl Drop for DeliveryGuard {
+    fn drop(&mut self) {
+        IN_DELIVERY.with(|d| d.set(false));
+        let mut n = IN_FLIGHT.lock().unwrap_or_else(|p| p.into_inner());
+        *n = n.saturating_sub(1);
+        IN_FLIGHT_DONE.notify_all();
+    }
+}
+
+/// Stops the library's runtime for good: running calls end, listeners stop (no listener call
+/// starts afterwards), and later calls fail with `Internal`. Waits up to 2 s for listener
+/// calls already running to return, and up to 2 s for the worker threads to finish what they
 /// are doing. Call it only when the process is about to exit: the Python package registers
-/// it with `atexit`, so no worker thread calls into an interpreter that is shutting down.
+/// it with `atexit`, so no cubechat thread calls into an interpreter that is shutting down.
 #[uniffi::export]
 pub fn shutdown() {
+    {
+        let mut n = IN_FLIGHT.lock().unwrap_or_else(|p| p.into_inner());
+        SHUT_DOWN.store(true, Ordering::SeqCst);
+        // A listener calling shutdown would wait for itself: count it out.
+        let own = usize::from(IN_DELIVERY.with(Cell::get));
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while *n > own {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            n = IN_FLIGHT_DONE
+                .wait_timeout(n, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
     let old = std::mem::replace(&mut *state(), State::ShutDown);
     if let State::Running(rt) = old {
         if Handle::try_current().is_ok() {

@@ -94,7 +94,11 @@ pub struct UploadOptions {
 }
 
 /// Receives the progress of an upload or a download: once at 0, about once per percent,
-/// and once at the end. Called on a cubechat thread; return quickly.
+/// and once at the end.
+///
+/// Threads: called synchronously inside the transfer, on one of the library's two runtime
+/// threads; return quickly (hand the numbers to your UI thread), since a blocking call
+/// holds up that thread's other work until it returns.
 #[uniffi::export(foreign)]
 pub trait TransferListener: Send + Sync {
     /// `done` bytes of `total` (0 when the total is unknown).
