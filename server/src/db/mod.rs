@@ -201,6 +201,16 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     );
     CREATE INDEX pushes_recipient ON pushes(recipient_id, seq);",
+    // 6: users', dialogs' and messages' times (and occupants', reactions' and system
+    // messages' times) in Unix
+    // milliseconds, as the platform keeps them, so a time filter sees sub-second changes.
+    "UPDATE users SET created_at = created_at * 1000, updated_at = updated_at * 1000,
+        last_request_at = last_request_at * 1000;
+    UPDATE dialogs SET created_at = created_at * 1000, updated_at = updated_at * 1000;
+    UPDATE dialog_occupants SET joined_at = joined_at * 1000;
+    UPDATE messages SET created_at = created_at * 1000, updated_at = updated_at * 1000;
+    UPDATE reactions SET created_at = created_at * 1000;
+    UPDATE system_messages SET created_at = created_at * 1000;",
 ];
 
 /// The shared database handle. Cheap to clone.
@@ -290,11 +300,18 @@ fn migrate(conn: &mut Connection) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Current Unix time in seconds.
+/// Current Unix time in seconds (sessions, blobs, privacy lists, the push outbox).
 pub fn now() -> i64 {
+    now_ms().div_euclid(1000)
+}
+
+/// Current Unix time in milliseconds: the unit of users', dialogs' and messages'
+/// `created_at`/`updated_at` (and users' `last_request_at`, occupants' `joined_at`), which
+/// time filters compare with sub-second precision (protocol reference §2.3).
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
 

@@ -1,7 +1,7 @@
 //! The `users` table. Users belong to one application; every lookup takes the app id.
 
 use cubechat_wire::auth::User;
-use cubechat_wire::time::iso8601;
+use cubechat_wire::time::iso8601_of_millis;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
@@ -43,9 +43,9 @@ impl UserRow {
             user_tags: self.user_tags.clone(),
             timezone: self.timezone,
             is_guest: self.is_guest.then_some(true),
-            created_at: Some(iso8601(self.created_at)),
-            updated_at: Some(iso8601(self.updated_at)),
-            last_request_at: self.last_request_at.map(iso8601),
+            created_at: Some(iso8601_of_millis(self.created_at)),
+            updated_at: Some(iso8601_of_millis(self.updated_at)),
+            last_request_at: self.last_request_at.map(iso8601_of_millis),
         }
     }
 }

@@ -121,13 +121,13 @@ async fn track_session(State(state): State<AppState>, mut req: Request, next: Ne
     let path = req.uri().path().to_owned();
     let mut expires_at = None;
     if let Some(token) = token_of(req.headers()) {
-        let now = db::now();
+        let now_ms = db::now_ms();
         let ttl = state.settings.session_ttl;
         let found = state.db.call(|c| {
-            let row = sessions::touch(c, token, now, ttl)?;
+            let row = sessions::touch(c, token, now_ms.div_euclid(1000), ttl)?;
             if let Some(row) = &row {
                 if row.user_id != 0 {
-                    user_db::touch_last_request(c, row.user_id, now)?;
+                    user_db::touch_last_request(c, row.user_id, now_ms)?;
                 }
             }
             Ok::<_, ApiError>(row)

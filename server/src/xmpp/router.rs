@@ -553,7 +553,7 @@ impl Hub {
         let (app, sender) = origin.key;
         let id = el.attr("id").filter(|i| is_object_id(i)).map(str::to_owned);
         let markable = extra.markable || child(el, "markable").is_some();
-        let now = db::now();
+        let now = db::now_ms();
         let dialog_hint = extra.dialog_id.clone();
         let dialog = dialog.cloned();
         self.db.call(|c| {
@@ -603,7 +603,7 @@ impl Hub {
     }
 
     fn apply_edit(&self, sender: u64, message_id: &str, body: &str) -> Result<(), Bounce> {
-        let now = db::now();
+        let now = db::now_ms();
         Ok(self.db.with(|c| {
             if let Some(row) = message_db::find(c, message_id)? {
                 if row.sender_id == sender {
@@ -1185,7 +1185,7 @@ mod privacy_tests {
                         &UserRow {
                             app_id: 1,
                             login: Some(format!("u{i}")),
-                            created_at: db::now() - 100,
+                            created_at: db::now_ms() - 100_000,
                             ..UserRow::default()
                         },
                     )
