@@ -1,15 +1,17 @@
 //! SQLite storage: one connection behind a mutex, a linear list of schema migrations, and
 //! one submodule of plain query functions per area (`users`, `sessions`, `dialogs`,
-//! `messages`, `blobs`, `privacy`, `activity`).
+//! `messages`, `blobs`, `privacy`, `activity`, `push`, `address_book`).
 //!
 //! Query functions take a `&Connection` (a `Transaction` derefs to one), so a handler can run
 //! several of them atomically inside one [`Db::call`].
 
 pub mod activity;
+pub mod address_book;
 pub mod blobs;
 pub mod dialogs;
 pub mod messages;
 pub mod privacy;
+pub mod push;
 pub mod sessions;
 pub mod users;
 
@@ -211,6 +213,62 @@ const MIGRATIONS: &[&str] = &[
     UPDATE messages SET created_at = created_at * 1000, updated_at = updated_at * 1000;
     UPDATE reactions SET created_at = created_at * 1000;
     UPDATE system_messages SET created_at = created_at * 1000;",
+    // 7: push subscriptions, push events, the per-subscription push outbox, address books.
+    "CREATE TABLE push_subscriptions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        app_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        channel TEXT NOT NULL,
+        token TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        bundle_identifier TEXT,
+        udid TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        web_auth TEXT,
+        web_p256dh TEXT,
+        created_at INTEGER NOT NULL,
+        UNIQUE (app_id, udid, channel)
+    );
+    CREATE INDEX push_subscriptions_user ON push_subscriptions(app_id, user_id);
+    CREATE TABLE push_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        app_id INTEGER NOT NULL,
+        user_id INTEGER,
+        channel TEXT,
+        environment TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        message TEXT NOT NULL,
+        recipients TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE push_outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        app_id INTEGER NOT NULL,
+        recipient_id INTEGER NOT NULL,
+        subscription_id INTEGER NOT NULL,
+        channel TEXT NOT NULL,
+        token TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        bundle_identifier TEXT,
+        udid TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        event_id INTEGER,
+        dialog_id TEXT,
+        message_id TEXT,
+        sender_id INTEGER,
+        payload TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX push_outbox_recipient ON push_outbox(recipient_id, id);
+    CREATE TABLE address_book (
+        app_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        udid TEXT NOT NULL DEFAULT '',
+        phone TEXT NOT NULL,
+        name TEXT NOT NULL,
+        PRIMARY KEY (app_id, user_id, udid, phone)
+    );",
 ];
 
 /// The shared database handle. Cheap to clone.

@@ -172,6 +172,15 @@ pub fn find_by_email(
     .optional()
 }
 
+/// The app's users that have a phone, by id.
+pub fn with_phone(conn: &Connection, app_id: u64) -> rusqlite::Result<Vec<UserRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM users WHERE app_id = ?1 AND phone IS NOT NULL ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([app_id], from_row)?;
+    rows.collect()
+}
+
 pub fn touch_last_request(conn: &Connection, id: u64, now: i64) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE users SET last_request_at = ?2 WHERE id = ?1",

@@ -8,6 +8,7 @@
 //!   `CB-Token-ExpirationDate` to the response;
 //! - unknown routes and methods answer in the ConnectyCube error shape.
 
+pub mod address_book;
 pub mod admin;
 pub mod auth;
 pub mod blobs;
@@ -16,6 +17,7 @@ mod chat_tests;
 pub mod dialogs;
 pub mod extract;
 pub mod messages;
+pub mod push;
 pub mod query;
 pub mod users;
 
@@ -58,6 +60,8 @@ pub fn router(state: AppState) -> Router {
         .merge(dialogs::routes())
         .merge(messages::routes())
         .merge(blobs::routes())
+        .merge(push::routes())
+        .merge(address_book::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), track_session))

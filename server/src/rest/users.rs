@@ -294,6 +294,8 @@ async fn delete_user(
     state.db.call(|c| {
         let tx = c.transaction()?;
         sessions::delete_for_user(&tx, id)?;
+        db::push::delete_for_user(&tx, session.app_id, id)?;
+        db::address_book::delete_for_user(&tx, session.app_id, id)?;
         user_db::delete(&tx, id)?;
         tx.commit()?;
         Ok::<_, ApiError>(())
