@@ -68,7 +68,7 @@ async fn sign_up(
         }
     };
     let UserParamsEnvelope { user: params } = parse_json(&body)?;
-    let now = db::now();
+    let now = db::now_ms();
     let user = state.db.call(|c| {
         let tx = c.transaction()?;
         let user = create_user(&tx, app_id, &params, now)?;
@@ -85,8 +85,8 @@ async fn sign_up(
         .into_response())
 }
 
-/// Validates `params` and inserts a new user. Run it inside a transaction with the rest of
-/// the operation.
+/// Validates `params` and inserts a new user created at `now` (Unix milliseconds). Run it
+/// inside a transaction with the rest of the operation.
 pub(crate) fn create_user(
     conn: &Connection,
     app_id: u64,
@@ -187,7 +187,7 @@ async fn update_user(
             "Forbidden. You can only update your own user.",
         ));
     }
-    let now = db::now();
+    let now = db::now_ms();
     let user = state.db.call(|c| {
         let tx = c.transaction()?;
         let mut user = user_db::find(&tx, session.app_id, id)?.ok_or_else(ApiError::not_found)?;
@@ -294,6 +294,8 @@ async fn delete_user(
     state.db.call(|c| {
         let tx = c.transaction()?;
         sessions::delete_for_user(&tx, id)?;
+        db::push::delete_for_user(&tx, session.app_id, id)?;
+        db::address_book::delete_for_user(&tx, session.app_id, id)?;
         user_db::delete(&tx, id)?;
         tx.commit()?;
         Ok::<_, ApiError>(())
