@@ -35,6 +35,7 @@ pub mod rest;
 pub mod storage;
 pub mod store;
 pub mod stream;
+pub mod users;
 pub mod view;
 pub mod xmpp;
 
