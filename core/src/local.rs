@@ -326,7 +326,7 @@ fn refresh<T: Clone + PartialEq, B>(
 }
 
 /// Store file of a user: `{dir}/cubechat-{app}-{user}.sqlite3`.
-fn store_file(dir: &Path, app_id: u64, user_id: u64) -> PathBuf {
+pub(crate) fn store_file(dir: &Path, app_id: u64, user_id: u64) -> PathBuf {
     dir.join(format!("cubechat-{app_id}-{user_id}.sqlite3"))
 }
 
