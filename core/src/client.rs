@@ -1,39 +1,24 @@
-//! [`Client`]: the engine's entry point. It owns the REST transport and the session state,
-//! and runs every authenticated call through `Client::call`, which renews an expired
-//! session once and retries.
+//! [`Client`]: the engine's entry point. It holds the REST session ([`Api`]) and the chat
+//! session, and hands out the feature objects built over them.
 
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::auth::{SessionEvent, StoredLogin};
+use crate::api::{Api, SessionEvent};
 use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::rest::{decode, Auth, Rest};
-use crate::stream::{EventStream, Subscribers};
+use crate::error::Result;
+use crate::stream::EventStream;
 use cubechat_wire::auth::Session;
-
-/// Mutable session state, guarded by one lock that is never held across an await.
-#[derive(Default)]
-pub(crate) struct State {
-    pub(crate) session: Option<Session>,
-    /// Kept in memory only, to renew an expired user session without asking the app.
-    pub(crate) login: Option<StoredLogin>,
-}
 
 /// The cubechat engine for one application and at most one logged-in user.
 ///
 /// Cheap to share (`Arc<Client>`); every method takes `&self`.
 pub struct Client {
-    pub(crate) cfg: Config,
-    pub(crate) rest: Rest,
-    state: Mutex<State>,
-    /// Serialises session renewals so concurrent 401s renew once.
-    pub(crate) renewal: tokio::sync::Mutex<()>,
-    /// The session subscribers. Lock order: `state` before this one, never the reverse.
-    subscribers: Mutex<Subscribers<SessionEvent>>,
+    /// The REST session: transport, session state, renewal, session subscribers.
+    pub(crate) api: Arc<Api>,
     /// The chat connection's state, kept across sessions.
     pub(crate) chat: Arc<crate::xmpp::ChatShared>,
     /// This client, weakly: chat tasks use it without keeping it alive.
@@ -45,7 +30,7 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("app_id", &self.cfg.app_id)
+            .field("app_id", &self.api.config().app_id)
             .finish_non_exhaustive()
     }
 }
@@ -63,33 +48,45 @@ impl Drop for Client {
 impl Client {
     /// Validates the config and builds a client. No network traffic happens here.
     pub fn new(cfg: Config) -> Result<Arc<Self>> {
-        let base = cfg.validate()?;
-        let rest = Rest::new(&cfg, base)?;
-        Ok(Arc::new_cyclic(|me| Self {
-            chat: crate::realtime::chat_session(&cfg, me.clone()),
-            cfg,
-            rest,
-            state: Mutex::new(State::default()),
-            renewal: tokio::sync::Mutex::new(()),
-            subscribers: Mutex::default(),
-            me: me.clone(),
-            local: Mutex::default(),
+        let api = Api::new(cfg)?;
+        Ok(Arc::new_cyclic(|me: &Weak<Client>| {
+            let host = me.clone();
+            // The user's store opens when a user session starts and closes at log-out.
+            api.set_hook(Box::new(move |event| {
+                let Some(client) = host.upgrade() else { return };
+                match event {
+                    SessionEvent::Started { user_id } => client.open_store_quietly(*user_id),
+                    SessionEvent::LoggedOut => client.close_store(),
+                    _ => {}
+                }
+            }));
+            Self {
+                chat: crate::realtime::chat_session(api.config(), me.clone()),
+                api,
+                me: me.clone(),
+                local: Mutex::default(),
+            }
         }))
     }
 
     /// The configuration this client was built with.
     pub fn config(&self) -> &Config {
-        &self.cfg
+        self.api.config()
+    }
+
+    /// The REST session this client's feature objects share.
+    pub fn api(&self) -> &Arc<Api> {
+        &self.api
     }
 
     /// The session as last seen, without a network call.
     pub fn current_session(&self) -> Option<Session> {
-        self.state().session.clone()
+        self.api.current_session()
     }
 
     /// The current session token, if any. Treat it as a secret.
     pub fn session_token(&self) -> Option<String> {
-        self.state().session.as_ref().map(|s| s.token.clone())
+        self.api.session_token()
     }
 
     /// The current session (the snapshot) and an [`EventStream`] of every later
@@ -97,29 +94,10 @@ impl Client {
     /// ends when the client is dropped. A change is stored before its event is sent, so
     /// the first event may repeat what the snapshot already shows; none is missed.
     pub fn subscribe_session(&self) -> (Option<Session>, EventStream<SessionEvent>) {
-        // Subscribe under the state lock so no event falls between snapshot and stream.
-        let state = self.state();
-        let rx = self.subscribers().subscribe();
-        (state.session.clone(), rx)
+        self.api.subscribe_session()
     }
 
-    fn subscribers(&self) -> MutexGuard<'_, Subscribers<SessionEvent>> {
-        self.subscribers.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
-        // A panic while holding this lock cannot leave the plain data half-written in a way
-        // that matters more than losing the session, so recover from poisoning.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn emit(&self, event: SessionEvent) {
-        // No subscriber is fine.
-        self.subscribers().emit(&event);
-    }
-
-    /// An authenticated call: sends with the current token; on "session does not exist"
-    /// renews the session once (see [`Client::renew_session`]) and retries.
+    /// An authenticated call through the REST session ([`Api::call`]).
     pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -127,8 +105,7 @@ impl Client {
         query: &[(String, String)],
         body: Option<&Value>,
     ) -> Result<T> {
-        let bytes = self.call_raw(method, path, query, body).await?;
-        decode(path, &bytes)
+        self.api.call(method, path, query, body).await
     }
 
     /// Like [`Client::call`] for endpoints whose success body is empty or ignored.
@@ -139,30 +116,7 @@ impl Client {
         query: &[(String, String)],
         body: Option<&Value>,
     ) -> Result<()> {
-        self.call_raw(method, path, query, body).await.map(drop)
-    }
-
-    async fn call_raw(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(String, String)],
-        body: Option<&Value>,
-    ) -> Result<Vec<u8>> {
-        let token = self.session_token().ok_or(Error::NotLoggedIn)?;
-        match self
-            .rest
-            .send(method.clone(), path, query, body, Auth::Token(&token))
-            .await
-        {
-            Err(Error::SessionExpired(_)) => {
-                let fresh = self.renew_session(&token).await?;
-                self.rest
-                    .send(method, path, query, body, Auth::Token(&fresh))
-                    .await
-            }
-            other => other,
-        }
+        self.api.call_empty(method, path, query, body).await
     }
 }
 
@@ -177,7 +131,7 @@ mod tests {
         assert_eq!(snapshot, None);
         // Far more than the 64 events the old broadcast channel kept for a slow reader.
         for user_id in 0..500 {
-            c.emit(SessionEvent::Renewed { user_id });
+            c.api.emit(SessionEvent::Renewed { user_id });
         }
         drop(c);
         for user_id in 0..500 {

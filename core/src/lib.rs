@@ -19,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod auth;
 pub mod chat;
 pub mod client;

@@ -414,10 +414,10 @@ impl Client {
             return Ok(l);
         }
         let path = self
-            .cfg
+            .config()
             .store_dir
             .as_deref()
-            .map(|d| store_file(d, self.cfg.app_id, user_id));
+            .map(|d| store_file(d, self.config().app_id, user_id));
         let store = Store::open(path.as_deref())?;
         info!(target: "cubechat_core::store", user_id, persistent = path.is_some(), "local store opened");
         let local = Arc::new(Local::new(store, user_id));

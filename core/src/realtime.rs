@@ -281,7 +281,7 @@ impl ChatHost for Client {
     }
 
     fn renewed_token<'a>(&'a self, stale: &'a str) -> HostFuture<'a> {
-        Box::pin(self.token_after_chat_rejection(stale))
+        Box::pin(self.api.token_after_chat_rejection(stale))
     }
 
     fn chat_starting(&self, user_id: u64) {

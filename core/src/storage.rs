@@ -450,7 +450,8 @@ impl Client {
         .await?;
 
         let mut req = self
-            .rest
+            .api
+            .rest()
             .http()
             .post(target.clone())
             .timeout(TRANSFER_CEILING)
@@ -483,7 +484,7 @@ impl Client {
             cancel,
             &last_progress,
             started,
-            self.cfg.timeouts.request,
+            self.api.config().timeouts.request,
         )
         .await?;
         tracing::debug!(
@@ -554,14 +555,14 @@ impl Client {
         progress: Option<ProgressFn>,
         cancel: Option<&CancelToken>,
     ) -> Result<u64> {
-        let url = self.rest.url(&["blobs", uid], false)?;
+        let url = self.api.rest().url(&["blobs", uid], false)?;
         let started = Instant::now();
         let last_progress = AtomicU64::new(0);
         let work = async {
             let token = self.session_token();
             let mut resp = self.get_blob_bytes(&url, token.as_deref()).await;
             if let (Err(Error::SessionExpired(_)), Some(stale)) = (&resp, &token) {
-                let fresh = self.renew_session(stale).await?;
+                let fresh = self.api.renew_session(stale).await?;
                 resp = self.get_blob_bytes(&url, Some(&fresh)).await;
             }
             if token.is_none() && matches!(resp, Err(Error::SessionExpired(_))) {
@@ -614,7 +615,7 @@ impl Client {
             cancel,
             &last_progress,
             started,
-            self.cfg.timeouts.request,
+            self.api.config().timeouts.request,
         )
         .await?;
         tracing::debug!(
@@ -627,7 +628,8 @@ impl Client {
 
     async fn get_blob_bytes(&self, url: &Url, token: Option<&str>) -> Result<reqwest::Response> {
         let mut req = self
-            .rest
+            .api
+            .rest()
             .http()
             .get(url.clone())
             .timeout(TRANSFER_CEILING)
@@ -650,7 +652,7 @@ impl Client {
     /// session). The private URL carries a secret: hand it only to a trusted image loader.
     pub fn blob_url(&self, uid: &str, private: bool) -> Result<String> {
         check_uid(uid)?;
-        let mut url = self.rest.url(&["blobs", uid], false)?;
+        let mut url = self.api.rest().url(&["blobs", uid], false)?;
         if private {
             let token = self.session_token().ok_or(Error::NotLoggedIn)?;
             url.query_pairs_mut().append_pair("token", &token);

@@ -32,8 +32,13 @@ pub struct User {
     /// The avatar: a URL or a cloud file uid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar: Option<String>,
-    /// Comma-separated tags (written as `tag_list`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Comma-separated tags (written as `tag_list`). Read from a comma-separated string or
+    /// a JSON array of strings (the JS SDK's type says `string[]`); written as a string.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "tags_text_or_list"
+    )]
     pub user_tags: Option<String>,
     /// The UTC offset in hours (ConnectyCube's `timezone`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,7 +58,7 @@ pub struct User {
 }
 
 /// `{"user": {...}}`
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserEnvelope {
     /// The user.
     pub user: User,
@@ -178,7 +183,7 @@ pub struct UserParams {
 }
 
 /// `"a,b"`, `["a", "b"]` or `null` → `Some("a,b")` / `None`.
-fn tags_text_or_list<'de, D>(d: D) -> Result<Option<String>, D::Error>
+pub(crate) fn tags_text_or_list<'de, D>(d: D) -> Result<Option<String>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
