@@ -18,6 +18,8 @@ pub mod dialogs;
 pub mod extract;
 pub mod messages;
 pub mod push;
+#[cfg(test)]
+mod push_tests;
 pub mod query;
 pub mod users;
 

@@ -168,7 +168,7 @@ async fn negotiate(
                     Opening::Upgrade(tcp) => tcp,
                     Opening::Plain(xs, auth) => {
                         tracing::debug!("loopback client authenticating without TLS");
-                        return sasl(xs, hub, Some(auth)).await;
+                        return sasl(*xs, hub, Some(auth)).await;
                     }
                 }
             }
@@ -188,7 +188,7 @@ pub fn is_loopback_peer(addr: &std::net::SocketAddr) -> bool {
 /// How a plain stream went on: upgraded to TLS, or (loopback only) straight to SASL.
 enum Opening {
     Upgrade(TcpStream),
-    Plain(XmlStream<ClientIo, XmppStreamElement>, sasl::Auth),
+    Plain(Box<XmlStream<ClientIo, XmppStreamElement>>, sasl::Auth),
 }
 
 /// Plain stream: `<starttls/>` is offered, and required unless the peer is on loopback,
@@ -214,7 +214,7 @@ async fn starttls(tcp: TcpStream, hub: &Hub, loopback: bool) -> Result<Opening, 
     match xs.next().await {
         Some(Ok(XmppStreamElement::Starttls(starttls::Nonza::Request(_)))) => {}
         Some(Ok(XmppStreamElement::Sasl(sasl::Nonza::Auth(auth)))) if loopback => {
-            return Ok(Opening::Plain(xs, auth));
+            return Ok(Opening::Plain(Box::new(xs), auth));
         }
         other => {
             let _ = xs.shutdown().await;
