@@ -55,7 +55,13 @@ impl Client {
             api.set_hook(Box::new(move |event| {
                 let Some(client) = host.upgrade() else { return };
                 match event {
-                    SessionEvent::Started { user_id } => client.open_store_quietly(*user_id),
+                    SessionEvent::Started { user_id } => {
+                        client.open_store_quietly(*user_id);
+                        // The own user, when the session carries it, is one the app has seen.
+                        if let Some(me) = client.api.current_session().and_then(|s| s.user) {
+                            client.users().remember(std::slice::from_ref(&me));
+                        }
+                    }
                     SessionEvent::LoggedOut => client.close_store(),
                     _ => {}
                 }

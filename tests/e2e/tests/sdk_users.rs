@@ -82,6 +82,11 @@ async fn lookups_search_online_and_the_stored_users() {
 
     // Bob watches Ann before knowing her.
     let users = b.c.users();
+    assert_eq!(
+        users.cached(b.id).unwrap().unwrap().id,
+        b.id,
+        "the own user is kept at log-in"
+    );
     let (snapshot, mut watch) = users.watch(a.id).unwrap();
     assert_eq!(snapshot, None);
 
