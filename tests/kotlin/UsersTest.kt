@@ -61,23 +61,38 @@ class UsersTest {
     private fun outbox(userId: ULong): String =
         URI("${server.apiUrl}/_admin/push_outbox?user_id=$userId").toURL().readText()
 
-    /** The `payload` objects of the outbox items of [kind], cut out of the JSON text. */
-    private fun payloads(json: String, kind: String): List<String> {
-        val items = Regex("\\{\"id\":").split(json).drop(1)
-        return items.filter { it.contains("\"kind\":\"$kind\"") }.map { item ->
-            val start = item.indexOf("\"payload\":") + "\"payload\":".length
-            var depth = 0
-            var end = start
-            for (i in start until item.length) {
-                if (item[i] == '{') depth++
-                if (item[i] == '}') { depth--; if (depth == 0) { end = i + 1; break } }
+    /** The top-level objects of the first JSON array in [json] after [from], as text. */
+    private fun objects(json: String, from: Int): List<String> {
+        val out = mutableListOf<String>()
+        var depth = 0
+        var inString = false
+        var escaped = false
+        var start = -1
+        for (i in from until json.length) {
+            val c = json[i]
+            if (inString) {
+                if (escaped) escaped = false else if (c == '\\') escaped = true else if (c == '"') inString = false
+                continue
             }
-            item.substring(start, end)
+            when (c) {
+                '"' -> inString = true
+                '{' -> { if (depth == 0) start = i; depth++ }
+                '}' -> { depth--; if (depth == 0) out.add(json.substring(start, i + 1)) }
+                ']' -> if (depth == 0) return out
+            }
         }
+        return out
     }
 
+    /** The `payload` objects of the outbox items of [kind], cut out of the JSON text. */
+    private fun payloads(json: String, kind: String): List<String> =
+        objects(json, json.indexOf('[') + 1).filter { it.contains("\"kind\":\"$kind\"") }.map { item ->
+            val key = "\"payload\":"
+            objects(item.substring(item.indexOf(key) + key.length), 0).first()
+        }
+
     @Test
-    fun lookupsSearchAndAWatchedUser() = runBlocking {
+    fun lookupsSearchAndAWatchedUser(): Unit = runBlocking {
         val (alice, a) = user("ka")
         val (bob, b) = user("kb")
         val tag = unique("t")
@@ -105,7 +120,7 @@ class UsersTest {
     }
 
     @Test
-    fun contactsWithTypedRejections() = runBlocking {
+    fun contactsWithTypedRejections(): Unit = runBlocking {
         val phone = "+1555" + (1_000_000..9_999_999).random()
         val (friend, f) = user("ke")
         friend.users().updateProfile(ProfileUpdate(phone = phone, fullName = "Eve"))
@@ -125,7 +140,7 @@ class UsersTest {
     }
 
     @Test
-    fun pushToAnOfflineUserAndTheClientLessParser() = runBlocking {
+    fun pushToAnOfflineUserAndTheClientLessParser(): Unit = runBlocking {
         val dir = Files.createTempDirectory("cubechat-kt-push").toString()
         val (alice, a) = user("kg")
         alice.users().updateProfile(ProfileUpdate(fullName = "Alice Kt"))
