@@ -141,7 +141,18 @@ describe('push: JS SDK 6.1.2 subscriptions and events, and cubechat ⇄ JS pushe
     });
     assert.equal(r.status, 201);
     const [{ subscription }] = await r.json();
-    await ccPeer.call('disconnect_chat', {}, 10000);
+    // Bob goes offline: cubechat disconnects and its process ends.
+    const problems = [];
+    await shutdown([ccPeer], problems);
+    ccPeer = undefined;
+    assert.deepEqual(problems, []);
+    // ... and the server has seen it go (bounded: 50 tries, 100 ms apart).
+    for (let i = 0; i < 50; i += 1) {
+      const { users } = await alice.sdk.users.listOnline();
+      if (!users.some((u) => u.id === bob.id)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(!(await alice.sdk.users.listOnline()).users.some((u) => u.id === bob.id), 'bob still online');
     const priv = await alice.sdk.chat.dialog.create({ type: 3, occupants_ids: [bob.id] });
     jsPeer = spawnJsPeer(info);
     await jsOnline(jsPeer, info, alice);
