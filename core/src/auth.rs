@@ -117,6 +117,8 @@ impl Client {
         }
         info!(user_id, "logged in");
         self.api.emit(SessionEvent::Started { user_id });
+        // The own user is one the app has seen (its store opened with `Started`).
+        self.users().remember(std::slice::from_ref(&user));
         Ok(user)
     }
 

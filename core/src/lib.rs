@@ -15,10 +15,15 @@
 //! - [`store`] and [`local`]: the offline-first local store, live dialog list and timelines
 //!   (changes by position: [`VectorDiff`], [`view`]) and the persistent send queue
 //!   ([`LocalMessage`], [`Sending`]: every outgoing message goes through it);
+//! - feature objects over the client's session: [`users::Users`] (`client.users()`: lookups,
+//!   the own profile, online users, users kept in the store with a live view),
+//!   [`address_book::AddressBook`] (`client.contacts()`) and [`push::Push`] (`client.push()`),
+//!   plus [`push::parse_chat_push`] and [`push::PushSenderLookup`], which need no client;
 //! - [`xmpp`]: the real-time chat connection ([`ChatAuth`], [`ConnectionState`], [`ChatEvent`]).
 
 #![warn(missing_docs)]
 
+pub mod address_book;
 pub mod api;
 pub mod auth;
 pub mod chat;
@@ -30,11 +35,13 @@ pub mod error;
 pub mod fuzzing;
 pub mod local;
 pub mod model;
+pub mod push;
 mod realtime;
 pub mod rest;
 pub mod storage;
 pub mod store;
 pub mod stream;
+pub mod users;
 pub mod view;
 pub mod xmpp;
 

@@ -181,6 +181,9 @@ pub(crate) struct Local {
     /// One sync at a time.
     syncing: tokio::sync::Mutex<()>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Live views of single users ([`crate::users::Users::watch`]), by user id. Held from
+    /// a users write in the store to its events, and while a view takes its snapshot.
+    pub(crate) user_views: Mutex<HashMap<u64, Vec<EventSink<cubechat_wire::auth::User>>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -196,6 +199,7 @@ impl Local {
             wake: Notify::new(),
             sending: Mutex::default(),
             syncing: tokio::sync::Mutex::new(()),
+            user_views: Mutex::default(),
             tasks: Mutex::default(),
         }
     }
@@ -206,6 +210,7 @@ impl Local {
             t.abort();
         }
         *lock(&self.views) = Subs::default();
+        lock(&self.user_views).clear();
         // Their `Sending`s resolve with `Cancelled` (the messages stay in the store's queue).
         lock(&self.sending).clear();
     }
@@ -321,7 +326,7 @@ fn refresh<T: Clone + PartialEq, B>(
 }
 
 /// Store file of a user: `{dir}/cubechat-{app}-{user}.sqlite3`.
-fn store_file(dir: &Path, app_id: u64, user_id: u64) -> PathBuf {
+pub(crate) fn store_file(dir: &Path, app_id: u64, user_id: u64) -> PathBuf {
     dir.join(format!("cubechat-{app_id}-{user_id}.sqlite3"))
 }
 
