@@ -6,7 +6,11 @@ use std::collections::BTreeMap;
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{json, Map, Value};
+use cubechat_wire::address_book::{
+    RegisteredUser, RegisteredUserItem, RegisteredUsers, UploadResponse,
+};
+use cubechat_wire::auth::User;
+use serde_json::{json, Value};
 
 use super::extract::{JsonBody, UserSession};
 use super::query::Query;
@@ -47,7 +51,7 @@ async fn upload(
     State(state): State<AppState>,
     UserSession(session): UserSession,
     JsonBody(body): JsonBody<Value>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UploadResponse>, ApiError> {
     let Some(contacts) = body.get("contacts").and_then(Value::as_array) else {
         return Err(ApiError::unprocessable("contacts", "must be an array"));
     };
@@ -59,7 +63,7 @@ async fn upload(
     }
     let udid = udid_of(body.get("udid"));
     let force = flag(body.get("force"));
-    let mut rejected = Map::new();
+    let mut rejected: BTreeMap<String, Vec<String>> = BTreeMap::new();
     // (index, contact, destroy)
     let mut valid = Vec::new();
     for (i, c) in contacts.iter().enumerate() {
@@ -78,10 +82,10 @@ async fn upload(
                 valid.push((Contact { name, phone }, flag(c.get("destroy"))))
             }
             (None, _) => {
-                rejected.insert(i.to_string(), json!(["phone is invalid"]));
+                rejected.insert(i.to_string(), vec!["phone is invalid".to_owned()]);
             }
             (_, None) => {
-                rejected.insert(i.to_string(), json!(["name is invalid"]));
+                rejected.insert(i.to_string(), vec!["name is invalid".to_owned()]);
             }
         }
     }
@@ -126,12 +130,12 @@ async fn upload(
         rejected = rejected.len(),
         "address book uploaded"
     );
-    Ok(Json(json!({
-        "created": created,
-        "updated": updated,
-        "deleted": deleted,
-        "rejected": rejected,
-    })))
+    Ok(Json(UploadResponse {
+        created,
+        updated,
+        deleted,
+        rejected,
+    }))
 }
 
 /// The contacts of `udid`, or of every book of the user (by phone, first name wins) without.
@@ -188,7 +192,7 @@ async fn registered(
     State(state): State<AppState>,
     UserSession(session): UserSession,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RegisteredUsers>, ApiError> {
     let q = Query::parse(raw.as_deref().unwrap_or_default());
     let udid = q.get("udid").map(str::trim).filter(|u| !u.is_empty());
     let compact = q
@@ -207,16 +211,19 @@ async fn registered(
         let Some(name) = book.get(&phone) else {
             continue;
         };
-        let item = if compact {
-            json!({"id": u.id, "phone": u.phone, "address_book_name": name})
-        } else {
-            let mut v = serde_json::to_value(u.to_wire()).unwrap_or(Value::Null);
-            if let Value::Object(o) = &mut v {
-                o.insert("address_book_name".into(), Value::String(name.clone()));
+        let user = if compact {
+            User {
+                id: u.id,
+                phone: u.phone.clone(),
+                ..User::default()
             }
-            v
+        } else {
+            u.to_wire()
         };
-        items.push(item);
+        items.push(RegisteredUserItem::Bare(RegisteredUser {
+            user,
+            address_book_name: Some(name.clone()),
+        }));
     }
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(RegisteredUsers { items }))
 }

@@ -7,8 +7,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
 use axum::{Json, Router};
+use cubechat_wire::push::{
+    self as push_wire, Event, EventEnvelope, Named, SubscriptionDevice, SubscriptionEnvelope,
+};
 use cubechat_wire::time::iso8601;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::extract::{AnySession, ApiPath, JsonBody, UserSession};
 use crate::db::push::{self as push_db, Cause, NewEvent, Subscription};
@@ -51,12 +54,21 @@ fn text(v: Option<&Value>) -> Option<String> {
     }
 }
 
-fn wire(s: &Subscription) -> Value {
-    json!({"subscription": {
-        "id": s.id,
-        "notification_channel": {"name": s.channel},
-        "device": {"udid": s.udid, "platform": {"name": s.platform}},
-    }})
+fn wire(s: &Subscription) -> SubscriptionEnvelope {
+    SubscriptionEnvelope {
+        subscription: push_wire::Subscription {
+            id: s.id,
+            notification_channel: Named {
+                name: s.channel.clone(),
+            },
+            device: SubscriptionDevice {
+                udid: s.udid.clone(),
+                platform: Named {
+                    name: s.platform.clone(),
+                },
+            },
+        },
+    }
 }
 
 /// `POST /subscriptions` → 201 `[{"subscription": …}]`.
@@ -147,18 +159,18 @@ async fn subscribe(
         channel = %stored.channel,
         "push subscription stored"
     );
-    Ok((StatusCode::CREATED, Json(json!([wire(&stored)]))).into_response())
+    Ok((StatusCode::CREATED, Json(vec![wire(&stored)])).into_response())
 }
 
 /// `GET /subscriptions` → `[{"subscription": …}]`.
 async fn list(
     State(state): State<AppState>,
     UserSession(session): UserSession,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<SubscriptionEnvelope>>, ApiError> {
     let subs = state
         .db
         .with(|c| push_db::for_user(c, session.app_id, session.user_id))?;
-    Ok(Json(Value::Array(subs.iter().map(wire).collect())))
+    Ok(Json(subs.iter().map(wire).collect()))
 }
 
 /// `DELETE /subscriptions/{id}` → 200, empty; 404 unless it is the user's own.
@@ -360,34 +372,30 @@ async fn create_event(
     })?;
     tracing::info!(app_id, event_id = id, deliveries, "push event recorded");
     let at = iso8601(now);
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"event": {
-            "id": id,
-            "event_type": event_type,
-            "message": message,
-            "date": null,
-            "period": null,
-            "name": null,
-            "occured_count": 0,
-            "created_at": at,
-            "updated_at": at,
-            "end_date": null,
-            "active": true,
-            "application_id": app_id,
-            "user_id": sender,
-            "kind": "API",
-            "environment": environment,
-            "tag_query": null,
-            "notification_channel": {"name": channel.unwrap_or(if voip { "apns_voip" } else { "apns" })},
-        }})),
-    )
-        .into_response())
+    let envelope = EventEnvelope {
+        event: Event {
+            id,
+            event_type: Some(event_type),
+            message: Some(message),
+            notification_channel: channel.map(|c| Named { name: c.to_owned() }),
+            environment: Some(environment),
+            user_id: sender,
+            application_id: Some(app_id),
+            kind: Some("API".to_owned()),
+            active: Some(true),
+            occured_count: Some(0),
+            created_at: Some(at.clone()),
+            updated_at: Some(at),
+        },
+    };
+    Ok((StatusCode::CREATED, Json(envelope)).into_response())
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

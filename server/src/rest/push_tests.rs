@@ -369,6 +369,22 @@ async fn chat_messages_fill_the_outbox_by_the_rules() {
         "user_id": a_id.to_string(), "title": "Alice A", "mood": "happy"}})
     );
     assert!(outbox(&s, a_id).await.is_empty(), "never the sender");
+    // What cubechat's parser (no client, no connection) reads from each delivered payload.
+    for d in &ob {
+        let p = cubechat_wire::push::parse_chat_push(&d["payload"].to_string()).unwrap();
+        assert_eq!(
+            (
+                p.dialog_id.as_str(),
+                p.message_id.as_deref(),
+                p.sender_id,
+                p.text.as_deref()
+            ),
+            (dialog.as_str(), Some(m1.as_str()), a_id, Some("hello bob")),
+            "{}",
+            d["channel"]
+        );
+        assert_eq!(p.custom.get("mood").map(String::as_str), Some("happy"));
+    }
 
     // Silent: nothing.
     send("psst", json!({"silent": 1})).await;

@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use cubechat_wire::auth::{UserEnvelope, UserParams, UserParamsEnvelope, UsersPage};
+use cubechat_wire::users::{OnlineCount, OnlineUsers, UsersV1Page};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
-use serde_json::{json, Value};
 
 use super::extract::{parse_json, AnySession, ApiPath, JsonBody, MaybeSession, UserSession};
 use super::query::{self, Field, FieldKind, Query};
@@ -351,7 +351,7 @@ fn v1_page(
     q: &Query,
     clauses: &[String],
     args: &[SqlValue],
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UsersV1Page>, ApiError> {
     let per_page = q
         .u64("per_page")
         .unwrap_or(V1_PER_PAGE)
@@ -369,13 +369,15 @@ fn v1_page(
             (page - 1).saturating_mul(per_page),
         )
     })?;
-    let items: Vec<Value> = rows.iter().map(|u| json!({"user": u.to_wire()})).collect();
-    Ok(Json(json!({
-        "current_page": page,
-        "per_page": per_page,
-        "total_entries": total,
-        "items": items,
-    })))
+    Ok(Json(UsersV1Page {
+        current_page: page,
+        per_page,
+        total_entries: total,
+        items: rows
+            .iter()
+            .map(|u| UserEnvelope { user: u.to_wire() })
+            .collect(),
+    }))
 }
 
 /// `order=asc date created_at` (the JS SDK's `users.get({order})`), else by id.
@@ -487,7 +489,7 @@ async fn list_v1(
     State(state): State<AppState>,
     AnySession(session): AnySession,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UsersV1Page>, ApiError> {
     let q = Query::parse(raw.as_deref().unwrap_or_default());
     let filter = query::build_filter(&q, SEARCH_FIELDS)?;
     let (mut clauses, mut args) = (filter.clauses, filter.args);
@@ -541,7 +543,7 @@ async fn by_full_name(
     State(state): State<AppState>,
     AnySession(session): AnySession,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UsersV1Page>, ApiError> {
     let q = Query::parse(raw.as_deref().unwrap_or_default());
     let name = required(&q, "full_name")?.to_lowercase();
     v1_page(
@@ -558,7 +560,7 @@ async fn by_tags(
     State(state): State<AppState>,
     AnySession(session): AnySession,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UsersV1Page>, ApiError> {
     let q = Query::parse(raw.as_deref().unwrap_or_default());
     let tags = q.list("tags", "");
     if tags.is_empty() {
@@ -578,14 +580,17 @@ async fn online(
     State(state): State<AppState>,
     AnySession(session): AnySession,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let q = Query::parse(raw.as_deref().unwrap_or_default());
     let mut ids = state.xmpp.online_users(session.app_id);
     ids.sort_unstable();
     if q.get("count")
         .is_some_and(|v| matches!(v.trim(), "1" | "true"))
     {
-        return Ok(Json(json!({"count": ids.len()})));
+        return Ok(Json(OnlineCount {
+            count: u64::try_from(ids.len()).unwrap_or(u64::MAX),
+        })
+        .into_response());
     }
     let (limit, offset) = query::paging(&q, PAGE_LIMIT, PAGE_LIMIT);
     let page: Vec<u64> = ids
@@ -598,9 +603,10 @@ async fn online(
             .filter_map(|id| user_db::find(c, session.app_id, *id).transpose())
             .collect::<rusqlite::Result<Vec<_>>>()
     })?;
-    Ok(Json(
-        json!({"users": users.iter().map(UserRow::to_wire).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(OnlineUsers {
+        users: users.iter().map(UserRow::to_wire).collect(),
+    })
+    .into_response())
 }
 
 fn non_blank(s: Option<&str>) -> Option<&str> {
