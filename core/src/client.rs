@@ -3,13 +3,12 @@
 
 use std::sync::{Arc, Mutex, Weak};
 
-use reqwest::Method;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
-
 use crate::api::{Api, SessionEvent};
+use crate::auth::Auth;
+use crate::chat::{DialogObserver, Dialogs, Messages};
 use crate::config::Config;
 use crate::error::Result;
+use crate::storage::Files;
 use crate::stream::EventStream;
 use cubechat_wire::auth::Session;
 
@@ -84,6 +83,27 @@ impl Client {
         self.api.current_session()
     }
 
+    /// Sessions and users: sign-up, log-in, log-out, adopting a token.
+    pub fn auth(&self) -> Auth {
+        Auth::new(self.api.clone())
+    }
+
+    /// Dialogs over REST; what a call changes reaches this client's local store.
+    pub fn dialogs(&self) -> Dialogs {
+        let observer: Weak<dyn DialogObserver> = self.me.clone();
+        Dialogs::observed(self.api.clone(), observer)
+    }
+
+    /// Messages over REST (history, marks, reactions, search, ...).
+    pub fn messages(&self) -> Messages {
+        Messages::new(self.api.clone())
+    }
+
+    /// Cloud files: upload, download and manage blobs.
+    pub fn files(&self) -> Files {
+        Files::new(self.api.clone())
+    }
+
     /// The current session token, if any. Treat it as a secret.
     pub fn session_token(&self) -> Option<String> {
         self.api.session_token()
@@ -95,28 +115,6 @@ impl Client {
     /// the first event may repeat what the snapshot already shows; none is missed.
     pub fn subscribe_session(&self) -> (Option<Session>, EventStream<SessionEvent>) {
         self.api.subscribe_session()
-    }
-
-    /// An authenticated call through the REST session ([`Api::call`]).
-    pub(crate) async fn call<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(String, String)],
-        body: Option<&Value>,
-    ) -> Result<T> {
-        self.api.call(method, path, query, body).await
-    }
-
-    /// Like [`Client::call`] for endpoints whose success body is empty or ignored.
-    pub(crate) async fn call_empty(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(String, String)],
-        body: Option<&Value>,
-    ) -> Result<()> {
-        self.api.call_empty(method, path, query, body).await
     }
 }
 

@@ -37,7 +37,7 @@ use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use crate::chat::{Filter, FilterOp, ListParams};
+use crate::chat::{DialogObserver, Filter, FilterOp, ListParams};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::storage::{NewUpload, UploadSource};
@@ -639,7 +639,7 @@ impl Client {
             skip: None,
             sort: Some(("date_sent".into(), true)),
         };
-        let mut page = self.history(dialog_id, &p, false).await?.items;
+        let mut page = self.messages().history(dialog_id, &p, false).await?.items;
         let full = page.len() as u32 >= PAGE;
         if full {
             if let Some(oldest) = page.iter().map(|m| m.date_sent).min() {
@@ -653,7 +653,7 @@ impl Client {
                     skip: None,
                     sort: None,
                 };
-                let same = self.history(dialog_id, &p, false).await?.items;
+                let same = self.messages().history(dialog_id, &p, false).await?.items;
                 page.retain(|m| m.date_sent != oldest);
                 page.extend(same);
             }
@@ -691,7 +691,7 @@ impl Client {
                 skip: Some(page * PAGE),
                 sort: Some(("updated_at".into(), false)),
             };
-            let items = self.list_dialogs(&p).await?.items;
+            let items = self.dialogs().list_dialogs(&p).await?.items;
             let n = items.len();
             {
                 let mut v = local.views();
@@ -756,7 +756,7 @@ impl Client {
     /// Marks every message of a dialog read on the server and sets its unread count to 0.
     pub async fn mark_dialog_read(&self, dialog_id: &str) -> Result<()> {
         let local = self.local()?;
-        self.mark_all_read(dialog_id).await?;
+        self.messages().mark_all_read(dialog_id).await?;
         let mut v = local.views();
         local.store.set_unread(dialog_id, 0)?;
         v.dialogs();
@@ -775,7 +775,7 @@ impl Client {
             limit: Some(1),
             ..Default::default()
         };
-        let items = self.list_dialogs(&p).await?.items;
+        let items = self.dialogs().list_dialogs(&p).await?.items;
         let mut v = local.views();
         if items.is_empty() {
             if local.store.remove_dialog(dialog_id)? {
@@ -788,9 +788,11 @@ impl Client {
         }
         Ok(())
     }
+}
 
+impl DialogObserver for Client {
     /// Stores dialogs returned by the app's own REST calls and tells subscribers.
-    pub(crate) fn local_dialogs_changed(&self, dialogs: &[Dialog]) {
+    fn dialogs_changed(&self, dialogs: &[Dialog]) {
         let Some(local) = lock(&self.local).clone() else {
             return;
         };
@@ -803,7 +805,7 @@ impl Client {
     }
 
     /// Forgets dialogs the app deleted or left.
-    pub(crate) fn local_dialogs_removed(&self, ids: &[String]) {
+    fn dialogs_removed(&self, ids: &[String]) {
         let Some(local) = lock(&self.local).clone() else {
             return;
         };
@@ -821,7 +823,9 @@ impl Client {
             }
         }
     }
+}
 
+impl Client {
     // ------------------------------------------------------------------ send queue
 
     /// Sends a chat message through the send queue: the same path as
@@ -1433,7 +1437,7 @@ async fn drain(c: &Client, l: &Arc<Local>) -> Result<()> {
                         content_type: f.content_type.clone(),
                         public: f.public,
                     };
-                    match c.upload(up, None, None).await {
+                    match c.files().upload(up, None, None).await {
                         Ok(blob) => {
                             p.attachments.push(Attachment::from_blob(&blob));
                             p.files.remove(0);
@@ -1595,7 +1599,7 @@ mod tests {
                     updated_at: Some(format!("2024-01-01T00:00:{:02}Z", rng.gen_range(0..60))),
                     ..Dialog::default()
                 };
-                c.local_dialogs_changed(&[renamed]);
+                c.dialogs_changed(&[renamed]);
                 return;
             }
             5 => match pick(&mut rng) {
@@ -1676,7 +1680,7 @@ mod tests {
                 ..Dialog::default()
             })
             .collect();
-        c.local_dialogs_changed(&seed);
+        c.dialogs_changed(&seed);
         let (mut views, mut diffs, mut dialog_diffs) = (0, 0, 0);
         for _round in 0..50 {
             let ids = Arc::new(Mutex::new(Vec::new()));

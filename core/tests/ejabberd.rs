@@ -641,7 +641,7 @@ async fn catch_up_and_failed_resumption(ejd: &Ejabberd, a: &Client, a_ev: &mut C
     let mut cfg = config(ejd, ejd.c2s);
     cfg.api_url = rest.uri();
     let c9 = Client::new(cfg).unwrap();
-    c9.use_token("tok9").await.unwrap();
+    c9.auth().use_token("tok9").await.unwrap();
     let (_, mut c9_states) = c9.subscribe_connection();
     let mut ev = c9.subscribe_chat();
     c9.connect_chat(ChatAuth::SessionToken).await.unwrap();

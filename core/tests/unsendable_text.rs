@@ -136,28 +136,30 @@ async fn rest_calls_refuse_unsendable_content() {
     let c = client();
     let d = "5f3a5f3a5f3a5f3a5f3a5f3a";
     for b in BAD {
-        assert!(is_invalid(c.edit_message(d, d, b).await));
+        assert!(is_invalid(c.messages().edit_message(d, d, b).await));
         let m = NewMessage {
             dialog_id: d.into(),
             body: b.into(),
             ..Default::default()
         };
-        assert!(is_invalid(c.create_message(m).await));
+        assert!(is_invalid(c.messages().create_message(m).await));
         let mut m = NewMessage {
             dialog_id: d.into(),
             body: "fine".into(),
             ..Default::default()
         };
         m.custom.insert("k".into(), b.into());
-        assert!(is_invalid(c.create_message(m).await));
-        assert!(is_invalid(c.react(d, Some(b), None).await));
+        assert!(is_invalid(c.messages().create_message(m).await));
+        assert!(is_invalid(c.messages().react(d, Some(b), None).await));
         let params = BTreeMap::from([("k".to_owned(), b.to_owned())]);
-        assert!(is_invalid(c.send_system_message(5, params).await));
+        assert!(is_invalid(
+            c.messages().send_system_message(5, params).await
+        ));
         let u = DialogUpdate {
             name: Some(b.into()),
             ..Default::default()
         };
-        assert!(is_invalid(c.update_dialog(d, u).await));
+        assert!(is_invalid(c.dialogs().update_dialog(d, u).await));
     }
     let mut m = NewMessage {
         dialog_id: d.into(),
@@ -165,5 +167,5 @@ async fn rest_calls_refuse_unsendable_content() {
         ..Default::default()
     };
     m.custom.insert("big".into(), "x".repeat(1 << 20));
-    assert!(is_invalid(c.create_message(m).await));
+    assert!(is_invalid(c.messages().create_message(m).await));
 }

@@ -14,6 +14,7 @@ pub struct U {
 /// Signs up `login` with [`common::PASSWORD`].
 pub async fn sign_up(s: &common::Server, login: &str) {
     s.client()
+        .auth()
         .sign_up(cubechat_core::UserParams {
             login: Some(login.into()),
             password: Some(common::PASSWORD.into()),
@@ -34,6 +35,7 @@ pub async fn log_in(
     f(&mut cfg);
     let c = cubechat_core::Client::new(cfg).unwrap();
     let me = c
+        .auth()
         .log_in(
             cubechat_core::LoginId::Login(login.into()),
             common::PASSWORD,
@@ -85,14 +87,15 @@ pub fn dialog(
 
 /// A new private dialog of `a` with `b`: its id.
 pub async fn private_dialog(a: &U, b: &U) -> String {
-    a.c.create_dialog(dialog(
-        cubechat_core::chat::DialogType::Private,
-        None,
-        &[b.id],
-    ))
-    .await
-    .unwrap()
-    .id
+    a.c.dialogs()
+        .create_dialog(dialog(
+            cubechat_core::chat::DialogType::Private,
+            None,
+            &[b.id],
+        ))
+        .await
+        .unwrap()
+        .id
 }
 
 /// A new group dialog "Team" of `owner` with `others`: its id.
@@ -100,6 +103,7 @@ pub async fn group_dialog(owner: &U, others: &[&U]) -> String {
     let ids: Vec<u64> = others.iter().map(|u| u.id).collect();
     owner
         .c
+        .dialogs()
         .create_dialog(dialog(
             cubechat_core::chat::DialogType::Group,
             Some("Team"),

@@ -80,7 +80,8 @@ async fn history_bodies(u: &U, dialog: &str) -> Vec<String> {
         limit: Some(100),
         ..Default::default()
     };
-    u.c.history(dialog, &p, false)
+    u.c.messages()
+        .history(dialog, &p, false)
         .await
         .unwrap()
         .items
@@ -468,7 +469,10 @@ async fn queued_attachment_uploads_before_the_message_is_sent() {
     assert_eq!(m.attachments.len(), 1);
     let uid = m.attachments[0].uid.clone().expect("uploaded blob uid");
     assert_eq!(m.attachments[0].kind, "image");
-    assert_eq!(b.c.blob_by_uid(&uid).await.unwrap().size, Some(20_000));
+    assert_eq!(
+        b.c.files().blob_by_uid(&uid).await.unwrap().size,
+        Some(20_000)
+    );
     tl.until("attachment in place", |l| {
         find(l, &q.id).is_some_and(|m| m.attachments.len() == 1)
     })
@@ -597,29 +601,31 @@ async fn dialog_list_is_served_then_synced_then_live() {
     let c = user(&s, "dl_carol").await;
     let p1 = private_dialog(&b, &a).await;
     let g =
-        b.c.create_dialog(NewDialog {
-            kind: DialogType::Group,
-            name: Some("Team".into()),
-            occupants_ids: vec![a.id, c.id],
-            photo: None,
-            description: None,
-            extensions: BTreeMap::new(),
+        b.c.dialogs()
+            .create_dialog(NewDialog {
+                kind: DialogType::Group,
+                name: Some("Team".into()),
+                occupants_ids: vec![a.id, c.id],
+                photo: None,
+                description: None,
+                extensions: BTreeMap::new(),
+            })
+            .await
+            .unwrap()
+            .id;
+    b.c.messages()
+        .create_message(NewMessage {
+            dialog_id: g.clone(),
+            body: "hello team".into(),
+            attachments: vec![],
+            custom: BTreeMap::new(),
+            send_to_chat: false,
+            markable: false,
+            // Strictly the newest activity, whatever second the dialogs were created in.
+            date_sent: Some(now() + 5),
         })
         .await
-        .unwrap()
-        .id;
-    b.c.create_message(NewMessage {
-        dialog_id: g.clone(),
-        body: "hello team".into(),
-        attachments: vec![],
-        custom: BTreeMap::new(),
-        send_to_chat: false,
-        markable: false,
-        // Strictly the newest activity, whatever second the dialogs were created in.
-        date_sent: Some(now() + 5),
-    })
-    .await
-    .unwrap();
+        .unwrap();
 
     let mut dl = Live::new(a.c.watch_dialogs(50).unwrap());
     assert!(dl.list.is_empty(), "a new store starts empty");
@@ -671,36 +677,45 @@ async fn dialog_list_is_served_then_synced_then_live() {
 
     // Renamed elsewhere, announced with a system message naming the dialog (as the
     // ConnectyCube SDKs do): the list follows.
-    b.c.update_dialog(
-        &g,
-        DialogUpdate {
-            name: Some("Renamed".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    b.c.dialogs()
+        .update_dialog(
+            &g,
+            DialogUpdate {
+                name: Some("Renamed".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     let mut note = BTreeMap::new();
     note.insert("dialog_id".to_owned(), g.clone());
-    b.c.send_system_message(a.id, note.clone()).await.unwrap();
+    b.c.messages()
+        .send_system_message(a.id, note.clone())
+        .await
+        .unwrap();
     dl.until("renamed", |l| {
         dialog_in(l, &g).is_some_and(|d| d.name.as_deref() == Some("Renamed"))
     })
     .await;
     // Alice removed from the group: gone from the list.
-    b.c.update_dialog(
-        &g,
-        DialogUpdate {
-            remove_occupants: vec![a.id],
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    b.c.send_system_message(a.id, note).await.unwrap();
+    b.c.dialogs()
+        .update_dialog(
+            &g,
+            DialogUpdate {
+                remove_occupants: vec![a.id],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    b.c.messages()
+        .send_system_message(a.id, note)
+        .await
+        .unwrap();
     dl.until("removed", |l| dialog_in(l, &g).is_none()).await;
     // The app's own deletion.
-    a.c.delete_dialogs(std::slice::from_ref(&p1), false)
+    a.c.dialogs()
+        .delete_dialogs(std::slice::from_ref(&p1), false)
         .await
         .unwrap();
     let shown = dl.until("deleted", |l| dialog_in(l, &p1).is_none()).await;
@@ -745,17 +760,18 @@ async fn timeline_pages_backwards_and_fills_gaps_after_offline() {
     let d = private_dialog(&b, &a).await;
     let base = 1_700_000_000;
     for i in 0..30 {
-        b.c.create_message(NewMessage {
-            dialog_id: d.clone(),
-            body: format!("h{i:02}"),
-            attachments: vec![],
-            custom: BTreeMap::new(),
-            send_to_chat: false,
-            markable: false,
-            date_sent: Some(base + i),
-        })
-        .await
-        .unwrap();
+        b.c.messages()
+            .create_message(NewMessage {
+                dialog_id: d.clone(),
+                body: format!("h{i:02}"),
+                attachments: vec![],
+                custom: BTreeMap::new(),
+                send_to_chat: false,
+                markable: false,
+                date_sent: Some(base + i),
+            })
+            .await
+            .unwrap();
     }
     a.c.sync_local().await.unwrap();
     // Nothing cached: the view covers the whole dialog (what load_older stores too).
@@ -797,17 +813,18 @@ async fn timeline_pages_backwards_and_fills_gaps_after_offline() {
     assert_eq!(shown.last().unwrap().id, live);
     a.c.disconnect_chat().await;
     for i in 0..3 {
-        b.c.create_message(NewMessage {
-            dialog_id: d.clone(),
-            body: format!("missed{i}"),
-            attachments: vec![],
-            custom: BTreeMap::new(),
-            send_to_chat: false,
-            markable: false,
-            date_sent: None,
-        })
-        .await
-        .unwrap();
+        b.c.messages()
+            .create_message(NewMessage {
+                dialog_id: d.clone(),
+                body: format!("missed{i}"),
+                attachments: vec![],
+                custom: BTreeMap::new(),
+                send_to_chat: false,
+                markable: false,
+                date_sent: None,
+            })
+            .await
+            .unwrap();
     }
     let mut states: ConnectionStates = a.c.subscribe_connection().1;
     a.c.reconnect_now().await;
@@ -895,7 +912,8 @@ async fn sync_trim_is_told_to_live_timelines_and_keeps_unsent() {
         date_sent: Some(date_sent),
     };
     let old =
-        b.c.create_message(create("old".into(), 1_700_000_000))
+        b.c.messages()
+            .create_message(create("old".into(), 1_700_000_000))
             .await
             .unwrap();
     a.c.sync_local().await.unwrap();
@@ -915,7 +933,8 @@ async fn sync_trim_is_told_to_live_timelines_and_keeps_unsent() {
 
     let base = now();
     for i in 0..MISSED {
-        b.c.create_message(create(format!("n{i:04}"), base + i))
+        b.c.messages()
+            .create_message(create(format!("n{i:04}"), base + i))
             .await
             .unwrap();
     }

@@ -176,7 +176,8 @@ async fn one_way_block_bounces_the_blocked_sender_only() {
     assert!(errors(&a_rest).is_empty(), "more errors: {a_rest:?}");
     // Not stored: absent from the history, which holds the blocker's reply.
     let h: Vec<String> =
-        a.c.history(&d, &ListParams::default(), false)
+        a.c.messages()
+            .history(&d, &ListParams::default(), false)
             .await
             .unwrap()
             .items
@@ -509,7 +510,7 @@ async fn offline_pushes_unless_silent_or_notifications_off() {
     assert_eq!(p, vec![(d.clone(), loud.clone(), a.id)], "silent pushed?");
 
     // Notifications off for d (B's setting): no push from d, d2 still pushes.
-    assert!(!b.c.set_notifications(&d, false).await.unwrap());
+    assert!(!b.c.dialogs().set_notifications(&d, false).await.unwrap());
     let muted =
         a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "muted"))
             .unwrap()
@@ -533,7 +534,7 @@ async fn offline_pushes_unless_silent_or_notifications_off() {
     );
 
     // Notifications back on: pushes again.
-    assert!(b.c.set_notifications(&d, true).await.unwrap());
+    assert!(b.c.dialogs().set_notifications(&d, true).await.unwrap());
     let unmuted =
         a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "unmuted"))
             .unwrap()
@@ -883,15 +884,16 @@ async fn owner_removing_a_joined_occupant_over_rest_kicks_them() {
     )
     .await;
 
-    a.c.update_dialog(
-        &g,
-        DialogUpdate {
-            remove_occupants: vec![b.id],
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    a.c.dialogs()
+        .update_dialog(
+            &g,
+            DialogUpdate {
+                remove_occupants: vec![b.id],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     let e = b_ev
         .next("Kicked", |e| matches!(e, ChatEvent::Kicked { .. }))
         .await;

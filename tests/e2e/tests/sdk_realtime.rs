@@ -47,7 +47,8 @@ fn pw(u: &U) -> ChatAuth {
 /// Subscribes to events and connects with the session token.
 /// The whole REST history of a dialog as `u` sees it (without marking it read).
 async fn history(u: &U, dialog_id: &str) -> Vec<Message> {
-    u.c.history(dialog_id, &ListParams::default(), false)
+    u.c.messages()
+        .history(dialog_id, &ListParams::default(), false)
         .await
         .unwrap()
         .items
@@ -269,7 +270,7 @@ async fn wrong_credentials_fail_once_without_reconnection_loop() {
     let mut cfg = s.chat_config();
     cfg.chat.port = px.port;
     let adopted = Client::new(cfg).unwrap();
-    let r = adopted.use_token(&token).await;
+    let r = adopted.auth().use_token(&token).await;
     assert!(matches!(r, Err(Error::SessionExpired(_))), "{r:?}");
     let r = adopted.connect_chat(ChatAuth::SessionToken).await;
     assert!(matches!(r, Err(Error::NotLoggedIn)), "{r:?}");
@@ -785,7 +786,7 @@ async fn rest_pushes_and_system_messages() {
             .to_owned();
     b_ev.message("message", |m| m.id == id).await;
 
-    b.c.react(&id, Some("+1"), None).await.unwrap();
+    b.c.messages().react(&id, Some("+1"), None).await.unwrap();
     a_ev.next("reactions", |e| {
         *e == ChatEvent::Reactions {
             message_id: id.clone(),
@@ -796,7 +797,10 @@ async fn rest_pushes_and_system_messages() {
         }
     })
     .await;
-    b.c.react(&id, Some("heart"), Some("+1")).await.unwrap();
+    b.c.messages()
+        .react(&id, Some("heart"), Some("+1"))
+        .await
+        .unwrap();
     a_ev.next("reactions swap", |e| {
         *e == ChatEvent::Reactions {
             message_id: id.clone(),
@@ -808,7 +812,10 @@ async fn rest_pushes_and_system_messages() {
     })
     .await;
 
-    a.c.edit_message(&d, &id, "edited over REST").await.unwrap();
+    a.c.messages()
+        .edit_message(&d, &id, "edited over REST")
+        .await
+        .unwrap();
     b_ev.next("REST edit", |e| {
         matches!(e, ChatEvent::Edited { message_id, body, user_id, .. }
             if *message_id == id && body == "edited over REST" && *user_id == a.id)
@@ -816,7 +823,8 @@ async fn rest_pushes_and_system_messages() {
     .await;
 
     let r =
-        a.c.delete_messages(std::slice::from_ref(&id), true)
+        a.c.messages()
+            .delete_messages(std::slice::from_ref(&id), true)
             .await
             .unwrap();
     assert_eq!(r.deleted.ids, vec![id.clone()], "{r:?}");
@@ -830,15 +838,16 @@ async fn rest_pushes_and_system_messages() {
     .await;
 
     let created =
-        a.c.create_message(NewMessage {
-            dialog_id: d.clone(),
-            body: "over REST".into(),
-            send_to_chat: true,
-            markable: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        a.c.messages()
+            .create_message(NewMessage {
+                dialog_id: d.clone(),
+                body: "over REST".into(),
+                send_to_chat: true,
+                markable: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
     let got = b_ev.message("REST message", |m| m.id == created.id).await;
     assert_eq!(
         (got.body.as_str(), got.sender_id, got.dialog_id.as_deref()),
@@ -850,7 +859,11 @@ async fn rest_pushes_and_system_messages() {
         ("body".to_owned(), "dialog/NEW".to_owned()),
         ("dialog_id".to_owned(), d.clone()),
     ]);
-    let sys_id = a.c.send_system_message(b.id, params).await.unwrap();
+    let sys_id =
+        a.c.messages()
+            .send_system_message(b.id, params)
+            .await
+            .unwrap();
     let ChatEvent::System(sys) = b_ev
         .next("REST system message", |e| matches!(e, ChatEvent::System(_)))
         .await
@@ -1396,7 +1409,7 @@ async fn expired_adopted_token_on_reconnect_is_auth_failed_then_renewed() {
     let mut cfg = s.chat_config();
     cfg.chat.port = px.port;
     let c = Client::new(cfg).unwrap();
-    c.use_token(&token).await.unwrap();
+    c.auth().use_token(&token).await.unwrap();
     let (_, mut states) = c.subscribe_connection();
     c.connect_chat(ChatAuth::SessionToken).await.unwrap();
     drain(&mut states);
@@ -1411,7 +1424,8 @@ async fn expired_adopted_token_on_reconnect_is_auth_failed_then_renewed() {
     assert!(later.is_empty(), "kept trying: {later:?}");
     assert_eq!(px.accepted(), attempts, "no more connection attempts");
 
-    c.log_in(LoginId::Login("fred".into()), PASSWORD)
+    c.auth()
+        .log_in(LoginId::Login("fred".into()), PASSWORD)
         .await
         .unwrap();
     c.reconnect_now().await;
