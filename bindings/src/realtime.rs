@@ -636,7 +636,7 @@ impl ChatClient {
         let sending = {
             let rt = rt()?;
             let _g = rt.enter();
-            self.core().send_message(message.into())
+            self.core().send_queue().send_message(message.into())
         };
         let sending = sending?;
         run(sending.into_future()).await

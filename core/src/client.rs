@@ -8,6 +8,7 @@ use crate::auth::Auth;
 use crate::chat::{DialogObserver, Dialogs, Messages};
 use crate::config::Config;
 use crate::error::Result;
+use crate::local::{SendQueue, Timeline};
 use crate::storage::Files;
 use crate::stream::EventStream;
 use cubechat_wire::auth::Session;
@@ -102,6 +103,16 @@ impl Client {
     /// Cloud files: upload, download and manage blobs.
     pub fn files(&self) -> Files {
         Files::new(self.api.clone())
+    }
+
+    /// The live dialog list and timelines from the local store, older pages, the sync.
+    pub fn timeline(&self) -> Timeline<'_> {
+        Timeline::new(self)
+    }
+
+    /// The send queue: the one way a chat message goes out (local echo first).
+    pub fn send_queue(&self) -> SendQueue<'_> {
+        SendQueue::new(self)
     }
 
     /// The current session token, if any. Treat it as a secret.

@@ -47,7 +47,7 @@ pub use client::Client;
 pub use config::{ChatEndpoint, ChatOptions, Config, ReconnectPolicy, Timeouts, TlsOptions};
 pub use cubechat_wire::auth::{Session, User, UserParams};
 pub use error::{Error, Result};
-pub use local::{DialogsEvent, Sending, TimelineEvent};
+pub use local::{DialogsEvent, SendQueue, Sending, Timeline, TimelineEvent};
 pub use model::{DialogModel, MessageModel, UserModel};
 pub use storage::Files;
 pub use store::{LocalMessage, MessageState, QueuedFile, Store};

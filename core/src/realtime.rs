@@ -3,7 +3,7 @@
 //! The client is the session's [`ChatHost`]: it hands it the current user and token, renews a
 //! token the chat login rejected and opens the store when a session starts. Chat events are
 //! live only: what was missed during a gap reaches the app through the store (its sync runs
-//! on every (re)connection, see [`Client::sync_local`]).
+//! on every (re)connection, see [`Timeline::sync_local`]).
 
 use std::sync::Arc;
 
@@ -314,15 +314,22 @@ mod tests {
         ];
         for m in bad {
             assert!(
-                matches!(c.send_message(m.clone()), Err(Error::InvalidInput(_))),
+                matches!(
+                    c.send_queue().send_message(m.clone()),
+                    Err(Error::InvalidInput(_))
+                ),
                 "{m:?}"
             );
         }
         let mut m = OutgoingMessage::new("d1", Some(5), "x");
         m.custom.insert("save_to_history".into(), "1".into());
-        assert!(matches!(c.send_message(m), Err(Error::InvalidInput(_))));
         assert!(matches!(
-            c.send_message(OutgoingMessage::new("d1", Some(5), "x")),
+            c.send_queue().send_message(m),
+            Err(Error::InvalidInput(_))
+        ));
+        assert!(matches!(
+            c.send_queue()
+                .send_message(OutgoingMessage::new("d1", Some(5), "x")),
             Err(Error::ChatNotConnected)
         ));
         assert_eq!(

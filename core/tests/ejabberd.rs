@@ -263,19 +263,19 @@ async fn scenarios(ejd: &Ejabberd) {
     // ---- validation
     let mut bad_msg = OutgoingMessage::new("dlg1", Some(6), "");
     assert!(matches!(
-        a.send_message(bad_msg.clone()),
+        a.send_queue().send_message(bad_msg.clone()),
         Err(Error::InvalidInput(_))
     ));
     bad_msg.body = "x".into();
     bad_msg.custom.insert("dialog_id".into(), "x".into());
     assert!(matches!(
-        a.send_message(bad_msg.clone()),
+        a.send_queue().send_message(bad_msg.clone()),
         Err(Error::InvalidInput(_))
     ));
     bad_msg.custom.clear();
     bad_msg.custom.insert("not a name".into(), "x".into());
     assert!(matches!(
-        a.send_message(bad_msg),
+        a.send_queue().send_message(bad_msg),
         Err(Error::InvalidInput(_))
     ));
 
@@ -297,7 +297,7 @@ async fn scenarios(ejd: &Ejabberd) {
     a2.connect_chat(pw(5, "pw5")).await.unwrap();
     // A chat-only login (password, no REST session): the echo goes to the in-memory store
     // `connect_chat` opened, and the call resolves at ejabberd's acknowledgement.
-    let sending = a.send_message(m.clone()).unwrap();
+    let sending = a.send_queue().send_message(m.clone()).unwrap();
     let id = sending.id().to_owned();
     assert_eq!(sending.message().state, MessageState::Queued);
     let acked = timeout(STEP, sending.into_future())
@@ -335,6 +335,7 @@ async fn scenarios(ejd: &Ejabberd) {
     )
     .await;
     let back = b
+        .send_queue()
         .send_message(OutgoingMessage::new("dlg1", Some(5), "pong"))
         .unwrap()
         .id()
@@ -409,6 +410,7 @@ async fn scenarios(ejd: &Ejabberd) {
 
     // ---- a bounced message: groupchat to a room we are not in
     let bounced = a
+        .send_queue()
         .send_message(OutgoingMessage::new("notjoined", None, "x"))
         .unwrap()
         .id()
@@ -424,6 +426,7 @@ async fn scenarios(ejd: &Ejabberd) {
     a.join_room("room1").await.unwrap();
     b.join_room("room1").await.unwrap();
     let gid = a
+        .send_queue()
         .send_message(OutgoingMessage::new("room1", None, "hi room"))
         .unwrap()
         .id()
@@ -456,6 +459,7 @@ async fn scenarios(ejd: &Ejabberd) {
     // ---- cut connection: resumption loses and duplicates nothing
     drain(&mut b_ev);
     let before = b
+        .send_queue()
         .send_message(OutgoingMessage::new("dlg1", Some(5), "before cut"))
         .unwrap()
         .id()
@@ -469,7 +473,8 @@ async fn scenarios(ejd: &Ejabberd) {
     let mut sent_to_b = Vec::new();
     for i in 0..3 {
         sent_to_b.push(
-            a.send_message(OutgoingMessage::new("dlg1", Some(6), format!("m{i}")))
+            a.send_queue()
+                .send_message(OutgoingMessage::new("dlg1", Some(6), format!("m{i}")))
                 .unwrap()
                 .id()
                 .to_owned(),
@@ -478,13 +483,15 @@ async fn scenarios(ejd: &Ejabberd) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     px.cut.send_modify(|v| *v += 1);
     let queued = b
+        .send_queue()
         .send_message(OutgoingMessage::new("dlg1", Some(5), "queued while cut"))
         .unwrap()
         .id()
         .to_owned();
     for i in 3..6 {
         sent_to_b.push(
-            a.send_message(OutgoingMessage::new("dlg1", Some(6), format!("m{i}")))
+            a.send_queue()
+                .send_message(OutgoingMessage::new("dlg1", Some(6), format!("m{i}")))
                 .unwrap()
                 .id()
                 .to_owned(),
@@ -534,6 +541,7 @@ async fn scenarios(ejd: &Ejabberd) {
     })
     .await;
     let after = a
+        .send_queue()
         .send_message(OutgoingMessage::new("dlg1", Some(6), "after reconnect"))
         .unwrap()
         .id()
@@ -565,7 +573,8 @@ async fn scenarios(ejd: &Ejabberd) {
         ConnectionState::Disconnected { .. }
     ));
     assert!(matches!(
-        b.send_message(OutgoingMessage::new("dlg1", Some(5), "x")),
+        b.send_queue()
+            .send_message(OutgoingMessage::new("dlg1", Some(5), "x")),
         Err(Error::ChatNotConnected)
     ));
     b.reconnect_now().await; // a new session with the kept credentials
@@ -646,8 +655,8 @@ async fn catch_up_and_failed_resumption(ejd: &Ejabberd, a: &Client, a_ev: &mut C
     let mut ev = c9.subscribe_chat();
     c9.connect_chat(ChatAuth::SessionToken).await.unwrap();
     // The first sync (its cursor is where the next one starts) is done.
-    c9.sync_local().await.unwrap();
-    let (mut tl, mut tl_rx) = c9.watch_timeline(D9, 50).unwrap();
+    c9.timeline().sync_local().await.unwrap();
+    let (mut tl, mut tl_rx) = c9.timeline().watch_timeline(D9, 50).unwrap();
     assert!(tl.is_empty(), "{tl:?}");
     c9.join_room("room9").await.unwrap();
     a.join_room("room9").await.unwrap();
@@ -659,7 +668,7 @@ async fn catch_up_and_failed_resumption(ejd: &Ejabberd, a: &Client, a_ev: &mut C
     // m1 arrives live.
     let mut m1 = OutgoingMessage::new(D9, Some(9), "m1");
     m1.date_sent = Some(t0);
-    let m1 = a.send_message(m1).unwrap().id().to_owned();
+    let m1 = a.send_queue().send_message(m1).unwrap().id().to_owned();
     message(&mut ev, "m1", |m| m.id == m1).await;
     timeline_until(&mut tl, &mut tl_rx, "m1 in the timeline", |l| {
         l.iter().any(|m| m.id == m1)
@@ -670,7 +679,7 @@ async fn catch_up_and_failed_resumption(ejd: &Ejabberd, a: &Client, a_ev: &mut C
     c9.disconnect_chat().await;
     let mut m2 = OutgoingMessage::new(D9, Some(9), "m2");
     m2.date_sent = Some(t0 + 1);
-    let m2 = a.send_message(m2).unwrap().id().to_owned();
+    let m2 = a.send_queue().send_message(m2).unwrap().id().to_owned();
     next(a_ev, "m2 Sent", |e| {
         *e == ChatEvent::Sent {
             message_id: m2.clone(),
@@ -760,6 +769,7 @@ async fn catch_up_and_failed_resumption(ejd: &Ejabberd, a: &Client, a_ev: &mut C
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let g = a
+        .send_queue()
         .send_message(OutgoingMessage::new("room9", None, "after kick"))
         .unwrap()
         .id()

@@ -139,6 +139,7 @@ async fn privacy(
 
     // One-way: 6's message is not delivered and bounces; 5 can still write to 6.
     let id = b
+        .send_queue()
         .send_message(OutgoingMessage::new("d56", Some(5), "blocked hello"))
         .unwrap()
         .id()
@@ -157,7 +158,8 @@ async fn privacy(
         got_body(6, "blocked hello"),
     )
     .await;
-    a.send_message(OutgoingMessage::new("d56", Some(6), "to 6 anyway"))
+    a.send_queue()
+        .send_message(OutgoingMessage::new("d56", Some(6), "to 6 anyway"))
         .unwrap();
     next(
         b_ev,
@@ -166,9 +168,11 @@ async fn privacy(
     )
     .await;
     // Two-way: 5 cannot write to 8, 8 cannot write to 5.
-    a.send_message(OutgoingMessage::new("d58", Some(8), "to 8"))
+    a.send_queue()
+        .send_message(OutgoingMessage::new("d58", Some(8), "to 8"))
         .unwrap();
-    c.send_message(OutgoingMessage::new("d58", Some(5), "to 5"))
+    c.send_queue()
+        .send_message(OutgoingMessage::new("d58", Some(5), "to 5"))
         .unwrap();
     none(
         c_ev,
@@ -194,7 +198,8 @@ async fn privacy(
     assert_eq!(a.privacy_list("block").await.unwrap(), list2);
     let names = a.privacy_list_names().await.unwrap();
     assert_eq!(names.default.as_deref(), Some("block"));
-    b.send_message(OutgoingMessage::new("d56", Some(5), "unblocked hello"))
+    b.send_queue()
+        .send_message(OutgoingMessage::new("d56", Some(5), "unblocked hello"))
         .unwrap();
     next(
         a_ev,
@@ -214,7 +219,8 @@ async fn privacy(
         a.privacy_list("block").await,
         Err(Error::NotFound(_))
     ));
-    c.send_message(OutgoingMessage::new("d58", Some(5), "to 5 again"))
+    c.send_queue()
+        .send_message(OutgoingMessage::new("d58", Some(5), "to 5 again"))
         .unwrap();
     next(a_ev, "8 is no longer blocked", got_body(8, "to 5 again")).await;
 }

@@ -314,6 +314,7 @@ async fn failed_resumption_without_h_recovers_with_stream_management() {
     let binds = st.binds.load(Ordering::SeqCst);
     let mut ev = c.subscribe_chat();
     let id = c
+        .send_queue()
         .send_message(OutgoingMessage::new("d1", Some(6), "x"))
         .unwrap()
         .id()
@@ -363,6 +364,7 @@ async fn unacknowledged_messages_are_reported_lost_when_resumption_fails() {
     c.connect_chat(auth()).await.unwrap();
     st.no_acks.store(true, Ordering::SeqCst);
     let id = c
+        .send_queue()
         .send_message(OutgoingMessage::new("d1", Some(6), "x"))
         .unwrap()
         .id()

@@ -7,7 +7,7 @@
 //! - [`ConnectionState`]: subscribe with [`Client::subscribe_connection`] (snapshot first);
 //! - [`ChatEvent`]: every incoming message, marker, typing, edit, delete, reaction, system
 //!   message and send status; subscribe with [`Client::subscribe_chat`] (lossless, in order);
-//! - [`OutgoingMessage`]: what [`Client::send_message`] sends.
+//! - [`OutgoingMessage`]: what [`SendQueue::send_message`] sends.
 //! - privacy (block) lists, XEP-0016 with ConnectyCube semantics: [`PrivacyList`],
 //!   [`Client::create_privacy_list`], [`Client::update_privacy_list`] and friends;
 //! - last activity (XEP-0012) and its subscription ([`Client::last_activity`],
@@ -19,7 +19,7 @@
 //! dropped by id); when resumption fails (or after a fresh login following a drop) joined
 //! rooms are re-joined. This session emits live events only: what was missed during a gap
 //! (group messages, which the server does not store offline) is not replayed as events;
-//! the local store's sync (`Client::sync_local`, on every `Connected`) fetches it from REST
+//! the local store's sync (`Timeline::sync_local`, on every `Connected`) fetches it from REST
 //! history into the store, where live views see it.
 //!
 //! # The layer and its imports
@@ -31,7 +31,7 @@
 //! What it needs from above comes through `ChatHost` (the current user and token, a renewed
 //! token after a rejected login, "the session is starting"),
 //! handed in when the client is built. The public API (`Client::connect_chat`,
-//! `Client::send_message`, ...) is a thin layer above, in `crate::realtime`, over the
+//! `SendQueue::send_message`, ...) is a thin layer above, in `crate::realtime`, over the
 //! session handle `ChatShared`.
 //!
 //! [`Client`]: crate::Client
@@ -39,7 +39,7 @@
 //! [`Client::last_activity`]: crate::Client::last_activity
 //! [`Client::mark_inactive`]: crate::Client::mark_inactive
 //! [`Client::room_occupants`]: crate::Client::room_occupants
-//! [`Client::send_message`]: crate::Client::send_message
+//! [`SendQueue::send_message`]: crate::SendQueue::send_message
 //! [`Client::subscribe_chat`]: crate::Client::subscribe_chat
 //! [`Client::subscribe_connection`]: crate::Client::subscribe_connection
 //! [`Client::subscribe_last_activity`]: crate::Client::subscribe_last_activity

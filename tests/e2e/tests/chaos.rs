@@ -166,7 +166,7 @@ async fn messages_survive_cuts_truncations_and_stalls() {
     let shown_sent: Vec<Arc<Mutex<HashSet<String>>>> = (0..2).map(|_| Arc::default()).collect();
     let shown_in: Vec<Arc<Mutex<HashSet<String>>>> = (0..2).map(|_| Arc::default()).collect();
     for ((u, shown), shown_in) in [&a, &b].into_iter().zip(&shown_sent).zip(&shown_in) {
-        let (_, mut rx) = u.c.watch_timeline(&d, 50).unwrap();
+        let (_, mut rx) = u.c.timeline().watch_timeline(&d, 50).unwrap();
         let shown = shown.clone();
         let shown_in = shown_in.clone();
         tokio::spawn(async move {
@@ -250,12 +250,16 @@ async fn messages_survive_cuts_truncations_and_stalls() {
         let m = OutgoingMessage::new(&d, Some(to.id), body);
         let id = match path {
             // Not awaited here: the echo is queued at the call, the outcome comes later.
-            Path::Direct => from.c.send_message(m).map(|s| {
+            Path::Direct => from.c.send_queue().send_message(m).map(|s| {
                 let id = s.id().to_owned();
                 outcomes.push((id.clone(), tokio::spawn(s.into_future())));
                 id
             }),
-            Path::Queue => from.c.enqueue_message(m, Vec::new()).map(|l| l.id),
+            Path::Queue => from
+                .c
+                .send_queue()
+                .enqueue_message(m, Vec::new())
+                .map(|l| l.id),
         };
         match id {
             Ok(id) => {
@@ -390,6 +394,7 @@ async fn messages_survive_cuts_truncations_and_stalls() {
         if !ok {
             let pending = sender
                 .c
+                .send_queue()
                 .pending_messages()
                 .unwrap()
                 .iter()
@@ -451,8 +456,8 @@ async fn messages_survive_cuts_truncations_and_stalls() {
     );
     assert!(failed.is_empty(), "Failed events: {failed:?}");
     assert_eq!(strays, 0, "messages nobody sent");
-    assert!(a.c.pending_messages().unwrap().is_empty());
-    assert!(b.c.pending_messages().unwrap().is_empty());
+    assert!(a.c.send_queue().pending_messages().unwrap().is_empty());
+    assert!(b.c.send_queue().pending_messages().unwrap().is_empty());
     assert_eq!(sent.len() + call_errors, total);
 }
 
@@ -651,7 +656,8 @@ async fn clients_come_back_after_a_server_restart() {
     let d = private_dialog(u0, u1).await;
     let mut ev = Ev::new(u1.c.subscribe_chat());
     let id =
-        u0.c.send_message(OutgoingMessage::new(&d, Some(u1.id), "after restart"))
+        u0.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(u1.id), "after restart"))
             .unwrap()
             .id()
             .to_owned();

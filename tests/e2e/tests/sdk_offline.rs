@@ -113,7 +113,7 @@ async fn all_sent(u: &U, ids: &[String]) {
     })
     .await
     .expect("every message acknowledged");
-    assert!(u.c.pending_messages().unwrap().is_empty());
+    assert!(u.c.send_queue().pending_messages().unwrap().is_empty());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -126,12 +126,13 @@ async fn hundred_queued_offline_arrive_once_in_order() {
     let b = user(&s, "q_bob").await;
     let d = private_dialog(&a, &b).await;
     let mut bev = online(&b).await;
-    let mut tl = Live::new(a.c.watch_timeline(&d, 50).unwrap());
+    let mut tl = Live::new(a.c.timeline().watch_timeline(&d, 50).unwrap());
     assert!(tl.list.is_empty());
     let mut ids = Vec::new();
     for i in 0..N {
         let m =
-            a.c.enqueue_message(text(&d, b.id, &body_n(i)), vec![])
+            a.c.send_queue()
+                .enqueue_message(text(&d, b.id, &body_n(i)), vec![])
                 .unwrap();
         assert_eq!(m.state, MessageState::Queued);
         ids.push(m.id);
@@ -143,7 +144,7 @@ async fn hundred_queued_offline_arrive_once_in_order() {
         assert_eq!(m.body, body_n(i));
         assert_eq!(m.state, MessageState::Queued);
     }
-    let pending = a.c.pending_messages().unwrap();
+    let pending = a.c.send_queue().pending_messages().unwrap();
     assert_eq!(
         pending.iter().map(|m| &m.id).collect::<Vec<_>>(),
         ids.iter().collect::<Vec<_>>()
@@ -188,19 +189,23 @@ async fn send_message_echoes_at_once_in_order_with_queued_ones_then_sent() {
     let d = private_dialog(&a, &b).await;
     let mut bev = online(&b).await;
     let _aev = online(&a).await;
-    let mut tl = Live::new(a.c.watch_timeline(&d, 50).unwrap());
+    let mut tl = Live::new(a.c.timeline().watch_timeline(&d, 50).unwrap());
     assert!(tl.list.is_empty());
     let mut ids = Vec::new();
     let mut sendings = Vec::new();
     for i in 0..K {
         let id = if i % 2 == 0 {
-            let sending = a.c.send_message(text(&d, b.id, &body_n(i))).unwrap();
+            let sending =
+                a.c.send_queue()
+                    .send_message(text(&d, b.id, &body_n(i)))
+                    .unwrap();
             assert_eq!(sending.message().state, MessageState::Queued);
             let id = sending.id().to_owned();
             sendings.push(tokio::spawn(sending.into_future()));
             id
         } else {
-            a.c.enqueue_message(text(&d, b.id, &body_n(i)), vec![])
+            a.c.send_queue()
+                .enqueue_message(text(&d, b.id, &body_n(i)), vec![])
                 .unwrap()
                 .id
         };
@@ -245,7 +250,7 @@ async fn send_message_echoes_at_once_in_order_with_queued_ones_then_sent() {
     no_more_messages(&mut bev, &d).await;
     all_sent(&a, &ids).await;
     // A fresh timeline holds each once, in send order.
-    let (snap, _) = a.c.watch_timeline(&d, 50).unwrap();
+    let (snap, _) = a.c.timeline().watch_timeline(&d, 50).unwrap();
     assert_eq!(snap.iter().map(|m| m.id.clone()).collect::<Vec<_>>(), ids);
 }
 
@@ -257,19 +262,21 @@ async fn send_message_while_chat_is_stopped_stores_nothing() {
     let a = user(&s, "ss_alice").await;
     let b = user(&s, "ss_bob").await;
     let d = private_dialog(&a, &b).await;
-    let (_, mut tl) = a.c.watch_timeline(&d, 10).unwrap();
+    let (_, mut tl) = a.c.timeline().watch_timeline(&d, 10).unwrap();
     assert!(matches!(
-        a.c.send_message(text(&d, b.id, "never connected")),
+        a.c.send_queue()
+            .send_message(text(&d, b.id, "never connected")),
         Err(Error::ChatNotConnected)
     ));
     let _aev = online(&a).await;
     a.c.disconnect_chat().await;
     assert!(matches!(
-        a.c.send_message(text(&d, b.id, "disconnected")),
+        a.c.send_queue()
+            .send_message(text(&d, b.id, "disconnected")),
         Err(Error::ChatNotConnected)
     ));
     assert!(tl.try_recv().is_err(), "nothing told");
-    assert!(a.c.pending_messages().unwrap().is_empty());
+    assert!(a.c.send_queue().pending_messages().unwrap().is_empty());
     assert!(a
         .c
         .store()
@@ -288,7 +295,8 @@ async fn lost_ack_resend_is_not_duplicated() {
     let mut bev = online(&b).await;
     let _aev = online(&a).await;
     let first =
-        a.c.enqueue_message(text(&d, b.id, "first"), vec![])
+        a.c.send_queue()
+            .enqueue_message(text(&d, b.id, "first"), vec![])
             .unwrap();
     bev.message("first", |m| m.id == first.id).await;
     all_sent(&a, std::slice::from_ref(&first.id)).await;
@@ -303,7 +311,8 @@ async fn lost_ack_resend_is_not_duplicated() {
     };
     store.requeue(&first.id, &payload, &d).unwrap();
     let second =
-        a.c.enqueue_message(text(&d, b.id, "second"), vec![])
+        a.c.send_queue()
+            .enqueue_message(text(&d, b.id, "second"), vec![])
             .unwrap();
     bev.message("second", |m| m.id == second.id).await;
     no_more_messages(&mut bev, &d).await;
@@ -333,7 +342,8 @@ async fn offline_child_process() {
     let d = spec["dialog"].as_str().unwrap();
     let to = spec["to"].as_u64().unwrap();
     for i in 0..N {
-        a.c.enqueue_message(text(d, to, &body_n(i)), vec![])
+        a.c.send_queue()
+            .enqueue_message(text(d, to, &body_n(i)), vec![])
             .unwrap();
     }
     println!("CHILD-QUEUED");
@@ -402,7 +412,7 @@ async fn killed_then_restarted(connect_before_kill: bool, tag: &str) {
     // connecting: the store opens at log-in and its queue drains by itself.)
     let a = log_in(&s, &a_login, |c| c.store_dir = Some(tmp.clone())).await;
     if !connect_before_kill {
-        let pending = a.c.pending_messages().unwrap();
+        let pending = a.c.send_queue().pending_messages().unwrap();
         assert_eq!(
             pending.iter().map(|m| m.body.clone()).collect::<Vec<_>>(),
             (0..N).map(body_n).collect::<Vec<_>>()
@@ -450,18 +460,19 @@ async fn queued_attachment_uploads_before_the_message_is_sent() {
     let tmp = tempdir("at");
     let file = tmp.join("photo.png");
     std::fs::write(&file, vec![7u8; 20_000]).unwrap();
-    let mut tl = Live::new(a.c.watch_timeline(&d, 10).unwrap());
+    let mut tl = Live::new(a.c.timeline().watch_timeline(&d, 10).unwrap());
     let q =
-        a.c.enqueue_message(
-            text(&d, b.id, "look"),
-            vec![QueuedFile {
-                path: file.clone(),
-                name: None,
-                content_type: None,
-                public: false,
-            }],
-        )
-        .unwrap();
+        a.c.send_queue()
+            .enqueue_message(
+                text(&d, b.id, "look"),
+                vec![QueuedFile {
+                    path: file.clone(),
+                    name: None,
+                    content_type: None,
+                    public: false,
+                }],
+            )
+            .unwrap();
     assert!(q.attachments.is_empty());
     let mut bev = online(&b).await;
     let _aev = online(&a).await;
@@ -479,18 +490,20 @@ async fn queued_attachment_uploads_before_the_message_is_sent() {
     .await;
     // A file that is gone fails the message, with the reason, and the queue goes on.
     let gone =
-        a.c.enqueue_message(
-            text(&d, b.id, "lost file"),
-            vec![QueuedFile {
-                path: tmp.join("missing.png"),
-                name: None,
-                content_type: None,
-                public: false,
-            }],
-        )
-        .unwrap();
+        a.c.send_queue()
+            .enqueue_message(
+                text(&d, b.id, "lost file"),
+                vec![QueuedFile {
+                    path: tmp.join("missing.png"),
+                    name: None,
+                    content_type: None,
+                    public: false,
+                }],
+            )
+            .unwrap();
     let after =
-        a.c.enqueue_message(text(&d, b.id, "after"), vec![])
+        a.c.send_queue()
+            .enqueue_message(text(&d, b.id, "after"), vec![])
             .unwrap();
     bev.message("after", |m| m.id == after.id).await;
     let shown = tl
@@ -502,7 +515,7 @@ async fn queued_attachment_uploads_before_the_message_is_sent() {
         MessageState::Failed { reason } => assert!(reason.contains("upload"), "{reason}"),
         _ => unreachable!(),
     }
-    a.c.cancel_message(&gone.id).unwrap();
+    a.c.send_queue().cancel_message(&gone.id).unwrap();
     assert!(a.c.store().unwrap().message(&gone.id).unwrap().is_none());
     let _ = std::fs::remove_dir_all(&tmp);
 }
@@ -513,27 +526,41 @@ async fn cancel_edit_delete_and_retry() {
     let a = user(&s, "ce_alice").await;
     let b = user(&s, "ce_bob").await;
     let d = private_dialog(&a, &b).await;
-    let mut tl = Live::new(a.c.watch_timeline(&d, 10).unwrap());
-    let one = a.c.enqueue_message(text(&d, b.id, "one"), vec![]).unwrap();
-    let two = a.c.enqueue_message(text(&d, b.id, "two"), vec![]).unwrap();
-    let three =
-        a.c.enqueue_message(text(&d, b.id, "three"), vec![])
+    let mut tl = Live::new(a.c.timeline().watch_timeline(&d, 10).unwrap());
+    let one =
+        a.c.send_queue()
+            .enqueue_message(text(&d, b.id, "one"), vec![])
             .unwrap();
-    a.c.cancel_message(&two.id).unwrap();
+    let two =
+        a.c.send_queue()
+            .enqueue_message(text(&d, b.id, "two"), vec![])
+            .unwrap();
+    let three =
+        a.c.send_queue()
+            .enqueue_message(text(&d, b.id, "three"), vec![])
+            .unwrap();
+    a.c.send_queue().cancel_message(&two.id).unwrap();
     let shown = tl
         .until("two removed", |l| {
             find(l, &three.id).is_some() && find(l, &two.id).is_none()
         })
         .await;
     assert_eq!(ids_of(&shown), [one.id.clone(), three.id.clone()]);
-    let edited = a.c.edit_local_message(&three.id, "three, edited").unwrap();
+    let edited =
+        a.c.send_queue()
+            .edit_local_message(&three.id, "three, edited")
+            .unwrap();
     assert_eq!(edited.body, "three, edited");
     assert_eq!(edited.state, MessageState::Queued);
-    a.c.delete_local_message(&one.id).unwrap();
+    a.c.send_queue().delete_local_message(&one.id).unwrap();
     assert!(a.c.store().unwrap().message(&one.id).unwrap().is_none());
-    assert_eq!(a.c.pending_messages().unwrap().len(), 1);
-    assert!(a.c.enqueue_message(text(&d, b.id, "  "), vec![]).is_err());
-    assert_eq!(a.c.pending_messages().unwrap().len(), 1);
+    assert_eq!(a.c.send_queue().pending_messages().unwrap().len(), 1);
+    assert!(a
+        .c
+        .send_queue()
+        .enqueue_message(text(&d, b.id, "  "), vec![])
+        .is_err());
+    assert_eq!(a.c.send_queue().pending_messages().unwrap().len(), 1);
 
     let mut bev = online(&b).await;
     let _aev = online(&a).await;
@@ -542,13 +569,15 @@ async fn cancel_edit_delete_and_retry() {
     no_more_messages(&mut bev, &d).await;
     all_sent(&a, std::slice::from_ref(&three.id)).await;
     // Sent: an edit and a delete are queued and go over chat.
-    assert!(a.c.cancel_message(&three.id).is_err());
-    a.c.edit_local_message(&three.id, "three, again").unwrap();
+    assert!(a.c.send_queue().cancel_message(&three.id).is_err());
+    a.c.send_queue()
+        .edit_local_message(&three.id, "three, again")
+        .unwrap();
     bev.next("Edited", |e| {
         matches!(e, ChatEvent::Edited { message_id, body, .. } if *message_id == three.id && body == "three, again")
     })
     .await;
-    a.c.delete_local_message(&three.id).unwrap();
+    a.c.send_queue().delete_local_message(&three.id).unwrap();
     bev.next(
         "Deleted",
         |e| matches!(e, ChatEvent::Deleted { message_id, .. } if *message_id == three.id),
@@ -575,14 +604,15 @@ async fn cancel_edit_delete_and_retry() {
     .unwrap();
     b.c.set_default_privacy_list(Some("block")).await.unwrap();
     let bounced =
-        a.c.enqueue_message(text(&d, b.id, "blocked"), vec![])
+        a.c.send_queue()
+            .enqueue_message(text(&d, b.id, "blocked"), vec![])
             .unwrap();
     tl.until("Failed", |l| {
         find(l, &bounced.id).is_some_and(|m| matches!(m.state, MessageState::Failed { .. }))
     })
     .await;
     b.c.set_default_privacy_list(None).await.unwrap();
-    let again = a.c.retry_message(&bounced.id).unwrap();
+    let again = a.c.send_queue().retry_message(&bounced.id).unwrap();
     assert_eq!(again.state, MessageState::Queued);
     bev.message("retried", |m| m.id == bounced.id).await;
     all_sent(&a, std::slice::from_ref(&bounced.id)).await;
@@ -627,14 +657,14 @@ async fn dialog_list_is_served_then_synced_then_live() {
         .await
         .unwrap();
 
-    let mut dl = Live::new(a.c.watch_dialogs(50).unwrap());
+    let mut dl = Live::new(a.c.timeline().watch_dialogs(50).unwrap());
     assert!(dl.list.is_empty(), "a new store starts empty");
     let shown = dl
         .until("synced", |l| {
             dialog_in(l, &p1).is_some() && dialog_in(l, &g).is_some()
         })
         .await;
-    let page = a.c.dialogs_page(50, None).unwrap();
+    let page = a.c.timeline().dialogs_page(50, None).unwrap();
     assert_eq!(shown, page, "the view is the list");
     assert_eq!(page[0].id, g, "the dialog with the newest message first");
     assert_eq!(page[0].unread_messages_count, Some(1));
@@ -642,11 +672,12 @@ async fn dialog_list_is_served_then_synced_then_live() {
     // Live: a message in the private dialog moves it to the top with its unread count.
     let _aev = online(&a).await;
     let _bev = online(&b).await;
-    b.c.send_message(OutgoingMessage {
-        date_sent: Some(now() + 10),
-        ..text(&p1, a.id, "psst")
-    })
-    .unwrap();
+    b.c.send_queue()
+        .send_message(OutgoingMessage {
+            date_sent: Some(now() + 10),
+            ..text(&p1, a.id, "psst")
+        })
+        .unwrap();
     let shown = dl
         .until("last message on top", |l| {
             l.first()
@@ -655,21 +686,26 @@ async fn dialog_list_is_served_then_synced_then_live() {
         .await;
     assert_eq!(shown[0].unread_messages_count, Some(1));
     assert_eq!(shown.len(), 2);
-    assert_eq!(a.c.dialogs_page(1, None).unwrap()[0].id, p1);
+    assert_eq!(a.c.timeline().dialogs_page(1, None).unwrap()[0].id, p1);
     let rest =
-        a.c.dialogs_page(10, Some(&a.c.dialogs_page(1, None).unwrap()[0]))
+        a.c.timeline()
+            .dialogs_page(10, Some(&a.c.timeline().dialogs_page(1, None).unwrap()[0]))
             .unwrap();
     assert_eq!(
         rest.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
         [g.as_str()]
     );
     // The same page, the previous page's last dialog given by id (as apps hold it).
-    assert_eq!(a.c.dialogs_page_after_id(10, Some(&p1)).unwrap(), rest);
+    assert_eq!(
+        a.c.timeline().dialogs_page_after_id(10, Some(&p1)).unwrap(),
+        rest
+    );
     assert!(matches!(
-        a.c.dialogs_page_after_id(10, Some("000000000000000000000000")),
+        a.c.timeline()
+            .dialogs_page_after_id(10, Some("000000000000000000000000")),
         Err(Error::NotFound(_))
     ));
-    a.c.mark_dialog_read(&p1).await.unwrap();
+    a.c.timeline().mark_dialog_read(&p1).await.unwrap();
     dl.until("read", |l| {
         dialog_in(l, &p1).is_some_and(|d| d.unread_messages_count == Some(0))
     })
@@ -720,13 +756,14 @@ async fn dialog_list_is_served_then_synced_then_live() {
         .unwrap();
     let shown = dl.until("deleted", |l| dialog_in(l, &p1).is_none()).await;
     dl.drain();
-    assert_eq!(dl.list, a.c.dialogs_page(50, None).unwrap());
+    assert_eq!(dl.list, a.c.timeline().dialogs_page(50, None).unwrap());
     assert_eq!(shown, dl.list);
 
     // A restart serves the list from the file at once, before any network call (an
     // offline start: no log-in).
     let kept: Vec<String> =
-        a.c.dialogs_page(50, None)
+        a.c.timeline()
+            .dialogs_page(50, None)
             .unwrap()
             .into_iter()
             .map(|d| d.id)
@@ -742,6 +779,7 @@ async fn dialog_list_is_served_then_synced_then_live() {
     .unwrap();
     again.open_store(a_id).unwrap();
     let served: Vec<String> = again
+        .timeline()
         .dialogs_page(50, None)
         .unwrap()
         .into_iter()
@@ -773,14 +811,18 @@ async fn timeline_pages_backwards_and_fills_gaps_after_offline() {
             .await
             .unwrap();
     }
-    a.c.sync_local().await.unwrap();
+    a.c.timeline().sync_local().await.unwrap();
     // Nothing cached: the view covers the whole dialog (what load_older stores too).
-    let mut tl = Live::new(a.c.watch_timeline(&d, 10).unwrap());
+    let mut tl = Live::new(a.c.timeline().watch_timeline(&d, 10).unwrap());
     assert!(tl.list.is_empty());
     let mut seen = Vec::new();
     let mut before: Option<String> = None;
     loop {
-        let page = a.c.load_older(&d, before.as_deref(), 10).await.unwrap();
+        let page =
+            a.c.timeline()
+                .load_older(&d, before.as_deref(), 10)
+                .await
+                .unwrap();
         if page.is_empty() {
             break;
         }
@@ -796,14 +838,15 @@ async fn timeline_pages_backwards_and_fills_gaps_after_offline() {
         (0..30).map(|i| format!("h{i:02}")).collect::<Vec<_>>()
     );
     // Served from the store now, without the server.
-    let cached = a.c.load_older(&d, None, 5).await.unwrap();
+    let cached = a.c.timeline().load_older(&d, None, 5).await.unwrap();
     assert_eq!(cached.last().unwrap().body, "h29");
 
     // Connected, then offline while bob writes: the sync on reconnection fills the gap.
     let _aev = online(&a).await;
     let mut bev = online(&b).await;
     let live =
-        b.c.send_message(text(&d, a.id, "live"))
+        b.c.send_queue()
+            .send_message(text(&d, a.id, "live"))
             .unwrap()
             .id()
             .to_owned();
@@ -836,7 +879,7 @@ async fn timeline_pages_backwards_and_fills_gaps_after_offline() {
     // Each once.
     tokio::time::sleep(QUIET).await;
     tl.drain();
-    let all = a.c.load_older(&d, None, 100).await.unwrap();
+    let all = a.c.timeline().load_older(&d, None, 100).await.unwrap();
     assert_eq!(all.len(), 34);
     assert_eq!(tl.list, all);
 }
@@ -860,18 +903,20 @@ async fn timeline_opened_as_a_message_arrives_has_it_once() {
     for i in 0..TRIES {
         let body = format!("race{i:02}");
         let id =
-            b.c.send_message(text(&d, a.id, &body))
+            b.c.send_queue()
+                .send_message(text(&d, a.id, &body))
                 .unwrap()
                 .id()
                 .to_owned();
         aev.message(&body, |m| m.id == id).await;
         // At once, as the app would on seeing the message.
-        views.push(Live::new(a.c.watch_timeline(&d, 100).unwrap()));
+        views.push(Live::new(a.c.timeline().watch_timeline(&d, 100).unwrap()));
     }
     // The applier handles events in order: once a view has the end marker, it has every
     // earlier change.
     let end =
-        b.c.send_message(text(&d, a.id, "end"))
+        b.c.send_queue()
+            .send_message(text(&d, a.id, "end"))
             .unwrap()
             .id()
             .to_owned();
@@ -916,19 +961,23 @@ async fn sync_trim_is_told_to_live_timelines_and_keeps_unsent() {
             .create_message(create("old".into(), 1_700_000_000))
             .await
             .unwrap();
-    a.c.sync_local().await.unwrap();
-    assert_eq!(a.c.load_older(&d, None, 10).await.unwrap().len(), 1);
+    a.c.timeline().sync_local().await.unwrap();
+    assert_eq!(
+        a.c.timeline().load_older(&d, None, 10).await.unwrap().len(),
+        1
+    );
     // Never connected: stays queued.
     let unsent =
-        a.c.enqueue_message(
-            OutgoingMessage {
-                date_sent: Some(1_700_000_001),
-                ..text(&d, b.id, "unsent")
-            },
-            vec![],
-        )
-        .unwrap();
-    let mut tl = Live::new(a.c.watch_timeline(&d, 10).unwrap());
+        a.c.send_queue()
+            .enqueue_message(
+                OutgoingMessage {
+                    date_sent: Some(1_700_000_001),
+                    ..text(&d, b.id, "unsent")
+                },
+                vec![],
+            )
+            .unwrap();
+    let mut tl = Live::new(a.c.timeline().watch_timeline(&d, 10).unwrap());
     assert_eq!(ids_of(&tl.list), [old.id.clone(), unsent.id.clone()]);
 
     let base = now();
@@ -938,7 +987,7 @@ async fn sync_trim_is_told_to_live_timelines_and_keeps_unsent() {
             .await
             .unwrap();
     }
-    a.c.sync_local().await.unwrap();
+    a.c.timeline().sync_local().await.unwrap();
     assert!(tl.drain() > 0);
     // Ten pages fetched; the trimmed message left the view, the unsent one stayed first.
     assert_eq!(tl.list.len(), 1001);
@@ -956,7 +1005,11 @@ async fn sync_trim_is_told_to_live_timelines_and_keeps_unsent() {
     let mut before = Some(first.id);
     let mut older = Vec::new();
     for _ in 0..10 {
-        let page = a.c.load_older(&d, before.as_deref(), 100).await.unwrap();
+        let page =
+            a.c.timeline()
+                .load_older(&d, before.as_deref(), 100)
+                .await
+                .unwrap();
         if page.is_empty() {
             break;
         }

@@ -138,7 +138,8 @@ async fn one_way_block_bounces_the_blocked_sender_only() {
     block_by_default(&b, "blocked", vec![PrivacyListItem::block(a.id)]).await;
 
     let blocked =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "you blocked me"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "you blocked me"))
             .unwrap()
             .id()
             .to_owned();
@@ -147,7 +148,8 @@ async fn one_way_block_bounces_the_blocked_sender_only() {
 
     // The blocker can still write; the blocked user receives it.
     let reply =
-        b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "I still can write"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(a.id), "I still can write"))
             .unwrap()
             .id()
             .to_owned();
@@ -160,7 +162,8 @@ async fn one_way_block_bounces_the_blocked_sender_only() {
 
     // The block is per user: A still reaches C.
     let to_c =
-        a.c.send_message(OutgoingMessage::new(&dc, Some(c.id), "hi c"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&dc, Some(c.id), "hi c"))
             .unwrap()
             .id()
             .to_owned();
@@ -199,14 +202,16 @@ async fn one_way_block_bounces_the_blocked_sender_only() {
     // B offline: the blocked message still bounces and creates no push (C's does).
     b.c.disconnect_chat().await;
     let blocked_offline =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "while you're away"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "while you're away"))
             .unwrap()
             .id()
             .to_owned();
     assert_eq!(a_ev.error(&blocked_offline).await.0, 503);
     let dcb = private_dialog(&c, &b).await;
     let from_c =
-        c.c.send_message(OutgoingMessage::new(&dcb, Some(b.id), "from c"))
+        c.c.send_queue()
+            .send_message(OutgoingMessage::new(&dcb, Some(b.id), "from c"))
             .unwrap()
             .id()
             .to_owned();
@@ -227,14 +232,16 @@ async fn two_way_block_stops_both_directions() {
     block_by_default(&b, "mutual", vec![PrivacyListItem::block_mutual(a.id)]).await;
 
     let from_a =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "a to b"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "a to b"))
             .unwrap()
             .id()
             .to_owned();
     let (code, _) = a_ev.error(&from_a).await;
     assert_eq!(code, 503);
     let from_b =
-        b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "b to a"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(a.id), "b to a"))
             .unwrap()
             .id()
             .to_owned();
@@ -250,14 +257,16 @@ async fn two_way_block_stops_both_directions() {
     // Declining the default list lifts the block both ways.
     b.c.set_default_privacy_list(None).await.unwrap();
     let again =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "unblocked"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "unblocked"))
             .unwrap()
             .id()
             .to_owned();
     b_ev.message("message after unblocking", |m| m.id == again)
         .await;
     let back =
-        b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "unblocked too"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(a.id), "unblocked too"))
             .unwrap()
             .id()
             .to_owned();
@@ -285,7 +294,8 @@ async fn group_messages_of_a_blocked_user_silently_skip_the_blocker() {
     block_by_default(&b, "no-cid", vec![PrivacyListItem::block(c.id)]).await;
 
     let from_c =
-        c.c.send_message(OutgoingMessage::new(&g, None, "from the blocked one"))
+        c.c.send_queue()
+            .send_message(OutgoingMessage::new(&g, None, "from the blocked one"))
             .unwrap()
             .id()
             .to_owned();
@@ -295,14 +305,16 @@ async fn group_messages_of_a_blocked_user_silently_skip_the_blocker() {
     assert!(got.group, "{got:?}");
     c_ev.sent(&from_c).await;
     let from_a =
-        a.c.send_message(OutgoingMessage::new(&g, None, "from a"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&g, None, "from a"))
             .unwrap()
             .id()
             .to_owned();
     b_ev.message("A's group message at B", |m| m.id == from_a)
         .await;
     let from_b =
-        b.c.send_message(OutgoingMessage::new(&g, None, "from the blocker"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&g, None, "from the blocker"))
             .unwrap()
             .id()
             .to_owned();
@@ -326,7 +338,8 @@ async fn group_messages_of_a_blocked_user_silently_skip_the_blocker() {
     .await
     .unwrap();
     let from_b2 =
-        b.c.send_message(OutgoingMessage::new(&g, None, "blocker, two-way"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&g, None, "blocker, two-way"))
             .unwrap()
             .id()
             .to_owned();
@@ -335,14 +348,16 @@ async fn group_messages_of_a_blocked_user_silently_skip_the_blocker() {
     })
     .await;
     let from_c2 =
-        c.c.send_message(OutgoingMessage::new(&g, None, "blocked, two-way"))
+        c.c.send_queue()
+            .send_message(OutgoingMessage::new(&g, None, "blocked, two-way"))
             .unwrap()
             .id()
             .to_owned();
     a_ev.message("C's group message at A", |m| m.id == from_c2)
         .await;
     let from_a2 =
-        a.c.send_message(OutgoingMessage::new(&g, None, "from a again"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&g, None, "from a again"))
             .unwrap()
             .id()
             .to_owned();
@@ -435,7 +450,8 @@ async fn privacy_list_round_trip_default_in_use_and_update() {
     assert!(matches!(r, Err(Error::Server { status: 409, .. })), "{r:?}");
     assert_eq!(b.c.privacy_list("first").await.unwrap(), first);
     let blocked =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "still blocked"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "still blocked"))
             .unwrap()
             .id()
             .to_owned();
@@ -450,14 +466,16 @@ async fn privacy_list_round_trip_default_in_use_and_update() {
     );
     // Enforced at once: A gets through, C (now one-way blocked) bounces.
     let freed =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "free now"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "free now"))
             .unwrap()
             .id()
             .to_owned();
     b_ev.message("A's message after the update", |m| m.id == freed)
         .await;
     let from_c =
-        c.c.send_message(OutgoingMessage::new(&dc, Some(b.id), "now blocked"))
+        c.c.send_queue()
+            .send_message(OutgoingMessage::new(&dc, Some(b.id), "now blocked"))
             .unwrap()
             .id()
             .to_owned();
@@ -497,11 +515,12 @@ async fn offline_pushes_unless_silent_or_notifications_off() {
     let silent = {
         let mut m = OutgoingMessage::new(&d, Some(b.id), "silent");
         m.silent = true;
-        a.c.send_message(m).unwrap().id().to_owned()
+        a.c.send_queue().send_message(m).unwrap().id().to_owned()
     };
     a_ev.sent(&silent).await;
     let loud =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "loud"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "loud"))
             .unwrap()
             .id()
             .to_owned();
@@ -512,13 +531,15 @@ async fn offline_pushes_unless_silent_or_notifications_off() {
     // Notifications off for d (B's setting): no push from d, d2 still pushes.
     assert!(!b.c.dialogs().set_notifications(&d, false).await.unwrap());
     let muted =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "muted"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "muted"))
             .unwrap()
             .id()
             .to_owned();
     a_ev.sent(&muted).await;
     let other =
-        c.c.send_message(OutgoingMessage::new(&d2, Some(b.id), "other dialog"))
+        c.c.send_queue()
+            .send_message(OutgoingMessage::new(&d2, Some(b.id), "other dialog"))
             .unwrap()
             .id()
             .to_owned();
@@ -536,7 +557,8 @@ async fn offline_pushes_unless_silent_or_notifications_off() {
     // Notifications back on: pushes again.
     assert!(b.c.dialogs().set_notifications(&d, true).await.unwrap());
     let unmuted =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "unmuted"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "unmuted"))
             .unwrap()
             .id()
             .to_owned();
@@ -571,14 +593,16 @@ async fn inactive_while_online_pushes_active_does_not() {
     let mut b_ev = online(&b).await;
 
     let active =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "while active"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "while active"))
             .unwrap()
             .id()
             .to_owned();
     b_ev.message("message while active", |m| m.id == active)
         .await;
     let group_active =
-        a.c.send_message(OutgoingMessage::new(&g, None, "group while active"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&g, None, "group while active"))
             .unwrap()
             .id()
             .to_owned();
@@ -589,7 +613,8 @@ async fn inactive_while_online_pushes_active_does_not() {
     // mark_inactive awaits no answer: an iq round trip on the same stream orders it.
     b.c.privacy_list_names().await.unwrap();
     let inactive =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "while inactive"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "while inactive"))
             .unwrap()
             .id()
             .to_owned();
@@ -598,7 +623,8 @@ async fn inactive_while_online_pushes_active_does_not() {
     })
     .await;
     let group_inactive =
-        a.c.send_message(OutgoingMessage::new(&g, None, "group while inactive"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&g, None, "group while inactive"))
             .unwrap()
             .id()
             .to_owned();
@@ -617,7 +643,8 @@ async fn inactive_while_online_pushes_active_does_not() {
     b.c.mark_active().unwrap();
     b.c.privacy_list_names().await.unwrap();
     let again =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "active again"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "active again"))
             .unwrap()
             .id()
             .to_owned();
@@ -628,7 +655,8 @@ async fn inactive_while_online_pushes_active_does_not() {
     // exactly the two inactive ones and the witness.
     b.c.disconnect_chat().await;
     let offline =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "offline"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "offline"))
             .unwrap()
             .id()
             .to_owned();
@@ -668,7 +696,8 @@ async fn inactive_is_reapplied_after_a_fresh_session() {
     b.c.privacy_list_names().await.unwrap();
 
     let first =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "to the background"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "to the background"))
             .unwrap()
             .id()
             .to_owned();
@@ -679,7 +708,8 @@ async fn inactive_is_reapplied_after_a_fresh_session() {
     b.c.mark_active().unwrap();
     b.c.privacy_list_names().await.unwrap();
     let second =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "to the foreground"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "to the foreground"))
             .unwrap()
             .id()
             .to_owned();
@@ -687,7 +717,8 @@ async fn inactive_is_reapplied_after_a_fresh_session() {
     a_ev.sent(&second).await;
     b.c.disconnect_chat().await;
     let third =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "offline"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "offline"))
             .unwrap()
             .id()
             .to_owned();
@@ -919,7 +950,8 @@ async fn owner_removing_a_joined_occupant_over_rest_kicks_them() {
 
     // B is out: its group message bounces (not an occupant) and C does not get it.
     let late =
-        b.c.send_message(OutgoingMessage::new(&g, None, "still here?"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&g, None, "still here?"))
             .unwrap()
             .id()
             .to_owned();

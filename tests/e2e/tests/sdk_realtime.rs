@@ -235,7 +235,8 @@ async fn wrong_credentials_fail_once_without_reconnection_loop() {
     );
     assert_eq!(px.accepted(), 1, "connections made");
     assert!(matches!(
-        u.c.send_message(OutgoingMessage::new("x", Some(1), "x")),
+        u.c.send_queue()
+            .send_message(OutgoingMessage::new("x", Some(1), "x")),
         Err(Error::ChatNotConnected)
     ));
 
@@ -291,7 +292,8 @@ async fn lifecycle_states_idempotent_close_and_not_connected() {
 
     let not_connected = |c: &Client| {
         let results = [
-            c.send_message(OutgoingMessage::new(&d, Some(peer.id), "x"))
+            c.send_queue()
+                .send_message(OutgoingMessage::new(&d, Some(peer.id), "x"))
                 .map(|_| ()),
             c.send_typing(&d, Some(peer.id), true),
             c.send_delivered(&d, "5f00000000000000000000aa", peer.id),
@@ -391,7 +393,12 @@ async fn private_messages_with_every_field_both_ways_and_markers() {
     m.custom.insert("n".into(), "42".into());
     m.markable = true;
     m.date_sent = Some(1_700_000_123);
-    let id = a.c.send_message(m.clone()).unwrap().id().to_owned();
+    let id =
+        a.c.send_queue()
+            .send_message(m.clone())
+            .unwrap()
+            .id()
+            .to_owned();
     assert_eq!(id.len(), 24);
     a_ev.sent(&id).await;
     let got = b_ev.message("message", |_| true).await;
@@ -452,7 +459,12 @@ async fn private_messages_with_every_field_both_ways_and_markers() {
     });
     back.custom.insert("reply".into(), "yes".into());
     back.date_sent = Some(1_700_000_200);
-    let back_id = b.c.send_message(back.clone()).unwrap().id().to_owned();
+    let back_id =
+        b.c.send_queue()
+            .send_message(back.clone())
+            .unwrap()
+            .id()
+            .to_owned();
     b_ev.sent(&back_id).await;
     let got = a_ev.message("reply", |_| true).await;
     assert_eq!(
@@ -481,7 +493,12 @@ async fn private_messages_with_every_field_both_ways_and_markers() {
     // Not saved to history.
     let mut ephemeral = OutgoingMessage::new(&d, Some(b.id), "not stored");
     ephemeral.save_to_history = false;
-    let eph = a.c.send_message(ephemeral).unwrap().id().to_owned();
+    let eph =
+        a.c.send_queue()
+            .send_message(ephemeral)
+            .unwrap()
+            .id()
+            .to_owned();
     let got = b_ev.message("ephemeral", |m| m.id == eph).await;
     assert!(!got.save_to_history, "{got:?}");
     assert!(stored(&a, &d, &eph).await.is_none());
@@ -544,7 +561,8 @@ async fn edit_and_delete_over_chat_update_the_history() {
     let mut b_ev = online(&b).await;
 
     let id =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "original"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "original"))
             .unwrap()
             .id()
             .to_owned();
@@ -623,7 +641,7 @@ async fn group_chat_with_and_without_join() {
     let mut out = OutgoingMessage::new(&d, None, "hi all");
     out.custom.insert("topic".into(), "standup".into());
     out.date_sent = Some(1_700_001_000);
-    let g1 = a.c.send_message(out).unwrap().id().to_owned();
+    let g1 = a.c.send_queue().send_message(out).unwrap().id().to_owned();
     a_ev.sent(&g1).await;
     for ev in [&mut b_ev, &mut c_ev] {
         let m = ev.message("group message", |_| true).await;
@@ -654,7 +672,8 @@ async fn group_chat_with_and_without_join() {
         u.c.join_room(&d).await.unwrap();
     }
     let g2 =
-        a.c.send_message(OutgoingMessage::new(&d, None, "joined now"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, None, "joined now"))
             .unwrap()
             .id()
             .to_owned();
@@ -668,7 +687,8 @@ async fn group_chat_with_and_without_join() {
     // Replies from b reach a and c once.
     b.c.leave_room(&d).unwrap();
     let g3 =
-        b.c.send_message(OutgoingMessage::new(&d, None, "from b"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, None, "from b"))
             .unwrap()
             .id()
             .to_owned();
@@ -705,6 +725,7 @@ async fn messages_to_foreign_or_missing_rooms_bounce() {
     // a MessageError, and the stored message turns Failed.
     let sending = outsider
         .c
+        .send_queue()
         .send_message(OutgoingMessage::new(&d, None, "let me in"))
         .unwrap();
     let id = sending.id().to_owned();
@@ -739,6 +760,7 @@ async fn messages_to_foreign_or_missing_rooms_bounce() {
     let missing = "5f00000000000000000000ff";
     let id2 = outsider
         .c
+        .send_queue()
         .send_message(OutgoingMessage::new(missing, None, "anyone?"))
         .unwrap()
         .id()
@@ -780,7 +802,8 @@ async fn rest_pushes_and_system_messages() {
     let mut b_ev = online(&b).await;
 
     let id =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "react to me"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "react to me"))
             .unwrap()
             .id()
             .to_owned();
@@ -919,7 +942,7 @@ async fn carbons_reach_the_second_device() {
 
     let mut m = OutgoingMessage::new(&d, Some(b.id), "from device 1");
     m.custom.insert("k".into(), "v".into());
-    let id = a1.c.send_message(m).unwrap().id().to_owned();
+    let id = a1.c.send_queue().send_message(m).unwrap().id().to_owned();
     let copy = a2_ev.message("carbon", |m| m.id == id).await;
     assert!(copy.carbon && !copy.delayed && !copy.group, "{copy:?}");
     assert_eq!((copy.sender_id, copy.recipient_id), (a1.id, Some(b.id)));
@@ -929,7 +952,8 @@ async fn carbons_reach_the_second_device() {
     b_ev.message("original", |m| m.id == id).await;
 
     let reply =
-        b.c.send_message(OutgoingMessage::new(&d, Some(a1.id), "to both"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(a1.id), "to both"))
             .unwrap()
             .id()
             .to_owned();
@@ -959,7 +983,7 @@ async fn offline_messages_arrive_once_flagged_delayed() {
     let mut m = OutgoingMessage::new(&d, Some(b.id), "while you were out");
     m.date_sent = Some(1_700_002_000);
     m.markable = true;
-    let id1 = a.c.send_message(m).unwrap().id().to_owned();
+    let id1 = a.c.send_queue().send_message(m).unwrap().id().to_owned();
     a_ev.sent(&id1).await;
 
     let mut b_ev = online(&b).await;
@@ -982,7 +1006,8 @@ async fn offline_messages_arrive_once_flagged_delayed() {
     let mut ids_away = Vec::new();
     for i in 0..2 {
         let id =
-            a.c.send_message(OutgoingMessage::new(&d, Some(b.id), format!("away {i}")))
+            a.c.send_queue()
+                .send_message(OutgoingMessage::new(&d, Some(b.id), format!("away {i}")))
                 .unwrap()
                 .id()
                 .to_owned();
@@ -1022,7 +1047,8 @@ async fn cut_connection_resumes_without_loss_or_duplicates() {
     let jid = b.c.chat_jid().unwrap();
 
     let before =
-        b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "before cut"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(a.id), "before cut"))
             .unwrap()
             .id()
             .to_owned();
@@ -1033,13 +1059,15 @@ async fn cut_connection_resumes_without_loss_or_duplicates() {
     let mut to_a = Vec::new();
     for i in 0..3 {
         to_b.push(
-            a.c.send_message(OutgoingMessage::new(&d, Some(b.id), format!("a{i}")))
+            a.c.send_queue()
+                .send_message(OutgoingMessage::new(&d, Some(b.id), format!("a{i}")))
                 .unwrap()
                 .id()
                 .to_owned(),
         );
         to_a.push(
-            b.c.send_message(OutgoingMessage::new(&d, Some(a.id), format!("b{i}")))
+            b.c.send_queue()
+                .send_message(OutgoingMessage::new(&d, Some(a.id), format!("b{i}")))
                 .unwrap()
                 .id()
                 .to_owned(),
@@ -1049,13 +1077,15 @@ async fn cut_connection_resumes_without_loss_or_duplicates() {
     px.sever();
     for i in 3..6 {
         to_b.push(
-            a.c.send_message(OutgoingMessage::new(&d, Some(b.id), format!("a{i}")))
+            a.c.send_queue()
+                .send_message(OutgoingMessage::new(&d, Some(b.id), format!("a{i}")))
                 .unwrap()
                 .id()
                 .to_owned(),
         );
         to_a.push(
-            b.c.send_message(OutgoingMessage::new(&d, Some(a.id), format!("b{i}")))
+            b.c.send_queue()
+                .send_message(OutgoingMessage::new(&d, Some(a.id), format!("b{i}")))
                 .unwrap()
                 .id()
                 .to_owned(),
@@ -1117,7 +1147,8 @@ async fn messages_sent_across_a_cut_are_acknowledged() {
     let mut ids = Vec::new();
     for i in 0..4 {
         ids.push(
-            b.c.send_message(OutgoingMessage::new(&d, Some(a.id), format!("q{i}")))
+            b.c.send_queue()
+                .send_message(OutgoingMessage::new(&d, Some(a.id), format!("q{i}")))
                 .unwrap()
                 .id()
                 .to_owned(),
@@ -1185,10 +1216,11 @@ async fn fresh_login_syncs_missed_group_messages_into_the_timeline_once() {
     b.c.join_room(&g).await.unwrap();
     let jid = b.c.chat_jid().unwrap();
     drain(&mut b_states);
-    let mut tl = Live::new(b.c.watch_timeline(&g, 50).unwrap());
+    let mut tl = Live::new(b.c.timeline().watch_timeline(&g, 50).unwrap());
 
     let live =
-        a.c.send_message(OutgoingMessage::new(&g, None, "live"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&g, None, "live"))
             .unwrap()
             .id()
             .to_owned();
@@ -1202,7 +1234,8 @@ async fn fresh_login_syncs_missed_group_messages_into_the_timeline_once() {
     let mut away = Vec::new();
     for i in 0..3 {
         let id =
-            a.c.send_message(OutgoingMessage::new(&g, None, format!("group {i}")))
+            a.c.send_queue()
+                .send_message(OutgoingMessage::new(&g, None, format!("group {i}")))
                 .unwrap()
                 .id()
                 .to_owned();
@@ -1210,7 +1243,8 @@ async fn fresh_login_syncs_missed_group_messages_into_the_timeline_once() {
         away.push(id);
     }
     let priv_id =
-        a.c.send_message(OutgoingMessage::new(&p, Some(b.id), "private while away"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&p, Some(b.id), "private while away"))
             .unwrap()
             .id()
             .to_owned();
@@ -1218,7 +1252,8 @@ async fn fresh_login_syncs_missed_group_messages_into_the_timeline_once() {
     // c (never joined, connected) posts too.
     let mut c_ev = online(&c).await;
     let from_c =
-        c.c.send_message(OutgoingMessage::new(&g, None, "from c"))
+        c.c.send_queue()
+            .send_message(OutgoingMessage::new(&g, None, "from c"))
             .unwrap()
             .id()
             .to_owned();
@@ -1258,7 +1293,8 @@ async fn fresh_login_syncs_missed_group_messages_into_the_timeline_once() {
 
     // Live again (the room was re-joined; the server fans out to occupants anyway).
     let again =
-        a.c.send_message(OutgoingMessage::new(&g, None, "live again"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&g, None, "live again"))
             .unwrap()
             .id()
             .to_owned();
@@ -1307,7 +1343,8 @@ async fn reconnect_now_and_network_availability() {
     assert_eq!(b.c.chat_jid().unwrap(), jid, "resumed");
     assert_eq!(px.accepted(), 2);
     let after =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "after reconnect_now"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "after reconnect_now"))
             .unwrap()
             .id()
             .to_owned();
@@ -1322,7 +1359,8 @@ async fn reconnect_now_and_network_availability() {
     })
     .await;
     let while_down =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "while down"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "while down"))
             .unwrap()
             .id()
             .to_owned();
@@ -1503,7 +1541,7 @@ async fn send_message_across_a_cut_keeps_the_echo_and_delivers_once() {
     let mut a_ev = online(&a).await;
     let (_, mut b_states) = b.c.subscribe_connection();
     let _b_ev = online(&b).await;
-    let mut tl = Live::new(b.c.watch_timeline(&d, 50).unwrap());
+    let mut tl = Live::new(b.c.timeline().watch_timeline(&d, 50).unwrap());
     // Sent, or beyond (a's client may mark it delivered).
     let is_sent = |id: &str, l: &[LocalMessage]| {
         find(l, id).is_some_and(|m| {
@@ -1516,7 +1554,8 @@ async fn send_message_across_a_cut_keeps_the_echo_and_delivers_once() {
 
     // Mid-send: acknowledged before the cut or not, whichever comes first.
     let first =
-        b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "mid-send"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(a.id), "mid-send"))
             .unwrap();
     px.refuse.store(true, Ordering::SeqCst);
     px.sever();
@@ -1528,7 +1567,8 @@ async fn send_message_across_a_cut_keeps_the_echo_and_delivers_once() {
     .await;
     // While the link is down (new connections refused): no acknowledgement can come.
     let second =
-        b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "while cut"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(a.id), "while cut"))
             .unwrap();
     let second_id = second.id().to_owned();
     let second = tokio::spawn(second.into_future());
@@ -1541,7 +1581,8 @@ async fn send_message_across_a_cut_keeps_the_echo_and_delivers_once() {
     );
     assert!(!second.is_finished(), "resolved without a connection");
     let pending: Vec<_> =
-        b.c.pending_messages()
+        b.c.send_queue()
+            .pending_messages()
             .unwrap()
             .into_iter()
             .map(|m| m.id)
@@ -1574,7 +1615,7 @@ async fn send_message_across_a_cut_keeps_the_echo_and_delivers_once() {
     );
     let again = message_ids(&a_ev.settle().await);
     assert!(again.is_empty(), "delivered twice: {again:?}");
-    assert!(b.c.pending_messages().unwrap().is_empty());
+    assert!(b.c.send_queue().pending_messages().unwrap().is_empty());
 
     // Chat stopped while a Sending waits: it does not wait forever.
     px.refuse.store(true, Ordering::SeqCst);
@@ -1584,15 +1625,17 @@ async fn send_message_across_a_cut_keeps_the_echo_and_delivers_once() {
     })
     .await;
     let third =
-        b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "before stop"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(a.id), "before stop"))
             .unwrap();
     let third_id = third.id().to_owned();
     let third = tokio::spawn(third.into_future());
     // Cancelled while it waits: resolves with Cancelled, never sent.
     let dropped =
-        b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "cancelled"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(a.id), "cancelled"))
             .unwrap();
-    b.c.cancel_message(dropped.id()).unwrap();
+    b.c.send_queue().cancel_message(dropped.id()).unwrap();
     let got = timeout(STEP, dropped.into_future())
         .await
         .expect("resolved in time");
@@ -1604,7 +1647,8 @@ async fn send_message_across_a_cut_keeps_the_echo_and_delivers_once() {
         .unwrap();
     assert_eq!(got, Err(Error::ChatNotConnected));
     let pending: Vec<_> =
-        b.c.pending_messages()
+        b.c.send_queue()
+            .pending_messages()
             .unwrap()
             .into_iter()
             .map(|m| m.id)
