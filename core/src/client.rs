@@ -9,6 +9,7 @@ use crate::chat::{DialogObserver, Dialogs, Messages};
 use crate::config::Config;
 use crate::error::Result;
 use crate::local::{SendQueue, Timeline};
+use crate::realtime::ChatSession;
 use crate::storage::Files;
 use crate::stream::EventStream;
 use cubechat_wire::auth::Session;
@@ -25,6 +26,13 @@ pub struct Client {
     pub(crate) me: Weak<Client>,
     /// The local store of the current user and its tasks, once opened.
     pub(crate) local: Mutex<Option<Arc<crate::local::Local>>>,
+    // The feature objects, built once so the accessors hand out references (a future
+    // borrowing one never outlives a temporary).
+    auth: Auth,
+    dialogs: Dialogs,
+    messages: Messages,
+    files: Files,
+    realtime: ChatSession,
 }
 
 impl std::fmt::Debug for Client {
@@ -60,8 +68,15 @@ impl Client {
                     _ => {}
                 }
             }));
+            let chat = crate::realtime::chat_session(api.config(), me.clone());
+            let observer: Weak<dyn DialogObserver> = me.clone();
             Self {
-                chat: crate::realtime::chat_session(api.config(), me.clone()),
+                auth: Auth::new(api.clone()),
+                dialogs: Dialogs::observed(api.clone(), observer),
+                messages: Messages::new(api.clone()),
+                files: Files::new(api.clone()),
+                realtime: ChatSession::new(chat.clone()),
+                chat,
                 api,
                 me: me.clone(),
                 local: Mutex::default(),
@@ -85,24 +100,28 @@ impl Client {
     }
 
     /// Sessions and users: sign-up, log-in, log-out, adopting a token.
-    pub fn auth(&self) -> Auth {
-        Auth::new(self.api.clone())
+    pub fn auth(&self) -> &Auth {
+        &self.auth
     }
 
     /// Dialogs over REST; what a call changes reaches this client's local store.
-    pub fn dialogs(&self) -> Dialogs {
-        let observer: Weak<dyn DialogObserver> = self.me.clone();
-        Dialogs::observed(self.api.clone(), observer)
+    pub fn dialogs(&self) -> &Dialogs {
+        &self.dialogs
     }
 
     /// Messages over REST (history, marks, reactions, search, ...).
-    pub fn messages(&self) -> Messages {
-        Messages::new(self.api.clone())
+    pub fn messages(&self) -> &Messages {
+        &self.messages
     }
 
     /// Cloud files: upload, download and manage blobs.
-    pub fn files(&self) -> Files {
-        Files::new(self.api.clone())
+    pub fn files(&self) -> &Files {
+        &self.files
+    }
+
+    /// The real-time chat session: connection, markers, typing, rooms, presence, privacy.
+    pub fn chat(&self) -> &ChatSession {
+        &self.realtime
     }
 
     /// The live dialog list and timelines from the local store, older pages, the sync.

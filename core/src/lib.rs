@@ -49,6 +49,7 @@ pub use cubechat_wire::auth::{Session, User, UserParams};
 pub use error::{Error, Result};
 pub use local::{DialogsEvent, SendQueue, Sending, Timeline, TimelineEvent};
 pub use model::{DialogModel, MessageModel, UserModel};
+pub use realtime::ChatSession;
 pub use storage::Files;
 pub use store::{LocalMessage, MessageState, QueuedFile, Store};
 pub use stream::EventStream;

@@ -441,8 +441,8 @@ impl Client {
         if !tasks.is_empty() {
             return;
         }
-        let events = self.subscribe_chat();
-        let (state, states) = self.subscribe_connection();
+        let events = self.chat().subscribe_chat();
+        let (state, states) = self.chat().subscribe_connection();
         let applier = rt.spawn(apply_events(
             self.me.clone(),
             Arc::downgrade(local),
@@ -623,7 +623,7 @@ impl Client {
                 ..Default::default()
             });
         }
-        self.check_outgoing(&check)?;
+        self.chat().check_outgoing(&check)?;
         for f in &files {
             if f.path.as_os_str().is_empty() {
                 return Err(Error::InvalidInput("attachment file path is empty".into()));
@@ -966,7 +966,7 @@ async fn queue_worker(client: Weak<Client>, local: Weak<Local>) {
         let Some(l) = local.upgrade() else { return };
         {
             let Some(c) = client.upgrade() else { return };
-            if c.connection_state() == ConnectionState::Connected {
+            if c.chat().connection_state() == ConnectionState::Connected {
                 if let Err(e) = drain(&c, &l).await {
                     warn!(target: "cubechat_core::queue", error = %e, "send queue stopped");
                 }
@@ -995,7 +995,7 @@ async fn drain(c: &Client, l: &Arc<Local>) -> Result<()> {
         if item.in_flight || item.failed {
             continue;
         }
-        if c.connection_state() != ConnectionState::Connected {
+        if c.chat().connection_state() != ConnectionState::Connected {
             return Ok(());
         }
         let sent = match item.kind {
@@ -1043,11 +1043,11 @@ async fn drain(c: &Client, l: &Arc<Local>) -> Result<()> {
                     silent: p.silent,
                 };
                 l.store.set_in_flight(&item.op_id, true)?;
-                c.send_message_as(&item.op_id, m)
+                c.chat().send_message_as(&item.op_id, m)
             }
             OutboxKind::Edit => {
                 l.store.set_in_flight(&item.op_id, true)?;
-                c.send_edit_as(
+                c.chat().send_edit_as(
                     &item.op_id,
                     &item.dialog_id,
                     item.payload.recipient_id,
@@ -1058,7 +1058,7 @@ async fn drain(c: &Client, l: &Arc<Local>) -> Result<()> {
             }
             OutboxKind::Delete => {
                 l.store.set_in_flight(&item.op_id, true)?;
-                c.send_delete_as(
+                c.chat().send_delete_as(
                     &item.op_id,
                     &item.dialog_id,
                     item.payload.recipient_id,
@@ -1379,9 +1379,9 @@ impl<'a> SendQueue<'a> {
     /// Errors (nothing is stored): `InvalidInput` (empty or oversized, bad custom keys),
     /// `ChatNotConnected`, `NotLoggedIn`, store errors.
     pub fn send_message(&self, m: OutgoingMessage) -> Result<Sending> {
-        self.client.check_outgoing(&m)?;
+        self.client.chat().check_outgoing(&m)?;
         // Subscribed before the write: no state change after it goes unseen.
-        let (state, states) = self.client.subscribe_connection();
+        let (state, states) = self.client.chat().subscribe_connection();
         if stopped(&state) {
             return Err(Error::ChatNotConnected);
         }

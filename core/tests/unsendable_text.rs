@@ -93,16 +93,24 @@ async fn send_message_refuses_unsendable_content() {
     ));
     // Edits, deletes, markers and system messages.
     for b in BAD {
-        assert!(is_invalid(c.send_edit("d1", Some(5), "m1", b, false)));
-        assert!(is_invalid(c.send_delete("d1", Some(5), b)));
-        assert!(is_invalid(c.send_read("d1", b, 5)));
-        assert!(is_invalid(c.send_chat_system_message(
+        assert!(is_invalid(c.chat().send_edit(
+            "d1",
+            Some(5),
+            "m1",
+            b,
+            false
+        )));
+        assert!(is_invalid(c.chat().send_delete("d1", Some(5), b)));
+        assert!(is_invalid(c.chat().send_read("d1", b, 5)));
+        assert!(is_invalid(c.chat().send_chat_system_message(
             5,
             b,
             BTreeMap::new()
         )));
         let params = BTreeMap::from([("k".to_owned(), b.to_owned())]);
-        assert!(is_invalid(c.send_chat_system_message(5, "x", params)));
+        assert!(is_invalid(
+            c.chat().send_chat_system_message(5, "x", params)
+        ));
     }
 }
 

@@ -977,7 +977,7 @@ impl Drop for AbandonOnDrop {
 }
 
 impl ChatShared {
-    /// The session side of `Client::connect_chat`.
+    /// The session side of `ChatSession::connect_chat`.
     pub(crate) async fn connect_chat(self: &Arc<Self>, auth: ChatAuth) -> Result<()> {
         if lock(&self.session).is_some() {
             return Err(Error::InvalidInput(
@@ -1115,7 +1115,7 @@ impl ChatShared {
         }
     }
 
-    /// The session side of `Client::disconnect_chat`.
+    /// The session side of `ChatSession::disconnect_chat`.
     pub(crate) async fn disconnect_chat(&self) {
         self.stop_chat(Some(ConnectionState::Disconnected {
             reason: "disconnected by the app".into(),
@@ -1123,7 +1123,7 @@ impl ChatShared {
         .await;
     }
 
-    /// The session side of `Client::destroy_chat`.
+    /// The session side of `ChatSession::destroy_chat`.
     pub(crate) async fn destroy_chat(&self) {
         self.stop_chat(Some(ConnectionState::Idle)).await;
         *lock(&self.last_auth) = None;
@@ -1131,7 +1131,7 @@ impl ChatShared {
         super::presence::forget(self);
     }
 
-    /// The session side of `Client::reconnect_now`.
+    /// The session side of `ChatSession::reconnect_now`.
     pub(crate) async fn reconnect_now(self: &Arc<Self>) {
         let session = lock(&self.session).clone();
         match session {
@@ -1151,7 +1151,7 @@ impl ChatShared {
         }
     }
 
-    /// The session side of `Client::set_network_available`.
+    /// The session side of `ChatSession::set_network_available`.
     pub(crate) async fn set_network_available(&self, available: bool) {
         let session = lock(&self.session).clone();
         // The session's state first, so a wait woken by the flag sees the network.
@@ -1168,7 +1168,7 @@ impl ChatShared {
         }
     }
 
-    /// The session side of `Client::subscribe_connection`.
+    /// The session side of `ChatSession::subscribe_connection`.
     pub(crate) fn subscribe_connection(&self) -> (ConnectionState, ConnectionStates) {
         let (tx, rx) = crate::stream::channel();
         let mut st = lock(&self.state);
@@ -1176,18 +1176,18 @@ impl ChatShared {
         (st.0.clone(), rx)
     }
 
-    /// The session side of `Client::chat_jid`.
+    /// The session side of `ChatSession::chat_jid`.
     pub(crate) fn chat_jid(&self) -> Option<String> {
         lock(&self.session).as_ref()?;
         lock(&self.bound).clone()
     }
 
-    /// The session side of `Client::connection_state`.
+    /// The session side of `ChatSession::connection_state`.
     pub(crate) fn connection_state(&self) -> ConnectionState {
         lock(&self.state).0.clone()
     }
 
-    /// The session side of `Client::subscribe_chat`.
+    /// The session side of `ChatSession::subscribe_chat`.
     pub(crate) fn subscribe_chat(&self) -> ChatEvents {
         let (tx, rx) = crate::stream::channel();
         lock(&self.events).push(tx);
@@ -1222,7 +1222,7 @@ impl ChatShared {
         self.send(el, Some(id.to_owned()))
     }
 
-    /// The session side of `Client::send_delivered`.
+    /// The session side of `ChatSession::send_delivered`.
     pub(crate) fn send_delivered(
         &self,
         dialog_id: &str,
@@ -1232,7 +1232,7 @@ impl ChatShared {
         self.send_marker(dialog_id, message_id, sender_id, false)
     }
 
-    /// The session side of `Client::send_read`.
+    /// The session side of `ChatSession::send_read`.
     pub(crate) fn send_read(
         &self,
         dialog_id: &str,
@@ -1258,7 +1258,7 @@ impl ChatShared {
         self.send(el, None)
     }
 
-    /// The session side of `Client::send_typing`.
+    /// The session side of `ChatSession::send_typing`.
     pub(crate) fn send_typing(
         self: &Arc<Self>,
         dialog_id: &str,
@@ -1289,7 +1289,7 @@ impl ChatShared {
         Ok(())
     }
 
-    /// The session side of `Client::send_edit`.
+    /// The session side of `ChatSession::send_edit`.
     pub(crate) fn send_edit(
         &self,
         dialog_id: &str,
@@ -1323,7 +1323,7 @@ impl ChatShared {
         self.send(el, Some(id.to_owned()))
     }
 
-    /// The session side of `Client::send_delete`.
+    /// The session side of `ChatSession::send_delete`.
     pub(crate) fn send_delete(
         &self,
         dialog_id: &str,
@@ -1352,7 +1352,7 @@ impl ChatShared {
         self.send(el, Some(id.to_owned()))
     }
 
-    /// The session side of `Client::send_chat_system_message`.
+    /// The session side of `ChatSession::send_chat_system_message`.
     pub(crate) fn send_chat_system_message(
         &self,
         user_id: u64,
@@ -1381,7 +1381,7 @@ impl ChatShared {
         Ok(id)
     }
 
-    /// The session side of `Client::join_room`.
+    /// The session side of `ChatSession::join_room`.
     pub(crate) async fn join_room(&self, dialog_id: &str) -> Result<()> {
         check_dialog_id(dialog_id)?;
         let s = self.session()?;
@@ -1401,7 +1401,7 @@ impl ChatShared {
         r
     }
 
-    /// The session side of `Client::leave_room`.
+    /// The session side of `ChatSession::leave_room`.
     pub(crate) fn leave_room(&self, dialog_id: &str) -> Result<()> {
         check_dialog_id(dialog_id)?;
         lock(&self.rooms).remove(dialog_id);

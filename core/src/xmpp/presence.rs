@@ -144,7 +144,7 @@ pub(crate) fn room_event(shared: &ChatShared, me: u64, p: &Element) -> Option<Ch
 }
 
 impl ChatShared {
-    /// The session side of `Client::last_activity`.
+    /// The session side of `ChatSession::last_activity`.
     pub(crate) async fn last_activity(&self, user_id: u64) -> Result<u64> {
         check_user(user_id)?;
         let to = user_jid(user_id, self.cfg.app_id, self.cfg.chat.domain.trim());
@@ -156,7 +156,7 @@ impl ChatShared {
             .ok_or_else(|| Error::Protocol("last activity reply without seconds".into()))
     }
 
-    /// The session side of `Client::subscribe_last_activity`.
+    /// The session side of `ChatSession::subscribe_last_activity`.
     pub(crate) async fn subscribe_last_activity(&self, user_id: u64) -> Result<()> {
         check_user(user_id)?;
         lock(&self.activity_subs).insert(user_id);
@@ -170,14 +170,14 @@ impl ChatShared {
         r
     }
 
-    /// The session side of `Client::unsubscribe_last_activity`.
+    /// The session side of `ChatSession::unsubscribe_last_activity`.
     pub(crate) async fn unsubscribe_last_activity(&self, user_id: u64) -> Result<()> {
         check_user(user_id)?;
         lock(&self.activity_subs).remove(&user_id);
         self.send_status_streaming(user_id, false).await
     }
 
-    /// The session side of `Client::last_activity_subscriptions`.
+    /// The session side of `ChatSession::last_activity_subscriptions`.
     pub(crate) fn last_activity_subscriptions(&self) -> Vec<u64> {
         lock(&self.activity_subs).iter().copied().collect()
     }
@@ -190,12 +190,12 @@ impl ChatShared {
             .map(|_| ())
     }
 
-    /// The session side of `Client::mark_active`.
+    /// The session side of `ChatSession::mark_active`.
     pub(crate) fn mark_active(&self) -> Result<()> {
         self.set_inactive(false)
     }
 
-    /// The session side of `Client::mark_inactive`.
+    /// The session side of `ChatSession::mark_inactive`.
     pub(crate) fn mark_inactive(&self) -> Result<()> {
         self.set_inactive(true)
     }
@@ -209,7 +209,7 @@ impl ChatShared {
         }
     }
 
-    /// The session side of `Client::room_occupants`.
+    /// The session side of `ChatSession::room_occupants`.
     pub(crate) async fn room_occupants(&self, dialog_id: &str) -> Result<Vec<u64>> {
         check_dialog_id(dialog_id)?;
         let room = room_jid(self.cfg.app_id, dialog_id, self.cfg.chat.domain.trim());

@@ -53,19 +53,20 @@ pub async fn user(s: &common::Server, login: &str) -> U {
 
 /// Subscribes to events and connects with the session token.
 pub async fn online(u: &U) -> Ev {
-    let ev = Ev::new(u.c.subscribe_chat());
-    u.c.connect_chat(cubechat_core::ChatAuth::SessionToken)
+    let ev = Ev::new(u.c.chat().subscribe_chat());
+    u.c.chat()
+        .connect_chat(cubechat_core::ChatAuth::SessionToken)
         .await
         .unwrap();
     assert_eq!(
-        u.c.connection_state(),
+        u.c.chat().connection_state(),
         cubechat_core::ConnectionState::Connected
     );
     // `Connected` means the initial presence is sent; cubeserver routes live messages only to
     // available resources, so a message sent to this user before the server has read that
     // presence is stored and arrives flushed (`delayed`). One IQ round trip on the same
     // stream proves the presence was read.
-    u.c.privacy_list_names().await.unwrap();
+    u.c.chat().privacy_list_names().await.unwrap();
     ev
 }
 

@@ -153,9 +153,10 @@ async fn messages_survive_cuts_truncations_and_stalls() {
     let d = private_dialog(&a, &b).await;
     let heard: Vec<Arc<Mutex<Heard>>> = (0..2).map(|_| Arc::default()).collect();
     for (u, h) in [&a, &b].into_iter().zip(&heard) {
-        let (_, states) = u.c.subscribe_connection();
-        listen(u.c.subscribe_chat(), states, h.clone());
-        u.c.connect_chat(cubechat_core::ChatAuth::SessionToken)
+        let (_, states) = u.c.chat().subscribe_connection();
+        listen(u.c.chat().subscribe_chat(), states, h.clone());
+        u.c.chat()
+            .connect_chat(cubechat_core::ChatAuth::SessionToken)
             .await
             .unwrap();
     }
@@ -550,8 +551,9 @@ async fn clients_come_back_after_a_server_restart() {
             c.reconnect = cubechat_core::config::ReconnectPolicy::default();
         })
         .await;
-        let (_, states) = u.c.subscribe_connection();
-        u.c.connect_chat(cubechat_core::ChatAuth::SessionToken)
+        let (_, states) = u.c.chat().subscribe_connection();
+        u.c.chat()
+            .connect_chat(cubechat_core::ChatAuth::SessionToken)
             .await
             .unwrap();
         clients.push(u);
@@ -654,7 +656,7 @@ async fn clients_come_back_after_a_server_restart() {
     // The reconnected sessions carry messages.
     let (u0, u1) = (&clients[0], &clients[1]);
     let d = private_dialog(u0, u1).await;
-    let mut ev = Ev::new(u1.c.subscribe_chat());
+    let mut ev = Ev::new(u1.c.chat().subscribe_chat());
     let id =
         u0.c.send_queue()
             .send_message(OutgoingMessage::new(&d, Some(u1.id), "after restart"))
@@ -668,7 +670,7 @@ async fn clients_come_back_after_a_server_restart() {
         w.abort();
     }
     for u in &clients {
-        u.c.disconnect_chat().await;
+        u.c.chat().disconnect_chat().await;
     }
     stop_server(child).await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -269,7 +269,7 @@ async fn send_message_while_chat_is_stopped_stores_nothing() {
         Err(Error::ChatNotConnected)
     ));
     let _aev = online(&a).await;
-    a.c.disconnect_chat().await;
+    a.c.chat().disconnect_chat().await;
     assert!(matches!(
         a.c.send_queue()
             .send_message(text(&d, b.id, "disconnected")),
@@ -348,7 +348,10 @@ async fn offline_child_process() {
     }
     println!("CHILD-QUEUED");
     if spec["connect"].as_bool() == Some(true) {
-        a.c.connect_chat(ChatAuth::SessionToken).await.unwrap();
+        a.c.chat()
+            .connect_chat(ChatAuth::SessionToken)
+            .await
+            .unwrap();
         println!("CHILD-CONNECTED");
     }
     tokio::time::sleep(Duration::from_secs(60)).await;
@@ -592,17 +595,21 @@ async fn cancel_edit_delete_and_retry() {
     .expect("the deletion reached the history");
 
     // Bounced (bob blocks alice): Failed with a reason; unblocked: retry sends it.
-    b.c.create_privacy_list(&PrivacyList {
-        name: "block".into(),
-        items: vec![PrivacyListItem {
-            user_id: a.id,
-            action: PrivacyAction::Deny,
-            mutual_block: false,
-        }],
-    })
-    .await
-    .unwrap();
-    b.c.set_default_privacy_list(Some("block")).await.unwrap();
+    b.c.chat()
+        .create_privacy_list(&PrivacyList {
+            name: "block".into(),
+            items: vec![PrivacyListItem {
+                user_id: a.id,
+                action: PrivacyAction::Deny,
+                mutual_block: false,
+            }],
+        })
+        .await
+        .unwrap();
+    b.c.chat()
+        .set_default_privacy_list(Some("block"))
+        .await
+        .unwrap();
     let bounced =
         a.c.send_queue()
             .enqueue_message(text(&d, b.id, "blocked"), vec![])
@@ -611,7 +618,7 @@ async fn cancel_edit_delete_and_retry() {
         find(l, &bounced.id).is_some_and(|m| matches!(m.state, MessageState::Failed { .. }))
     })
     .await;
-    b.c.set_default_privacy_list(None).await.unwrap();
+    b.c.chat().set_default_privacy_list(None).await.unwrap();
     let again = a.c.send_queue().retry_message(&bounced.id).unwrap();
     assert_eq!(again.state, MessageState::Queued);
     bev.message("retried", |m| m.id == bounced.id).await;
@@ -769,7 +776,7 @@ async fn dialog_list_is_served_then_synced_then_live() {
             .map(|d| d.id)
             .collect();
     let a_id = a.id;
-    a.c.disconnect_chat().await;
+    a.c.chat().disconnect_chat().await;
     drop(a);
     let again = Client::new({
         let mut cfg = s.chat_config();
@@ -854,7 +861,7 @@ async fn timeline_pages_backwards_and_fills_gaps_after_offline() {
     let shown = tl.until("live", |l| find(l, &live).is_some()).await;
     assert_eq!(shown.len(), 31);
     assert_eq!(shown.last().unwrap().id, live);
-    a.c.disconnect_chat().await;
+    a.c.chat().disconnect_chat().await;
     for i in 0..3 {
         b.c.messages()
             .create_message(NewMessage {
@@ -869,8 +876,8 @@ async fn timeline_pages_backwards_and_fills_gaps_after_offline() {
             .await
             .unwrap();
     }
-    let mut states: ConnectionStates = a.c.subscribe_connection().1;
-    a.c.reconnect_now().await;
+    let mut states: ConnectionStates = a.c.chat().subscribe_connection().1;
+    a.c.chat().reconnect_now().await;
     connected(&mut states, "reconnected").await;
     let shown = tl.until("gap", |l| l.len() >= 34).await;
     let mut filled: Vec<&str> = shown[31..].iter().map(|m| m.body.as_str()).collect();

@@ -31,13 +31,17 @@ const STEP: Duration = Duration::from_secs(10);
 
 /// The default privacy list `name` of `u`, made of `items`.
 async fn block_by_default(u: &U, name: &str, items: Vec<PrivacyListItem>) {
-    u.c.create_privacy_list(&PrivacyList {
-        name: name.into(),
-        items,
-    })
-    .await
-    .unwrap();
-    u.c.set_default_privacy_list(Some(name)).await.unwrap();
+    u.c.chat()
+        .create_privacy_list(&PrivacyList {
+            name: name.into(),
+            items,
+        })
+        .await
+        .unwrap();
+    u.c.chat()
+        .set_default_privacy_list(Some(name))
+        .await
+        .unwrap();
 }
 
 /// The push outbox of `user_id`: `(dialog_id, message_id, sender_id)`, oldest first.
@@ -189,9 +193,9 @@ async fn one_way_block_bounces_the_blocked_sender_only() {
             .collect();
     assert_eq!(h, vec![reply.clone()], "history");
     // Not stored offline either: B reconnecting afresh does not get it.
-    b.c.disconnect_chat().await;
-    let (_, mut b_states) = b.c.subscribe_connection();
-    b.c.reconnect_now().await;
+    b.c.chat().disconnect_chat().await;
+    let (_, mut b_states) = b.c.chat().subscribe_connection();
+    b.c.chat().reconnect_now().await;
     connected(&mut b_states, "B back").await;
     let b_rest = b_ev.settle().await;
     assert!(
@@ -200,7 +204,7 @@ async fn one_way_block_bounces_the_blocked_sender_only() {
     );
 
     // B offline: the blocked message still bounces and creates no push (C's does).
-    b.c.disconnect_chat().await;
+    b.c.chat().disconnect_chat().await;
     let blocked_offline =
         a.c.send_queue()
             .send_message(OutgoingMessage::new(&d, Some(b.id), "while you're away"))
@@ -255,7 +259,7 @@ async fn two_way_block_stops_both_directions() {
     assert!(errors(&a_rest).is_empty() && errors(&b_rest).is_empty());
 
     // Declining the default list lifts the block both ways.
-    b.c.set_default_privacy_list(None).await.unwrap();
+    b.c.chat().set_default_privacy_list(None).await.unwrap();
     let again =
         a.c.send_queue()
             .send_message(OutgoingMessage::new(&d, Some(b.id), "unblocked"))
@@ -289,7 +293,7 @@ async fn group_messages_of_a_blocked_user_silently_skip_the_blocker() {
     let mut b_ev = online(&b).await;
     let mut c_ev = online(&c).await;
     for u in [&a, &b, &c] {
-        u.c.join_room(&g).await.unwrap();
+        u.c.chat().join_room(&g).await.unwrap();
     }
     block_by_default(&b, "no-cid", vec![PrivacyListItem::block(c.id)]).await;
 
@@ -331,12 +335,13 @@ async fn group_messages_of_a_blocked_user_silently_skip_the_blocker() {
 
     // Two-way: B's group messages no longer reach C either (A still gets them), and C's
     // still skip B; nobody gets an error.
-    b.c.update_privacy_list(&PrivacyList {
-        name: "no-cid".into(),
-        items: vec![PrivacyListItem::block_mutual(c.id)],
-    })
-    .await
-    .unwrap();
+    b.c.chat()
+        .update_privacy_list(&PrivacyList {
+            name: "no-cid".into(),
+            items: vec![PrivacyListItem::block_mutual(c.id)],
+        })
+        .await
+        .unwrap();
     let from_b2 =
         b.c.send_queue()
             .send_message(OutgoingMessage::new(&g, None, "blocker, two-way"))
@@ -386,17 +391,18 @@ async fn privacy_list_round_trip_default_in_use_and_update() {
     let mut c_ev = online(&c).await;
 
     assert_eq!(
-        b.c.privacy_list_names().await.unwrap(),
+        b.c.chat().privacy_list_names().await.unwrap(),
         PrivacyListNames::default()
     );
-    let r = b.c.privacy_list("nope").await;
+    let r = b.c.chat().privacy_list("nope").await;
     assert!(matches!(r, Err(Error::NotFound(_))), "{r:?}");
     let r =
-        b.c.create_privacy_list(&PrivacyList {
-            name: "empty".into(),
-            items: vec![],
-        })
-        .await;
+        b.c.chat()
+            .create_privacy_list(&PrivacyList {
+                name: "empty".into(),
+                items: vec![],
+            })
+            .await;
     assert!(matches!(r, Err(Error::InvalidInput(_))), "{r:?}");
 
     let first = PrivacyList {
@@ -414,11 +420,11 @@ async fn privacy_list_round_trip_default_in_use_and_update() {
             mutual_block: false,
         }],
     };
-    b.c.create_privacy_list(&first).await.unwrap();
-    b.c.create_privacy_list(&other).await.unwrap();
-    assert_eq!(b.c.privacy_list("first").await.unwrap(), first);
-    assert_eq!(b.c.privacy_list("other").await.unwrap(), other);
-    let mut names = b.c.privacy_list_names().await.unwrap();
+    b.c.chat().create_privacy_list(&first).await.unwrap();
+    b.c.chat().create_privacy_list(&other).await.unwrap();
+    assert_eq!(b.c.chat().privacy_list("first").await.unwrap(), first);
+    assert_eq!(b.c.chat().privacy_list("other").await.unwrap(), other);
+    let mut names = b.c.chat().privacy_list_names().await.unwrap();
     names.names.sort();
     assert_eq!(
         names,
@@ -429,13 +435,16 @@ async fn privacy_list_round_trip_default_in_use_and_update() {
         }
     );
     // A list that is not the default is editable and deletable.
-    b.c.create_privacy_list(&other).await.unwrap();
-    b.c.delete_privacy_list("other").await.unwrap();
-    let r = b.c.privacy_list("other").await;
+    b.c.chat().create_privacy_list(&other).await.unwrap();
+    b.c.chat().delete_privacy_list("other").await.unwrap();
+    let r = b.c.chat().privacy_list("other").await;
     assert!(matches!(r, Err(Error::NotFound(_))), "{r:?}");
 
-    b.c.set_default_privacy_list(Some("first")).await.unwrap();
-    let names = b.c.privacy_list_names().await.unwrap();
+    b.c.chat()
+        .set_default_privacy_list(Some("first"))
+        .await
+        .unwrap();
+    let names = b.c.chat().privacy_list_names().await.unwrap();
     assert_eq!(names.default.as_deref(), Some("first"));
     assert_eq!(names.names, vec!["first".to_owned()]);
 
@@ -444,11 +453,11 @@ async fn privacy_list_round_trip_default_in_use_and_update() {
         name: "first".into(),
         items: vec![PrivacyListItem::block(c.id)],
     };
-    let r = b.c.create_privacy_list(&second).await;
+    let r = b.c.chat().create_privacy_list(&second).await;
     assert!(matches!(r, Err(Error::Server { status: 409, .. })), "{r:?}");
-    let r = b.c.delete_privacy_list("first").await;
+    let r = b.c.chat().delete_privacy_list("first").await;
     assert!(matches!(r, Err(Error::Server { status: 409, .. })), "{r:?}");
-    assert_eq!(b.c.privacy_list("first").await.unwrap(), first);
+    assert_eq!(b.c.chat().privacy_list("first").await.unwrap(), first);
     let blocked =
         a.c.send_queue()
             .send_message(OutgoingMessage::new(&d, Some(b.id), "still blocked"))
@@ -458,10 +467,15 @@ async fn privacy_list_round_trip_default_in_use_and_update() {
     assert_eq!(a_ev.error(&blocked).await.0, 503);
 
     // update_privacy_list does the documented sequence: the new content, still default.
-    b.c.update_privacy_list(&second).await.unwrap();
-    assert_eq!(b.c.privacy_list("first").await.unwrap(), second);
+    b.c.chat().update_privacy_list(&second).await.unwrap();
+    assert_eq!(b.c.chat().privacy_list("first").await.unwrap(), second);
     assert_eq!(
-        b.c.privacy_list_names().await.unwrap().default.as_deref(),
+        b.c.chat()
+            .privacy_list_names()
+            .await
+            .unwrap()
+            .default
+            .as_deref(),
         Some("first")
     );
     // Enforced at once: A gets through, C (now one-way blocked) bounces.
@@ -485,11 +499,11 @@ async fn privacy_list_round_trip_default_in_use_and_update() {
     assert!(!message_ids(&b_rest).contains(&blocked), "{b_rest:?}");
 
     // Declined, the list can be deleted.
-    b.c.set_default_privacy_list(None).await.unwrap();
-    assert_eq!(b.c.privacy_list_names().await.unwrap().default, None);
-    b.c.delete_privacy_list("first").await.unwrap();
+    b.c.chat().set_default_privacy_list(None).await.unwrap();
+    assert_eq!(b.c.chat().privacy_list_names().await.unwrap().default, None);
+    b.c.chat().delete_privacy_list("first").await.unwrap();
     assert_eq!(
-        b.c.privacy_list_names().await.unwrap(),
+        b.c.chat().privacy_list_names().await.unwrap(),
         PrivacyListNames::default()
     );
 }
@@ -609,9 +623,9 @@ async fn inactive_while_online_pushes_active_does_not() {
     b_ev.message("group message while active", |m| m.id == group_active)
         .await;
 
-    b.c.mark_inactive().unwrap();
+    b.c.chat().mark_inactive().unwrap();
     // mark_inactive awaits no answer: an iq round trip on the same stream orders it.
-    b.c.privacy_list_names().await.unwrap();
+    b.c.chat().privacy_list_names().await.unwrap();
     let inactive =
         a.c.send_queue()
             .send_message(OutgoingMessage::new(&d, Some(b.id), "while inactive"))
@@ -640,8 +654,8 @@ async fn inactive_while_online_pushes_active_does_not() {
         "pushes while online but inactive (and none while active)"
     );
 
-    b.c.mark_active().unwrap();
-    b.c.privacy_list_names().await.unwrap();
+    b.c.chat().mark_active().unwrap();
+    b.c.chat().privacy_list_names().await.unwrap();
     let again =
         a.c.send_queue()
             .send_message(OutgoingMessage::new(&d, Some(b.id), "active again"))
@@ -653,7 +667,7 @@ async fn inactive_while_online_pushes_active_does_not() {
     a_ev.sent(&again).await;
     // Witness: B goes offline; the next message pushes, and the outbox must then hold
     // exactly the two inactive ones and the witness.
-    b.c.disconnect_chat().await;
+    b.c.chat().disconnect_chat().await;
     let offline =
         a.c.send_queue()
             .send_message(OutgoingMessage::new(&d, Some(b.id), "offline"))
@@ -684,16 +698,16 @@ async fn inactive_is_reapplied_after_a_fresh_session() {
     let d = private_dialog(&a, &b).await;
     let mut a_ev = online(&a).await;
     let mut b_ev = online(&b).await;
-    b.c.mark_inactive().unwrap();
-    b.c.privacy_list_names().await.unwrap();
+    b.c.chat().mark_inactive().unwrap();
+    b.c.chat().privacy_list_names().await.unwrap();
 
-    let jid = b.c.chat_jid().unwrap();
-    let (_, mut b_states) = b.c.subscribe_connection();
-    b.c.disconnect_chat().await;
-    b.c.reconnect_now().await;
+    let jid = b.c.chat().chat_jid().unwrap();
+    let (_, mut b_states) = b.c.chat().subscribe_connection();
+    b.c.chat().disconnect_chat().await;
+    b.c.chat().reconnect_now().await;
     connected(&mut b_states, "B back").await;
-    assert_ne!(b.c.chat_jid().unwrap(), jid, "a fresh session");
-    b.c.privacy_list_names().await.unwrap();
+    assert_ne!(b.c.chat().chat_jid().unwrap(), jid, "a fresh session");
+    b.c.chat().privacy_list_names().await.unwrap();
 
     let first =
         a.c.send_queue()
@@ -705,8 +719,8 @@ async fn inactive_is_reapplied_after_a_fresh_session() {
     let p = pushes_n(&s, b.id, 1).await;
     assert_eq!(p, vec![(d.clone(), first.clone(), a.id)]);
 
-    b.c.mark_active().unwrap();
-    b.c.privacy_list_names().await.unwrap();
+    b.c.chat().mark_active().unwrap();
+    b.c.chat().privacy_list_names().await.unwrap();
     let second =
         a.c.send_queue()
             .send_message(OutgoingMessage::new(&d, Some(b.id), "to the foreground"))
@@ -715,7 +729,7 @@ async fn inactive_is_reapplied_after_a_fresh_session() {
             .to_owned();
     b_ev.message("live while active", |m| m.id == second).await;
     a_ev.sent(&second).await;
-    b.c.disconnect_chat().await;
+    b.c.chat().disconnect_chat().await;
     let third =
         a.c.send_queue()
             .send_message(OutgoingMessage::new(&d, Some(b.id), "offline"))
@@ -744,25 +758,25 @@ async fn last_activity_zero_online_then_seconds_since_logout() {
     let b = user(&s, "ben").await;
     let _a_ev = online(&a).await;
     let _b_ev = online(&b).await;
-    assert_eq!(a.c.last_activity(b.id).await.unwrap(), 0);
+    assert_eq!(a.c.chat().last_activity(b.id).await.unwrap(), 0);
     // Oneself too.
-    assert_eq!(a.c.last_activity(a.id).await.unwrap(), 0);
+    assert_eq!(a.c.chat().last_activity(a.id).await.unwrap(), 0);
 
-    b.c.disconnect_chat().await;
+    b.c.chat().disconnect_chat().await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let n = a.c.last_activity(b.id).await.unwrap();
+    let n = a.c.chat().last_activity(b.id).await.unwrap();
     assert!((1..=5).contains(&n), "seconds after logout: {n}");
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let m = a.c.last_activity(b.id).await.unwrap();
+    let m = a.c.chat().last_activity(b.id).await.unwrap();
     assert!(m > n && m <= 8, "grows: {n} then {m}");
 
-    let (_, mut b_states) = b.c.subscribe_connection();
-    b.c.reconnect_now().await;
+    let (_, mut b_states) = b.c.chat().subscribe_connection();
+    b.c.chat().reconnect_now().await;
     connected(&mut b_states, "B back").await;
-    assert_eq!(a.c.last_activity(b.id).await.unwrap(), 0);
-    let r = a.c.last_activity(0).await;
+    assert_eq!(a.c.chat().last_activity(b.id).await.unwrap(), 0);
+    let r = a.c.chat().last_activity(0).await;
     assert!(matches!(r, Err(Error::InvalidInput(_))), "{r:?}");
-    let r = a.c.last_activity(b.id + 1000).await;
+    let r = a.c.chat().last_activity(b.id + 1000).await;
     assert!(matches!(r, Err(Error::NotFound(_))), "unknown user: {r:?}");
 }
 
@@ -778,38 +792,38 @@ async fn last_activity_subscription_survives_a_fresh_session() {
     let b = user(&s, "bri").await;
     let mut a_ev = online(&a).await;
     let _b_ev = online(&b).await;
-    let (_, mut b_states) = b.c.subscribe_connection();
+    let (_, mut b_states) = b.c.chat().subscribe_connection();
 
-    a.c.subscribe_last_activity(b.id).await.unwrap();
-    assert_eq!(a.c.last_activity_subscriptions(), vec![b.id]);
+    a.c.chat().subscribe_last_activity(b.id).await.unwrap();
+    assert_eq!(a.c.chat().last_activity_subscriptions(), vec![b.id]);
 
-    b.c.disconnect_chat().await;
+    b.c.chat().disconnect_chat().await;
     let secs = a_ev.activity("B logged out", b.id).await;
     // At least 1: a logout is never reported as 0 (= online), and it is fresh.
     assert!((1..=2).contains(&secs), "{secs}");
-    b.c.reconnect_now().await;
+    b.c.chat().reconnect_now().await;
     connected(&mut b_states, "B back").await;
     assert_eq!(a_ev.activity("B logged in", b.id).await, 0);
 
     // A gets a fresh session (not a resumption): the subscription is sent again.
-    let jid = a.c.chat_jid().unwrap();
-    let (_, mut a_states) = a.c.subscribe_connection();
-    a.c.disconnect_chat().await;
-    a.c.reconnect_now().await;
+    let jid = a.c.chat().chat_jid().unwrap();
+    let (_, mut a_states) = a.c.chat().subscribe_connection();
+    a.c.chat().disconnect_chat().await;
+    a.c.chat().reconnect_now().await;
     connected(&mut a_states, "A back").await;
-    assert_ne!(a.c.chat_jid().unwrap(), jid, "a fresh session");
-    assert_eq!(a.c.last_activity_subscriptions(), vec![b.id]);
+    assert_ne!(a.c.chat().chat_jid().unwrap(), jid, "a fresh session");
+    assert_eq!(a.c.chat().last_activity_subscriptions(), vec![b.id]);
     // Let the re-subscription land (an iq round trip on the same stream orders it).
-    a.c.privacy_list_names().await.unwrap();
+    a.c.chat().privacy_list_names().await.unwrap();
     a_ev.settle().await;
 
-    b.c.disconnect_chat().await;
+    b.c.chat().disconnect_chat().await;
     let secs = a_ev
         .activity("B logged out (after A's fresh session)", b.id)
         .await;
     // At least 1: a logout is never reported as 0 (= online), and it is fresh.
     assert!((1..=2).contains(&secs), "{secs}");
-    b.c.reconnect_now().await;
+    b.c.chat().reconnect_now().await;
     connected(&mut b_states, "B back again").await;
     assert_eq!(
         a_ev.activity("B logged in (after A's fresh session)", b.id)
@@ -819,10 +833,10 @@ async fn last_activity_subscription_survives_a_fresh_session() {
     let rest = activities(&a_ev.settle().await);
     assert!(rest.is_empty(), "duplicates: {rest:?}");
 
-    a.c.unsubscribe_last_activity(b.id).await.unwrap();
-    assert!(a.c.last_activity_subscriptions().is_empty());
-    b.c.disconnect_chat().await;
-    b.c.reconnect_now().await;
+    a.c.chat().unsubscribe_last_activity(b.id).await.unwrap();
+    assert!(a.c.chat().last_activity_subscriptions().is_empty());
+    b.c.chat().disconnect_chat().await;
+    b.c.chat().reconnect_now().await;
     connected(&mut b_states, "B back a third time").await;
     let rest = activities(&a_ev.settle().await);
     assert!(rest.is_empty(), "after unsubscribing: {rest:?}");
@@ -855,9 +869,9 @@ async fn room_occupants_and_joined_left_events() {
     let all = sorted(vec![a.id, b.id, c.id]);
 
     // Online occupants of the dialog (the outsider is online but not an occupant).
-    assert_eq!(sorted(a.c.room_occupants(&g).await.unwrap()), all);
-    a.c.join_room(&g).await.unwrap();
-    b.c.join_room(&g).await.unwrap();
+    assert_eq!(sorted(a.c.chat().room_occupants(&g).await.unwrap()), all);
+    a.c.chat().join_room(&g).await.unwrap();
+    b.c.chat().join_room(&g).await.unwrap();
     let joined = |d: &str, u: u64| ChatEvent::OccupantJoined {
         dialog_id: d.to_owned(),
         user_id: u,
@@ -870,18 +884,18 @@ async fn room_occupants_and_joined_left_events() {
     b_ev.next("A present when B joined", |e| *e == joined(&g, a.id))
         .await;
     // C, not joined, gets the same answer.
-    assert_eq!(sorted(c.c.room_occupants(&g).await.unwrap()), all);
+    assert_eq!(sorted(c.c.chat().room_occupants(&g).await.unwrap()), all);
 
-    b.c.leave_room(&g).unwrap();
+    b.c.chat().leave_room(&g).unwrap();
     a_ev.next("B left", |e| *e == left(&g, b.id)).await;
 
-    c.c.join_room(&g).await.unwrap();
+    c.c.chat().join_room(&g).await.unwrap();
     a_ev.next("C joined", |e| *e == joined(&g, c.id)).await;
-    c.c.disconnect_chat().await;
+    c.c.chat().disconnect_chat().await;
     a_ev.next("C left by logging out", |e| *e == left(&g, c.id))
         .await;
     assert_eq!(
-        sorted(a.c.room_occupants(&g).await.unwrap()),
+        sorted(a.c.chat().room_occupants(&g).await.unwrap()),
         sorted(vec![a.id, b.id])
     );
 
@@ -907,8 +921,8 @@ async fn owner_removing_a_joined_occupant_over_rest_kicks_them() {
     let _a_ev = online(&a).await;
     let mut b_ev = online(&b).await;
     let mut c_ev = online(&c).await;
-    b.c.join_room(&g).await.unwrap();
-    c.c.join_room(&g).await.unwrap();
+    b.c.chat().join_room(&g).await.unwrap();
+    c.c.chat().join_room(&g).await.unwrap();
     c_ev.next(
         "B present",
         |e| matches!(e, ChatEvent::OccupantJoined { user_id, .. } if *user_id == b.id),
@@ -942,7 +956,7 @@ async fn owner_removing_a_joined_occupant_over_rest_kicks_them() {
         }
     })
     .await;
-    let mut occ = c.c.room_occupants(&g).await.unwrap();
+    let mut occ = c.c.chat().room_occupants(&g).await.unwrap();
     occ.sort_unstable();
     let mut want = vec![a.id, c.id];
     want.sort_unstable();

@@ -175,18 +175,24 @@ async fn login_over_starttls_and_direct_tls_by_token_and_by_password() {
             ChatAuth::Password { user_id: None, .. } if direct => pw(&u),
             other => other,
         };
-        let mut ev = Ev::new(u.c.subscribe_chat());
-        u.c.connect_chat(auth)
+        let mut ev = Ev::new(u.c.chat().subscribe_chat());
+        u.c.chat()
+            .connect_chat(auth)
             .await
             .unwrap_or_else(|e| panic!("{what}: {e:?}"));
-        assert_eq!(u.c.connection_state(), ConnectionState::Connected, "{what}");
-        let jid = u.c.chat_jid().unwrap();
+        assert_eq!(
+            u.c.chat().connection_state(),
+            ConnectionState::Connected,
+            "{what}"
+        );
+        let jid = u.c.chat().chat_jid().unwrap();
         let prefix = format!("{}-{}@{}/", u.id, APP.0, s.chat_domain);
         assert!(jid.starts_with(&prefix), "{what}: {jid}");
         assert!(jid.len() > prefix.len(), "{what}: no resource in {jid}");
         let params = BTreeMap::from([("k".to_owned(), "v".to_owned())]);
         let id =
-            u.c.send_chat_system_message(u.id, "ping", params.clone())
+            u.c.chat()
+                .send_chat_system_message(u.id, "ping", params.clone())
                 .unwrap();
         ev.sent(&id).await;
         let ChatEvent::System(sys) = ev
@@ -202,8 +208,12 @@ async fn login_over_starttls_and_direct_tls_by_token_and_by_password() {
             (sys.sender_id, sys.body.as_str(), &sys.custom),
             (u.id, "ping", &params)
         );
-        u.c.destroy_chat().await;
-        assert_eq!(u.c.connection_state(), ConnectionState::Idle, "{what}");
+        u.c.chat().destroy_chat().await;
+        assert_eq!(
+            u.c.chat().connection_state(),
+            ConnectionState::Idle,
+            "{what}"
+        );
     }
 }
 
@@ -216,17 +226,18 @@ async fn wrong_credentials_fail_once_without_reconnection_loop() {
     let px = proxy(s.xmpp_port()).await;
     sign_up(&s, "bob").await;
     let u = log_in(&s, "bob", |c| c.chat.port = px.port).await;
-    let (snap, mut states) = u.c.subscribe_connection();
+    let (snap, mut states) = u.c.chat().subscribe_connection();
     assert_eq!(snap, ConnectionState::Idle);
     let r =
-        u.c.connect_chat(ChatAuth::Password {
-            user_id: Some(u.id),
-            password: "wrong-password".into(),
-        })
-        .await;
+        u.c.chat()
+            .connect_chat(ChatAuth::Password {
+                user_id: Some(u.id),
+                password: "wrong-password".into(),
+            })
+            .await;
     assert!(matches!(r, Err(Error::InvalidCredentials(_))), "{r:?}");
-    assert_eq!(u.c.connection_state(), ConnectionState::AuthFailed);
-    assert!(u.c.chat_jid().is_none());
+    assert_eq!(u.c.chat().connection_state(), ConnectionState::AuthFailed);
+    assert!(u.c.chat().chat_jid().is_none());
     let seen = settle(&mut states).await;
     assert_eq!(
         seen,
@@ -241,7 +252,7 @@ async fn wrong_credentials_fail_once_without_reconnection_loop() {
     ));
 
     // reconnect_now retries with the same (wrong) credentials: one more attempt only.
-    u.c.reconnect_now().await;
+    u.c.chat().reconnect_now().await;
     state(&mut states, "AuthFailed again", |s| {
         *s == ConnectionState::AuthFailed
     })
@@ -249,20 +260,23 @@ async fn wrong_credentials_fail_once_without_reconnection_loop() {
     let seen = settle(&mut states).await;
     assert!(seen.is_empty(), "kept trying: {seen:?}");
     assert_eq!(px.accepted(), 2, "connections made");
-    u.c.destroy_chat().await;
-    assert_eq!(u.c.connection_state(), ConnectionState::Idle);
+    u.c.chat().destroy_chat().await;
+    assert_eq!(u.c.chat().connection_state(), ConnectionState::Idle);
     drain(&mut states);
 
     // An expired session token with a login stored: renewed once, then connected.
     s.expire_all_sessions().await;
-    u.c.connect_chat(ChatAuth::SessionToken).await.unwrap();
+    u.c.chat()
+        .connect_chat(ChatAuth::SessionToken)
+        .await
+        .unwrap();
     let seen = settle(&mut states).await;
     assert_eq!(
         seen,
         vec![ConnectionState::Connecting, ConnectionState::Connected]
     );
     assert_eq!(px.accepted(), 4, "the rejected attempt and the renewed one");
-    u.c.destroy_chat().await;
+    u.c.chat().destroy_chat().await;
     drain(&mut states);
 
     // An expired token cannot be adopted, and chat then has no token to log in with.
@@ -273,9 +287,9 @@ async fn wrong_credentials_fail_once_without_reconnection_loop() {
     let adopted = Client::new(cfg).unwrap();
     let r = adopted.auth().use_token(&token).await;
     assert!(matches!(r, Err(Error::SessionExpired(_))), "{r:?}");
-    let r = adopted.connect_chat(ChatAuth::SessionToken).await;
+    let r = adopted.chat().connect_chat(ChatAuth::SessionToken).await;
     assert!(matches!(r, Err(Error::NotLoggedIn)), "{r:?}");
-    assert_eq!(adopted.connection_state(), ConnectionState::Idle);
+    assert_eq!(adopted.chat().connection_state(), ConnectionState::Idle);
     assert_eq!(px.accepted(), 4, "no attempt without a token");
 }
 
@@ -295,70 +309,77 @@ async fn lifecycle_states_idempotent_close_and_not_connected() {
             c.send_queue()
                 .send_message(OutgoingMessage::new(&d, Some(peer.id), "x"))
                 .map(|_| ()),
-            c.send_typing(&d, Some(peer.id), true),
-            c.send_delivered(&d, "5f00000000000000000000aa", peer.id),
-            c.send_read(&d, "5f00000000000000000000aa", peer.id),
-            c.send_edit(&d, Some(peer.id), "5f00000000000000000000aa", "y", true)
+            c.chat().send_typing(&d, Some(peer.id), true),
+            c.chat()
+                .send_delivered(&d, "5f00000000000000000000aa", peer.id),
+            c.chat().send_read(&d, "5f00000000000000000000aa", peer.id),
+            c.chat()
+                .send_edit(&d, Some(peer.id), "5f00000000000000000000aa", "y", true)
                 .map(|_| ()),
-            c.send_delete(&d, Some(peer.id), "5f00000000000000000000aa")
+            c.chat()
+                .send_delete(&d, Some(peer.id), "5f00000000000000000000aa")
                 .map(|_| ()),
-            c.send_chat_system_message(peer.id, "sys", BTreeMap::new())
+            c.chat()
+                .send_chat_system_message(peer.id, "sys", BTreeMap::new())
                 .map(|_| ()),
-            c.leave_room(&d),
+            c.chat().leave_room(&d),
         ];
         for r in results {
             assert!(matches!(r, Err(Error::ChatNotConnected)), "{r:?}");
         }
     };
     not_connected(&u.c);
-    let r = u.c.join_room(&d).await;
+    let r = u.c.chat().join_room(&d).await;
     assert!(matches!(r, Err(Error::ChatNotConnected)), "{r:?}");
 
-    let (snap, mut states) = u.c.subscribe_connection();
+    let (snap, mut states) = u.c.chat().subscribe_connection();
     assert_eq!(snap, ConnectionState::Idle);
-    assert!(u.c.chat_jid().is_none());
-    u.c.connect_chat(ChatAuth::SessionToken).await.unwrap();
-    let r = u.c.connect_chat(ChatAuth::SessionToken).await;
+    assert!(u.c.chat().chat_jid().is_none());
+    u.c.chat()
+        .connect_chat(ChatAuth::SessionToken)
+        .await
+        .unwrap();
+    let r = u.c.chat().connect_chat(ChatAuth::SessionToken).await;
     assert!(matches!(r, Err(Error::InvalidInput(_))), "{r:?}");
     assert_eq!(
         settle(&mut states).await,
         vec![ConnectionState::Connecting, ConnectionState::Connected]
     );
-    let (snap, _late) = u.c.subscribe_connection();
+    let (snap, _late) = u.c.chat().subscribe_connection();
     assert_eq!(
         snap,
         ConnectionState::Connected,
         "a late subscriber's snapshot"
     );
-    let first_jid = u.c.chat_jid().unwrap();
+    let first_jid = u.c.chat().chat_jid().unwrap();
 
-    u.c.disconnect_chat().await;
-    u.c.disconnect_chat().await;
+    u.c.chat().disconnect_chat().await;
+    u.c.chat().disconnect_chat().await;
     let gone = ConnectionState::Disconnected {
         reason: "disconnected by the app".into(),
     };
     assert_eq!(settle(&mut states).await, vec![gone.clone()]);
-    assert_eq!(u.c.connection_state(), gone);
-    assert!(u.c.chat_jid().is_none());
+    assert_eq!(u.c.chat().connection_state(), gone);
+    assert!(u.c.chat().chat_jid().is_none());
     not_connected(&u.c);
 
-    u.c.reconnect_now().await; // a new session with the kept credentials
+    u.c.chat().reconnect_now().await; // a new session with the kept credentials
     connected(&mut states, "Connected after disconnect").await;
-    let second_jid = u.c.chat_jid().unwrap();
+    let second_jid = u.c.chat().chat_jid().unwrap();
     assert_ne!(first_jid, second_jid, "a fresh session after a disconnect");
 
-    u.c.destroy_chat().await;
-    u.c.destroy_chat().await;
+    u.c.chat().destroy_chat().await;
+    u.c.chat().destroy_chat().await;
     assert_eq!(settle(&mut states).await, vec![ConnectionState::Idle]);
     not_connected(&u.c);
     // Destroyed: the credentials are forgotten, reconnect_now does nothing.
-    u.c.reconnect_now().await;
+    u.c.chat().reconnect_now().await;
     assert!(settle(&mut states).await.is_empty());
-    assert_eq!(u.c.connection_state(), ConnectionState::Idle);
+    assert_eq!(u.c.chat().connection_state(), ConnectionState::Idle);
     // disconnect after destroy only reports Disconnected.
-    u.c.disconnect_chat().await;
+    u.c.chat().disconnect_chat().await;
     assert!(matches!(
-        u.c.connection_state(),
+        u.c.chat().connection_state(),
         ConnectionState::Disconnected { .. }
     ));
 }
@@ -429,7 +450,7 @@ async fn private_messages_with_every_field_both_ways_and_markers() {
         }
     })
     .await;
-    b.c.send_read(&d, &id, a.id).unwrap();
+    b.c.chat().send_read(&d, &id, a.id).unwrap();
     a_ev.next("read", |e| {
         *e == ChatEvent::Read {
             message_id: id.clone(),
@@ -531,7 +552,7 @@ async fn typing_composing_then_automatic_paused() {
         user_id: a.id,
         composing,
     };
-    a.c.send_typing(&d, Some(b.id), true).unwrap();
+    a.c.chat().send_typing(&d, Some(b.id), true).unwrap();
     let t0 = Instant::now();
     b_ev.next("composing", |e| *e == typing(true)).await;
     b_ev.next("automatic paused", |e| *e == typing(false)).await;
@@ -540,9 +561,9 @@ async fn typing_composing_then_automatic_paused() {
     assert!(b_ev.settle().await.is_empty());
 
     // Another composing restarts the idle timer; an explicit paused cancels it.
-    a.c.send_typing(&d, Some(b.id), true).unwrap();
+    a.c.chat().send_typing(&d, Some(b.id), true).unwrap();
     b_ev.next("composing again", |e| *e == typing(true)).await;
-    a.c.send_typing(&d, Some(b.id), false).unwrap();
+    a.c.chat().send_typing(&d, Some(b.id), false).unwrap();
     b_ev.next("explicit paused", |e| *e == typing(false)).await;
     let rest = b_ev.settle().await;
     assert!(rest.is_empty(), "a second paused followed: {rest:?}");
@@ -568,7 +589,10 @@ async fn edit_and_delete_over_chat_update_the_history() {
             .to_owned();
     b_ev.message("original", |m| m.id == id).await;
 
-    let edit = a.c.send_edit(&d, Some(b.id), &id, "edited", true).unwrap();
+    let edit =
+        a.c.chat()
+            .send_edit(&d, Some(b.id), &id, "edited", true)
+            .unwrap();
     a_ev.sent(&edit).await;
     b_ev.next("edit", |e| {
         *e == ChatEvent::Edited {
@@ -584,7 +608,10 @@ async fn edit_and_delete_over_chat_update_the_history() {
     assert_eq!(h.message.as_deref(), Some("edited"));
 
     // b may not edit a's message: delivered as an event, the history keeps a's body.
-    let forged = b.c.send_edit(&d, Some(a.id), &id, "forged", true).unwrap();
+    let forged =
+        b.c.chat()
+            .send_edit(&d, Some(a.id), &id, "forged", true)
+            .unwrap();
     b_ev.sent(&forged).await;
     a_ev.next(
         "forged edit event",
@@ -596,7 +623,7 @@ async fn edit_and_delete_over_chat_update_the_history() {
         Some("edited")
     );
 
-    let del = a.c.send_delete(&d, Some(b.id), &id).unwrap();
+    let del = a.c.chat().send_delete(&d, Some(b.id), &id).unwrap();
     a_ev.sent(&del).await;
     b_ev.next("delete", |e| {
         *e == ChatEvent::Deleted {
@@ -654,7 +681,7 @@ async fn group_chat_with_and_without_join() {
     assert_eq!(h.date_sent, 1_700_001_000);
 
     // Typing in the group: the others get it, the sender does not.
-    a.c.send_typing(&d, None, true).unwrap();
+    a.c.chat().send_typing(&d, None, true).unwrap();
     for ev in [&mut b_ev, &mut c_ev] {
         ev.next("group typing", |e| {
             *e == ChatEvent::Typing {
@@ -665,11 +692,11 @@ async fn group_chat_with_and_without_join() {
         })
         .await;
     }
-    a.c.send_typing(&d, None, false).unwrap();
+    a.c.chat().send_typing(&d, None, false).unwrap();
 
     // With join.
     for u in [&a, &b, &c] {
-        u.c.join_room(&d).await.unwrap();
+        u.c.chat().join_room(&d).await.unwrap();
     }
     let g2 =
         a.c.send_queue()
@@ -685,7 +712,7 @@ async fn group_chat_with_and_without_join() {
     assert!(stored(&c, &d, &g2).await.is_some());
 
     // Replies from b reach a and c once.
-    b.c.leave_room(&d).unwrap();
+    b.c.chat().leave_room(&d).unwrap();
     let g3 =
         b.c.send_queue()
             .send_message(OutgoingMessage::new(&d, None, "from b"))
@@ -776,7 +803,7 @@ async fn messages_to_foreign_or_missing_rooms_bounce() {
         "{e:?}"
     );
 
-    let r = outsider.c.join_room(&d).await;
+    let r = outsider.c.chat().join_room(&d).await;
     assert!(matches!(r, Err(Error::Forbidden(_))), "{r:?}");
 
     let got = b_ev.settle().await;
@@ -899,7 +926,8 @@ async fn rest_pushes_and_system_messages() {
 
     let params = BTreeMap::from([("photo_uid".to_owned(), "p1".to_owned())]);
     let chat_sys =
-        a.c.send_chat_system_message(b.id, "dialog/UPDATE", params.clone())
+        a.c.chat()
+            .send_chat_system_message(b.id, "dialog/UPDATE", params.clone())
             .unwrap();
     a_ev.sent(&chat_sys).await;
     let ChatEvent::System(sys) = b_ev
@@ -938,7 +966,7 @@ async fn carbons_reach_the_second_device() {
     let mut a1_ev = online(&a1).await;
     let mut a2_ev = online(&a2).await;
     let mut b_ev = online(&b).await;
-    assert_ne!(a1.c.chat_jid(), a2.c.chat_jid());
+    assert_ne!(a1.c.chat().chat_jid(), a2.c.chat().chat_jid());
 
     let mut m = OutgoingMessage::new(&d, Some(b.id), "from device 1");
     m.custom.insert("k".into(), "v".into());
@@ -1002,7 +1030,7 @@ async fn offline_messages_arrive_once_flagged_delayed() {
     assert_eq!(count(&ids, &id1), 0, "delivered twice: {ids:?}");
 
     // Away again: disconnect, two messages, come back with reconnect_now.
-    b.c.disconnect_chat().await;
+    b.c.chat().disconnect_chat().await;
     let mut ids_away = Vec::new();
     for i in 0..2 {
         let id =
@@ -1014,8 +1042,8 @@ async fn offline_messages_arrive_once_flagged_delayed() {
         a_ev.sent(&id).await;
         ids_away.push(id);
     }
-    let (_, mut b_states) = b.c.subscribe_connection();
-    b.c.reconnect_now().await;
+    let (_, mut b_states) = b.c.chat().subscribe_connection();
+    b.c.chat().reconnect_now().await;
     connected(&mut b_states, "back").await;
     for id in &ids_away {
         let got = b_ev
@@ -1042,9 +1070,9 @@ async fn cut_connection_resumes_without_loss_or_duplicates() {
     let b = log_in(&s, "xena", |c| c.chat.port = px.port).await;
     let d = private_dialog(&a, &b).await;
     let mut a_ev = online(&a).await;
-    let (_, mut b_states) = b.c.subscribe_connection();
+    let (_, mut b_states) = b.c.chat().subscribe_connection();
     let mut b_ev = online(&b).await;
-    let jid = b.c.chat_jid().unwrap();
+    let jid = b.c.chat().chat_jid().unwrap();
 
     let before =
         b.c.send_queue()
@@ -1096,7 +1124,11 @@ async fn cut_connection_resumes_without_loss_or_duplicates() {
     })
     .await;
     connected(&mut b_states, "Connected again").await;
-    assert_eq!(b.c.chat_jid().unwrap(), jid, "resumed, not a new session");
+    assert_eq!(
+        b.c.chat().chat_jid().unwrap(),
+        jid,
+        "resumed, not a new session"
+    );
     assert_eq!(px.accepted(), 2);
 
     for id in &to_b {
@@ -1141,7 +1173,7 @@ async fn messages_sent_across_a_cut_are_acknowledged() {
     let b = log_in(&s, "zane", |c| c.chat.port = px.port).await;
     let d = private_dialog(&a, &b).await;
     let mut a_ev = online(&a).await;
-    let (_, mut b_states) = b.c.subscribe_connection();
+    let (_, mut b_states) = b.c.chat().subscribe_connection();
     let mut b_ev = online(&b).await;
     px.sever();
     let mut ids = Vec::new();
@@ -1211,10 +1243,10 @@ async fn fresh_login_syncs_missed_group_messages_into_the_timeline_once() {
     let g = group_dialog(&a, &[&b, &c]).await;
     let p = private_dialog(&a, &b).await;
     let mut a_ev = online(&a).await;
-    let (_, mut b_states) = b.c.subscribe_connection();
+    let (_, mut b_states) = b.c.chat().subscribe_connection();
     let mut b_ev = online(&b).await;
-    b.c.join_room(&g).await.unwrap();
-    let jid = b.c.chat_jid().unwrap();
+    b.c.chat().join_room(&g).await.unwrap();
+    let jid = b.c.chat().chat_jid().unwrap();
     drain(&mut b_states);
     let mut tl = Live::new(b.c.timeline().watch_timeline(&g, 50).unwrap());
 
@@ -1230,7 +1262,7 @@ async fn fresh_login_syncs_missed_group_messages_into_the_timeline_once() {
     })
     .await;
 
-    b.c.disconnect_chat().await;
+    b.c.chat().disconnect_chat().await;
     let mut away = Vec::new();
     for i in 0..3 {
         let id =
@@ -1263,9 +1295,9 @@ async fn fresh_login_syncs_missed_group_messages_into_the_timeline_once() {
     tl.drain();
     assert_eq!(ids_of(&tl.list), [live.as_str()]);
 
-    b.c.reconnect_now().await;
+    b.c.chat().reconnect_now().await;
     connected(&mut b_states, "fresh login").await;
-    assert_ne!(b.c.chat_jid().unwrap(), jid, "a fresh session");
+    assert_ne!(b.c.chat().chat_jid().unwrap(), jid, "a fresh session");
     let expected: Vec<String> = std::iter::once(live.clone())
         .chain(away.iter().cloned())
         .collect();
@@ -1327,12 +1359,12 @@ async fn reconnect_now_and_network_availability() {
     let b = log_in(&s, "eli", |c| c.chat.port = px.port).await;
     let d = private_dialog(&a, &b).await;
     let mut a_ev = online(&a).await;
-    let (_, mut b_states) = b.c.subscribe_connection();
+    let (_, mut b_states) = b.c.chat().subscribe_connection();
     let mut b_ev = online(&b).await;
-    let jid = b.c.chat_jid().unwrap();
+    let jid = b.c.chat().chat_jid().unwrap();
     drain(&mut b_states);
 
-    b.c.reconnect_now().await;
+    b.c.chat().reconnect_now().await;
     state(
         &mut b_states,
         "Reconnecting (now)",
@@ -1340,7 +1372,7 @@ async fn reconnect_now_and_network_availability() {
     )
     .await;
     connected(&mut b_states, "Connected (now)").await;
-    assert_eq!(b.c.chat_jid().unwrap(), jid, "resumed");
+    assert_eq!(b.c.chat().chat_jid().unwrap(), jid, "resumed");
     assert_eq!(px.accepted(), 2);
     let after =
         a.c.send_queue()
@@ -1351,7 +1383,7 @@ async fn reconnect_now_and_network_availability() {
     b_ev.message("message after reconnect_now", |m| m.id == after)
         .await;
 
-    b.c.set_network_available(false).await;
+    b.c.chat().set_network_available(false).await;
     state(&mut b_states, "Disconnected (network)", |s| {
         *s == ConnectionState::Disconnected {
             reason: "network unavailable".into(),
@@ -1373,7 +1405,7 @@ async fn reconnect_now_and_network_availability() {
     assert_eq!(px.accepted(), 2, "no connection attempt while down");
     assert!(message_ids(&b_ev.take()).is_empty());
 
-    b.c.set_network_available(true).await;
+    b.c.chat().set_network_available(true).await;
     connected(&mut b_states, "Connected (network back)").await;
     assert_eq!(px.accepted(), 3);
     let got = b_ev
@@ -1382,8 +1414,8 @@ async fn reconnect_now_and_network_availability() {
     assert_eq!(got.body, "while down");
     let ids = message_ids(&b_ev.settle().await);
     assert!(ids.is_empty(), "repeated: {ids:?}");
-    b.c.destroy_chat().await;
-    a.c.destroy_chat().await;
+    b.c.chat().destroy_chat().await;
+    a.c.chat().destroy_chat().await;
 }
 
 /// The REST session expires while chat is connected over its token, and the connection
@@ -1396,8 +1428,11 @@ async fn expired_token_on_reconnect_renews_from_the_stored_login() {
     let px = proxy(s.xmpp_port()).await;
     let u = log_in(&s, "fran", |c| c.chat.port = px.port).await;
     let (_, mut sessions) = u.c.subscribe_session();
-    let (_, mut states) = u.c.subscribe_connection();
-    u.c.connect_chat(ChatAuth::SessionToken).await.unwrap();
+    let (_, mut states) = u.c.chat().subscribe_connection();
+    u.c.chat()
+        .connect_chat(ChatAuth::SessionToken)
+        .await
+        .unwrap();
     drain(&mut states);
     let before = u.c.session_token().unwrap();
     s.expire_all_sessions().await;
@@ -1432,7 +1467,7 @@ async fn expired_token_on_reconnect_renews_from_the_stored_login() {
     assert_eq!(renewed, u.id);
     let later = settle(&mut states).await;
     assert!(later.is_empty(), "not stable: {later:?}");
-    u.c.destroy_chat().await;
+    u.c.chat().destroy_chat().await;
 }
 
 /// The same with a session adopted from a token (no login stored, so nothing to renew
@@ -1448,8 +1483,8 @@ async fn expired_adopted_token_on_reconnect_is_auth_failed_then_renewed() {
     cfg.chat.port = px.port;
     let c = Client::new(cfg).unwrap();
     c.auth().use_token(&token).await.unwrap();
-    let (_, mut states) = c.subscribe_connection();
-    c.connect_chat(ChatAuth::SessionToken).await.unwrap();
+    let (_, mut states) = c.chat().subscribe_connection();
+    c.chat().connect_chat(ChatAuth::SessionToken).await.unwrap();
     drain(&mut states);
     s.expire_all_sessions().await;
     px.sever();
@@ -1466,10 +1501,10 @@ async fn expired_adopted_token_on_reconnect_is_auth_failed_then_renewed() {
         .log_in(LoginId::Login("fred".into()), PASSWORD)
         .await
         .unwrap();
-    c.reconnect_now().await;
+    c.chat().reconnect_now().await;
     connected(&mut states, "Connected with the renewed token").await;
     assert_eq!(px.accepted(), attempts + 1);
-    c.destroy_chat().await;
+    c.chat().destroy_chat().await;
 }
 
 /// With the server unreachable, the delays grow (100, 200, 400 ms without jitter),
@@ -1486,8 +1521,11 @@ async fn backoff_gives_up_then_reconnect_now_recovers() {
         c.reconnect.max_attempts = Some(3);
     })
     .await;
-    let (_, mut states) = u.c.subscribe_connection();
-    u.c.connect_chat(ChatAuth::SessionToken).await.unwrap();
+    let (_, mut states) = u.c.chat().subscribe_connection();
+    u.c.chat()
+        .connect_chat(ChatAuth::SessionToken)
+        .await
+        .unwrap();
     drain(&mut states);
     px.refuse.store(true, Ordering::SeqCst);
     px.sever();
@@ -1518,9 +1556,9 @@ async fn backoff_gives_up_then_reconnect_now_recovers() {
     );
     assert_eq!(px.accepted(), 4);
     px.refuse.store(false, Ordering::SeqCst);
-    u.c.reconnect_now().await;
+    u.c.chat().reconnect_now().await;
     connected(&mut states, "Connected after reconnect_now").await;
-    u.c.destroy_chat().await;
+    u.c.chat().destroy_chat().await;
 }
 
 /// `send_message` across a cut. One message goes out as the link is cut, one is sent while
@@ -1539,7 +1577,7 @@ async fn send_message_across_a_cut_keeps_the_echo_and_delivers_once() {
     let b = log_in(&s, "sc_bert", |c| c.chat.port = px.port).await;
     let d = private_dialog(&a, &b).await;
     let mut a_ev = online(&a).await;
-    let (_, mut b_states) = b.c.subscribe_connection();
+    let (_, mut b_states) = b.c.chat().subscribe_connection();
     let _b_ev = online(&b).await;
     let mut tl = Live::new(b.c.timeline().watch_timeline(&d, 50).unwrap());
     // Sent, or beyond (a's client may mark it delivered).
@@ -1599,7 +1637,7 @@ async fn send_message_across_a_cut_keeps_the_echo_and_delivers_once() {
     );
 
     px.refuse.store(false, Ordering::SeqCst);
-    b.c.reconnect_now().await;
+    b.c.chat().reconnect_now().await;
     connected(&mut b_states, "Connected again").await;
     for (h, id) in [(first, &first_id), (second, &second_id)] {
         let got = timeout(STEP, h).await.expect("resolved in time").unwrap();
@@ -1640,7 +1678,7 @@ async fn send_message_across_a_cut_keeps_the_echo_and_delivers_once() {
         .await
         .expect("resolved in time");
     assert_eq!(got, Err(Error::Cancelled));
-    b.c.disconnect_chat().await;
+    b.c.chat().disconnect_chat().await;
     let got = timeout(STEP, third)
         .await
         .expect("resolved in time")
@@ -1655,7 +1693,7 @@ async fn send_message_across_a_cut_keeps_the_echo_and_delivers_once() {
             .collect();
     assert_eq!(pending, std::slice::from_ref(&third_id));
     px.refuse.store(false, Ordering::SeqCst);
-    b.c.reconnect_now().await;
+    b.c.chat().reconnect_now().await;
     connected(&mut b_states, "Connected after the stop").await;
     a_ev.message("before stop", |m| m.id == third_id).await;
     tl.until("before stop: Sent", |l| is_sent(&third_id, l))
