@@ -47,6 +47,7 @@
 
 mod connector;
 mod engine;
+mod inbound;
 mod iq;
 mod presence;
 mod privacy;
