@@ -38,6 +38,7 @@ use super::ChatHost;
 use super::{ChatAuth, ChatEvent, ChatEvents, ConnectionState, ConnectionStates, OutgoingMessage};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::stream::Subscribers;
 
 const NS_MUC: &str = "http://jabber.org/protocol/muc";
 const RECENT_IDS: usize = 4096;
@@ -54,8 +55,10 @@ pub(crate) struct ChatShared {
     pub(super) cfg: Config,
     /// The layer above (the client), weakly: chat tasks use it without keeping it alive.
     host: Weak<dyn ChatHost>,
-    state: Mutex<(ConnectionState, Vec<mpsc::UnboundedSender<ConnectionState>>)>,
-    events: Mutex<Vec<mpsc::UnboundedSender<ChatEvent>>>,
+    /// The connection state and its subscribers (one lock: a subscription's snapshot and
+    /// its first event cannot cross).
+    state: Mutex<(ConnectionState, Subscribers<ConnectionState>)>,
+    events: Mutex<Subscribers<ChatEvent>>,
     session: Mutex<Option<Arc<Session>>>,
     /// Auth of the last `connect_chat`, for `reconnect_now` after a disconnect.
     last_auth: Mutex<Option<ChatAuth>>,
@@ -87,7 +90,7 @@ impl ChatShared {
         Self {
             cfg,
             host,
-            state: Mutex::new((ConnectionState::Idle, Vec::new())),
+            state: Mutex::new((ConnectionState::Idle, Subscribers::default())),
             events: Mutex::default(),
             session: Mutex::default(),
             last_auth: Mutex::default(),
@@ -113,12 +116,12 @@ impl ChatShared {
             return;
         }
         debug!(target: "cubechat_core::xmpp", state = ?s, "connection state");
-        st.0 = s.clone();
-        st.1.retain(|tx| tx.send(s.clone()).is_ok());
+        st.1.emit(&s);
+        st.0 = s;
     }
 
     fn emit(&self, e: ChatEvent) {
-        lock(&self.events).retain(|tx| tx.send(e.clone()).is_ok());
+        lock(&self.events).emit(&e);
     }
 
     /// Stops the session without waiting (the client is being dropped): the engine closes
@@ -978,9 +981,8 @@ impl ChatShared {
 
     /// The session side of `ChatSession::subscribe_connection`.
     pub(crate) fn subscribe_connection(&self) -> (ConnectionState, ConnectionStates) {
-        let (tx, rx) = crate::stream::channel();
         let mut st = lock(&self.state);
-        st.1.push(tx);
+        let rx = st.1.subscribe();
         (st.0.clone(), rx)
     }
 
@@ -997,9 +999,7 @@ impl ChatShared {
 
     /// The session side of `ChatSession::subscribe_chat`.
     pub(crate) fn subscribe_chat(&self) -> ChatEvents {
-        let (tx, rx) = crate::stream::channel();
-        lock(&self.events).push(tx);
-        rx
+        lock(&self.events).subscribe()
     }
 
     fn target(&self, dialog_id: &str, recipient_id: Option<u64>) -> Result<(ChatKind, String)> {
@@ -1318,8 +1318,7 @@ mod tests {
     fn state_subscription_is_snapshot_first_and_ignores_stale_sessions() {
         let shared = test_shared();
         shared.gen.store(3, Ordering::SeqCst);
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        lock(&shared.state).1.push(tx);
+        let mut rx = shared.subscribe_connection().1;
         shared.set_state(3, ConnectionState::Connecting);
         shared.set_state(3, ConnectionState::Connecting); // no duplicate
         shared.set_state(2, ConnectionState::AuthFailed); // stale generation
@@ -1332,10 +1331,8 @@ mod tests {
     #[test]
     fn events_reach_every_subscriber_without_loss() {
         let shared = test_shared();
-        let (a, mut ra) = mpsc::unbounded_channel();
-        let (b, rb) = mpsc::unbounded_channel();
-        lock(&shared.events).push(a);
-        lock(&shared.events).push(b);
+        let mut ra = shared.subscribe_chat();
+        let rb = shared.subscribe_chat();
         drop(rb); // a gone subscriber is pruned
         for i in 0..10_000 {
             shared.emit(ChatEvent::Sent {
