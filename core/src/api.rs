@@ -1,5 +1,5 @@
-//! [`Api`]: the REST session. It owns the HTTP transport ([`Rest`]), the session state and
-//! the stored login, and runs every authenticated call through [`Api::call`], which renews
+//! [`Api`]: the REST session. It owns the HTTP transport (`Rest`), the session state and
+//! the stored login, and runs every authenticated call through `Api::call`, which renews
 //! an expired session once (one renewal at a time) and retries. The REST feature objects
 //! (authentication, dialogs and messages, files) are thin typed endpoints over it.
 

@@ -9,10 +9,11 @@ use reqwest::Method;
 use serde_json::json;
 use tracing::{info, instrument};
 
-use crate::api::StoredLogin;
-use crate::client::Client;
+use std::sync::Arc;
+
+use crate::api::{Api, StoredLogin};
 use crate::error::{Error, Result};
-use crate::rest::{decode, Auth};
+use crate::rest::{decode, Auth as Credential};
 
 pub use crate::api::{LoginId, SessionEvent};
 
@@ -28,7 +29,20 @@ fn check_password(password: &str) -> Result<()> {
     Ok(())
 }
 
-impl Client {
+/// Sessions and users (`client.auth()`): application and user sessions, sign-up, log-in,
+/// log-out, adopting a token. A feature object over the REST session ([`Api`]); cheap to
+/// clone. The user's store opens when a user session starts and closes at log-out (the
+/// client's session hook).
+#[derive(Clone, Debug)]
+pub struct Auth {
+    api: Arc<Api>,
+}
+
+impl Auth {
+    /// The authentication endpoints over `api`.
+    pub fn new(api: Arc<Api>) -> Self {
+        Self { api }
+    }
     /// Creates an application session (no user). Needed before sign-up; log-in creates one
     /// on its own when missing.
     #[instrument(skip(self))]
@@ -42,7 +56,7 @@ impl Client {
     ///
     /// The cloud answers 401 both for an unknown application and a wrong password here;
     /// that is reported as [`Error::InvalidCredentials`] unless the server names the
-    /// application. Use [`Client::log_in`] to tell the two apart.
+    /// application. Use [`Auth::log_in`] to tell the two apart.
     #[instrument(skip(self, password))]
     pub async fn create_user_session(&self, id: LoginId, password: &str) -> Result<Session> {
         id.validate()?;
@@ -70,11 +84,14 @@ impl Client {
             ));
         }
         check_password(params.password.as_deref().unwrap_or_default())?;
-        if self.session_token().is_none() {
+        if self.api.session_token().is_none() {
             self.create_session().await?;
         }
         let body = json!(UserParamsEnvelope { user: params });
-        let user: UserEnvelope = self.call(Method::POST, "users", &[], Some(&body)).await?;
+        let user: UserEnvelope = self
+            .api
+            .call(Method::POST, "users", &[], Some(&body))
+            .await?;
         Ok(user.user)
     }
 
@@ -88,17 +105,20 @@ impl Client {
     pub async fn log_in(&self, id: LoginId, password: &str) -> Result<User> {
         id.validate()?;
         check_password(password)?;
-        if self.session_token().is_none() {
+        if self.api.session_token().is_none() {
             self.create_session().await?;
         }
         let creds = id.credentials(password);
         let body = json!(creds);
-        let user: UserEnvelope = match self.call(Method::POST, "login", &[], Some(&body)).await {
+        let user: UserEnvelope = match self.api.call(Method::POST, "login", &[], Some(&body)).await
+        {
             // The session under the login (e.g. an adopted token) expired and could not be
             // renewed: logging in is how the app recovers, so start from a fresh session.
             Err(Error::SessionExpired(_)) => {
                 self.create_session().await?;
-                self.call(Method::POST, "login", &[], Some(&body)).await?
+                self.api
+                    .call(Method::POST, "login", &[], Some(&body))
+                    .await?
             }
             r => r?,
         };
@@ -132,7 +152,7 @@ impl Client {
         let bytes = self
             .api
             .rest()
-            .send(Method::GET, "session", &[], None, Auth::Token(token))
+            .send(Method::GET, "session", &[], None, Credential::Token(token))
             .await?;
         let mut session = decode::<SessionEnvelope>("session", &bytes)?.session;
         if session.token.is_empty() {
@@ -145,7 +165,7 @@ impl Client {
     /// Fetches the current session from the server (`GET /session`) and refreshes the
     /// local copy.
     pub async fn get_session(&self) -> Result<Session> {
-        let env: SessionEnvelope = self.call(Method::GET, "session", &[], None).await?;
+        let env: SessionEnvelope = self.api.call(Method::GET, "session", &[], None).await?;
         let mut session = env.session;
         let mut st = self.api.state();
         if session.token.is_empty() {
@@ -159,7 +179,9 @@ impl Client {
 
     /// Logs the user out (`DELETE /login`); the application session stays.
     pub async fn log_out(&self) -> Result<()> {
-        self.call_empty(Method::DELETE, "login", &[], None).await?;
+        self.api
+            .call_empty(Method::DELETE, "login", &[], None)
+            .await?;
         {
             let mut st = self.api.state();
             if let Some(s) = st.session.as_mut() {
@@ -175,13 +197,19 @@ impl Client {
     /// Destroys the session (`DELETE /session`) and forgets it locally. A session the
     /// server no longer knows counts as destroyed. Calling it without a session is a no-op.
     pub async fn destroy_session(&self) -> Result<()> {
-        let Some(token) = self.session_token() else {
+        let Some(token) = self.api.session_token() else {
             return Ok(());
         };
         match self
             .api
             .rest()
-            .send(Method::DELETE, "session", &[], None, Auth::Token(&token))
+            .send(
+                Method::DELETE,
+                "session",
+                &[],
+                None,
+                Credential::Token(&token),
+            )
             .await
         {
             Ok(_) | Err(Error::SessionExpired(_)) => {}
@@ -197,6 +225,7 @@ impl Client {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::Client;
     use crate::Config;
     use cubechat_wire::signature;
     use serde_json::Value;
@@ -207,7 +236,7 @@ mod tests {
         json!({"session": {"id": 1, "user_id": user_id, "application_id": 7, "token": token, "ts": 0}})
     }
 
-    async fn client(server: &MockServer, secret: Option<&str>) -> std::sync::Arc<Client> {
+    async fn client(server: &MockServer, secret: Option<&str>) -> Arc<Client> {
         let mut cfg = Config::new(7, "key-7", server.uri());
         cfg.auth_secret = secret.map(String::from);
         Client::new(cfg).unwrap()
@@ -228,6 +257,7 @@ mod tests {
             .await;
         let s = client(&server, Some("s3cret"))
             .await
+            .auth()
             .create_session()
             .await
             .unwrap();
@@ -245,6 +275,7 @@ mod tests {
             .await;
         let e = client(&server, None)
             .await
+            .auth()
             .create_session()
             .await
             .unwrap_err();
@@ -260,6 +291,7 @@ mod tests {
             .await;
         let e = client(&server, None)
             .await
+            .auth()
             .create_session()
             .await
             .unwrap_err();
@@ -305,9 +337,12 @@ mod tests {
             .mount(&server)
             .await;
         let c = client(&server, None).await;
-        c.log_in(LoginId::Login("bob".into()), "pw").await.unwrap();
+        c.auth()
+            .log_in(LoginId::Login("bob".into()), "pw")
+            .await
+            .unwrap();
         let (_, mut rx) = c.subscribe_session();
-        assert_eq!(c.get_session().await.unwrap().user_id, 5);
+        assert_eq!(c.auth().get_session().await.unwrap().user_id, 5);
         assert_eq!(c.session_token().as_deref(), Some("fresh"));
         assert_eq!(rx.try_recv().unwrap(), SessionEvent::Renewed { user_id: 5 });
     }

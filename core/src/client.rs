@@ -3,13 +3,14 @@
 
 use std::sync::{Arc, Mutex, Weak};
 
-use reqwest::Method;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
-
 use crate::api::{Api, SessionEvent};
+use crate::auth::Auth;
+use crate::chat::{DialogObserver, Dialogs, Messages};
 use crate::config::Config;
 use crate::error::Result;
+use crate::local::{SendQueue, Timeline};
+use crate::realtime::ChatSession;
+use crate::storage::Files;
 use crate::stream::EventStream;
 use cubechat_wire::auth::Session;
 
@@ -25,6 +26,13 @@ pub struct Client {
     pub(crate) me: Weak<Client>,
     /// The local store of the current user and its tasks, once opened.
     pub(crate) local: Mutex<Option<Arc<crate::local::Local>>>,
+    // The feature objects, built once so the accessors hand out references (a future
+    // borrowing one never outlives a temporary).
+    auth: Auth,
+    dialogs: Dialogs,
+    messages: Messages,
+    files: Files,
+    realtime: ChatSession,
 }
 
 impl std::fmt::Debug for Client {
@@ -66,8 +74,15 @@ impl Client {
                     _ => {}
                 }
             }));
+            let chat = crate::realtime::chat_session(api.config(), me.clone());
+            let observer: Weak<dyn DialogObserver> = me.clone();
             Self {
-                chat: crate::realtime::chat_session(api.config(), me.clone()),
+                auth: Auth::new(api.clone()),
+                dialogs: Dialogs::observed(api.clone(), observer),
+                messages: Messages::new(api.clone()),
+                files: Files::new(api.clone()),
+                realtime: ChatSession::new(chat.clone()),
+                chat,
                 api,
                 me: me.clone(),
                 local: Mutex::default(),
@@ -90,6 +105,41 @@ impl Client {
         self.api.current_session()
     }
 
+    /// Sessions and users: sign-up, log-in, log-out, adopting a token.
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
+    /// Dialogs over REST; what a call changes reaches this client's local store.
+    pub fn dialogs(&self) -> &Dialogs {
+        &self.dialogs
+    }
+
+    /// Messages over REST (history, marks, reactions, search, ...).
+    pub fn messages(&self) -> &Messages {
+        &self.messages
+    }
+
+    /// Cloud files: upload, download and manage blobs.
+    pub fn files(&self) -> &Files {
+        &self.files
+    }
+
+    /// The real-time chat session: connection, markers, typing, rooms, presence, privacy.
+    pub fn chat(&self) -> &ChatSession {
+        &self.realtime
+    }
+
+    /// The live dialog list and timelines from the local store, older pages, the sync.
+    pub fn timeline(&self) -> Timeline<'_> {
+        Timeline::new(self)
+    }
+
+    /// The send queue: the one way a chat message goes out (local echo first).
+    pub fn send_queue(&self) -> SendQueue<'_> {
+        SendQueue::new(self)
+    }
+
     /// The current session token, if any. Treat it as a secret.
     pub fn session_token(&self) -> Option<String> {
         self.api.session_token()
@@ -101,28 +151,6 @@ impl Client {
     /// the first event may repeat what the snapshot already shows; none is missed.
     pub fn subscribe_session(&self) -> (Option<Session>, EventStream<SessionEvent>) {
         self.api.subscribe_session()
-    }
-
-    /// An authenticated call through the REST session ([`Api::call`]).
-    pub(crate) async fn call<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(String, String)],
-        body: Option<&Value>,
-    ) -> Result<T> {
-        self.api.call(method, path, query, body).await
-    }
-
-    /// Like [`Client::call`] for endpoints whose success body is empty or ignored.
-    pub(crate) async fn call_empty(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(String, String)],
-        body: Option<&Value>,
-    ) -> Result<()> {
-        self.api.call_empty(method, path, query, body).await
     }
 }
 

@@ -4,8 +4,10 @@
 //! It speaks the ConnectyCube wire protocol. This crate is plain async Rust: it knows
 //! nothing of FFI. Its main types are:
 //! - [`Config`]: everything a [`Client`] needs, validated up front;
-//! - [`Client`]: sessions, sign-up and log-in over REST ([`auth`]), the chat REST API
-//!   ([`chat`]) and cloud storage for attachments ([`storage`]);
+//! - [`Client`]: the entry point, a small set of accessors to feature objects: the REST
+//!   session ([`Api`]) and over it sessions and users ([`Auth`], `client.auth()`), dialogs
+//!   and messages ([`Dialogs`], [`Messages`]: the chat REST API) and cloud files for
+//!   attachments ([`Files`]);
 //! - [`model`]: how wire fields read for apps (tags as a list, `read` as a flag, custom
 //!   parameters as text, absent counters as 0);
 //! - [`Error`]: precise errors, never carrying a secret or a message body;
@@ -45,13 +47,17 @@ pub mod users;
 pub mod view;
 pub mod xmpp;
 
-pub use auth::{LoginId, SessionEvent};
+pub use api::{Api, LoginId, SessionEvent};
+pub use auth::Auth;
+pub use chat::{Dialogs, Messages};
 pub use client::Client;
 pub use config::{ChatEndpoint, ChatOptions, Config, ReconnectPolicy, Timeouts, TlsOptions};
 pub use cubechat_wire::auth::{Session, User, UserParams};
 pub use error::{Error, Result};
-pub use local::{DialogsEvent, Sending, TimelineEvent};
+pub use local::{DialogsEvent, SendQueue, Sending, Timeline, TimelineEvent};
 pub use model::{DialogModel, MessageModel, UserModel};
+pub use realtime::ChatSession;
+pub use storage::Files;
 pub use store::{LocalMessage, MessageState, QueuedFile, Store};
 pub use stream::EventStream;
 pub use view::VectorDiff;
