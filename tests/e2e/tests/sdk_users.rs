@@ -197,10 +197,12 @@ async fn profile_password_and_account() {
         .unwrap();
     let again = cubechat_core::Client::new(s.config()).unwrap();
     assert!(again
+        .auth()
         .log_in(LoginId::Login(login.clone()), PASSWORD)
         .await
         .is_err());
     again
+        .auth()
         .log_in(LoginId::Login(login.clone()), "new-password-22")
         .await
         .unwrap();
@@ -363,6 +365,7 @@ async fn subscriptions_events_and_a_message_to_an_offline_user_in_the_outbox() {
     custom.insert("mood".to_owned(), "happy".to_owned());
     let m = alice
         .c
+        .messages()
         .create_message(cubechat_core::chat::NewMessage {
             dialog_id: dialog.clone(),
             body: "see you at noon".into(),
@@ -449,6 +452,7 @@ async fn subscriptions_events_and_a_message_to_an_offline_user_in_the_outbox() {
     let before = outbox(&s, bob.id).await.len();
     alice
         .c
+        .messages()
         .create_message(cubechat_core::chat::NewMessage {
             dialog_id: dialog,
             body: "again".into(),
