@@ -573,6 +573,45 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn missing_occupants_of_stored_dialogs_are_fetched_once() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/users/v2.json"))
+            .and(query_param("id[in][]", "10"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "total_entries": 1, "skip": 0, "limit": 100, "items": [user(10, "Ten")]
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let c = logged_in(&server).await;
+        let store = c.store().unwrap();
+        let dialog: cubechat_wire::chat::Dialog = serde_json::from_value(json!({
+            "_id": "5f0000000000000000000001", "type": 2, "name": "g", "user_id": 5,
+            "occupants_ids": [5, 9, 10]
+        }))
+        .unwrap();
+        store.put_dialogs(&[dialog]).unwrap();
+        store
+            .put_users(&[serde_json::from_value(user(9, "Nine")).unwrap()])
+            .unwrap();
+        assert_eq!(c.users().fetch_missing_occupants().await.unwrap(), 1);
+        assert_eq!(
+            c.users().fetch_missing_occupants().await.unwrap(),
+            0,
+            "all known now"
+        );
+        let names: Vec<Option<String>> = c
+            .users()
+            .cached_many(&[9, 10, 11])
+            .unwrap()
+            .into_iter()
+            .map(|u| u.full_name)
+            .collect();
+        assert_eq!(names, vec![Some("Nine".into()), Some("Ten".into())]);
+    }
+
+    #[tokio::test]
     async fn a_watched_user_changes_with_each_newer_copy() {
         let server = MockServer::start().await;
         Mock::given(method("GET"))
