@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import urllib.request
 import uuid
 
 import cubechat
@@ -91,7 +92,7 @@ async def realtime(clients, users, tmp):
     dialog = await alice.create_dialog(cubechat.NewDialog(kind=cubechat.DialogType.PRIVATE, occupants_ids=[b]))
 
     await alice.send_typing(dialog.id, b, True)
-    await until("bob sees alice typing", lambda: (a, True) in pb.events)
+    await until("bob sees alice typing", lambda: any(e == (a, True) for e in pb.events if isinstance(e, tuple)))
     mid = await alice.send_message(cubechat.OutgoingMessage(dialog_id=dialog.id, recipient_id=b,
                                                             body="Are you at the trailhead?"))
     await until("bob gets the message", lambda: any(getattr(e, "id", None) == mid for e in pb.events))
@@ -131,6 +132,35 @@ async def realtime(clients, users, tmp):
     print(f"  [alice] after the reconnect: {timeline.state_of(queued.id)}; pending: {len(alice.pending_messages())}")
     for h in handles:
         h.cancel()
+
+
+async def users_and_push(clients, users, info, tmp):
+    """A name lookup, and a push recorded for the offline user, parsed without a client."""
+    alice, bob = clients["alice"], clients["bob"]
+    print("users and push:")
+    found = await bob.users().get_by_login(users["alice"].login)
+    print(f"  [bob  ] looked up login {users['alice'].login}: {found.full_name} (id {found.id}); "
+          f"kept in his store: {bob.users().cached(found.id).full_name}")
+    subs = await bob.push().subscribe(cubechat.NewSubscription(
+        channel="apns", environment=cubechat.PushEnvironment.DEVELOPMENT, token="bob-device-token",
+        udid="bobs-iphone", bundle_identifier="com.example.trip"))
+    print(f"  [bob  ] subscribed his iPhone for pushes: subscription {subs[0].id} ({subs[0].channel})")
+    private = await alice.create_dialog(cubechat.NewDialog(kind=cubechat.DialogType.PRIVATE,
+                                                           occupants_ids=[users["bob"].id]))
+    await alice.create_message(cubechat.NewMessage(dialog_id=private.id, body="Are you awake?",
+                                                   send_to_chat=True))
+    url = f"{info['api_url']}/_admin/push_outbox?user_id={users['bob'].id}"
+    with urllib.request.urlopen(url, timeout=10) as r:
+        items = json.loads(r.read())["items"]
+    item = items[-1]
+    print(f"  [server] bob is offline: push recorded for subscription {item['subscription_id']} "
+          f"({item['channel']}, {item['environment']})")
+    push = cubechat.parse_chat_push(json.dumps(item["payload"]))
+    lookup = cubechat.PushSenderLookup(os.path.join(tmp, "store"), APP_ID, users["bob"].id)
+    print(f"  [bob's notification extension] '{push.text}' from {lookup.sender_name(push.sender_id)} "
+          f"(user {push.sender_id}) in dialog {push.dialog_id}, message {push.message_id}")
+    if push.dialog_id != private.id or push.sender_id != users["alice"].id:
+        raise SystemExit("demo failed: the push does not match the message")
 
 
 def start_server(tmp):
@@ -212,6 +242,7 @@ async def main():
             if not same:
                 raise SystemExit("demo failed: the downloaded attachment differs")
 
+            await users_and_push(clients, users, info, tmp)
             await realtime(clients, users, tmp)
             for client in clients.values():
                 await client.destroy_chat()

@@ -543,7 +543,7 @@ impl ChatClient {
     /// `Server` 422 (unknown occupants), `Forbidden`.
     pub async fn create_dialog(&self, dialog: NewDialog) -> Result<Dialog, ChatError> {
         let c = self.core();
-        run(async move { c.create_dialog(dialog.into()).await })
+        run(async move { c.dialogs().create_dialog(dialog.into()).await })
             .await
             .map(Into::into)
     }
@@ -552,7 +552,7 @@ impl ChatClient {
     /// `updated_at` `Gt` `"<unix seconds>"`.
     pub async fn list_dialogs(&self, params: ListParams) -> Result<DialogPage, ChatError> {
         let c = self.core();
-        let page = run(async move { c.list_dialogs(&params.into()).await }).await?;
+        let page = run(async move { c.dialogs().list_dialogs(&params.into()).await }).await?;
         Ok(DialogPage {
             total: page.total_entries,
             skip: page.skip,
@@ -568,7 +568,7 @@ impl ChatClient {
         update: DialogUpdate,
     ) -> Result<Dialog, ChatError> {
         let c = self.core();
-        run(async move { c.update_dialog(&dialog_id, update.into()).await })
+        run(async move { c.dialogs().update_dialog(&dialog_id, update.into()).await })
             .await
             .map(Into::into)
     }
@@ -580,7 +580,7 @@ impl ChatClient {
         force: bool,
     ) -> Result<DeleteResult, ChatError> {
         let c = self.core();
-        run(async move { c.delete_dialogs(&dialog_ids, force).await })
+        run(async move { c.dialogs().delete_dialogs(&dialog_ids, force).await })
             .await
             .map(Into::into)
     }
@@ -588,13 +588,13 @@ impl ChatClient {
     /// Clears a dialog's history for the caller, or for everyone with `force`.
     pub async fn clear_history(&self, dialog_id: String, force: bool) -> Result<(), ChatError> {
         let c = self.core();
-        run(async move { c.clear_history(&dialog_id, force).await }).await
+        run(async move { c.dialogs().clear_history(&dialog_id, force).await }).await
     }
 
     /// Subscribes to a public dialog.
     pub async fn subscribe_public_dialog(&self, dialog_id: String) -> Result<Dialog, ChatError> {
         let c = self.core();
-        run(async move { c.subscribe_dialog(&dialog_id).await })
+        run(async move { c.dialogs().subscribe_dialog(&dialog_id).await })
             .await
             .map(Into::into)
     }
@@ -602,7 +602,7 @@ impl ChatClient {
     /// Unsubscribes from a public dialog.
     pub async fn unsubscribe_public_dialog(&self, dialog_id: String) -> Result<(), ChatError> {
         let c = self.core();
-        run(async move { c.unsubscribe_dialog(&dialog_id).await }).await
+        run(async move { c.dialogs().unsubscribe_dialog(&dialog_id).await }).await
     }
 
     /// Subscribers of a public dialog, paged (limit 1–100).
@@ -613,7 +613,8 @@ impl ChatClient {
         skip: u32,
     ) -> Result<Vec<User>, ChatError> {
         let c = self.core();
-        let users = run(async move { c.public_occupants(&dialog_id, limit, skip).await }).await?;
+        let users =
+            run(async move { c.dialogs().public_occupants(&dialog_id, limit, skip).await }).await?;
         Ok(users.into_iter().map(Into::into).collect())
     }
 
@@ -624,7 +625,7 @@ impl ChatClient {
         user_ids: Vec<u64>,
     ) -> Result<Dialog, ChatError> {
         let c = self.core();
-        run(async move { c.set_admins(&dialog_id, &user_ids, true).await })
+        run(async move { c.dialogs().set_admins(&dialog_id, &user_ids, true).await })
             .await
             .map(Into::into)
     }
@@ -636,7 +637,7 @@ impl ChatClient {
         user_ids: Vec<u64>,
     ) -> Result<Dialog, ChatError> {
         let c = self.core();
-        run(async move { c.set_admins(&dialog_id, &user_ids, false).await })
+        run(async move { c.dialogs().set_admins(&dialog_id, &user_ids, false).await })
             .await
             .map(Into::into)
     }
@@ -644,7 +645,7 @@ impl ChatClient {
     /// Whether push notifications are on for a dialog.
     pub async fn dialog_notifications_enabled(&self, dialog_id: String) -> Result<bool, ChatError> {
         let c = self.core();
-        run(async move { c.notifications_enabled(&dialog_id).await }).await
+        run(async move { c.dialogs().notifications_enabled(&dialog_id).await }).await
     }
 
     /// Turns push notifications for a dialog on or off; returns the new setting.
@@ -654,7 +655,7 @@ impl ChatClient {
         enabled: bool,
     ) -> Result<bool, ChatError> {
         let c = self.core();
-        run(async move { c.set_notifications(&dialog_id, enabled).await }).await
+        run(async move { c.dialogs().set_notifications(&dialog_id, enabled).await }).await
     }
 
     /// A page of history; page backwards with `date_sent` `Lt`. Listing marks the returned
@@ -666,8 +667,12 @@ impl ChatClient {
         mark_as_read: bool,
     ) -> Result<Vec<ChatMessage>, ChatError> {
         let c = self.core();
-        let page =
-            run(async move { c.history(&dialog_id, &params.into(), mark_as_read).await }).await?;
+        let page = run(async move {
+            c.messages()
+                .history(&dialog_id, &params.into(), mark_as_read)
+                .await
+        })
+        .await?;
         Ok(page.items.into_iter().map(Into::into).collect())
     }
 
@@ -683,7 +688,7 @@ impl ChatClient {
             markable: message.markable,
             date_sent: message.date_sent,
         };
-        run(async move { c.create_message(m).await })
+        run(async move { c.messages().create_message(m).await })
             .await
             .map(Into::into)
     }
@@ -696,7 +701,12 @@ impl ChatClient {
         body: String,
     ) -> Result<(), ChatError> {
         let c = self.core();
-        run(async move { c.edit_message(&dialog_id, &message_id, &body).await }).await
+        run(async move {
+            c.messages()
+                .edit_message(&dialog_id, &message_id, &body)
+                .await
+        })
+        .await
     }
 
     /// Marks messages read and/or delivered by the caller.
@@ -709,7 +719,8 @@ impl ChatClient {
     ) -> Result<(), ChatError> {
         let c = self.core();
         run(async move {
-            c.mark_messages(&dialog_id, &message_ids, read, delivered)
+            c.messages()
+                .mark_messages(&dialog_id, &message_ids, read, delivered)
                 .await
         })
         .await
@@ -718,7 +729,7 @@ impl ChatClient {
     /// Marks every message of a dialog read.
     pub async fn mark_all_read(&self, dialog_id: String) -> Result<(), ChatError> {
         let c = self.core();
-        run(async move { c.mark_all_read(&dialog_id).await }).await
+        run(async move { c.messages().mark_all_read(&dialog_id).await }).await
     }
 
     /// Deletes messages for the caller, or for everyone with `force`.
@@ -728,7 +739,7 @@ impl ChatClient {
         force: bool,
     ) -> Result<DeleteResult, ChatError> {
         let c = self.core();
-        run(async move { c.delete_messages(&message_ids, force).await })
+        run(async move { c.messages().delete_messages(&message_ids, force).await })
             .await
             .map(Into::into)
     }
@@ -736,7 +747,7 @@ impl ChatClient {
     /// Unread counts: total, and per dialog for the ids given.
     pub async fn unread_counts(&self, dialog_ids: Vec<String>) -> Result<UnreadCounts, ChatError> {
         let c = self.core();
-        let u = run(async move { c.unread_counts(&dialog_ids).await }).await?;
+        let u = run(async move { c.messages().unread_counts(&dialog_ids).await }).await?;
         Ok(UnreadCounts {
             total: u.total,
             per_dialog: u.dialogs.into_iter().collect(),
@@ -750,7 +761,7 @@ impl ChatClient {
         reaction: String,
     ) -> Result<(), ChatError> {
         let c = self.core();
-        run(async move { c.react(&message_id, Some(&reaction), None).await }).await
+        run(async move { c.messages().react(&message_id, Some(&reaction), None).await }).await
     }
 
     /// Removes the caller's reaction.
@@ -760,7 +771,7 @@ impl ChatClient {
         reaction: String,
     ) -> Result<(), ChatError> {
         let c = self.core();
-        run(async move { c.react(&message_id, None, Some(&reaction)).await }).await
+        run(async move { c.messages().react(&message_id, None, Some(&reaction)).await }).await
     }
 
     /// Replaces one reaction by another in a single call.
@@ -771,7 +782,12 @@ impl ChatClient {
         remove: String,
     ) -> Result<(), ChatError> {
         let c = self.core();
-        run(async move { c.react(&message_id, Some(&add), Some(&remove)).await }).await
+        run(async move {
+            c.messages()
+                .react(&message_id, Some(&add), Some(&remove))
+                .await
+        })
+        .await
     }
 
     /// Who reacted with what: reaction → user ids.
@@ -780,7 +796,7 @@ impl ChatClient {
         message_id: String,
     ) -> Result<HashMap<String, Vec<u64>>, ChatError> {
         let c = self.core();
-        run(async move { c.reactions(&message_id).await })
+        run(async move { c.messages().reactions(&message_id).await })
             .await
             .map(|r| r.into_iter().collect())
     }
@@ -795,7 +811,9 @@ impl ChatClient {
             dialog_ids: query.dialog_ids,
             limit: query.limit,
         };
-        let r = run(async move { c.search(&q).await }).await?.results;
+        let r = run(async move { c.messages().search(&q).await })
+            .await?
+            .results;
         Ok(SearchResults {
             dialogs: r.dialogs.into_iter().map(Into::into).collect(),
             messages: r.messages.into_iter().map(Into::into).collect(),
@@ -811,7 +829,8 @@ impl ChatClient {
     ) -> Result<String, ChatError> {
         let c = self.core();
         run(async move {
-            c.send_system_message(recipient_id, params.into_iter().collect())
+            c.messages()
+                .send_system_message(recipient_id, params.into_iter().collect())
                 .await
         })
         .await

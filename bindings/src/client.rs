@@ -61,7 +61,7 @@ impl ChatClient {
     /// `Network`, `Protocol`.
     pub async fn create_session(&self) -> Result<Session, ChatError> {
         let c = self.inner.clone();
-        run(async move { c.create_session().await })
+        run(async move { c.auth().create_session().await })
             .await
             .map(Into::into)
     }
@@ -75,7 +75,7 @@ impl ChatClient {
         password: String,
     ) -> Result<Session, ChatError> {
         let c = self.inner.clone();
-        run(async move { c.create_user_session(login.into(), &password).await })
+        run(async move { c.auth().create_user_session(login.into(), &password).await })
             .await
             .map(Into::into)
     }
@@ -87,7 +87,7 @@ impl ChatClient {
     /// password too short), `ApplicationRejected`, `Network`.
     pub async fn sign_up(&self, user: NewUser, password: String) -> Result<User, ChatError> {
         let c = self.inner.clone();
-        run(async move { c.sign_up(user.into_params(password)).await })
+        run(async move { c.auth().sign_up(user.into_params(password)).await })
             .await
             .map(Into::into)
     }
@@ -98,7 +98,7 @@ impl ChatClient {
     /// Errors: `InvalidCredentials`, `ApplicationRejected`, `SignatureRejected`, `Network`.
     pub async fn log_in(&self, login: LoginId, password: String) -> Result<User, ChatError> {
         let c = self.inner.clone();
-        run(async move { c.log_in(login.into(), &password).await })
+        run(async move { c.auth().log_in(login.into(), &password).await })
             .await
             .map(Into::into)
     }
@@ -107,7 +107,7 @@ impl ChatClient {
     /// cannot be renewed automatically. Errors: `SessionExpired`, `InvalidInput`, `Network`.
     pub async fn use_token(&self, token: String) -> Result<Session, ChatError> {
         let c = self.inner.clone();
-        run(async move { c.use_token(&token).await })
+        run(async move { c.auth().use_token(&token).await })
             .await
             .map(Into::into)
     }
@@ -116,7 +116,7 @@ impl ChatClient {
     /// `SessionExpired`, `Network`.
     pub async fn get_session(&self) -> Result<Session, ChatError> {
         let c = self.inner.clone();
-        run(async move { c.get_session().await })
+        run(async move { c.auth().get_session().await })
             .await
             .map(Into::into)
     }
@@ -135,13 +135,13 @@ impl ChatClient {
     /// Logs the user out; the application session stays.
     pub async fn log_out(&self) -> Result<(), ChatError> {
         let c = self.inner.clone();
-        run(async move { c.log_out().await }).await
+        run(async move { c.auth().log_out().await }).await
     }
 
     /// Destroys the session on the server and forgets it. Idempotent.
     pub async fn destroy_session(&self) -> Result<(), ChatError> {
         let c = self.inner.clone();
-        run(async move { c.destroy_session().await }).await
+        run(async move { c.auth().destroy_session().await }).await
     }
 
     /// Delivers `SessionEvent::Current` first, then every later session event in order.

@@ -95,6 +95,13 @@ pub enum ChatError {
     /// The app cancelled the operation (a `CancelToken`, or the calling task was cancelled).
     #[error("cancelled")]
     Cancelled,
+    /// A push payload is not a ConnectyCube chat push (`parse_chat_push`): not JSON, too
+    /// large or deep, or without dialog id and sender. Show the push as it is.
+    #[error("not a chat push: {reason}")]
+    NotChatPush {
+        /// What is missing (never the payload).
+        reason: String,
+    },
     /// The local store could not be read or written (disk full, no permission). Nothing was
     /// half-written; retry once the device has space.
     #[error("local store: {reason}")]
@@ -156,6 +163,7 @@ impl From<CoreError> for ChatError {
                     .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             },
             CoreError::Protocol(message) => Self::Protocol { reason: message },
+            CoreError::NotChatPush(message) => Self::NotChatPush { reason: message },
             CoreError::Store(message) => Self::Store { reason: message },
             CoreError::StoreCorrupt(message) => Self::StoreCorrupt { reason: message },
             CoreError::StoreTooNew { found, supported } => Self::StoreTooNew { found, supported },

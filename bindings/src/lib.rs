@@ -6,7 +6,8 @@
 //! their [`SubscriptionHandle`]s, chat REST (`chat`), cloud storage (`storage`),
 //! real-time chat (`realtime`), presence: privacy lists, last activity, groups
 //! (`presence`), and offline-first chat: the local store, live dialog list and timelines,
-//! the persistent send queue (`local`).
+//! the persistent send queue (`local`), users and the address book (`users`), and push
+//! subscriptions, events and the client-less push parser (`push`).
 //! No protocol logic lives here.
 
 #![warn(missing_docs)]
@@ -21,9 +22,11 @@ mod handle;
 mod local;
 mod logging;
 mod presence;
+mod push;
 mod realtime;
 mod runtime;
 mod storage;
+mod users;
 
 pub use chat::{
     Attachment, ChatMessage, DeleteResult, Dialog, DialogPage, DialogType, DialogUpdate, Filter,
@@ -45,6 +48,10 @@ pub use presence::{
     LastActivityListener, PresenceEvent, PresenceListener, PrivacyList, PrivacyListItem,
     PrivacyListNames,
 };
+pub use push::{
+    parse_chat_push, ChatPush, DevicePlatform, NewSubscription, Push, PushEnvironment, PushEvent,
+    PushSenderLookup, SentPushEvent, Subscription,
+};
 pub use realtime::{
     ChatAuth, ConnectionListener, ConnectionState, MessageChange, MessageChangeListener,
     MessageErrorListener, MessageListener, MessageStatus, OutgoingMessage, ReceivedMessage,
@@ -55,4 +62,8 @@ pub use runtime::shutdown;
 pub use runtime::{trigger_test_panic, trigger_test_panic_async};
 pub use storage::{
     attachment_from_blob, Blob, BlobPage, CancelToken, TransferListener, UploadOptions,
+};
+pub use users::{
+    AddressBook, Contact, ProfileUpdate, RegisteredContact, RejectedContact, UploadMode,
+    UploadResult, UserListener, UserSearchPage, Users,
 };

@@ -362,7 +362,7 @@ impl ChatClient {
         limit: u32,
         listener: Arc<dyn DialogListListener>,
     ) -> Result<Arc<SubscriptionHandle>, ChatError> {
-        let (snapshot, rx) = self.with_store(|c| c.watch_dialogs(limit))?;
+        let (snapshot, rx) = self.with_store(|c| c.timeline().watch_dialogs(limit))?;
         let first = local_core::DialogsEvent::Reset { values: snapshot }.into();
         SubscriptionHandle::forward("DialogListListener", first, rx, move |e| {
             listener.on_dialog_list_event(e)
@@ -377,8 +377,11 @@ impl ChatClient {
         limit: u32,
         after_dialog_id: Option<String>,
     ) -> Result<Vec<Dialog>, ChatError> {
-        self.with_store(|c| c.dialogs_page_after_id(limit, after_dialog_id.as_deref()))
-            .map(|v| v.into_iter().map(Into::into).collect())
+        self.with_store(|c| {
+            c.timeline()
+                .dialogs_page_after_id(limit, after_dialog_id.as_deref())
+        })
+        .map(|v| v.into_iter().map(Into::into).collect())
     }
 
     /// Watches one dialog's timeline: delivers `Reset` (the newest `limit` cached messages,
@@ -392,7 +395,7 @@ impl ChatClient {
         limit: u32,
         listener: Arc<dyn TimelineListener>,
     ) -> Result<Arc<SubscriptionHandle>, ChatError> {
-        let (snapshot, rx) = self.with_store(|c| c.watch_timeline(&dialog_id, limit))?;
+        let (snapshot, rx) = self.with_store(|c| c.timeline().watch_timeline(&dialog_id, limit))?;
         let first = local_core::TimelineEvent::Reset { values: snapshot }.into();
         SubscriptionHandle::forward("TimelineListener", first, rx, move |e| {
             listener.on_timeline_event(e)
@@ -411,7 +414,8 @@ impl ChatClient {
     ) -> Result<Vec<TimelineMessage>, ChatError> {
         let c = self.core();
         run(async move {
-            c.load_older(&dialog_id, before_message_id.as_deref(), limit)
+            c.timeline()
+                .load_older(&dialog_id, before_message_id.as_deref(), limit)
                 .await
         })
         .await
@@ -424,7 +428,7 @@ impl ChatClient {
     /// store errors.
     pub async fn sync_local(&self) -> Result<(), ChatError> {
         let c = self.core();
-        run(async move { c.sync_local().await }).await
+        run(async move { c.timeline().sync_local().await }).await
     }
 
     /// Marks every message of a dialog read on the server and sets its unread count to 0 in
@@ -432,7 +436,7 @@ impl ChatClient {
     /// errors.
     pub async fn mark_dialog_read(&self, dialog_id: String) -> Result<(), ChatError> {
         let c = self.core();
-        run(async move { c.mark_dialog_read(&dialog_id).await }).await
+        run(async move { c.timeline().mark_dialog_read(&dialog_id).await }).await
     }
 
     /// Stores a message and its place in the send queue in one step and returns it (state
@@ -447,14 +451,14 @@ impl ChatClient {
         files: Vec<QueuedFile>,
     ) -> Result<TimelineMessage, ChatError> {
         let files = files.into_iter().map(Into::into).collect();
-        self.with_store(|c| c.enqueue_message(message.into(), files))
+        self.with_store(|c| c.send_queue().enqueue_message(message.into(), files))
             .map(Into::into)
     }
 
     /// Queues a failed message again, at the end of the queue. Errors: `NotFound`,
     /// `InvalidInput` (the message is not failed).
     pub fn retry_message(&self, message_id: String) -> Result<TimelineMessage, ChatError> {
-        self.with_store(|c| c.retry_message(&message_id))
+        self.with_store(|c| c.send_queue().retry_message(&message_id))
             .map(Into::into)
     }
 
@@ -462,7 +466,7 @@ impl ChatClient {
     /// timeline. Errors: `NotFound`, `InvalidInput` (already sent or being sent:
     /// delete it instead).
     pub fn cancel_message(&self, message_id: String) -> Result<(), ChatError> {
-        self.with_store(|c| c.cancel_message(&message_id))
+        self.with_store(|c| c.send_queue().cancel_message(&message_id))
     }
 
     /// Edits one of this user's messages. Queued or failed: the message itself changes and
@@ -474,7 +478,7 @@ impl ChatClient {
         message_id: String,
         body: String,
     ) -> Result<TimelineMessage, ChatError> {
-        self.with_store(|c| c.edit_local_message(&message_id, &body))
+        self.with_store(|c| c.send_queue().edit_local_message(&message_id, &body))
             .map(Into::into)
     }
 
@@ -482,12 +486,13 @@ impl ChatClient {
     /// Sent: the local copy goes now and the deletion is queued (sent over chat, for
     /// everyone). It leaves its timeline at once. Errors: `NotFound`, `Forbidden`.
     pub fn delete_local_message(&self, message_id: String) -> Result<(), ChatError> {
-        self.with_store(|c| c.delete_local_message(&message_id))
+        self.with_store(|c| c.send_queue().delete_local_message(&message_id))
     }
 
     /// This user's messages not yet acknowledged by the server (queued or failed), in send
     /// order. Errors: `NotLoggedIn`, store errors (`StoreCorrupt` for a damaged file).
     pub fn pending_messages(&self) -> Result<Vec<TimelineMessage>, ChatError> {
-        self.with_store(|c| c.pending_messages()).map(messages)
+        self.with_store(|c| c.send_queue().pending_messages())
+            .map(messages)
     }
 }

@@ -149,20 +149,20 @@ impl ChatClient {
     /// private chats and their messages in group chats.
     pub async fn create_privacy_list(&self, list: PrivacyList) -> Result<(), ChatError> {
         let c = self.core();
-        run(async move { c.create_privacy_list(&list.into()).await }).await
+        run(async move { c.chat().create_privacy_list(&list.into()).await }).await
     }
 
     /// Replaces a list that may be the default one: declines the default, replaces the list
     /// and sets it as default again, in one call.
     pub async fn update_privacy_list(&self, list: PrivacyList) -> Result<(), ChatError> {
         let c = self.core();
-        run(async move { c.update_privacy_list(&list.into()).await }).await
+        run(async move { c.chat().update_privacy_list(&list.into()).await }).await
     }
 
     /// The names of the user's lists, and which one is the default.
     pub async fn privacy_list_names(&self) -> Result<PrivacyListNames, ChatError> {
         let c = self.core();
-        let n = run(async move { c.privacy_list_names().await }).await?;
+        let n = run(async move { c.chat().privacy_list_names().await }).await?;
         Ok(PrivacyListNames {
             active: n.active,
             default: n.default,
@@ -173,7 +173,7 @@ impl ChatClient {
     /// A list by name. Errors: `NotFound`.
     pub async fn privacy_list(&self, name: String) -> Result<PrivacyList, ChatError> {
         let c = self.core();
-        run(async move { c.privacy_list(&name).await })
+        run(async move { c.chat().privacy_list(&name).await })
             .await
             .map(Into::into)
     }
@@ -181,26 +181,26 @@ impl ChatClient {
     /// Makes `name` the enforced (default) list, or declines the default with `None`.
     pub async fn set_default_privacy_list(&self, name: Option<String>) -> Result<(), ChatError> {
         let c = self.core();
-        run(async move { c.set_default_privacy_list(name.as_deref()).await }).await
+        run(async move { c.chat().set_default_privacy_list(name.as_deref()).await }).await
     }
 
     /// Deletes a list (decline it as default first).
     pub async fn delete_privacy_list(&self, name: String) -> Result<(), ChatError> {
         let c = self.core();
-        run(async move { c.delete_privacy_list(&name).await }).await
+        run(async move { c.chat().delete_privacy_list(&name).await }).await
     }
 
     /// Seconds since the user was last online; 0 = online now.
     pub async fn last_activity(&self, user_id: u64) -> Result<u64, ChatError> {
         let c = self.core();
-        run(async move { c.last_activity(user_id).await }).await
+        run(async move { c.chat().last_activity(user_id).await }).await
     }
 
     /// Subscribes to a user's logins and logouts (`PresenceEvent::LastActivity`). Kept across
     /// reconnects.
     pub async fn subscribe_last_activity(&self, user_id: u64) -> Result<(), ChatError> {
         let c = self.core();
-        run(async move { c.subscribe_last_activity(user_id).await }).await
+        run(async move { c.chat().subscribe_last_activity(user_id).await }).await
     }
 
     /// Subscribes to one user's logins and logouts with a callback of its own (kept across
@@ -223,32 +223,32 @@ impl ChatClient {
             _ => None,
         })?;
         let c = self.core();
-        run(async move { c.subscribe_last_activity(user_id).await }).await?;
+        run(async move { c.chat().subscribe_last_activity(user_id).await }).await?;
         Ok(handle)
     }
 
     /// Ends a last-activity subscription.
     pub async fn unsubscribe_last_activity(&self, user_id: u64) -> Result<(), ChatError> {
         let c = self.core();
-        run(async move { c.unsubscribe_last_activity(user_id).await }).await
+        run(async move { c.chat().unsubscribe_last_activity(user_id).await }).await
     }
 
     /// The app is in the foreground: no pushes while online.
     pub async fn mark_active(&self) -> Result<(), ChatError> {
         let c = self.core();
-        run(async move { c.mark_active() }).await
+        run(async move { c.chat().mark_active() }).await
     }
 
     /// The app went to the background: the server sends pushes although the connection stays.
     pub async fn mark_inactive(&self) -> Result<(), ChatError> {
         let c = self.core();
-        run(async move { c.mark_inactive() }).await
+        run(async move { c.chat().mark_inactive() }).await
     }
 
     /// The users online in a group dialog's room.
     pub async fn room_occupants(&self, dialog_id: String) -> Result<Vec<u64>, ChatError> {
         let c = self.core();
-        run(async move { c.room_occupants(&dialog_id).await }).await
+        run(async move { c.chat().room_occupants(&dialog_id).await }).await
     }
 
     /// Subscribes to last-activity pushes, occupants joining/leaving and kicks.

@@ -423,7 +423,7 @@ impl ChatClient {
             + Send
             + 'static,
     ) -> Result<Arc<SubscriptionHandle>, ChatError> {
-        let rx = self.core().subscribe_chat();
+        let rx = self.core().chat().subscribe_chat();
         SubscriptionHandle::deliver(what, None, rx, f)
     }
 }
@@ -440,7 +440,7 @@ impl ChatClient {
     /// cancellation: there, `disconnect_chat` ends a pending attempt.)
     pub async fn connect_chat(&self, auth: ChatAuth) -> Result<(), ChatError> {
         let c = self.core();
-        run(async move { c.connect_chat(auth.into()).await }).await
+        run(async move { c.chat().connect_chat(auth.into()).await }).await
     }
 
     /// Closes the connection gracefully and stops reconnecting; `reconnect_now` connects
@@ -448,7 +448,7 @@ impl ChatClient {
     pub async fn disconnect_chat(&self) -> Result<(), ChatError> {
         let c = self.core();
         run(async move {
-            c.disconnect_chat().await;
+            c.chat().disconnect_chat().await;
             Ok(())
         })
         .await
@@ -458,7 +458,7 @@ impl ChatClient {
     pub async fn destroy_chat(&self) -> Result<(), ChatError> {
         let c = self.core();
         run(async move {
-            c.destroy_chat().await;
+            c.chat().destroy_chat().await;
             Ok(())
         })
         .await
@@ -468,7 +468,7 @@ impl ChatClient {
     pub async fn reconnect_now(&self) -> Result<(), ChatError> {
         let c = self.core();
         run(async move {
-            c.reconnect_now().await;
+            c.chat().reconnect_now().await;
             Ok(())
         })
         .await
@@ -479,7 +479,7 @@ impl ChatClient {
     pub async fn set_network_available(&self, available: bool) -> Result<(), ChatError> {
         let c = self.core();
         run(async move {
-            c.set_network_available(available).await;
+            c.chat().set_network_available(available).await;
             Ok(())
         })
         .await
@@ -487,7 +487,7 @@ impl ChatClient {
 
     /// The chat connection state now.
     pub fn connection_state(&self) -> ConnectionState {
-        self.core().connection_state().into()
+        self.core().chat().connection_state().into()
     }
 
     /// Subscribes to connection states: the current state first, then every change.
@@ -495,7 +495,7 @@ impl ChatClient {
         &self,
         listener: Arc<dyn ConnectionListener>,
     ) -> Result<Arc<SubscriptionHandle>, ChatError> {
-        let (now, rx) = self.core().subscribe_connection();
+        let (now, rx) = self.core().chat().subscribe_connection();
         SubscriptionHandle::forward("ConnectionListener", now.into(), rx, move |s| {
             listener.on_state(s)
         })
@@ -672,7 +672,7 @@ impl ChatClient {
         let sending = {
             let rt = rt()?;
             let _g = rt.enter();
-            self.core().send_message(message.into())
+            self.core().send_queue().send_message(message.into())
         };
         let sending = sending?;
         run(sending.into_future()).await
@@ -686,7 +686,7 @@ impl ChatClient {
         sender_id: u64,
     ) -> Result<(), ChatError> {
         let c = self.core();
-        run(async move { c.send_delivered(&dialog_id, &message_id, sender_id) }).await
+        run(async move { c.chat().send_delivered(&dialog_id, &message_id, sender_id) }).await
     }
 
     /// Tells `sender_id` that their message `message_id` was read.
@@ -697,7 +697,7 @@ impl ChatClient {
         sender_id: u64,
     ) -> Result<(), ChatError> {
         let c = self.core();
-        run(async move { c.send_read(&dialog_id, &message_id, sender_id) }).await
+        run(async move { c.chat().send_read(&dialog_id, &message_id, sender_id) }).await
     }
 
     /// Sends "typing" (`composing` true) or "stopped typing"; after "typing", "stopped"
@@ -709,7 +709,7 @@ impl ChatClient {
         composing: bool,
     ) -> Result<(), ChatError> {
         let c = self.core();
-        run(async move { c.send_typing(&dialog_id, recipient_id, composing) }).await
+        run(async move { c.chat().send_typing(&dialog_id, recipient_id, composing) }).await
     }
 
     /// Edits a message over chat (`last` = it is the dialog's newest message).
@@ -722,7 +722,11 @@ impl ChatClient {
         last: bool,
     ) -> Result<String, ChatError> {
         let c = self.core();
-        run(async move { c.send_edit(&dialog_id, recipient_id, &message_id, &body, last) }).await
+        run(async move {
+            c.chat()
+                .send_edit(&dialog_id, recipient_id, &message_id, &body, last)
+        })
+        .await
     }
 
     /// Deletes a message over chat.
@@ -733,7 +737,7 @@ impl ChatClient {
         message_id: String,
     ) -> Result<String, ChatError> {
         let c = self.core();
-        run(async move { c.send_delete(&dialog_id, recipient_id, &message_id) }).await
+        run(async move { c.chat().send_delete(&dialog_id, recipient_id, &message_id) }).await
     }
 
     /// Sends a system message to a user over chat; returns its id.
@@ -744,20 +748,23 @@ impl ChatClient {
         custom: HashMap<String, String>,
     ) -> Result<String, ChatError> {
         let c = self.core();
-        run(async move { c.send_chat_system_message(user_id, &body, custom.into_iter().collect()) })
-            .await
+        run(async move {
+            c.chat()
+                .send_chat_system_message(user_id, &body, custom.into_iter().collect())
+        })
+        .await
     }
 
     /// Joins a group dialog's room (optional for sending and receiving; re-joined after a
     /// reconnect).
     pub async fn join_room(&self, dialog_id: String) -> Result<(), ChatError> {
         let c = self.core();
-        run(async move { c.join_room(&dialog_id).await }).await
+        run(async move { c.chat().join_room(&dialog_id).await }).await
     }
 
     /// Leaves a group dialog's room.
     pub async fn leave_room(&self, dialog_id: String) -> Result<(), ChatError> {
         let c = self.core();
-        run(async move { c.leave_room(&dialog_id) }).await
+        run(async move { c.chat().leave_room(&dialog_id) }).await
     }
 }

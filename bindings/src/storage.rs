@@ -197,7 +197,8 @@ impl ChatClient {
         let progress = progress_fn(listener);
         run(async move {
             let token = cancel.map(|t| t.0.clone());
-            c.download(&uid, &PathBuf::from(path), progress, token.as_ref())
+            c.files()
+                .download(&uid, &PathBuf::from(path), progress, token.as_ref())
                 .await
         })
         .await
@@ -206,25 +207,30 @@ impl ChatClient {
     /// The download URL of a blob: `private` adds the session token (a secret: give the URL
     /// only to a trusted loader). Errors: `NotLoggedIn` for a private URL without a session.
     pub fn blob_url(&self, uid: String, private: bool) -> Result<String, ChatError> {
-        self.core().blob_url(&uid, private).map_err(ChatError::from)
+        self.core()
+            .files()
+            .blob_url(&uid, private)
+            .map_err(ChatError::from)
     }
 
     /// The download URL the service issues for a blob.
     pub async fn blob_download_url(&self, uid: String) -> Result<String, ChatError> {
         let c = self.core();
-        run(async move { c.blob_download_url(&uid).await }).await
+        run(async move { c.files().blob_download_url(&uid).await }).await
     }
 
     /// A blob by id (the owner's, or any public one).
     pub async fn blob(&self, id: u64) -> Result<Blob, ChatError> {
         let c = self.core();
-        run(async move { c.blob(id).await }).await.map(Into::into)
+        run(async move { c.files().blob(id).await })
+            .await
+            .map(Into::into)
     }
 
     /// A blob by UID.
     pub async fn blob_by_uid(&self, uid: String) -> Result<Blob, ChatError> {
         let c = self.core();
-        run(async move { c.blob_by_uid(&uid).await })
+        run(async move { c.files().blob_by_uid(&uid).await })
             .await
             .map(Into::into)
     }
@@ -232,7 +238,7 @@ impl ChatClient {
     /// Renames a blob (owner only).
     pub async fn rename_blob(&self, id: u64, name: String) -> Result<Blob, ChatError> {
         let c = self.core();
-        run(async move { c.rename_blob(id, &name).await })
+        run(async move { c.files().rename_blob(id, &name).await })
             .await
             .map(Into::into)
     }
@@ -240,13 +246,13 @@ impl ChatClient {
     /// Deletes a blob (owner only).
     pub async fn delete_blob(&self, id: u64) -> Result<(), ChatError> {
         let c = self.core();
-        run(async move { c.delete_blob(id).await }).await
+        run(async move { c.files().delete_blob(id).await }).await
     }
 
     /// A page (from 1) of the user's blobs, newest first; `per_page` 1–100.
     pub async fn list_blobs(&self, page: u64, per_page: u64) -> Result<BlobPage, ChatError> {
         let c = self.core();
-        let p = run(async move { c.list_blobs(page, per_page).await }).await?;
+        let p = run(async move { c.files().list_blobs(page, per_page).await }).await?;
         Ok(BlobPage {
             current_page: p.current_page,
             per_page: p.per_page,
@@ -274,7 +280,7 @@ impl ChatClient {
         };
         run(async move {
             let token = cancel.map(|t| t.0.clone());
-            c.upload(upload, progress, token.as_ref()).await
+            c.files().upload(upload, progress, token.as_ref()).await
         })
         .await
         .map(Into::into)

@@ -2,92 +2,20 @@
 //! with login or email, log-in with an existing token, log-out, and automatic renewal of an
 //! expired session.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use cubechat_wire::auth::{
-    Credentials, Session, SessionEnvelope, User, UserEnvelope, UserParams, UserParamsEnvelope,
+    Session, SessionEnvelope, User, UserEnvelope, UserParams, UserParamsEnvelope,
 };
-use cubechat_wire::signature;
-use rand::Rng;
 use reqwest::Method;
-use serde_json::{json, Value};
-use tracing::{info, instrument, warn};
+use serde_json::json;
+use tracing::{info, instrument};
 
-use crate::client::Client;
+use std::sync::Arc;
+
+use crate::api::{Api, StoredLogin};
 use crate::error::{Error, Result};
-use crate::rest::{decode, Auth};
+use crate::rest::{decode, Auth as Credential};
 
-/// How a user identifies at log-in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LoginId {
-    /// The user's login name.
-    Login(String),
-    /// The user's e-mail address.
-    Email(String),
-}
-
-/// Something that happened to the session.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SessionEvent {
-    /// A new session was created or adopted. `user_id` is 0 for an application session.
-    Started {
-        /// The logged-in user's id (0 for an application session).
-        user_id: u64,
-    },
-    /// An expired session was replaced by a fresh one transparently.
-    Renewed {
-        /// The logged-in user's id (0 for an application session).
-        user_id: u64,
-    },
-    /// The user logged out; an application session remains.
-    LoggedOut,
-    /// The session expired and could not be renewed: the app must log in again.
-    Expired {
-        /// Why the session ended (no secret).
-        reason: String,
-    },
-    /// The session was destroyed on request.
-    Destroyed,
-}
-
-/// A login kept in memory to renew an expired session. Never logged or printed.
-#[derive(Clone)]
-pub(crate) struct StoredLogin {
-    id: LoginId,
-    password: String,
-}
-
-impl std::fmt::Debug for StoredLogin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("StoredLogin(<redacted>)")
-    }
-}
-
-impl LoginId {
-    fn validate(&self) -> Result<()> {
-        match self {
-            LoginId::Login(l) if l.trim().is_empty() => {
-                Err(Error::InvalidInput("login is empty".into()))
-            }
-            LoginId::Email(e) if !e.contains('@') => {
-                Err(Error::InvalidInput("email is not an e-mail address".into()))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn credentials(&self, password: &str) -> Credentials {
-        let (login, email) = match self {
-            LoginId::Login(l) => (Some(l.clone()), None),
-            LoginId::Email(e) => (None, Some(e.clone())),
-        };
-        Credentials {
-            login,
-            email,
-            password: Some(password.to_owned()),
-        }
-    }
-}
+pub use crate::api::{LoginId, SessionEvent};
 
 fn check_password(password: &str) -> Result<()> {
     if password.is_empty() {
@@ -101,76 +29,26 @@ fn check_password(password: &str) -> Result<()> {
     Ok(())
 }
 
-impl Client {
-    /// Builds the `POST /session` body, signed when an auth secret is configured.
-    fn session_body(&self, login: Option<&StoredLogin>) -> Value {
-        let mut body = json!({
-            "application_id": self.cfg.app_id,
-            "auth_key": self.cfg.auth_key,
-        });
-        if let Some(l) = login {
-            body["user"] = json!(l.id.credentials(&l.password));
-        }
-        if let Some(secret) = &self.cfg.auth_secret {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            body["nonce"] = json!(rand::thread_rng().gen_range(1..u32::MAX));
-            body["timestamp"] = json!(now);
-            body["signature"] = json!(signature::sign(&body, secret));
-        }
-        body
-    }
+/// Sessions and users (`client.auth()`): application and user sessions, sign-up, log-in,
+/// log-out, adopting a token. A feature object over the REST session ([`Api`]); cheap to
+/// clone. The user's store opens when a user session starts and closes at log-out (the
+/// client's session hook).
+#[derive(Clone, Debug)]
+pub struct Auth {
+    api: Arc<Api>,
+}
 
-    /// `POST /session`, mapping 401/422 to the application, signature or credential error.
-    async fn post_session(&self, login: Option<&StoredLogin>) -> Result<Session> {
-        let body = self.session_body(login);
-        let bytes = self
-            .rest
-            .send(Method::POST, "session", &[], Some(&body), Auth::None)
-            .await
-            .map_err(|e| match e {
-                Error::InvalidCredentials(m) | Error::SessionExpired(m) => {
-                    let lower = m.to_ascii_lowercase();
-                    if login.is_some()
-                        && !lower.contains("application")
-                        && !lower.contains("auth_key")
-                    {
-                        Error::InvalidCredentials(m)
-                    } else {
-                        Error::ApplicationRejected(m)
-                    }
-                }
-                Error::Server {
-                    status: 422,
-                    message,
-                } if message.contains("ignature") || message.contains("imestamp") => {
-                    Error::SignatureRejected(message)
-                }
-                Error::NotFound(m) => Error::ApplicationRejected(m),
-                other => other,
-            })?;
-        Ok(decode::<SessionEnvelope>("session", &bytes)?.session)
+impl Auth {
+    /// The authentication endpoints over `api`.
+    pub fn new(api: Arc<Api>) -> Self {
+        Self { api }
     }
-
-    fn adopt(&self, session: Session, login: Option<StoredLogin>) {
-        let user_id = session.user_id;
-        {
-            let mut st = self.state();
-            st.session = Some(session);
-            st.login = login;
-        }
-        self.emit(SessionEvent::Started { user_id });
-        self.open_store_quietly(user_id);
-    }
-
     /// Creates an application session (no user). Needed before sign-up; log-in creates one
     /// on its own when missing.
     #[instrument(skip(self))]
     pub async fn create_session(&self) -> Result<Session> {
-        let session = self.post_session(None).await?;
-        self.adopt(session.clone(), None);
+        let session = self.api.post_session(None).await?;
+        self.api.adopt(session.clone(), None);
         Ok(session)
     }
 
@@ -178,7 +56,7 @@ impl Client {
     ///
     /// The cloud answers 401 both for an unknown application and a wrong password here;
     /// that is reported as [`Error::InvalidCredentials`] unless the server names the
-    /// application. Use [`Client::log_in`] to tell the two apart.
+    /// application. Use [`Auth::log_in`] to tell the two apart.
     #[instrument(skip(self, password))]
     pub async fn create_user_session(&self, id: LoginId, password: &str) -> Result<Session> {
         id.validate()?;
@@ -187,9 +65,9 @@ impl Client {
             id,
             password: password.to_owned(),
         };
-        let session = self.post_session(Some(&login)).await?;
+        let session = self.api.post_session(Some(&login)).await?;
         info!(user_id = session.user_id, "user session created");
-        self.adopt(session.clone(), Some(login));
+        self.api.adopt(session.clone(), Some(login));
         Ok(session)
     }
 
@@ -206,11 +84,14 @@ impl Client {
             ));
         }
         check_password(params.password.as_deref().unwrap_or_default())?;
-        if self.session_token().is_none() {
+        if self.api.session_token().is_none() {
             self.create_session().await?;
         }
         let body = json!(UserParamsEnvelope { user: params });
-        let user: UserEnvelope = self.call(Method::POST, "users", &[], Some(&body)).await?;
+        let user: UserEnvelope = self
+            .api
+            .call(Method::POST, "users", &[], Some(&body))
+            .await?;
         Ok(user.user)
     }
 
@@ -224,24 +105,27 @@ impl Client {
     pub async fn log_in(&self, id: LoginId, password: &str) -> Result<User> {
         id.validate()?;
         check_password(password)?;
-        if self.session_token().is_none() {
+        if self.api.session_token().is_none() {
             self.create_session().await?;
         }
         let creds = id.credentials(password);
         let body = json!(creds);
-        let user: UserEnvelope = match self.call(Method::POST, "login", &[], Some(&body)).await {
+        let user: UserEnvelope = match self.api.call(Method::POST, "login", &[], Some(&body)).await
+        {
             // The session under the login (e.g. an adopted token) expired and could not be
             // renewed: logging in is how the app recovers, so start from a fresh session.
             Err(Error::SessionExpired(_)) => {
                 self.create_session().await?;
-                self.call(Method::POST, "login", &[], Some(&body)).await?
+                self.api
+                    .call(Method::POST, "login", &[], Some(&body))
+                    .await?
             }
             r => r?,
         };
         let user = user.user;
         let user_id = user.id;
         {
-            let mut st = self.state();
+            let mut st = self.api.state();
             if let Some(s) = st.session.as_mut() {
                 s.user_id = user.id;
                 s.user = Some(user.clone());
@@ -252,8 +136,7 @@ impl Client {
             });
         }
         info!(user_id, "logged in");
-        self.emit(SessionEvent::Started { user_id });
-        self.open_store_quietly(user_id);
+        self.api.emit(SessionEvent::Started { user_id });
         Ok(user)
     }
 
@@ -267,23 +150,24 @@ impl Client {
             return Err(Error::InvalidInput("token is empty or malformed".into()));
         }
         let bytes = self
-            .rest
-            .send(Method::GET, "session", &[], None, Auth::Token(token))
+            .api
+            .rest()
+            .send(Method::GET, "session", &[], None, Credential::Token(token))
             .await?;
         let mut session = decode::<SessionEnvelope>("session", &bytes)?.session;
         if session.token.is_empty() {
             session.token = token.to_owned();
         }
-        self.adopt(session.clone(), None);
+        self.api.adopt(session.clone(), None);
         Ok(session)
     }
 
     /// Fetches the current session from the server (`GET /session`) and refreshes the
     /// local copy.
     pub async fn get_session(&self) -> Result<Session> {
-        let env: SessionEnvelope = self.call(Method::GET, "session", &[], None).await?;
+        let env: SessionEnvelope = self.api.call(Method::GET, "session", &[], None).await?;
         let mut session = env.session;
-        let mut st = self.state();
+        let mut st = self.api.state();
         if session.token.is_empty() {
             if let Some(old) = &st.session {
                 session.token = old.token.clone();
@@ -295,106 +179,45 @@ impl Client {
 
     /// Logs the user out (`DELETE /login`); the application session stays.
     pub async fn log_out(&self) -> Result<()> {
-        self.call_empty(Method::DELETE, "login", &[], None).await?;
+        self.api
+            .call_empty(Method::DELETE, "login", &[], None)
+            .await?;
         {
-            let mut st = self.state();
+            let mut st = self.api.state();
             if let Some(s) = st.session.as_mut() {
                 s.user_id = 0;
                 s.user = None;
             }
             st.login = None;
         }
-        self.close_store();
-        self.emit(SessionEvent::LoggedOut);
+        self.api.emit(SessionEvent::LoggedOut);
         Ok(())
     }
 
     /// Destroys the session (`DELETE /session`) and forgets it locally. A session the
     /// server no longer knows counts as destroyed. Calling it without a session is a no-op.
     pub async fn destroy_session(&self) -> Result<()> {
-        let Some(token) = self.session_token() else {
+        let Some(token) = self.api.session_token() else {
             return Ok(());
         };
         match self
-            .rest
-            .send(Method::DELETE, "session", &[], None, Auth::Token(&token))
+            .api
+            .rest()
+            .send(
+                Method::DELETE,
+                "session",
+                &[],
+                None,
+                Credential::Token(&token),
+            )
             .await
         {
             Ok(_) | Err(Error::SessionExpired(_)) => {}
             Err(e) => return Err(e),
         }
-        *self.state() = Default::default();
-        self.emit(SessionEvent::Destroyed);
+        *self.api.state() = Default::default();
+        self.api.emit(SessionEvent::Destroyed);
         Ok(())
-    }
-
-    /// A token for a chat login that the server just rejected with `stale`: the current
-    /// token when the session was already replaced meanwhile, or a renewed one when a login is
-    /// stored. `None` when nothing newer can be had (an adopted token, no session, or the
-    /// renewal failed), so the rejection stands.
-    pub(crate) async fn token_after_chat_rejection(&self, stale: &str) -> Option<String> {
-        {
-            let st = self.state();
-            match st.session.as_ref() {
-                None => return None,
-                Some(s) if s.token != stale => return Some(s.token.clone()),
-                Some(_) if st.login.is_none() => return None,
-                Some(_) => {}
-            }
-        }
-        self.renew_session(stale).await.ok()
-    }
-
-    /// Replaces an expired session, once, and returns the new token.
-    ///
-    /// Concurrent callers renew once: whoever comes second finds a token different from its
-    /// stale one and uses it. A user session is re-created from the stored login; an
-    /// application session is re-created as such; a session adopted from a token cannot be
-    /// renewed and ends with [`SessionEvent::Expired`].
-    pub(crate) async fn renew_session(&self, stale: &str) -> Result<String> {
-        let _guard = self.renewal.lock().await;
-        let (current, login, user_id) = {
-            let st = self.state();
-            let s = st.session.as_ref();
-            (
-                s.map(|s| s.token.clone()),
-                st.login.clone(),
-                s.map_or(0, |s| s.user_id),
-            )
-        };
-        match current {
-            Some(t) if t != stale => return Ok(t),
-            None => return Err(Error::NotLoggedIn),
-            Some(_) => {}
-        }
-        let outcome = match (&login, user_id) {
-            (Some(l), _) => self.post_session(Some(l)).await,
-            (None, 0) => self.post_session(None).await,
-            (None, _) => Err(Error::SessionExpired(
-                "the session token expired and no login is stored to renew it".into(),
-            )),
-        };
-        match outcome {
-            Ok(session) => {
-                let token = session.token.clone();
-                let user_id = session.user_id;
-                self.state().session = Some(session);
-                info!(user_id, "session renewed");
-                self.emit(SessionEvent::Renewed { user_id });
-                Ok(token)
-            }
-            // A network failure says nothing about the session: keep it and let the caller retry.
-            Err(e @ Error::Network(_)) => Err(e),
-            Err(e) => {
-                let reason = e.to_string();
-                warn!(%reason, "session expired and could not be renewed");
-                *self.state() = Default::default();
-                self.emit(SessionEvent::Expired {
-                    reason: reason.clone(),
-                });
-                Err(Error::SessionExpired(reason))
-            }
-        }
     }
 }
 
@@ -402,7 +225,9 @@ impl Client {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::Client;
     use crate::Config;
+    use cubechat_wire::signature;
     use serde_json::Value;
     use wiremock::matchers::{header, method, path};
     use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -411,7 +236,7 @@ mod tests {
         json!({"session": {"id": 1, "user_id": user_id, "application_id": 7, "token": token, "ts": 0}})
     }
 
-    async fn client(server: &MockServer, secret: Option<&str>) -> std::sync::Arc<Client> {
+    async fn client(server: &MockServer, secret: Option<&str>) -> Arc<Client> {
         let mut cfg = Config::new(7, "key-7", server.uri());
         cfg.auth_secret = secret.map(String::from);
         Client::new(cfg).unwrap()
@@ -432,6 +257,7 @@ mod tests {
             .await;
         let s = client(&server, Some("s3cret"))
             .await
+            .auth()
             .create_session()
             .await
             .unwrap();
@@ -449,6 +275,7 @@ mod tests {
             .await;
         let e = client(&server, None)
             .await
+            .auth()
             .create_session()
             .await
             .unwrap_err();
@@ -464,6 +291,7 @@ mod tests {
             .await;
         let e = client(&server, None)
             .await
+            .auth()
             .create_session()
             .await
             .unwrap_err();
@@ -509,19 +337,13 @@ mod tests {
             .mount(&server)
             .await;
         let c = client(&server, None).await;
-        c.log_in(LoginId::Login("bob".into()), "pw").await.unwrap();
+        c.auth()
+            .log_in(LoginId::Login("bob".into()), "pw")
+            .await
+            .unwrap();
         let (_, mut rx) = c.subscribe_session();
-        assert_eq!(c.get_session().await.unwrap().user_id, 5);
+        assert_eq!(c.auth().get_session().await.unwrap().user_id, 5);
         assert_eq!(c.session_token().as_deref(), Some("fresh"));
         assert_eq!(rx.try_recv().unwrap(), SessionEvent::Renewed { user_id: 5 });
-    }
-
-    #[test]
-    fn stored_login_debug_is_redacted() {
-        let l = StoredLogin {
-            id: LoginId::Login("bob".into()),
-            password: "pw-123".into(),
-        };
-        assert!(!format!("{l:?}").contains("pw-123"));
     }
 }

@@ -12,7 +12,9 @@ use cubechat_wire::time::iso8601;
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
-use crate::client::Client;
+use std::sync::{Arc, Weak};
+
+use crate::api::Api;
 use crate::error::{Error, Result};
 
 pub use cubechat_wire::chat::{Attachment, ReactionsSummary};
@@ -340,7 +342,75 @@ fn force_query(force: bool) -> Vec<(String, String)> {
     }
 }
 
-impl Client {
+/// What the dialog endpoints tell the local store: dialogs a call returned (created, updated,
+/// subscribed) and dialogs the caller deleted or left. The client implements it: its store
+/// applies them and its live dialog list shows them.
+pub(crate) trait DialogObserver: Send + Sync {
+    /// Dialogs as the server just returned them.
+    fn dialogs_changed(&self, dialogs: &[Dialog]);
+    /// Dialogs gone for the caller.
+    fn dialogs_removed(&self, ids: &[String]);
+}
+
+/// Dialogs over REST (`client.dialogs()`): create, list, update, delete, subscribe to public
+/// dialogs, admins and notification settings. A feature object over the REST session
+/// ([`Api`]); cheap to clone. What a call changes reaches the local store.
+#[derive(Clone)]
+pub struct Dialogs {
+    api: Arc<Api>,
+    observer: Option<Weak<dyn DialogObserver>>,
+}
+
+impl std::fmt::Debug for Dialogs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dialogs").finish_non_exhaustive()
+    }
+}
+
+/// Messages over REST (`client.messages()`): history, create, edit, mark, delete, unread
+/// counts, reactions, search and system messages. A feature object over the REST session
+/// ([`Api`]); cheap to clone. Chat messages to send go through the send queue instead.
+#[derive(Clone, Debug)]
+pub struct Messages {
+    api: Arc<Api>,
+}
+
+impl Messages {
+    /// The message endpoints over `api`.
+    pub fn new(api: Arc<Api>) -> Self {
+        Self { api }
+    }
+}
+
+impl Dialogs {
+    /// The dialog endpoints over `api`, without a local store to tell.
+    pub fn new(api: Arc<Api>) -> Self {
+        Self {
+            api,
+            observer: None,
+        }
+    }
+
+    /// The dialog endpoints over `api`, telling `observer` what they change.
+    pub(crate) fn observed(api: Arc<Api>, observer: Weak<dyn DialogObserver>) -> Self {
+        Self {
+            api,
+            observer: Some(observer),
+        }
+    }
+
+    fn local_dialogs_changed(&self, dialogs: &[Dialog]) {
+        if let Some(o) = self.observer.as_ref().and_then(Weak::upgrade) {
+            o.dialogs_changed(dialogs);
+        }
+    }
+
+    fn local_dialogs_removed(&self, ids: &[String]) {
+        if let Some(o) = self.observer.as_ref().and_then(Weak::upgrade) {
+            o.dialogs_removed(ids);
+        }
+    }
+
     /// Creates a dialog. Private dialogs need exactly one opponent; group, public and
     /// broadcast dialogs need a name.
     pub async fn create_dialog(&self, d: NewDialog) -> Result<Dialog> {
@@ -379,7 +449,8 @@ impl Client {
         if !d.extensions.is_empty() {
             body.insert("extensions".into(), json!(d.extensions));
         }
-        self.call(Method::POST, "chat/Dialog", &[], Some(&Value::Object(body)))
+        self.api
+            .call(Method::POST, "chat/Dialog", &[], Some(&Value::Object(body)))
             .await
             .inspect(|d| self.local_dialogs_changed(std::slice::from_ref(d)))
     }
@@ -392,7 +463,7 @@ impl Client {
             DIALOG_FIELDS,
             &["last_message_date_sent", "created_at", "updated_at"],
         )?;
-        self.call(Method::GET, "chat/Dialog", &q, None).await
+        self.api.call(Method::GET, "chat/Dialog", &q, None).await
     }
 
     /// Updates a dialog's name, photo, description, extensions, occupants and pins.
@@ -443,14 +514,15 @@ impl Client {
         if body.is_empty() {
             return Err(Error::InvalidInput("nothing to update".into()));
         }
-        self.call(
-            Method::PUT,
-            &format!("chat/Dialog/{id}"),
-            &[],
-            Some(&Value::Object(body)),
-        )
-        .await
-        .inspect(|d| self.local_dialogs_changed(std::slice::from_ref(d)))
+        self.api
+            .call(
+                Method::PUT,
+                &format!("chat/Dialog/{id}"),
+                &[],
+                Some(&Value::Object(body)),
+            )
+            .await
+            .inspect(|d| self.local_dialogs_changed(std::slice::from_ref(d)))
     }
 
     /// Deletes dialogs for the caller, or for everyone with `force` (owner only), and says
@@ -461,6 +533,7 @@ impl Client {
             // A single id answers with an empty body; map it to the same result shape.
             let path = format!("chat/Dialog/{joined}");
             let outcome = match self
+                .api
                 .call_empty(Method::DELETE, &path, &force_query(force), None)
                 .await
             {
@@ -473,52 +546,56 @@ impl Client {
             self.local_dialogs_removed(&r.deleted.ids);
             return Ok(r);
         }
-        self.call(
-            Method::DELETE,
-            &format!("chat/Dialog/{joined}"),
-            &force_query(force),
-            None,
-        )
-        .await
-        .inspect(|r: &DeleteResult| self.local_dialogs_removed(&r.deleted.ids))
+        self.api
+            .call(
+                Method::DELETE,
+                &format!("chat/Dialog/{joined}"),
+                &force_query(force),
+                None,
+            )
+            .await
+            .inspect(|r: &DeleteResult| self.local_dialogs_removed(&r.deleted.ids))
     }
 
     /// Clears a dialog's history for the caller, or for everyone with `force`.
     pub async fn clear_history(&self, dialog_id: &str, force: bool) -> Result<()> {
         check_id("dialog", dialog_id)?;
-        self.call_empty(
-            Method::DELETE,
-            &format!("chat/Dialog/clearHistory/{dialog_id}"),
-            &force_query(force),
-            None,
-        )
-        .await
+        self.api
+            .call_empty(
+                Method::DELETE,
+                &format!("chat/Dialog/clearHistory/{dialog_id}"),
+                &force_query(force),
+                None,
+            )
+            .await
     }
 
     /// Subscribes to a public dialog.
     pub async fn subscribe_dialog(&self, dialog_id: &str) -> Result<Dialog> {
         check_id("dialog", dialog_id)?;
-        self.call(
-            Method::POST,
-            &format!("chat/Dialog/{dialog_id}/subscribe"),
-            &[],
-            None,
-        )
-        .await
-        .inspect(|d| self.local_dialogs_changed(std::slice::from_ref(d)))
+        self.api
+            .call(
+                Method::POST,
+                &format!("chat/Dialog/{dialog_id}/subscribe"),
+                &[],
+                None,
+            )
+            .await
+            .inspect(|d| self.local_dialogs_changed(std::slice::from_ref(d)))
     }
 
     /// Unsubscribes from a public dialog.
     pub async fn unsubscribe_dialog(&self, dialog_id: &str) -> Result<()> {
         check_id("dialog", dialog_id)?;
-        self.call_empty(
-            Method::DELETE,
-            &format!("chat/Dialog/{dialog_id}/subscribe"),
-            &[],
-            None,
-        )
-        .await
-        .inspect(|_| self.local_dialogs_removed(&[dialog_id.to_owned()]))
+        self.api
+            .call_empty(
+                Method::DELETE,
+                &format!("chat/Dialog/{dialog_id}/subscribe"),
+                &[],
+                None,
+            )
+            .await
+            .inspect(|_| self.local_dialogs_removed(&[dialog_id.to_owned()]))
     }
 
     /// Subscribers of a public dialog, paged.
@@ -541,6 +618,7 @@ impl Client {
             ("skip".into(), skip.to_string()),
         ];
         let r: Items = self
+            .api
             .call(
                 Method::GET,
                 &format!("chat/Dialog/{dialog_id}/occupants"),
@@ -564,20 +642,22 @@ impl Client {
         }
         let key = if add { "push_all" } else { "pull_all" };
         let body = json!({ key: { "admins_ids": user_ids } });
-        self.call(
-            Method::PUT,
-            &format!("chat/Dialog/{dialog_id}/admins"),
-            &[],
-            Some(&body),
-        )
-        .await
-        .inspect(|d| self.local_dialogs_changed(std::slice::from_ref(d)))
+        self.api
+            .call(
+                Method::PUT,
+                &format!("chat/Dialog/{dialog_id}/admins"),
+                &[],
+                Some(&body),
+            )
+            .await
+            .inspect(|d| self.local_dialogs_changed(std::slice::from_ref(d)))
     }
 
     /// Whether push notifications are on for this dialog.
     pub async fn notifications_enabled(&self, dialog_id: &str) -> Result<bool> {
         check_id("dialog", dialog_id)?;
         let r: NotificationsEnvelope = self
+            .api
             .call(
                 Method::GET,
                 &format!("chat/Dialog/{dialog_id}/notifications"),
@@ -593,6 +673,7 @@ impl Client {
         check_id("dialog", dialog_id)?;
         let body = json!({"enabled": u8::from(enabled)});
         let r: NotificationsEnvelope = self
+            .api
             .call(
                 Method::PUT,
                 &format!("chat/Dialog/{dialog_id}/notifications"),
@@ -602,7 +683,9 @@ impl Client {
             .await?;
         Ok(r.notifications.enabled != 0)
     }
+}
 
+impl Messages {
     /// History of a dialog. Filter on `date_sent` (Unix seconds) with `Lt`/`Gt` to page;
     /// listing marks the returned messages read unless `mark_as_read` is false.
     pub async fn history(
@@ -617,7 +700,7 @@ impl Client {
         if !mark_as_read {
             q.push(("mark_as_read".into(), "0".into()));
         }
-        self.call(Method::GET, "chat/Message", &q, None).await
+        self.api.call(Method::GET, "chat/Message", &q, None).await
     }
 
     /// Creates a message over REST: stored, and delivered over chat when `send_to_chat`.
@@ -650,13 +733,14 @@ impl Client {
         if let Some(d) = m.date_sent {
             body.insert("date_sent".into(), json!(d));
         }
-        self.call(
-            Method::POST,
-            "chat/Message",
-            &[],
-            Some(&Value::Object(body)),
-        )
-        .await
+        self.api
+            .call(
+                Method::POST,
+                "chat/Message",
+                &[],
+                Some(&Value::Object(body)),
+            )
+            .await
     }
 
     /// Replaces the body of the caller's own message.
@@ -665,13 +749,14 @@ impl Client {
         check_id("message", message_id)?;
         check_body(body, &[])?;
         let b = json!({"chat_dialog_id": dialog_id, "message": body});
-        self.call_empty(
-            Method::PUT,
-            &format!("chat/Message/{message_id}"),
-            &[],
-            Some(&b),
-        )
-        .await
+        self.api
+            .call_empty(
+                Method::PUT,
+                &format!("chat/Message/{message_id}"),
+                &[],
+                Some(&b),
+            )
+            .await
     }
 
     /// Marks messages read (and/or delivered) by the caller.
@@ -691,33 +776,36 @@ impl Client {
         if delivered {
             b["delivered"] = json!(1);
         }
-        self.call_empty(
-            Method::PUT,
-            &format!("chat/Message/{joined}"),
-            &[],
-            Some(&b),
-        )
-        .await
+        self.api
+            .call_empty(
+                Method::PUT,
+                &format!("chat/Message/{joined}"),
+                &[],
+                Some(&b),
+            )
+            .await
     }
 
     /// Marks every message of a dialog read by the caller.
     pub async fn mark_all_read(&self, dialog_id: &str) -> Result<()> {
         check_id("dialog", dialog_id)?;
         let b = json!({"chat_dialog_id": dialog_id, "read": 1});
-        self.call_empty(Method::PUT, "chat/Message", &[], Some(&b))
+        self.api
+            .call_empty(Method::PUT, "chat/Message", &[], Some(&b))
             .await
     }
 
     /// Deletes messages for the caller, or for everyone with `force` (sender or admins).
     pub async fn delete_messages(&self, ids: &[String], force: bool) -> Result<DeleteResult> {
         let joined = check_ids("message", ids)?;
-        self.call(
-            Method::DELETE,
-            &format!("chat/Message/{joined}"),
-            &force_query(force),
-            None,
-        )
-        .await
+        self.api
+            .call(
+                Method::DELETE,
+                &format!("chat/Message/{joined}"),
+                &force_query(force),
+                None,
+            )
+            .await
     }
 
     /// Unread counts: the total (group and private dialogs) and, when given, per dialog.
@@ -727,6 +815,7 @@ impl Client {
             q.push(("chat_dialog_ids".into(), check_ids("dialog", dialog_ids)?));
         }
         let raw: BTreeMap<String, Value> = self
+            .api
             .call(Method::GET, "chat/Message/unread", &q, None)
             .await?;
         let mut out = UnreadCounts::default();
@@ -764,25 +853,27 @@ impl Client {
                 "give a reaction to add or remove".into(),
             ));
         }
-        self.call_empty(
-            Method::PUT,
-            &format!("chat/Message/{message_id}/reactions"),
-            &[],
-            Some(&Value::Object(b)),
-        )
-        .await
+        self.api
+            .call_empty(
+                Method::PUT,
+                &format!("chat/Message/{message_id}/reactions"),
+                &[],
+                Some(&Value::Object(b)),
+            )
+            .await
     }
 
     /// Who reacted with what to a message.
     pub async fn reactions(&self, message_id: &str) -> Result<ReactionsByType> {
         check_id("message", message_id)?;
-        self.call(
-            Method::GET,
-            &format!("chat/Message/{message_id}/reactions"),
-            &[],
-            None,
-        )
-        .await
+        self.api
+            .call(
+                Method::GET,
+                &format!("chat/Message/{message_id}/reactions"),
+                &[],
+                None,
+            )
+            .await
     }
 
     /// Global search over the caller's dialogs, messages and users.
@@ -829,7 +920,7 @@ impl Client {
             }
             q.push(("limit".into(), l.to_string()));
         }
-        self.call(Method::GET, "chat/search", &q, None).await
+        self.api.call(Method::GET, "chat/search", &q, None).await
     }
 
     /// Sends a system message to a user through REST (delivered as a chat headline).
@@ -849,6 +940,7 @@ impl Client {
         }
         b.insert("recipientId".into(), json!(recipient_id));
         let r: Value = self
+            .api
             .call(
                 Method::POST,
                 "chat/Message/system",
@@ -867,9 +959,10 @@ impl Client {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::Client;
     use crate::Config;
 
-    fn offline_client() -> std::sync::Arc<Client> {
+    fn offline_client() -> Arc<Client> {
         // Port 1 is never served: any request that slipped through validation would fail
         // with a Network error, not InvalidInput.
         Client::new(Config::new(7, "k", "http://127.0.0.1:1")).unwrap()
@@ -888,113 +981,136 @@ mod tests {
             extensions: BTreeMap::new(),
         };
         let mut results = vec![
-            c.create_dialog(private.clone()).await.map(drop),
-            c.create_dialog(NewDialog {
-                kind: DialogType::Group,
-                occupants_ids: vec![2],
-                ..private.clone()
-            })
-            .await
-            .map(drop),
-            c.delete_dialogs(&[], false).await.map(drop),
-            c.delete_dialogs(&["nope".into()], false).await.map(drop),
-            c.delete_dialogs(&vec![id.clone(); MAX_IDS + 1], false)
+            c.dialogs().create_dialog(private.clone()).await.map(drop),
+            c.dialogs()
+                .create_dialog(NewDialog {
+                    kind: DialogType::Group,
+                    occupants_ids: vec![2],
+                    ..private.clone()
+                })
                 .await
                 .map(drop),
-            c.create_message(NewMessage {
-                dialog_id: id.clone(),
-                ..Default::default()
-            })
-            .await
-            .map(drop),
-            c.create_message(NewMessage {
-                dialog_id: id.clone(),
-                body: "x".repeat(MAX_BODY + 1),
-                ..Default::default()
-            })
-            .await
-            .map(drop),
-            c.search(&SearchQuery {
-                text: "abcd".into(),
-                ..Default::default()
-            })
-            .await
-            .map(drop),
-            c.search(&SearchQuery {
-                text: "abcde".into(),
-                start_date: Some(0),
-                ..Default::default()
-            })
-            .await
-            .map(drop),
-            c.search(&SearchQuery {
-                text: "abcde".into(),
-                start_date: Some(0),
-                end_date: Some(SEARCH_MAX_RANGE_SECS + 1),
-                ..Default::default()
-            })
-            .await
-            .map(drop),
-            c.search(&SearchQuery {
-                text: "abcde".into(),
-                dialog_ids: vec![id.clone(); 11],
-                ..Default::default()
-            })
-            .await
-            .map(drop),
-            c.search(&SearchQuery {
-                text: "abcde".into(),
-                limit: Some(101),
-                ..Default::default()
-            })
-            .await
-            .map(drop),
-            c.set_admins(&id, &[1, 2, 3, 4, 5, 6], true).await.map(drop),
-            c.react(&id, None, None).await.map(drop),
-            c.history(
-                &id,
-                &ListParams {
-                    filters: vec![Filter {
-                        field: "bogus".into(),
-                        op: FilterOp::Gt,
-                        value: "1".into(),
-                    }],
-                    ..Default::default()
-                },
-                true,
-            )
-            .await
-            .map(drop),
-            c.update_dialog(&id, DialogUpdate::default())
+            c.dialogs().delete_dialogs(&[], false).await.map(drop),
+            c.dialogs()
+                .delete_dialogs(&["nope".into()], false)
                 .await
                 .map(drop),
-            c.update_dialog(
-                &id,
-                DialogUpdate {
-                    name: Some(" ".into()),
+            c.dialogs()
+                .delete_dialogs(&vec![id.clone(); MAX_IDS + 1], false)
+                .await
+                .map(drop),
+            c.messages()
+                .create_message(NewMessage {
+                    dialog_id: id.clone(),
                     ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
-            c.update_dialog(
-                &id,
-                DialogUpdate {
-                    add_occupants: vec![0],
+                })
+                .await
+                .map(drop),
+            c.messages()
+                .create_message(NewMessage {
+                    dialog_id: id.clone(),
+                    body: "x".repeat(MAX_BODY + 1),
                     ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
-            c.create_message(NewMessage {
-                dialog_id: id.clone(),
-                body: "x".into(),
-                custom: BTreeMap::from([("date_sent".into(), "1".into())]),
-                ..Default::default()
-            })
-            .await
-            .map(drop),
-            c.send_system_message(0, BTreeMap::new()).await.map(drop),
+                })
+                .await
+                .map(drop),
+            c.messages()
+                .search(&SearchQuery {
+                    text: "abcd".into(),
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            c.messages()
+                .search(&SearchQuery {
+                    text: "abcde".into(),
+                    start_date: Some(0),
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            c.messages()
+                .search(&SearchQuery {
+                    text: "abcde".into(),
+                    start_date: Some(0),
+                    end_date: Some(SEARCH_MAX_RANGE_SECS + 1),
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            c.messages()
+                .search(&SearchQuery {
+                    text: "abcde".into(),
+                    dialog_ids: vec![id.clone(); 11],
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            c.messages()
+                .search(&SearchQuery {
+                    text: "abcde".into(),
+                    limit: Some(101),
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            c.dialogs()
+                .set_admins(&id, &[1, 2, 3, 4, 5, 6], true)
+                .await
+                .map(drop),
+            c.messages().react(&id, None, None).await.map(drop),
+            c.messages()
+                .history(
+                    &id,
+                    &ListParams {
+                        filters: vec![Filter {
+                            field: "bogus".into(),
+                            op: FilterOp::Gt,
+                            value: "1".into(),
+                        }],
+                        ..Default::default()
+                    },
+                    true,
+                )
+                .await
+                .map(drop),
+            c.dialogs()
+                .update_dialog(&id, DialogUpdate::default())
+                .await
+                .map(drop),
+            c.dialogs()
+                .update_dialog(
+                    &id,
+                    DialogUpdate {
+                        name: Some(" ".into()),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map(drop),
+            c.dialogs()
+                .update_dialog(
+                    &id,
+                    DialogUpdate {
+                        add_occupants: vec![0],
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map(drop),
+            c.messages()
+                .create_message(NewMessage {
+                    dialog_id: id.clone(),
+                    body: "x".into(),
+                    custom: BTreeMap::from([("date_sent".into(), "1".into())]),
+                    ..Default::default()
+                })
+                .await
+                .map(drop),
+            c.messages()
+                .send_system_message(0, BTreeMap::new())
+                .await
+                .map(drop),
         ];
         for (i, r) in results.drain(..).enumerate() {
             assert!(matches!(r, Err(Error::InvalidInput(_))), "case {i}: {r:?}");

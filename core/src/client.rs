@@ -1,51 +1,44 @@
-//! [`Client`]: the engine's entry point. It owns the REST transport and the session state,
-//! and runs every authenticated call through `Client::call`, which renews an expired
-//! session once and retries.
+//! [`Client`]: the engine's entry point. It holds the REST session ([`Api`]) and the chat
+//! session, and hands out the feature objects built over them.
 
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
-use reqwest::Method;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
-
-use crate::auth::{SessionEvent, StoredLogin};
+use crate::api::{Api, SessionEvent};
+use crate::auth::Auth;
+use crate::chat::{DialogObserver, Dialogs, Messages};
 use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::rest::{decode, Auth, Rest};
-use crate::stream::{EventStream, Subscribers};
+use crate::error::Result;
+use crate::local::{SendQueue, Timeline};
+use crate::realtime::ChatSession;
+use crate::storage::Files;
+use crate::stream::EventStream;
 use cubechat_wire::auth::Session;
-
-/// Mutable session state, guarded by one lock that is never held across an await.
-#[derive(Default)]
-pub(crate) struct State {
-    pub(crate) session: Option<Session>,
-    /// Kept in memory only, to renew an expired user session without asking the app.
-    pub(crate) login: Option<StoredLogin>,
-}
 
 /// The cubechat engine for one application and at most one logged-in user.
 ///
 /// Cheap to share (`Arc<Client>`); every method takes `&self`.
 pub struct Client {
-    pub(crate) cfg: Config,
-    pub(crate) rest: Rest,
-    state: Mutex<State>,
-    /// Serialises session renewals so concurrent 401s renew once.
-    pub(crate) renewal: tokio::sync::Mutex<()>,
-    /// The session subscribers. Lock order: `state` before this one, never the reverse.
-    subscribers: Mutex<Subscribers<SessionEvent>>,
+    /// The REST session: transport, session state, renewal, session subscribers.
+    pub(crate) api: Arc<Api>,
     /// The chat connection's state, kept across sessions.
     pub(crate) chat: Arc<crate::xmpp::ChatShared>,
     /// This client, weakly: chat tasks use it without keeping it alive.
     pub(crate) me: Weak<Client>,
     /// The local store of the current user and its tasks, once opened.
     pub(crate) local: Mutex<Option<Arc<crate::local::Local>>>,
+    // The feature objects, built once so the accessors hand out references (a future
+    // borrowing one never outlives a temporary).
+    auth: Auth,
+    dialogs: Dialogs,
+    messages: Messages,
+    files: Files,
+    realtime: ChatSession,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("app_id", &self.cfg.app_id)
+            .field("app_id", &self.api.config().app_id)
             .finish_non_exhaustive()
     }
 }
@@ -63,33 +56,93 @@ impl Drop for Client {
 impl Client {
     /// Validates the config and builds a client. No network traffic happens here.
     pub fn new(cfg: Config) -> Result<Arc<Self>> {
-        let base = cfg.validate()?;
-        let rest = Rest::new(&cfg, base)?;
-        Ok(Arc::new_cyclic(|me| Self {
-            chat: crate::realtime::chat_session(&cfg, me.clone()),
-            cfg,
-            rest,
-            state: Mutex::new(State::default()),
-            renewal: tokio::sync::Mutex::new(()),
-            subscribers: Mutex::default(),
-            me: me.clone(),
-            local: Mutex::default(),
+        let api = Api::new(cfg)?;
+        Ok(Arc::new_cyclic(|me: &Weak<Client>| {
+            let host = me.clone();
+            // The user's store opens when a user session starts and closes at log-out.
+            api.set_hook(Box::new(move |event| {
+                let Some(client) = host.upgrade() else { return };
+                match event {
+                    SessionEvent::Started { user_id } => {
+                        client.open_store_quietly(*user_id);
+                        // The own user, when the session carries it, is one the app has seen.
+                        if let Some(me) = client.api.current_session().and_then(|s| s.user) {
+                            client.users().remember(std::slice::from_ref(&me));
+                        }
+                    }
+                    SessionEvent::LoggedOut => client.close_store(),
+                    _ => {}
+                }
+            }));
+            let chat = crate::realtime::chat_session(api.config(), me.clone());
+            let observer: Weak<dyn DialogObserver> = me.clone();
+            Self {
+                auth: Auth::new(api.clone()),
+                dialogs: Dialogs::observed(api.clone(), observer),
+                messages: Messages::new(api.clone()),
+                files: Files::new(api.clone()),
+                realtime: ChatSession::new(chat.clone()),
+                chat,
+                api,
+                me: me.clone(),
+                local: Mutex::default(),
+            }
         }))
     }
 
     /// The configuration this client was built with.
     pub fn config(&self) -> &Config {
-        &self.cfg
+        self.api.config()
+    }
+
+    /// The REST session this client's feature objects share.
+    pub fn api(&self) -> &Arc<Api> {
+        &self.api
     }
 
     /// The session as last seen, without a network call.
     pub fn current_session(&self) -> Option<Session> {
-        self.state().session.clone()
+        self.api.current_session()
+    }
+
+    /// Sessions and users: sign-up, log-in, log-out, adopting a token.
+    pub fn auth(&self) -> &Auth {
+        &self.auth
+    }
+
+    /// Dialogs over REST; what a call changes reaches this client's local store.
+    pub fn dialogs(&self) -> &Dialogs {
+        &self.dialogs
+    }
+
+    /// Messages over REST (history, marks, reactions, search, ...).
+    pub fn messages(&self) -> &Messages {
+        &self.messages
+    }
+
+    /// Cloud files: upload, download and manage blobs.
+    pub fn files(&self) -> &Files {
+        &self.files
+    }
+
+    /// The real-time chat session: connection, markers, typing, rooms, presence, privacy.
+    pub fn chat(&self) -> &ChatSession {
+        &self.realtime
+    }
+
+    /// The live dialog list and timelines from the local store, older pages, the sync.
+    pub fn timeline(&self) -> Timeline<'_> {
+        Timeline::new(self)
+    }
+
+    /// The send queue: the one way a chat message goes out (local echo first).
+    pub fn send_queue(&self) -> SendQueue<'_> {
+        SendQueue::new(self)
     }
 
     /// The current session token, if any. Treat it as a secret.
     pub fn session_token(&self) -> Option<String> {
-        self.state().session.as_ref().map(|s| s.token.clone())
+        self.api.session_token()
     }
 
     /// The current session (the snapshot) and an [`EventStream`] of every later
@@ -97,72 +150,7 @@ impl Client {
     /// ends when the client is dropped. A change is stored before its event is sent, so
     /// the first event may repeat what the snapshot already shows; none is missed.
     pub fn subscribe_session(&self) -> (Option<Session>, EventStream<SessionEvent>) {
-        // Subscribe under the state lock so no event falls between snapshot and stream.
-        let state = self.state();
-        let rx = self.subscribers().subscribe();
-        (state.session.clone(), rx)
-    }
-
-    fn subscribers(&self) -> MutexGuard<'_, Subscribers<SessionEvent>> {
-        self.subscribers.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
-        // A panic while holding this lock cannot leave the plain data half-written in a way
-        // that matters more than losing the session, so recover from poisoning.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn emit(&self, event: SessionEvent) {
-        // No subscriber is fine.
-        self.subscribers().emit(&event);
-    }
-
-    /// An authenticated call: sends with the current token; on "session does not exist"
-    /// renews the session once (see [`Client::renew_session`]) and retries.
-    pub(crate) async fn call<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(String, String)],
-        body: Option<&Value>,
-    ) -> Result<T> {
-        let bytes = self.call_raw(method, path, query, body).await?;
-        decode(path, &bytes)
-    }
-
-    /// Like [`Client::call`] for endpoints whose success body is empty or ignored.
-    pub(crate) async fn call_empty(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(String, String)],
-        body: Option<&Value>,
-    ) -> Result<()> {
-        self.call_raw(method, path, query, body).await.map(drop)
-    }
-
-    async fn call_raw(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(String, String)],
-        body: Option<&Value>,
-    ) -> Result<Vec<u8>> {
-        let token = self.session_token().ok_or(Error::NotLoggedIn)?;
-        match self
-            .rest
-            .send(method.clone(), path, query, body, Auth::Token(&token))
-            .await
-        {
-            Err(Error::SessionExpired(_)) => {
-                let fresh = self.renew_session(&token).await?;
-                self.rest
-                    .send(method, path, query, body, Auth::Token(&fresh))
-                    .await
-            }
-            other => other,
-        }
+        self.api.subscribe_session()
     }
 }
 
@@ -177,7 +165,7 @@ mod tests {
         assert_eq!(snapshot, None);
         // Far more than the 64 events the old broadcast channel kept for a slow reader.
         for user_id in 0..500 {
-            c.emit(SessionEvent::Renewed { user_id });
+            c.api.emit(SessionEvent::Renewed { user_id });
         }
         drop(c);
         for user_id in 0..500 {

@@ -68,6 +68,10 @@ pub enum Error {
     /// missing fields).
     #[error("protocol: {0}")]
     Protocol(String),
+    /// A push payload is not a ConnectyCube chat push (not JSON, too large or deep, or no
+    /// dialog id and sender). The text names what is missing, never the payload.
+    #[error("not a chat push: {0}")]
+    NotChatPush(String),
     /// The local store could not be read or written (disk full, permissions, I/O).
     #[error("local store: {0}")]
     Store(String),

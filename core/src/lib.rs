@@ -4,8 +4,10 @@
 //! It speaks the ConnectyCube wire protocol. This crate is plain async Rust: it knows
 //! nothing of FFI. Its main types are:
 //! - [`Config`]: everything a [`Client`] needs, validated up front;
-//! - [`Client`]: sessions, sign-up and log-in over REST ([`auth`]), the chat REST API
-//!   ([`chat`]) and cloud storage for attachments ([`storage`]);
+//! - [`Client`]: the entry point, a small set of accessors to feature objects: the REST
+//!   session ([`Api`]) and over it sessions and users ([`Auth`], `client.auth()`), dialogs
+//!   and messages ([`Dialogs`], [`Messages`]: the chat REST API) and cloud files for
+//!   attachments ([`Files`]);
 //! - [`model`]: how wire fields read for apps (tags as a list, `read` as a flag, custom
 //!   parameters as text, absent counters as 0);
 //! - [`Error`]: precise errors, never carrying a secret or a message body;
@@ -15,10 +17,16 @@
 //! - [`store`] and [`local`]: the offline-first local store, live dialog list and timelines
 //!   (changes by position: [`VectorDiff`], [`view`]) and the persistent send queue
 //!   ([`LocalMessage`], [`Sending`]: every outgoing message goes through it);
+//! - feature objects over the client's session: [`users::Users`] (`client.users()`: lookups,
+//!   the own profile, online users, users kept in the store with a live view),
+//!   [`address_book::AddressBook`] (`client.contacts()`) and [`push::Push`] (`client.push()`),
+//!   plus [`push::parse_chat_push`] and [`push::PushSenderLookup`], which need no client;
 //! - [`xmpp`]: the real-time chat connection ([`ChatAuth`], [`ConnectionState`], [`ChatEvent`]).
 
 #![warn(missing_docs)]
 
+pub mod address_book;
+pub mod api;
 pub mod auth;
 pub mod chat;
 pub mod client;
@@ -29,21 +37,27 @@ pub mod error;
 pub mod fuzzing;
 pub mod local;
 pub mod model;
+pub mod push;
 mod realtime;
 pub mod rest;
 pub mod storage;
 pub mod store;
 pub mod stream;
+pub mod users;
 pub mod view;
 pub mod xmpp;
 
-pub use auth::{LoginId, SessionEvent};
+pub use api::{Api, LoginId, SessionEvent};
+pub use auth::Auth;
+pub use chat::{Dialogs, Messages};
 pub use client::Client;
 pub use config::{ChatEndpoint, ChatOptions, Config, ReconnectPolicy, Timeouts, TlsOptions};
 pub use cubechat_wire::auth::{Session, User, UserParams};
 pub use error::{Error, Result};
-pub use local::{DialogsEvent, Sending, TimelineEvent};
+pub use local::{DialogsEvent, SendQueue, Sending, Timeline, TimelineEvent};
 pub use model::{DialogModel, MessageModel, UserModel};
+pub use realtime::ChatSession;
+pub use storage::Files;
 pub use store::{LocalMessage, MessageState, QueuedFile, Store};
 pub use stream::EventStream;
 pub use view::VectorDiff;

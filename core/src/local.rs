@@ -1,20 +1,20 @@
 //! Offline-first chat: the local store put to work.
 //!
-//! - **Live views**: [`Client::watch_dialogs`] (the dialog list by last activity) and
-//!   [`Client::watch_timeline`] (one dialog's messages) answer from the store at once, then
+//! - **Live views**: [`Timeline::watch_dialogs`] (the dialog list by last activity) and
+//!   [`Timeline::watch_timeline`] (one dialog's messages) answer from the store at once, then
 //!   report every change by position ([`DialogsEvent`], [`TimelineEvent`]: a
 //!   [`VectorDiff`]) as real-time events, syncs and the app's own actions change the store.
 //!   Every store write that a view may show takes the views lock first and
 //!   re-reads the windows of the views it touches under it, so a change is in a snapshot or
 //!   in a diff after it, never both and never neither.
 //! - **Sync**: on every (re)connection, and when the dialog list is watched,
-//!   [`Client::sync_local`] fetches the dialogs updated since the last sync
+//!   [`Timeline::sync_local`] fetches the dialogs updated since the last sync
 //!   (`updated_at[gte]`) and, for dialogs with cached messages, the messages sent since
 //!   (`date_sent[gte]`): the gaps of the time offline. The cache of each dialog stays one
-//!   contiguous stretch of history ending now; [`Client::load_older`] extends it backwards
+//!   contiguous stretch of history ending now; [`Timeline::load_older`] extends it backwards
 //!   from the store, then from the server (`date_sent[lte]`).
-//! - **Send queue**: the one way a chat message goes out. [`Client::send_message`] and
-//!   [`Client::enqueue_message`] write the message (its local echo, shown in its timeline at
+//! - **Send queue**: the one way a chat message goes out. [`SendQueue::send_message`] and
+//!   [`SendQueue::enqueue_message`] write the message (its local echo, shown in its timeline at
 //!   once) and its outbox row in one transaction before anything is sent; a worker drains the
 //!   outbox in order whenever chat is connected (again after a restart: rows still "in
 //!   flight" are sent again with the same id, and the server drops repeats). Files of queued
@@ -37,7 +37,7 @@ use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use crate::chat::{Filter, FilterOp, ListParams};
+use crate::chat::{DialogObserver, Filter, FilterOp, ListParams};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::storage::{NewUpload, UploadSource};
@@ -66,11 +66,11 @@ const MAX_ATTEMPTS: u32 = 10;
 const RETRY_PAUSE: Duration = Duration::from_secs(5);
 const CURSOR_SYNCED: &str = "synced_at";
 
-/// A change of the live dialog list ([`Client::watch_dialogs`]), by position. The list is
-/// ordered by last activity, newest first (as [`Client::dialogs_page`]).
+/// A change of the live dialog list ([`Timeline::watch_dialogs`]), by position. The list is
+/// ordered by last activity, newest first (as [`Timeline::dialogs_page`]).
 pub type DialogsEvent = VectorDiff<Dialog>;
 
-/// A change of one dialog's live timeline ([`Client::watch_timeline`]), by position. The
+/// A change of one dialog's live timeline ([`Timeline::watch_timeline`]), by position. The
 /// list is ordered by `(date_sent, seq)`, oldest first: `seq` is the store's order of
 /// arrival, so this user's unsent messages (local echoes) keep their send order.
 pub type TimelineEvent = VectorDiff<LocalMessage>;
@@ -96,7 +96,7 @@ struct Subs {
     timelines: HashMap<String, Vec<TimelineView>>,
 }
 
-/// A message [`Client::send_message`] wrote to the store and the send queue (its local echo is
+/// A message [`SendQueue::send_message`] wrote to the store and the send queue (its local echo is
 /// in its timeline). Await it for the outcome: the message id once the server acknowledged
 /// the message (state `Sent`), or why it was not (see `send_message`). Dropping it does not
 /// cancel the send.
@@ -181,6 +181,9 @@ pub(crate) struct Local {
     /// One sync at a time.
     syncing: tokio::sync::Mutex<()>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Live views of single users ([`crate::users::Users::watch`]), by user id. Held from
+    /// a users write in the store to its events, and while a view takes its snapshot.
+    pub(crate) user_views: Mutex<HashMap<u64, Vec<EventSink<cubechat_wire::auth::User>>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -196,6 +199,7 @@ impl Local {
             wake: Notify::new(),
             sending: Mutex::default(),
             syncing: tokio::sync::Mutex::new(()),
+            user_views: Mutex::default(),
             tasks: Mutex::default(),
         }
     }
@@ -206,6 +210,7 @@ impl Local {
             t.abort();
         }
         *lock(&self.views) = Subs::default();
+        lock(&self.user_views).clear();
         // Their `Sending`s resolve with `Cancelled` (the messages stay in the store's queue).
         lock(&self.sending).clear();
     }
@@ -321,7 +326,7 @@ fn refresh<T: Clone + PartialEq, B>(
 }
 
 /// Store file of a user: `{dir}/cubechat-{app}-{user}.sqlite3`.
-fn store_file(dir: &Path, app_id: u64, user_id: u64) -> PathBuf {
+pub(crate) fn store_file(dir: &Path, app_id: u64, user_id: u64) -> PathBuf {
     dir.join(format!("cubechat-{app_id}-{user_id}.sqlite3"))
 }
 
@@ -414,10 +419,10 @@ impl Client {
             return Ok(l);
         }
         let path = self
-            .cfg
+            .config()
             .store_dir
             .as_deref()
-            .map(|d| store_file(d, self.cfg.app_id, user_id));
+            .map(|d| store_file(d, self.config().app_id, user_id));
         let store = Store::open(path.as_deref())?;
         info!(target: "cubechat_core::store", user_id, persistent = path.is_some(), "local store opened");
         let local = Arc::new(Local::new(store, user_id));
@@ -441,8 +446,8 @@ impl Client {
         if !tasks.is_empty() {
             return;
         }
-        let events = self.subscribe_chat();
-        let (state, states) = self.subscribe_connection();
+        let events = self.chat().subscribe_chat();
+        let (state, states) = self.chat().subscribe_connection();
         let applier = rt.spawn(apply_events(
             self.me.clone(),
             Arc::downgrade(local),
@@ -455,166 +460,6 @@ impl Client {
     }
 
     // ------------------------------------------------------------------ live views
-
-    /// The dialog list from the store (first `limit`, newest activity first) and a
-    /// receiver of its later changes as positional diffs ([`VectorDiff`]): applied in order
-    /// to the snapshot, they give the list as the store has it, nothing twice and nothing
-    /// missed. The view covers the list down to the last dialog of the snapshot when it was
-    /// a full page (a dialog moving below it leaves the view; further pages:
-    /// [`Client::dialogs_page`]), else the whole list. Starts a background sync with the
-    /// server (the store is served first whatever the network does).
-    pub fn watch_dialogs(&self, limit: u32) -> Result<(Vec<Dialog>, EventStream<DialogsEvent>)> {
-        let local = self.local()?;
-        let (tx, rx) = stream::channel();
-        let snapshot = {
-            // Under the lock every writer holds from its store write to its diffs.
-            let mut v = local.views();
-            let snapshot = local.store.dialogs_page(limit.max(1), None)?;
-            // A full page: the view covers the list down to its last dialog; else all.
-            let bound = match snapshot.last() {
-                Some(d) if snapshot.len() >= limit.max(1) as usize => {
-                    let key = local.store.dialog_key(&d.id)?;
-                    Some((
-                        key.unwrap_or_else(|| crate::store::dialog_activity(d)),
-                        d.id.clone(),
-                    ))
-                }
-                _ => None,
-            };
-            v.subs.dialogs.push(View {
-                tx,
-                bound,
-                shown: snapshot.clone(),
-            });
-            snapshot
-        };
-        let rt = tokio::runtime::Handle::try_current();
-        if let (Some(me), Ok(rt)) = (self.me.upgrade(), rt) {
-            rt.spawn(async move {
-                if let Err(e) = me.sync_local().await {
-                    debug!(target: "cubechat_core::store", error = %e, "background sync failed");
-                }
-            });
-        }
-        Ok((snapshot, rx))
-    }
-
-    /// A further page of the dialog list: `after` = the last dialog of the previous page.
-    pub fn dialogs_page(&self, limit: u32, after: Option<&Dialog>) -> Result<Vec<Dialog>> {
-        let local = self.local()?;
-        let after = after.map(|d| (crate::store::dialog_activity(d), d.id.as_str()));
-        let after = match after {
-            Some((_, id)) => {
-                // The stored activity may be ahead of the dialog object's own fields.
-                let stored = local.store.dialog(id)?;
-                stored
-                    .map(|d| (crate::store::dialog_activity(&d), id))
-                    .or(after)
-            }
-            None => None,
-        };
-        local.store.dialogs_page(limit.max(1), after)
-    }
-
-    /// Like [`Client::dialogs_page`] with the previous page's last dialog given by id, as
-    /// apps hold it. Errors: [`Error::NotFound`] when that dialog is not in the store.
-    pub fn dialogs_page_after_id(
-        &self,
-        limit: u32,
-        after_dialog_id: Option<&str>,
-    ) -> Result<Vec<Dialog>> {
-        let after = match after_dialog_id {
-            Some(id) => Some(
-                self.local()?
-                    .store
-                    .dialog(id)?
-                    .ok_or_else(|| Error::NotFound("dialog is not in the store".into()))?,
-            ),
-            None => None,
-        };
-        self.dialogs_page(limit, after.as_ref())
-    }
-
-    /// The newest `limit` cached messages of a dialog (oldest first) and a receiver of the
-    /// view's later changes as positional diffs ([`VectorDiff`]): applied in order to the
-    /// snapshot, they give the timeline as the store has it, nothing twice and nothing
-    /// missed. The view covers the messages from the oldest of the snapshot on (an empty
-    /// snapshot: all of them, so pages that [`Client::load_older`] stores arrive in it too);
-    /// older messages: [`Client::load_older`].
-    pub fn watch_timeline(
-        &self,
-        dialog_id: &str,
-        limit: u32,
-    ) -> Result<(Vec<LocalMessage>, EventStream<TimelineEvent>)> {
-        crate::xmpp::check_dialog(dialog_id)?;
-        let local = self.local()?;
-        let (tx, rx) = stream::channel();
-        // Under the lock every writer holds from its store write to its diffs.
-        let mut v = local.views();
-        let snapshot = local.store.timeline(dialog_id, None, limit.max(1))?;
-        let view = View {
-            tx,
-            bound: snapshot.first().map(|m| (m.date_sent, m.seq)),
-            shown: snapshot.clone(),
-        };
-        v.subs
-            .timelines
-            .entry(dialog_id.to_owned())
-            .or_default()
-            .push(view);
-        Ok((snapshot, rx))
-    }
-
-    /// Up to `limit` messages older than `before` (a message id; `None` = the newest),
-    /// oldest first: from the store, then from the server's history (stored on the way).
-    /// Fewer than `limit` means the start of the dialog was reached.
-    pub async fn load_older(
-        &self,
-        dialog_id: &str,
-        before: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<LocalMessage>> {
-        crate::xmpp::check_dialog(dialog_id)?;
-        if limit == 0 || limit > PAGE {
-            return Err(Error::InvalidInput("limit must be within 1..=100".into()));
-        }
-        let local = self.local()?;
-        let anchor = match before {
-            Some(id) => {
-                let m = local
-                    .store
-                    .message(id)?
-                    .ok_or_else(|| Error::NotFound("message is not in the store".into()))?;
-                Some((m.date_sent, m.seq))
-            }
-            None => None,
-        };
-        let cached = local.store.timeline(dialog_id, anchor, limit)?;
-        if cached.len() as u32 >= limit || local.store.history_complete(dialog_id)? {
-            return Ok(cached);
-        }
-        // The cache ends here: continue from the server, from the oldest cached second on
-        // (inclusive: messages of that second may be missing; repeats are dropped by id).
-        let from = match local.store.oldest(dialog_id)? {
-            Some(m) => Some(m.date_sent),
-            None => anchor.map(|a| a.0),
-        };
-        let (page, full) = self.history_before(dialog_id, from).await?;
-        let msgs: Vec<LocalMessage> = page
-            .into_iter()
-            .map(|m| LocalMessage::from_history(m, local.user_id))
-            .collect();
-        {
-            // Views reaching that far back (e.g. opened on an empty cache) hear them too.
-            let mut v = local.views();
-            local.store.put_messages(&msgs)?;
-            v.messages(&msgs);
-        }
-        if !full {
-            local.store.set_history_complete(dialog_id)?;
-        }
-        local.store.timeline(dialog_id, anchor, limit)
-    }
 
     /// One page of history at or before `second` (newest first), with the whole of its
     /// oldest second (so the cache never ends in the middle of one). `true` = a full page
@@ -639,7 +484,7 @@ impl Client {
             skip: None,
             sort: Some(("date_sent".into(), true)),
         };
-        let mut page = self.history(dialog_id, &p, false).await?.items;
+        let mut page = self.messages().history(dialog_id, &p, false).await?.items;
         let full = page.len() as u32 >= PAGE;
         if full {
             if let Some(oldest) = page.iter().map(|m| m.date_sent).min() {
@@ -653,7 +498,7 @@ impl Client {
                     skip: None,
                     sort: None,
                 };
-                let same = self.history(dialog_id, &p, false).await?.items;
+                let same = self.messages().history(dialog_id, &p, false).await?.items;
                 page.retain(|m| m.date_sent != oldest);
                 page.extend(same);
             }
@@ -662,58 +507,6 @@ impl Client {
     }
 
     // ------------------------------------------------------------------ sync
-
-    /// Brings the store up to date with the server: dialogs updated since the last sync
-    /// (all of them the first time) and, for those with cached messages, the messages sent
-    /// since (filling what was missed offline). Runs by itself on every (re)connection and
-    /// when the dialog list is watched; subscribers see the changes.
-    pub async fn sync_local(&self) -> Result<()> {
-        let local = self.local()?;
-        let _one = local.syncing.lock().await;
-        let started = now_unix();
-        let since: Option<i64> = local
-            .store
-            .cursor(CURSOR_SYNCED)?
-            .and_then(|s| s.parse().ok());
-        let mut changed = Vec::new();
-        for page in 0..SYNC_DIALOG_PAGES {
-            let p = ListParams {
-                filters: since
-                    .map(|s| {
-                        vec![Filter {
-                            field: "updated_at".into(),
-                            op: FilterOp::Gte,
-                            value: s.to_string(),
-                        }]
-                    })
-                    .unwrap_or_default(),
-                limit: Some(PAGE),
-                skip: Some(page * PAGE),
-                sort: Some(("updated_at".into(), false)),
-            };
-            let items = self.list_dialogs(&p).await?.items;
-            let n = items.len();
-            {
-                let mut v = local.views();
-                local.store.put_dialogs(&items)?;
-                v.dialogs();
-            }
-            changed.extend(items);
-            if n < PAGE as usize {
-                break;
-            }
-        }
-        if let Some(since) = since {
-            for d in &changed {
-                self.fill_gap(&local, &d.id, since).await?;
-            }
-        }
-        local
-            .store
-            .set_cursor(CURSOR_SYNCED, &(started - SYNC_SLACK).to_string())?;
-        debug!(target: "cubechat_core::store", dialogs = changed.len(), "local store synced");
-        Ok(())
-    }
 
     /// Fetches a dialog's messages sent since `since` (newest first) into the store.
     async fn fill_gap(&self, local: &Local, dialog_id: &str, since: i64) -> Result<()> {
@@ -753,16 +546,6 @@ impl Client {
         Ok(())
     }
 
-    /// Marks every message of a dialog read on the server and sets its unread count to 0.
-    pub async fn mark_dialog_read(&self, dialog_id: &str) -> Result<()> {
-        let local = self.local()?;
-        self.mark_all_read(dialog_id).await?;
-        let mut v = local.views();
-        local.store.set_unread(dialog_id, 0)?;
-        v.dialogs();
-        Ok(())
-    }
-
     /// Fetches one dialog into the store (after a system message about it): changed, or
     /// removed when the server no longer lists it for this user.
     async fn refresh_dialog(&self, local: &Local, dialog_id: &str) -> Result<()> {
@@ -775,7 +558,7 @@ impl Client {
             limit: Some(1),
             ..Default::default()
         };
-        let items = self.list_dialogs(&p).await?.items;
+        let items = self.dialogs().list_dialogs(&p).await?.items;
         let mut v = local.views();
         if items.is_empty() {
             if local.store.remove_dialog(dialog_id)? {
@@ -788,9 +571,11 @@ impl Client {
         }
         Ok(())
     }
+}
 
+impl DialogObserver for Client {
     /// Stores dialogs returned by the app's own REST calls and tells subscribers.
-    pub(crate) fn local_dialogs_changed(&self, dialogs: &[Dialog]) {
+    fn dialogs_changed(&self, dialogs: &[Dialog]) {
         let Some(local) = lock(&self.local).clone() else {
             return;
         };
@@ -803,7 +588,7 @@ impl Client {
     }
 
     /// Forgets dialogs the app deleted or left.
-    pub(crate) fn local_dialogs_removed(&self, ids: &[String]) {
+    fn dialogs_removed(&self, ids: &[String]) {
         let Some(local) = lock(&self.local).clone() else {
             return;
         };
@@ -821,71 +606,10 @@ impl Client {
             }
         }
     }
+}
 
+impl Client {
     // ------------------------------------------------------------------ send queue
-
-    /// Sends a chat message through the send queue: the same path as
-    /// [`Client::enqueue_message`], plus a [`Sending`] to `.await` for the server's
-    /// acknowledgement (`client.send_message(m)?.await?` gives the id).
-    ///
-    /// When this returns `Ok`, the message (its local echo, state `Queued`, with its final
-    /// id: [`Sending::message`]) is already in the store and its open timelines heard
-    /// `Added`, after every message sent or queued before it: send order is call order,
-    /// whenever the returned [`Sending`]s are awaited. Awaiting it gives the message id once
-    /// the server acknowledged receiving the message (stream management ack, the `Sent`
-    /// event; the state is `Sent` and timelines heard `Updated` by then), or the reason it
-    /// was not sent: `Network` (lost with its connection too many times; state `Failed`, the
-    /// store keeps it for [`Client::retry_message`]), `Cancelled` (the app cancelled it with
-    /// `cancel_message`, or closed the store). A message the server receives but refuses to
-    /// route (a bounce: blocked by a privacy list, not a room occupant) is acknowledged too,
-    /// so the call still returns its id: the bounce comes as a `MessageError` event, before or
-    /// after the acknowledgement, and turns the state `Failed`. Dropping the `Sending` does
-    /// not cancel the send.
-    ///
-    /// A cut mid-send: the message stays in the queue (state `Queued`) and the `Sending`
-    /// keeps waiting while the connection is restored (`Reconnecting`); it then goes out
-    /// again under the same id (or the resumed stream repeats it), and the server drops a
-    /// repeat: it is delivered once, in order. If chat stops instead (`disconnect_chat`,
-    /// `destroy_chat`, reconnection given up, credentials rejected, network unavailable), the
-    /// `Sending` resolves with `ChatNotConnected` so that nobody waits forever, and the
-    /// message stays queued: it goes out on the next connection (see
-    /// [`Client::pending_messages`]; [`Client::cancel_message`] drops it).
-    ///
-    /// Chat must be connecting or connected: otherwise `ChatNotConnected` and nothing is
-    /// stored (to write while offline, use `enqueue_message`). The store is the logged-in
-    /// user's; a chat session without a REST session (log-in by password) uses the store
-    /// `connect_chat` opened for its user (in memory unless `Config::store_dir` is set).
-    ///
-    /// Errors (nothing is stored): `InvalidInput` (empty or oversized, bad custom keys),
-    /// `ChatNotConnected`, `NotLoggedIn`, store errors.
-    pub fn send_message(&self, m: OutgoingMessage) -> Result<Sending> {
-        self.check_outgoing(&m)?;
-        // Subscribed before the write: no state change after it goes unseen.
-        let (state, states) = self.subscribe_connection();
-        if stopped(&state) {
-            return Err(Error::ChatNotConnected);
-        }
-        let (tx, outcome) = oneshot::channel();
-        let message = self.queue_message(m, Vec::new(), Some(tx))?;
-        Ok(Sending {
-            message,
-            outcome,
-            states,
-        })
-    }
-
-    /// Writes a message to the store and the send queue, and returns it (state `Queued`,
-    /// with its final id). It is sent as soon as chat is connected, in order with the other
-    /// queued messages (and those of [`Client::send_message`]), also after a restart of the
-    /// app; `files` are uploaded first and become attachments. Works offline. Errors:
-    /// `InvalidInput` (nothing is stored), `NotLoggedIn`, store errors.
-    pub fn enqueue_message(
-        &self,
-        m: OutgoingMessage,
-        files: Vec<QueuedFile>,
-    ) -> Result<LocalMessage> {
-        self.queue_message(m, files, None)
-    }
 
     /// The one way a message enters the send queue: checks it, writes it and its outbox row,
     /// tells its timelines and wakes the worker. `outcome` (of a `Sending`) is registered
@@ -904,7 +628,7 @@ impl Client {
                 ..Default::default()
             });
         }
-        self.check_outgoing(&check)?;
+        self.chat().check_outgoing(&check)?;
         for f in &files {
             if f.path.as_os_str().is_empty() {
                 return Err(Error::InvalidInput("attachment file path is empty".into()));
@@ -982,150 +706,6 @@ impl Client {
         Ok(msg)
     }
 
-    /// Queues a failed message again (at the end of the queue).
-    /// Errors: `NotFound` (unknown), `InvalidInput` (the message is not failed).
-    pub fn retry_message(&self, message_id: &str) -> Result<LocalMessage> {
-        let local = self.local()?;
-        let m = local
-            .store
-            .message(message_id)?
-            .ok_or_else(|| Error::NotFound("message is not in the store".into()))?;
-        if !matches!(m.state, MessageState::Failed { .. }) {
-            return Err(Error::InvalidInput(
-                "only a failed message can be retried".into(),
-            ));
-        }
-        // The kept payload when the send failed in the queue; else the message itself.
-        let payload = payload_of(&m);
-        let again = {
-            let mut v = local.views();
-            local.store.requeue(message_id, &payload, &m.dialog_id)?;
-            v.timeline(&m.dialog_id);
-            // Read before the worker is woken: it may send it (and move it on) at once.
-            local.store.message(message_id)?
-        };
-        local.wake.notify_one();
-        again.ok_or_else(|| Error::NotFound("message is not in the store".into()))
-    }
-
-    /// Drops a queued or failed message (it was never acknowledged by the server).
-    /// Errors: `NotFound`, `InvalidInput` (already sent: delete it instead).
-    pub fn cancel_message(&self, message_id: &str) -> Result<()> {
-        let local = self.local()?;
-        let m = local
-            .store
-            .message(message_id)?
-            .ok_or_else(|| Error::NotFound("message is not in the store".into()))?;
-        let pending = local.store.outbox_item(message_id)?;
-        match (&m.state, pending) {
-            (MessageState::Failed { .. }, _) => {}
-            (MessageState::Queued, Some(item)) if !item.in_flight => {}
-            (MessageState::Queued, _) => {
-                return Err(Error::InvalidInput(
-                    "the message is being sent; delete it once sent".into(),
-                ))
-            }
-            _ => {
-                return Err(Error::InvalidInput(
-                    "the message was sent; delete it instead".into(),
-                ))
-            }
-        }
-        {
-            let mut v = local.views();
-            local.store.cancel(message_id)?;
-            v.removed(&m.dialog_id);
-            v.dialog_changed(local.store.relink_last(&m.dialog_id, message_id)?);
-        }
-        local.settle(message_id, Err(Error::Cancelled));
-        Ok(())
-    }
-
-    /// Edits one of this user's messages. Queued (not yet sent) or failed: the queued
-    /// message itself changes, and is sent once with the new body. Sent: the local copy
-    /// changes now and the edit is queued (sent over chat in order, also after a restart).
-    pub fn edit_local_message(&self, message_id: &str, body: &str) -> Result<LocalMessage> {
-        crate::xmpp::check_body(body)?;
-        let local = self.local()?;
-        let m = self.own_message(&local, message_id)?;
-        if let Some(item) = local.store.outbox_item(message_id)? {
-            if !item.in_flight {
-                let mut p = item.payload;
-                p.body = body.to_owned();
-                let mut v = local.views();
-                local.store.update_queued(message_id, &p)?;
-                return self.changed_message(&local, &mut v, message_id);
-            }
-        }
-        if let MessageState::Failed { .. } = m.state {
-            // Failed after the server acknowledged it: the retry sends the stored body.
-            let mut v = local.views();
-            local.store.edit(message_id, body)?;
-            return self.changed_message(&local, &mut v, message_id);
-        }
-        let last = local
-            .store
-            .dialog(&m.dialog_id)?
-            .and_then(|d| d.last_message_id)
-            .is_some_and(|l| l == m.id);
-        let payload = Payload {
-            recipient_id: m.recipient_id,
-            body: body.to_owned(),
-            last,
-            ..Default::default()
-        };
-        let mut v = local.views();
-        local
-            .store
-            .enqueue_change(&new_id(), &m, OutboxKind::Edit, &payload)?;
-        local.wake.notify_one();
-        self.changed_message(&local, &mut v, message_id)
-    }
-
-    /// Deletes one of this user's messages. Queued or failed: it is dropped and never sent.
-    /// Sent: the local copy goes now and the deletion is queued (sent over chat, for
-    /// everyone, in order, also after a restart).
-    pub fn delete_local_message(&self, message_id: &str) -> Result<()> {
-        let local = self.local()?;
-        let m = self.own_message(&local, message_id)?;
-        let pending = local.store.outbox_item(message_id)?;
-        let unsent = matches!(m.state, MessageState::Failed { .. })
-            || pending.as_ref().is_some_and(|i| !i.in_flight);
-        if unsent {
-            return self.cancel_message(message_id);
-        }
-        let payload = Payload {
-            recipient_id: m.recipient_id,
-            ..Default::default()
-        };
-        {
-            let mut v = local.views();
-            local
-                .store
-                .enqueue_change(&new_id(), &m, OutboxKind::Delete, &payload)?;
-            v.removed(&m.dialog_id);
-            v.dialog_changed(local.store.relink_last(&m.dialog_id, message_id)?);
-        }
-        local.wake.notify_one();
-        Ok(())
-    }
-
-    /// Messages of this user not yet acknowledged by the server, in send order: queued
-    /// ones, then failed ones (which wait for `retry_message` or `cancel_message`).
-    pub fn pending_messages(&self) -> Result<Vec<LocalMessage>> {
-        let local = self.local()?;
-        let mut out = Vec::new();
-        for item in local.store.outbox()? {
-            if item.kind == OutboxKind::Message {
-                if let Some(m) = local.store.message(&item.message_id)? {
-                    out.push(m);
-                }
-            }
-        }
-        out.extend(local.store.failed_outgoing()?);
-        Ok(out)
-    }
-
     fn own_message(&self, local: &Local, message_id: &str) -> Result<LocalMessage> {
         let m = local
             .store
@@ -1194,7 +774,7 @@ fn spawn_sync(client: &Weak<Client>) {
     let client = client.clone();
     tokio::spawn(async move {
         let Some(c) = client.upgrade() else { return };
-        if let Err(e) = c.sync_local().await {
+        if let Err(e) = c.timeline().sync_local().await {
             info!(target: "cubechat_core::store", error = %e, "sync with the server failed");
         }
     });
@@ -1391,7 +971,7 @@ async fn queue_worker(client: Weak<Client>, local: Weak<Local>) {
         let Some(l) = local.upgrade() else { return };
         {
             let Some(c) = client.upgrade() else { return };
-            if c.connection_state() == ConnectionState::Connected {
+            if c.chat().connection_state() == ConnectionState::Connected {
                 if let Err(e) = drain(&c, &l).await {
                     warn!(target: "cubechat_core::queue", error = %e, "send queue stopped");
                 }
@@ -1420,7 +1000,7 @@ async fn drain(c: &Client, l: &Arc<Local>) -> Result<()> {
         if item.in_flight || item.failed {
             continue;
         }
-        if c.connection_state() != ConnectionState::Connected {
+        if c.chat().connection_state() != ConnectionState::Connected {
             return Ok(());
         }
         let sent = match item.kind {
@@ -1433,7 +1013,7 @@ async fn drain(c: &Client, l: &Arc<Local>) -> Result<()> {
                         content_type: f.content_type.clone(),
                         public: f.public,
                     };
-                    match c.upload(up, None, None).await {
+                    match c.files().upload(up, None, None).await {
                         Ok(blob) => {
                             p.attachments.push(Attachment::from_blob(&blob));
                             p.files.remove(0);
@@ -1468,11 +1048,11 @@ async fn drain(c: &Client, l: &Arc<Local>) -> Result<()> {
                     silent: p.silent,
                 };
                 l.store.set_in_flight(&item.op_id, true)?;
-                c.send_message_as(&item.op_id, m)
+                c.chat().send_message_as(&item.op_id, m)
             }
             OutboxKind::Edit => {
                 l.store.set_in_flight(&item.op_id, true)?;
-                c.send_edit_as(
+                c.chat().send_edit_as(
                     &item.op_id,
                     &item.dialog_id,
                     item.payload.recipient_id,
@@ -1483,7 +1063,7 @@ async fn drain(c: &Client, l: &Arc<Local>) -> Result<()> {
             }
             OutboxKind::Delete => {
                 l.store.set_in_flight(&item.op_id, true)?;
-                c.send_delete_as(
+                c.chat().send_delete_as(
                     &item.op_id,
                     &item.dialog_id,
                     item.payload.recipient_id,
@@ -1516,6 +1096,465 @@ fn retry_later(l: &Arc<Local>) {
             l.wake.notify_one();
         }
     });
+}
+
+/// The local store at work for the app (`client.timeline()`): the live dialog list and live
+/// timelines (snapshot, then positional diffs), older pages, and the sync with the server.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeline<'a> {
+    client: &'a Client,
+}
+
+impl<'a> Timeline<'a> {
+    /// The timeline feature of `client`.
+    pub fn new(client: &'a Client) -> Self {
+        Self { client }
+    }
+
+    /// The dialog list from the store (first `limit`, newest activity first) and a
+    /// receiver of its later changes as positional diffs ([`VectorDiff`]): applied in order
+    /// to the snapshot, they give the list as the store has it, nothing twice and nothing
+    /// missed. The view covers the list down to the last dialog of the snapshot when it was
+    /// a full page (a dialog moving below it leaves the view; further pages:
+    /// [`Timeline::dialogs_page`]), else the whole list. Starts a background sync with the
+    /// server (the store is served first whatever the network does).
+    pub fn watch_dialogs(&self, limit: u32) -> Result<(Vec<Dialog>, EventStream<DialogsEvent>)> {
+        let local = self.client.local()?;
+        let (tx, rx) = stream::channel();
+        let snapshot = {
+            // Under the lock every writer holds from its store write to its diffs.
+            let mut v = local.views();
+            let snapshot = local.store.dialogs_page(limit.max(1), None)?;
+            // A full page: the view covers the list down to its last dialog; else all.
+            let bound = match snapshot.last() {
+                Some(d) if snapshot.len() >= limit.max(1) as usize => {
+                    let key = local.store.dialog_key(&d.id)?;
+                    Some((
+                        key.unwrap_or_else(|| crate::store::dialog_activity(d)),
+                        d.id.clone(),
+                    ))
+                }
+                _ => None,
+            };
+            v.subs.dialogs.push(View {
+                tx,
+                bound,
+                shown: snapshot.clone(),
+            });
+            snapshot
+        };
+        let rt = tokio::runtime::Handle::try_current();
+        if let (Some(me), Ok(rt)) = (self.client.me.upgrade(), rt) {
+            rt.spawn(async move {
+                if let Err(e) = me.timeline().sync_local().await {
+                    debug!(target: "cubechat_core::store", error = %e, "background sync failed");
+                }
+            });
+        }
+        Ok((snapshot, rx))
+    }
+
+    /// A further page of the dialog list: `after` = the last dialog of the previous page.
+    pub fn dialogs_page(&self, limit: u32, after: Option<&Dialog>) -> Result<Vec<Dialog>> {
+        let local = self.client.local()?;
+        let after = after.map(|d| (crate::store::dialog_activity(d), d.id.as_str()));
+        let after = match after {
+            Some((_, id)) => {
+                // The stored activity may be ahead of the dialog object's own fields.
+                let stored = local.store.dialog(id)?;
+                stored
+                    .map(|d| (crate::store::dialog_activity(&d), id))
+                    .or(after)
+            }
+            None => None,
+        };
+        local.store.dialogs_page(limit.max(1), after)
+    }
+
+    /// Like [`Timeline::dialogs_page`] with the previous page's last dialog given by id, as
+    /// apps hold it. Errors: [`Error::NotFound`] when that dialog is not in the store.
+    pub fn dialogs_page_after_id(
+        &self,
+        limit: u32,
+        after_dialog_id: Option<&str>,
+    ) -> Result<Vec<Dialog>> {
+        let after = match after_dialog_id {
+            Some(id) => Some(
+                self.client
+                    .local()?
+                    .store
+                    .dialog(id)?
+                    .ok_or_else(|| Error::NotFound("dialog is not in the store".into()))?,
+            ),
+            None => None,
+        };
+        self.client.timeline().dialogs_page(limit, after.as_ref())
+    }
+
+    /// The newest `limit` cached messages of a dialog (oldest first) and a receiver of the
+    /// view's later changes as positional diffs ([`VectorDiff`]): applied in order to the
+    /// snapshot, they give the timeline as the store has it, nothing twice and nothing
+    /// missed. The view covers the messages from the oldest of the snapshot on (an empty
+    /// snapshot: all of them, so pages that [`Timeline::load_older`] stores arrive in it too);
+    /// older messages: [`Timeline::load_older`].
+    pub fn watch_timeline(
+        &self,
+        dialog_id: &str,
+        limit: u32,
+    ) -> Result<(Vec<LocalMessage>, EventStream<TimelineEvent>)> {
+        crate::xmpp::check_dialog(dialog_id)?;
+        let local = self.client.local()?;
+        let (tx, rx) = stream::channel();
+        // Under the lock every writer holds from its store write to its diffs.
+        let mut v = local.views();
+        let snapshot = local.store.timeline(dialog_id, None, limit.max(1))?;
+        let view = View {
+            tx,
+            bound: snapshot.first().map(|m| (m.date_sent, m.seq)),
+            shown: snapshot.clone(),
+        };
+        v.subs
+            .timelines
+            .entry(dialog_id.to_owned())
+            .or_default()
+            .push(view);
+        Ok((snapshot, rx))
+    }
+
+    /// Up to `limit` messages older than `before` (a message id; `None` = the newest),
+    /// oldest first: from the store, then from the server's history (stored on the way).
+    /// Fewer than `limit` means the start of the dialog was reached.
+    pub async fn load_older(
+        &self,
+        dialog_id: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<LocalMessage>> {
+        crate::xmpp::check_dialog(dialog_id)?;
+        if limit == 0 || limit > PAGE {
+            return Err(Error::InvalidInput("limit must be within 1..=100".into()));
+        }
+        let local = self.client.local()?;
+        let anchor = match before {
+            Some(id) => {
+                let m = local
+                    .store
+                    .message(id)?
+                    .ok_or_else(|| Error::NotFound("message is not in the store".into()))?;
+                Some((m.date_sent, m.seq))
+            }
+            None => None,
+        };
+        let cached = local.store.timeline(dialog_id, anchor, limit)?;
+        if cached.len() as u32 >= limit || local.store.history_complete(dialog_id)? {
+            return Ok(cached);
+        }
+        // The cache ends here: continue from the server, from the oldest cached second on
+        // (inclusive: messages of that second may be missing; repeats are dropped by id).
+        let from = match local.store.oldest(dialog_id)? {
+            Some(m) => Some(m.date_sent),
+            None => anchor.map(|a| a.0),
+        };
+        let (page, full) = self.client.history_before(dialog_id, from).await?;
+        let msgs: Vec<LocalMessage> = page
+            .into_iter()
+            .map(|m| LocalMessage::from_history(m, local.user_id))
+            .collect();
+        {
+            // Views reaching that far back (e.g. opened on an empty cache) hear them too.
+            let mut v = local.views();
+            local.store.put_messages(&msgs)?;
+            v.messages(&msgs);
+        }
+        if !full {
+            local.store.set_history_complete(dialog_id)?;
+        }
+        local.store.timeline(dialog_id, anchor, limit)
+    }
+
+    /// Brings the store up to date with the server: dialogs updated since the last sync
+    /// (all of them the first time) and, for those with cached messages, the messages sent
+    /// since (filling what was missed offline). Runs by itself on every (re)connection and
+    /// when the dialog list is watched; subscribers see the changes.
+    pub async fn sync_local(&self) -> Result<()> {
+        let local = self.client.local()?;
+        let _one = local.syncing.lock().await;
+        let started = now_unix();
+        let since: Option<i64> = local
+            .store
+            .cursor(CURSOR_SYNCED)?
+            .and_then(|s| s.parse().ok());
+        let mut changed = Vec::new();
+        for page in 0..SYNC_DIALOG_PAGES {
+            let p = ListParams {
+                filters: since
+                    .map(|s| {
+                        vec![Filter {
+                            field: "updated_at".into(),
+                            op: FilterOp::Gte,
+                            value: s.to_string(),
+                        }]
+                    })
+                    .unwrap_or_default(),
+                limit: Some(PAGE),
+                skip: Some(page * PAGE),
+                sort: Some(("updated_at".into(), false)),
+            };
+            let items = self.client.dialogs().list_dialogs(&p).await?.items;
+            let n = items.len();
+            {
+                let mut v = local.views();
+                local.store.put_dialogs(&items)?;
+                v.dialogs();
+            }
+            changed.extend(items);
+            if n < PAGE as usize {
+                break;
+            }
+        }
+        if let Some(since) = since {
+            for d in &changed {
+                self.client.fill_gap(&local, &d.id, since).await?;
+            }
+        }
+        local
+            .store
+            .set_cursor(CURSOR_SYNCED, &(started - SYNC_SLACK).to_string())?;
+        debug!(target: "cubechat_core::store", dialogs = changed.len(), "local store synced");
+        Ok(())
+    }
+
+    /// Marks every message of a dialog read on the server and sets its unread count to 0.
+    pub async fn mark_dialog_read(&self, dialog_id: &str) -> Result<()> {
+        let local = self.client.local()?;
+        self.client.messages().mark_all_read(dialog_id).await?;
+        let mut v = local.views();
+        local.store.set_unread(dialog_id, 0)?;
+        v.dialogs();
+        Ok(())
+    }
+}
+
+/// The send queue (`client.send_queue()`): the one way a chat message goes out. Every
+/// message is written to the store (its local echo) and the outbox before it is sent; the
+/// queue's worker drains the outbox in order whenever chat is connected.
+#[derive(Clone, Copy, Debug)]
+pub struct SendQueue<'a> {
+    client: &'a Client,
+}
+
+impl<'a> SendQueue<'a> {
+    /// The send queue of `client`.
+    pub fn new(client: &'a Client) -> Self {
+        Self { client }
+    }
+
+    /// Sends a chat message through the send queue: the same path as
+    /// [`SendQueue::enqueue_message`], plus a [`Sending`] to `.await` for the server's
+    /// acknowledgement (`client.send_queue().send_message(m)?.await?` gives the id).
+    ///
+    /// When this returns `Ok`, the message (its local echo, state `Queued`, with its final
+    /// id: [`Sending::message`]) is already in the store and its open timelines heard
+    /// `Added`, after every message sent or queued before it: send order is call order,
+    /// whenever the returned [`Sending`]s are awaited. Awaiting it gives the message id once
+    /// the server acknowledged receiving the message (stream management ack, the `Sent`
+    /// event; the state is `Sent` and timelines heard `Updated` by then), or the reason it
+    /// was not sent: `Network` (lost with its connection too many times; state `Failed`, the
+    /// store keeps it for [`SendQueue::retry_message`]), `Cancelled` (the app cancelled it with
+    /// `cancel_message`, or closed the store). A message the server receives but refuses to
+    /// route (a bounce: blocked by a privacy list, not a room occupant) is acknowledged too,
+    /// so the call still returns its id: the bounce comes as a `MessageError` event, before or
+    /// after the acknowledgement, and turns the state `Failed`. Dropping the `Sending` does
+    /// not cancel the send.
+    ///
+    /// A cut mid-send: the message stays in the queue (state `Queued`) and the `Sending`
+    /// keeps waiting while the connection is restored (`Reconnecting`); it then goes out
+    /// again under the same id (or the resumed stream repeats it), and the server drops a
+    /// repeat: it is delivered once, in order. If chat stops instead (`disconnect_chat`,
+    /// `destroy_chat`, reconnection given up, credentials rejected, network unavailable), the
+    /// `Sending` resolves with `ChatNotConnected` so that nobody waits forever, and the
+    /// message stays queued: it goes out on the next connection (see
+    /// [`SendQueue::pending_messages`]; [`SendQueue::cancel_message`] drops it).
+    ///
+    /// Chat must be connecting or connected: otherwise `ChatNotConnected` and nothing is
+    /// stored (to write while offline, use `enqueue_message`). The store is the logged-in
+    /// user's; a chat session without a REST session (log-in by password) uses the store
+    /// `connect_chat` opened for its user (in memory unless `Config::store_dir` is set).
+    ///
+    /// Errors (nothing is stored): `InvalidInput` (empty or oversized, bad custom keys),
+    /// `ChatNotConnected`, `NotLoggedIn`, store errors.
+    pub fn send_message(&self, m: OutgoingMessage) -> Result<Sending> {
+        self.client.chat().check_outgoing(&m)?;
+        // Subscribed before the write: no state change after it goes unseen.
+        let (state, states) = self.client.chat().subscribe_connection();
+        if stopped(&state) {
+            return Err(Error::ChatNotConnected);
+        }
+        let (tx, outcome) = oneshot::channel();
+        let message = self.client.queue_message(m, Vec::new(), Some(tx))?;
+        Ok(Sending {
+            message,
+            outcome,
+            states,
+        })
+    }
+
+    /// Writes a message to the store and the send queue, and returns it (state `Queued`,
+    /// with its final id). It is sent as soon as chat is connected, in order with the other
+    /// queued messages (and those of [`SendQueue::send_message`]), also after a restart of the
+    /// app; `files` are uploaded first and become attachments. Works offline. Errors:
+    /// `InvalidInput` (nothing is stored), `NotLoggedIn`, store errors.
+    pub fn enqueue_message(
+        &self,
+        m: OutgoingMessage,
+        files: Vec<QueuedFile>,
+    ) -> Result<LocalMessage> {
+        self.client.queue_message(m, files, None)
+    }
+
+    /// Queues a failed message again (at the end of the queue).
+    /// Errors: `NotFound` (unknown), `InvalidInput` (the message is not failed).
+    pub fn retry_message(&self, message_id: &str) -> Result<LocalMessage> {
+        let local = self.client.local()?;
+        let m = local
+            .store
+            .message(message_id)?
+            .ok_or_else(|| Error::NotFound("message is not in the store".into()))?;
+        if !matches!(m.state, MessageState::Failed { .. }) {
+            return Err(Error::InvalidInput(
+                "only a failed message can be retried".into(),
+            ));
+        }
+        // The kept payload when the send failed in the queue; else the message itself.client.
+        let payload = payload_of(&m);
+        let again = {
+            let mut v = local.views();
+            local.store.requeue(message_id, &payload, &m.dialog_id)?;
+            v.timeline(&m.dialog_id);
+            // Read before the worker is woken: it may send it (and move it on) at once.
+            local.store.message(message_id)?
+        };
+        local.wake.notify_one();
+        again.ok_or_else(|| Error::NotFound("message is not in the store".into()))
+    }
+
+    /// Drops a queued or failed message (it was never acknowledged by the server).
+    /// Errors: `NotFound`, `InvalidInput` (already sent: delete it instead).
+    pub fn cancel_message(&self, message_id: &str) -> Result<()> {
+        let local = self.client.local()?;
+        let m = local
+            .store
+            .message(message_id)?
+            .ok_or_else(|| Error::NotFound("message is not in the store".into()))?;
+        let pending = local.store.outbox_item(message_id)?;
+        match (&m.state, pending) {
+            (MessageState::Failed { .. }, _) => {}
+            (MessageState::Queued, Some(item)) if !item.in_flight => {}
+            (MessageState::Queued, _) => {
+                return Err(Error::InvalidInput(
+                    "the message is being sent; delete it once sent".into(),
+                ))
+            }
+            _ => {
+                return Err(Error::InvalidInput(
+                    "the message was sent; delete it instead".into(),
+                ))
+            }
+        }
+        {
+            let mut v = local.views();
+            local.store.cancel(message_id)?;
+            v.removed(&m.dialog_id);
+            v.dialog_changed(local.store.relink_last(&m.dialog_id, message_id)?);
+        }
+        local.settle(message_id, Err(Error::Cancelled));
+        Ok(())
+    }
+
+    /// Edits one of this user's messages. Queued (not yet sent) or failed: the queued
+    /// message itself changes, and is sent once with the new body. Sent: the local copy
+    /// changes now and the edit is queued (sent over chat in order, also after a restart).
+    pub fn edit_local_message(&self, message_id: &str, body: &str) -> Result<LocalMessage> {
+        crate::xmpp::check_body(body)?;
+        let local = self.client.local()?;
+        let m = self.client.own_message(&local, message_id)?;
+        if let Some(item) = local.store.outbox_item(message_id)? {
+            if !item.in_flight {
+                let mut p = item.payload;
+                p.body = body.to_owned();
+                let mut v = local.views();
+                local.store.update_queued(message_id, &p)?;
+                return self.client.changed_message(&local, &mut v, message_id);
+            }
+        }
+        if let MessageState::Failed { .. } = m.state {
+            // Failed after the server acknowledged it: the retry sends the stored body.
+            let mut v = local.views();
+            local.store.edit(message_id, body)?;
+            return self.client.changed_message(&local, &mut v, message_id);
+        }
+        let last = local
+            .store
+            .dialog(&m.dialog_id)?
+            .and_then(|d| d.last_message_id)
+            .is_some_and(|l| l == m.id);
+        let payload = Payload {
+            recipient_id: m.recipient_id,
+            body: body.to_owned(),
+            last,
+            ..Default::default()
+        };
+        let mut v = local.views();
+        local
+            .store
+            .enqueue_change(&new_id(), &m, OutboxKind::Edit, &payload)?;
+        local.wake.notify_one();
+        self.client.changed_message(&local, &mut v, message_id)
+    }
+
+    /// Deletes one of this user's messages. Queued or failed: it is dropped and never sent.
+    /// Sent: the local copy goes now and the deletion is queued (sent over chat, for
+    /// everyone, in order, also after a restart).
+    pub fn delete_local_message(&self, message_id: &str) -> Result<()> {
+        let local = self.client.local()?;
+        let m = self.client.own_message(&local, message_id)?;
+        let pending = local.store.outbox_item(message_id)?;
+        let unsent = matches!(m.state, MessageState::Failed { .. })
+            || pending.as_ref().is_some_and(|i| !i.in_flight);
+        if unsent {
+            return self.client.send_queue().cancel_message(message_id);
+        }
+        let payload = Payload {
+            recipient_id: m.recipient_id,
+            ..Default::default()
+        };
+        {
+            let mut v = local.views();
+            local
+                .store
+                .enqueue_change(&new_id(), &m, OutboxKind::Delete, &payload)?;
+            v.removed(&m.dialog_id);
+            v.dialog_changed(local.store.relink_last(&m.dialog_id, message_id)?);
+        }
+        local.wake.notify_one();
+        Ok(())
+    }
+
+    /// Messages of this user not yet acknowledged by the server, in send order: queued
+    /// ones, then failed ones (which wait for `retry_message` or `cancel_message`).
+    pub fn pending_messages(&self) -> Result<Vec<LocalMessage>> {
+        let local = self.client.local()?;
+        let mut out = Vec::new();
+        for item in local.store.outbox()? {
+            if item.kind == OutboxKind::Message {
+                if let Some(m) = local.store.message(&item.message_id)? {
+                    out.push(m);
+                }
+            }
+        }
+        out.extend(local.store.failed_outgoing()?);
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
@@ -1584,7 +1623,7 @@ mod tests {
                     markable: false,
                     silent: false,
                 };
-                let m = c.enqueue_message(m, Vec::new()).unwrap();
+                let m = c.send_queue().enqueue_message(m, Vec::new()).unwrap();
                 lock(ids).push(m.id);
                 return;
             }
@@ -1595,7 +1634,7 @@ mod tests {
                     updated_at: Some(format!("2024-01-01T00:00:{:02}Z", rng.gen_range(0..60))),
                     ..Dialog::default()
                 };
-                c.local_dialogs_changed(&[renamed]);
+                c.dialogs_changed(&[renamed]);
                 return;
             }
             5 => match pick(&mut rng) {
@@ -1676,7 +1715,7 @@ mod tests {
                 ..Dialog::default()
             })
             .collect();
-        c.local_dialogs_changed(&seed);
+        c.dialogs_changed(&seed);
         let (mut views, mut diffs, mut dialog_diffs) = (0, 0, 0);
         for _round in 0..50 {
             let ids = Arc::new(Mutex::new(Vec::new()));
@@ -1705,10 +1744,10 @@ mod tests {
                         let n = rand::random::<u32>() % 14 + 1;
                         opened.push(if rand::random::<bool>() {
                             let d = dialogs[rand::random::<usize>() % dialogs.len()].clone();
-                            let (snap, rx) = c.watch_timeline(&d, n).unwrap();
+                            let (snap, rx) = c.timeline().watch_timeline(&d, n).unwrap();
                             Opened::Timeline(d, snap, rx)
                         } else {
-                            let (snap, rx) = c.watch_dialogs(n % 4 + 1).unwrap();
+                            let (snap, rx) = c.timeline().watch_dialogs(n % 4 + 1).unwrap();
                             Opened::Dialogs(snap, rx)
                         });
                     }
@@ -1728,14 +1767,18 @@ mod tests {
                             diffs += n;
                             assert_eq!(seen, l.store.timeline_from(&d, bound).unwrap());
                             if !seen.is_empty() {
-                                let (fresh, _rx) = c.watch_timeline(&d, seen.len() as u32).unwrap();
+                                let (fresh, _rx) =
+                                    c.timeline().watch_timeline(&d, seen.len() as u32).unwrap();
                                 assert_eq!(seen, fresh);
                             }
                         }
                         Opened::Dialogs(snap, mut rx) => {
                             let (seen, n) = rebuild(snap, &mut rx);
                             dialog_diffs += n;
-                            let fresh = c.dialogs_page(seen.len().max(1) as u32, None).unwrap();
+                            let fresh = c
+                                .timeline()
+                                .dialogs_page(seen.len().max(1) as u32, None)
+                                .unwrap();
                             assert_eq!(seen, fresh[..seen.len()]);
                         }
                     }

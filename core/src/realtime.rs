@@ -3,7 +3,7 @@
 //! The client is the session's [`ChatHost`]: it hands it the current user and token, renews a
 //! token the chat login rejected and opens the store when a session starts. Chat events are
 //! live only: what was missed during a gap reaches the app through the store (its sync runs
-//! on every (re)connection, see [`Client::sync_local`]).
+//! on every (re)connection, see [`Timeline::sync_local`]).
 
 use std::sync::Arc;
 
@@ -14,13 +14,32 @@ use crate::xmpp::{
     OutgoingMessage, PrivacyList, PrivacyListNames,
 };
 
-impl Client {
+/// The real-time chat session (`client.chat()`): connection, markers, typing, edits and
+/// deletions over chat, rooms, presence and privacy lists. A feature object over the XMPP
+/// session handle; cheap to clone. Chat messages go out through the send queue
+/// (`client.send_queue()`).
+#[derive(Clone)]
+pub struct ChatSession {
+    shared: Arc<ChatShared>,
+}
+
+impl std::fmt::Debug for ChatSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatSession").finish_non_exhaustive()
+    }
+}
+
+impl ChatSession {
+    pub(crate) fn new(shared: Arc<ChatShared>) -> Self {
+        Self { shared }
+    }
+
     // ---- connection and messages
 
     /// Connects to chat and resolves once online (bound, stream management and carbons
     /// enabled, presence sent). Afterwards the connection is kept alive and re-established
-    /// by the reconnection policy until [`Client::disconnect_chat`] or
-    /// [`Client::destroy_chat`].
+    /// by the reconnection policy until [`ChatSession::disconnect_chat`] or
+    /// [`ChatSession::destroy_chat`].
     ///
     /// Errors: `InvalidCredentials` (SASL rejected; no retry), `Network` (TCP, TLS, or a
     /// server without STARTTLS: plain text is refused unless
@@ -31,73 +50,73 @@ impl Client {
     /// abandons the attempt. The half-made connection is closed, nothing reconnects, the
     /// state becomes `Disconnected`, and `connect_chat` can be called again at once.
     pub async fn connect_chat(&self, auth: ChatAuth) -> Result<()> {
-        self.chat.connect_chat(auth).await
+        self.shared.connect_chat(auth).await
     }
 
     /// Closes the chat connection gracefully and stops reconnecting. Joined rooms and the
-    /// credentials are kept: [`Client::reconnect_now`] connects again. Idempotent.
+    /// credentials are kept: [`ChatSession::reconnect_now`] connects again. Idempotent.
     pub async fn disconnect_chat(&self) {
-        self.chat.disconnect_chat().await
+        self.shared.disconnect_chat().await
     }
 
     /// Closes the chat connection, stops reconnecting and forgets the credentials and joined
     /// rooms; the state returns to `Idle`. Idempotent.
     pub async fn destroy_chat(&self) {
-        self.chat.destroy_chat().await
+        self.shared.destroy_chat().await
     }
 
     /// Reconnects at once: skips the backoff delay, retries after an auth failure or after
     /// giving up, drops and resumes a live connection (e.g. after a network change), or
     /// starts a new session after `disconnect_chat` or a failed `connect_chat`.
     pub async fn reconnect_now(&self) {
-        self.chat.reconnect_now().await
+        self.shared.reconnect_now().await
     }
 
     /// Tells the engine whether the device has a network. `false`: stop trying and report
     /// `Disconnected { reason: "network unavailable" }` (a live connection is dropped and
     /// resumed later); `true`: reconnect immediately.
     pub async fn set_network_available(&self, available: bool) {
-        self.chat.set_network_available(available).await
+        self.shared.set_network_available(available).await
     }
 
     /// The current connection state and every later change, in order.
     pub fn subscribe_connection(&self) -> (ConnectionState, ConnectionStates) {
-        self.chat.subscribe_connection()
+        self.shared.subscribe_connection()
     }
 
     /// The full JID (`{userId}-{appId}@{domain}/{resource}`) of the current chat session.
     pub fn chat_jid(&self) -> Option<String> {
-        self.chat.chat_jid()
+        self.shared.chat_jid()
     }
 
     /// The current connection state.
     pub fn connection_state(&self) -> ConnectionState {
-        self.chat.connection_state()
+        self.shared.connection_state()
     }
 
     /// Every chat event from now on, in arrival order, without loss (unbounded: drain it).
     pub fn subscribe_chat(&self) -> ChatEvents {
-        self.chat.subscribe_chat()
+        self.shared.subscribe_chat()
     }
 
     /// Checks a message the way `send_message` does, without sending it.
     pub(crate) fn check_outgoing(&self, m: &OutgoingMessage) -> Result<()> {
-        self.chat.check_outgoing(m)
+        self.shared.check_outgoing(m)
     }
 
     /// Sends a checked message under a given id (the send queue keeps its ids).
     pub(crate) fn send_message_as(&self, id: &str, m: OutgoingMessage) -> Result<()> {
-        self.chat.send_message_as(id, m)
+        self.shared.send_message_as(id, m)
     }
 
     /// Sends a delivered marker for `message_id` to its sender.
     pub fn send_delivered(&self, dialog_id: &str, message_id: &str, sender_id: u64) -> Result<()> {
-        self.chat.send_delivered(dialog_id, message_id, sender_id)
+        self.shared.send_delivered(dialog_id, message_id, sender_id)
     }
 
     /// Sends a read marker for `message_id` to its sender.
     pub fn send_read(&self, dialog_id: &str, message_id: &str, sender_id: u64) -> Result<()> {
-        self.chat.send_read(dialog_id, message_id, sender_id)
+        self.shared.send_read(dialog_id, message_id, sender_id)
     }
 
     /// Sends `composing` (or `paused`). After `composing`, `paused` follows by itself once
@@ -108,7 +127,7 @@ impl Client {
         recipient_id: Option<u64>,
         composing: bool,
     ) -> Result<()> {
-        self.chat.send_typing(dialog_id, recipient_id, composing)
+        self.shared.send_typing(dialog_id, recipient_id, composing)
     }
 
     /// Sends a correction of `message_id` (`last` = it is the dialog's newest message) and
@@ -121,7 +140,7 @@ impl Client {
         body: &str,
         last: bool,
     ) -> Result<String> {
-        self.chat
+        self.shared
             .send_edit(dialog_id, recipient_id, message_id, body, last)
     }
 
@@ -135,7 +154,7 @@ impl Client {
         body: &str,
         last: bool,
     ) -> Result<()> {
-        self.chat
+        self.shared
             .send_edit_as(id, dialog_id, recipient_id, message_id, body, last)
     }
 
@@ -146,7 +165,7 @@ impl Client {
         recipient_id: Option<u64>,
         message_id: &str,
     ) -> Result<String> {
-        self.chat.send_delete(dialog_id, recipient_id, message_id)
+        self.shared.send_delete(dialog_id, recipient_id, message_id)
     }
 
     /// `send_delete` under a given stanza id.
@@ -157,7 +176,7 @@ impl Client {
         recipient_id: Option<u64>,
         message_id: &str,
     ) -> Result<()> {
-        self.chat
+        self.shared
             .send_delete_as(id, dialog_id, recipient_id, message_id)
     }
 
@@ -168,18 +187,18 @@ impl Client {
         body: &str,
         custom: std::collections::BTreeMap<String, String>,
     ) -> Result<String> {
-        self.chat.send_chat_system_message(user_id, body, custom)
+        self.shared.send_chat_system_message(user_id, body, custom)
     }
 
     /// Joins a group dialog's room (optional on ConnectyCube, needed on standard servers)
     /// and waits for the server's confirmation. Joined rooms are re-joined after a reconnect.
     pub async fn join_room(&self, dialog_id: &str) -> Result<()> {
-        self.chat.join_room(dialog_id).await
+        self.shared.join_room(dialog_id).await
     }
 
     /// Leaves a group dialog's room.
     pub fn leave_room(&self, dialog_id: &str) -> Result<()> {
-        self.chat.leave_room(dialog_id)
+        self.shared.leave_room(dialog_id)
     }
 
     // ---- presence (last activity, active/inactive, room occupants)
@@ -188,7 +207,7 @@ impl Client {
     /// online. Errors: `NotFound` (never seen), `Forbidden`/`Server` (the server refuses,
     /// e.g. a standard server without a presence subscription), `Network` (no answer).
     pub async fn last_activity(&self, user_id: u64) -> Result<u64> {
-        self.chat.last_activity(user_id).await
+        self.shared.last_activity(user_id).await
     }
 
     /// Subscribes to a user's activity: `ChatEvent::LastActivity` arrives when they come
@@ -196,63 +215,63 @@ impl Client {
     /// reconnect, also when this call fails for lack of a connection; a server refusal
     /// (`Server`, `Forbidden`, `NotFound`) forgets it.
     pub async fn subscribe_last_activity(&self, user_id: u64) -> Result<()> {
-        self.chat.subscribe_last_activity(user_id).await
+        self.shared.subscribe_last_activity(user_id).await
     }
 
-    /// Ends a [`Client::subscribe_last_activity`] subscription (forgotten even if the call
+    /// Ends a [`ChatSession::subscribe_last_activity`] subscription (forgotten even if the call
     /// fails).
     pub async fn unsubscribe_last_activity(&self, user_id: u64) -> Result<()> {
-        self.chat.unsubscribe_last_activity(user_id).await
+        self.shared.unsubscribe_last_activity(user_id).await
     }
 
     /// The users whose activity this client is subscribed to.
     pub fn last_activity_subscriptions(&self) -> Vec<u64> {
-        self.chat.last_activity_subscriptions()
+        self.shared.last_activity_subscriptions()
     }
 
     /// Marks this client active (app in the foreground): the server stops treating it as
     /// away for push notifications. Remembered and re-applied after every reconnect; sent
     /// at once when connected (no answer is awaited).
     pub fn mark_active(&self) -> Result<()> {
-        self.chat.mark_active()
+        self.shared.mark_active()
     }
 
     /// Marks this client inactive (app in the background): the server sends pushes while
     /// it stays online. Remembered and re-applied after every reconnect.
     pub fn mark_inactive(&self) -> Result<()> {
-        self.chat.mark_inactive()
+        self.shared.mark_inactive()
     }
 
     /// The users online in a group dialog's room (disco#items on the room). Standard
-    /// servers may require this user to be an occupant (see [`Client::join_room`]).
+    /// servers may require this user to be an occupant (see [`ChatSession::join_room`]).
     pub async fn room_occupants(&self, dialog_id: &str) -> Result<Vec<u64>> {
-        self.chat.room_occupants(dialog_id).await
+        self.shared.room_occupants(dialog_id).await
     }
 
     // ---- privacy lists
 
     /// Creates or replaces the privacy list `list.name` (at least one item). The list takes
-    /// effect once it is the default ([`Client::set_default_privacy_list`]); ConnectyCube
+    /// effect once it is the default ([`ChatSession::set_default_privacy_list`]); ConnectyCube
     /// refuses edits to the default list while it is in use, so edit it through
-    /// [`Client::update_privacy_list`].
+    /// [`ChatSession::update_privacy_list`].
     pub async fn create_privacy_list(&self, list: &PrivacyList) -> Result<()> {
-        self.chat.create_privacy_list(list).await
+        self.shared.create_privacy_list(list).await
     }
 
     /// The names of this user's privacy lists (active, default, all).
     pub async fn privacy_list_names(&self) -> Result<PrivacyListNames> {
-        self.chat.privacy_list_names().await
+        self.shared.privacy_list_names().await
     }
 
     /// The privacy list `name`: its users with their action and direction. Errors:
     /// `NotFound` if there is no such list.
     pub async fn privacy_list(&self, name: &str) -> Result<PrivacyList> {
-        self.chat.privacy_list(name).await
+        self.shared.privacy_list(name).await
     }
 
     /// Makes `name` the default (enforced) list; `None` declines the default list.
     pub async fn set_default_privacy_list(&self, name: Option<&str>) -> Result<()> {
-        self.chat.set_default_privacy_list(name).await
+        self.shared.set_default_privacy_list(name).await
     }
 
     /// Replaces the list `list.name` with `list`, also when it is the default list in use:
@@ -261,13 +280,13 @@ impl Client {
     /// the replace error returned; if restoring fails too, `Server { status: 409, .. }`
     /// says that the list is no longer the default.
     pub async fn update_privacy_list(&self, list: &PrivacyList) -> Result<()> {
-        self.chat.update_privacy_list(list).await
+        self.shared.update_privacy_list(list).await
     }
 
     /// Deletes the privacy list `name`. The server refuses (`Server { status: 409, .. }`,
     /// conflict) to delete a list in use; decline it as default first.
     pub async fn delete_privacy_list(&self, name: &str) -> Result<()> {
-        self.chat.delete_privacy_list(name).await
+        self.shared.delete_privacy_list(name).await
     }
 }
 
@@ -281,7 +300,7 @@ impl ChatHost for Client {
     }
 
     fn renewed_token<'a>(&'a self, stale: &'a str) -> HostFuture<'a> {
-        Box::pin(self.token_after_chat_rejection(stale))
+        Box::pin(self.api.token_after_chat_rejection(stale))
     }
 
     fn chat_starting(&self, user_id: u64) {
@@ -314,32 +333,39 @@ mod tests {
         ];
         for m in bad {
             assert!(
-                matches!(c.send_message(m.clone()), Err(Error::InvalidInput(_))),
+                matches!(
+                    c.send_queue().send_message(m.clone()),
+                    Err(Error::InvalidInput(_))
+                ),
                 "{m:?}"
             );
         }
         let mut m = OutgoingMessage::new("d1", Some(5), "x");
         m.custom.insert("save_to_history".into(), "1".into());
-        assert!(matches!(c.send_message(m), Err(Error::InvalidInput(_))));
         assert!(matches!(
-            c.send_message(OutgoingMessage::new("d1", Some(5), "x")),
+            c.send_queue().send_message(m),
+            Err(Error::InvalidInput(_))
+        ));
+        assert!(matches!(
+            c.send_queue()
+                .send_message(OutgoingMessage::new("d1", Some(5), "x")),
             Err(Error::ChatNotConnected)
         ));
         assert_eq!(
-            c.send_typing("d1", None, true),
+            c.chat().send_typing("d1", None, true),
             Err(Error::ChatNotConnected)
         );
-        assert_eq!(c.join_room("d1").await, Err(Error::ChatNotConnected));
-        assert_eq!(c.connection_state(), ConnectionState::Idle);
+        assert_eq!(c.chat().join_room("d1").await, Err(Error::ChatNotConnected));
+        assert_eq!(c.chat().connection_state(), ConnectionState::Idle);
         // Without a REST session there is no user id to log in with.
         assert_eq!(
-            c.connect_chat(ChatAuth::SessionToken).await,
+            c.chat().connect_chat(ChatAuth::SessionToken).await,
             Err(Error::NotLoggedIn)
         );
         // Idempotent without a session.
-        c.disconnect_chat().await;
-        c.destroy_chat().await;
-        assert_eq!(c.connection_state(), ConnectionState::Idle);
+        c.chat().disconnect_chat().await;
+        c.chat().destroy_chat().await;
+        assert_eq!(c.chat().connection_state(), ConnectionState::Idle);
     }
 
     #[test]
@@ -349,12 +375,12 @@ mod tests {
         send_sync::<Client>();
         send_sync::<ChatEvent>();
         let c = Client::new(crate::Config::new(7, "k", "https://api.example.com")).unwrap();
-        send(&c.connect_chat(ChatAuth::SessionToken));
-        send(&c.join_room("d"));
-        send(&c.disconnect_chat());
-        send(&c.destroy_chat());
-        send(&c.reconnect_now());
-        send(&c.set_network_available(true));
+        send(&c.chat().connect_chat(ChatAuth::SessionToken));
+        send(&c.chat().join_room("d"));
+        send(&c.chat().disconnect_chat());
+        send(&c.chat().destroy_chat());
+        send(&c.chat().reconnect_now());
+        send(&c.chat().set_network_available(true));
     }
 
     /// Issue 11: the XMPP session imports nothing above it (it gets what it needs through

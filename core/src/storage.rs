@@ -1,7 +1,7 @@
 //! Cloud storage (protocol reference §5): attachments as blobs.
 //!
-//! [`Client::upload`] creates a blob, streams the file as a multipart form to the upload URL
-//! the server returns, and marks the blob complete; [`Client::download`] streams a blob into a
+//! [`Files::upload`] creates a blob, streams the file as a multipart form to the upload URL
+//! the server returns, and marks the blob complete; [`Files::download`] streams a blob into a
 //! file. Both report [`TransferProgress`] and stop on a [`CancelToken`] (or when their future
 //! is dropped). A failed or cancelled upload deletes the half-made blob; a failed or cancelled
 //! download leaves no file behind. Neither is bounded by the REST request timeout: a transfer
@@ -21,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 use url::Url;
 
-use crate::client::Client;
+use crate::api::Api;
 use crate::error::{Error, Result};
 
 /// The largest file the service stores (100 MB).
@@ -254,7 +254,19 @@ fn mark(last_progress: &AtomicU64, started: Instant) {
     last_progress.store(ms, Ordering::Relaxed);
 }
 
-impl Client {
+/// Cloud files (`client.files()`): upload, download and manage blobs. A feature object over
+/// the REST session ([`Api`]); cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Files {
+    api: Arc<Api>,
+}
+
+impl Files {
+    /// The file endpoints over `api`.
+    pub fn new(api: Arc<Api>) -> Self {
+        Self { api }
+    }
+
     /// Uploads a file or bytes and returns the complete blob (with its `size`). Put its `uid`
     /// (and `id`, `name`, `size`, `content_type`) into a message attachment.
     ///
@@ -356,13 +368,13 @@ impl Client {
         cancel: Option<&CancelToken>,
     ) -> Result<(Blob, UnfinishedBlob)> {
         let (tx, rx) = tokio::sync::oneshot::channel::<Result<(Blob, UnfinishedBlob)>>();
-        let me = self.me.upgrade().ok_or(Error::Cancelled)?;
+        let api = self.api.clone();
         let create = async move {
-            let r = me
+            let r = api
                 .call::<BlobEnvelope>(Method::POST, "blobs", &[], Some(&body))
                 .await
                 .map(|e| {
-                    let guard = UnfinishedBlob::armed(&me, e.blob.id);
+                    let guard = UnfinishedBlob::armed(&api, e.blob.id);
                     (e.blob, guard)
                 });
             // Nobody waits any more (cancelled or abandoned): dropping the answer here, or
@@ -450,7 +462,8 @@ impl Client {
         .await?;
 
         let mut req = self
-            .rest
+            .api
+            .rest()
             .http()
             .post(target.clone())
             .timeout(TRANSFER_CEILING)
@@ -462,7 +475,7 @@ impl Client {
             .body(body);
         // Like the JS SDK: the service's own headers never go to S3.
         if !target.as_str().contains("s3.amazonaws.com") {
-            if let Some(token) = self.session_token() {
+            if let Some(token) = self.api.session_token() {
                 req = req.header("CB-Token", token);
             }
             req = req.header("CB-SDK", crate::rest::SDK_HEADER);
@@ -483,7 +496,7 @@ impl Client {
             cancel,
             &last_progress,
             started,
-            self.cfg.timeouts.request,
+            self.api.config().timeouts.request,
         )
         .await?;
         tracing::debug!(
@@ -495,13 +508,14 @@ impl Client {
         if cancel.is_some_and(CancelToken::is_cancelled) {
             return Err(Error::Cancelled);
         }
-        self.call_empty(
-            Method::PUT,
-            &format!("blobs/{}/complete", blob.id),
-            &[],
-            Some(&json!({"size": size})),
-        )
-        .await
+        self.api
+            .call_empty(
+                Method::PUT,
+                &format!("blobs/{}/complete", blob.id),
+                &[],
+                Some(&json!({"size": size})),
+            )
+            .await
     }
 
     /// Downloads the blob `uid` into `dest` (replacing it) and returns the number of bytes.
@@ -554,14 +568,14 @@ impl Client {
         progress: Option<ProgressFn>,
         cancel: Option<&CancelToken>,
     ) -> Result<u64> {
-        let url = self.rest.url(&["blobs", uid], false)?;
+        let url = self.api.rest().url(&["blobs", uid], false)?;
         let started = Instant::now();
         let last_progress = AtomicU64::new(0);
         let work = async {
-            let token = self.session_token();
+            let token = self.api.session_token();
             let mut resp = self.get_blob_bytes(&url, token.as_deref()).await;
             if let (Err(Error::SessionExpired(_)), Some(stale)) = (&resp, &token) {
-                let fresh = self.renew_session(stale).await?;
+                let fresh = self.api.renew_session(stale).await?;
                 resp = self.get_blob_bytes(&url, Some(&fresh)).await;
             }
             if token.is_none() && matches!(resp, Err(Error::SessionExpired(_))) {
@@ -614,7 +628,7 @@ impl Client {
             cancel,
             &last_progress,
             started,
-            self.cfg.timeouts.request,
+            self.api.config().timeouts.request,
         )
         .await?;
         tracing::debug!(
@@ -627,7 +641,8 @@ impl Client {
 
     async fn get_blob_bytes(&self, url: &Url, token: Option<&str>) -> Result<reqwest::Response> {
         let mut req = self
-            .rest
+            .api
+            .rest()
             .http()
             .get(url.clone())
             .timeout(TRANSFER_CEILING)
@@ -650,9 +665,9 @@ impl Client {
     /// session). The private URL carries a secret: hand it only to a trusted image loader.
     pub fn blob_url(&self, uid: &str, private: bool) -> Result<String> {
         check_uid(uid)?;
-        let mut url = self.rest.url(&["blobs", uid], false)?;
+        let mut url = self.api.rest().url(&["blobs", uid], false)?;
         if private {
-            let token = self.session_token().ok_or(Error::NotLoggedIn)?;
+            let token = self.api.session_token().ok_or(Error::NotLoggedIn)?;
             url.query_pairs_mut().append_pair("token", &token);
         }
         Ok(url.into())
@@ -662,6 +677,7 @@ impl Client {
     pub async fn blob(&self, id: u64) -> Result<Blob> {
         check_id(id)?;
         let e: BlobEnvelope = self
+            .api
             .call(Method::GET, &format!("blobs/{id}"), &[], None)
             .await?;
         Ok(e.blob)
@@ -671,6 +687,7 @@ impl Client {
     pub async fn blob_by_uid(&self, uid: &str) -> Result<Blob> {
         check_uid(uid)?;
         let e: BlobEnvelope = self
+            .api
             .call(Method::GET, &format!("blobs/{uid}"), &[], None)
             .await?;
         Ok(e.blob)
@@ -680,6 +697,7 @@ impl Client {
     pub async fn blob_download_url(&self, uid: &str) -> Result<String> {
         check_uid(uid)?;
         let e: BlobEnvelope = self
+            .api
             .call(
                 Method::GET,
                 &format!("blobs/{uid}/object"),
@@ -702,6 +720,7 @@ impl Client {
             )));
         }
         let e: BlobEnvelope = self
+            .api
             .call(
                 Method::PUT,
                 &format!("blobs/{id}"),
@@ -715,7 +734,8 @@ impl Client {
     /// Deletes a blob and its bytes (owner only).
     pub async fn delete_blob(&self, id: u64) -> Result<()> {
         check_id(id)?;
-        self.call_empty(Method::DELETE, &format!("blobs/{id}"), &[], None)
+        self.api
+            .call_empty(Method::DELETE, &format!("blobs/{id}"), &[], None)
             .await
     }
 
@@ -727,6 +747,7 @@ impl Client {
             ));
         }
         let raw: RawBlobPage = self
+            .api
             .call(
                 Method::GET,
                 "blobs",
@@ -761,15 +782,15 @@ impl Drop for PartialFile {
 /// its future was dropped mid-way), unless disarmed (`id = None`): the deletion runs as a
 /// task on the runtime that created the blob.
 struct UnfinishedBlob {
-    client: std::sync::Weak<Client>,
+    api: std::sync::Weak<Api>,
     id: Option<u64>,
     rt: Option<tokio::runtime::Handle>,
 }
 
 impl UnfinishedBlob {
-    fn armed(client: &Arc<Client>, id: u64) -> Self {
+    fn armed(api: &Arc<Api>, id: u64) -> Self {
         Self {
-            client: Arc::downgrade(client),
+            api: Arc::downgrade(api),
             id: Some(id),
             rt: tokio::runtime::Handle::try_current().ok(),
         }
@@ -778,7 +799,7 @@ impl UnfinishedBlob {
 
 impl Drop for UnfinishedBlob {
     fn drop(&mut self) {
-        let (Some(id), Some(client)) = (self.id.take(), self.client.upgrade()) else {
+        let (Some(id), Some(api)) = (self.id.take(), self.api.upgrade()) else {
             return;
         };
         let Some(rt) = self
@@ -789,7 +810,7 @@ impl Drop for UnfinishedBlob {
             return;
         };
         rt.spawn(async move {
-            if let Err(e) = client.delete_blob(id).await {
+            if let Err(e) = Files::new(api).delete_blob(id).await {
                 tracing::debug!(blob = id, error = %e, "could not delete an abandoned blob");
             }
         });
@@ -927,7 +948,7 @@ mod tests {
 
     mod mocked {
         use super::*;
-        use crate::Config;
+        use crate::{Client, Config};
         use serde_json::Value;
         use tokio::io::AsyncReadExt;
         use wiremock::matchers::{method, path};
@@ -957,7 +978,7 @@ mod tests {
             let mut cfg = Config::new(7, "key-7", server.uri());
             cfg.timeouts.request = Duration::from_millis(800);
             let c = Client::new(cfg).unwrap();
-            c.use_token("t").await.unwrap();
+            c.auth().use_token("t").await.unwrap();
             c
         }
 
@@ -992,7 +1013,7 @@ mod tests {
             .await;
             let r = tokio::time::timeout(
                 Duration::from_secs(20),
-                c.upload(bytes(1 << 20), None, None),
+                c.files().upload(bytes(1 << 20), None, None),
             )
             .await
             .unwrap();
@@ -1051,9 +1072,10 @@ mod tests {
                     .mount(&server)
                     .await;
                 let c = Client::new(Config::new(7, "key-7", server.uri())).unwrap();
-                c.use_token("t").await.unwrap();
+                c.auth().use_token("t").await.unwrap();
                 let token = CancelToken::new();
-                let upload = c.upload(bytes(3), None, Some(&token));
+                let files = c.files();
+                let upload = files.upload(bytes(3), None, Some(&token));
                 // Give up once the creation request has reached the server.
                 let asked = async {
                     for _ in 0..500 {
@@ -1090,7 +1112,7 @@ mod tests {
         async fn malformed_upload_url_is_a_protocol_error() {
             let server = MockServer::start().await;
             let c = logged_in(&server, "ftp://x/y").await;
-            let r = c.upload(bytes(3), None, None).await;
+            let r = c.files().upload(bytes(3), None, None).await;
             assert!(matches!(r, Err(Error::Protocol(_))), "{r:?}");
         }
     }

@@ -1,6 +1,6 @@
 //! The local store: one SQLite database per logged-in user (a file in WAL mode, or memory),
-//! holding dialogs, messages with their statuses and reactions, unread counts, sync cursors
-//! and the outbox of the send queue.
+//! holding dialogs, messages with their statuses and reactions, unread counts, sync cursors,
+//! the outbox of the send queue and the users the app has seen.
 //!
 //! Main types: [`Store`] (open, migrate, read and write), [`LocalMessage`] and
 //! [`MessageState`] (a message as the app shows it), [`OutboxItem`] (one pending send).
@@ -22,6 +22,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use cubechat_wire::auth::User;
 use cubechat_wire::chat::{Attachment, Dialog, ReactionsSummary};
 
 /// Each step brings the schema from version `i` to `i + 1`.
@@ -70,6 +71,13 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE messages ADD COLUMN reactions TEXT NOT NULL DEFAULT '{}';
      ALTER TABLE dialogs ADD COLUMN history_complete INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE outbox ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;",
+    // v3: the users the app has seen (lookups, occupants, contacts), for names and avatars
+    // offline.
+    "CREATE TABLE users (
+        id INTEGER PRIMARY KEY NOT NULL,
+        json TEXT NOT NULL,
+        seen_at INTEGER NOT NULL
+     );",
 ];
 
 /// The schema version this build writes.
@@ -454,6 +462,30 @@ impl Store {
         })
     }
 
+    /// Opens an existing store file read-only, without migrating or writing anything (not
+    /// even the journal mode): for a process beside the app, such as an iOS Notification
+    /// Service Extension, that only looks things up. Errors: `Store` (missing or unreadable
+    /// file), `StoreCorrupt`, `StoreTooNew`.
+    pub fn open_read_only(path: &Path) -> Result<Self> {
+        use rusqlite::OpenFlags;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(db_err)?;
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(db_err)?;
+        known_version(&conn)?;
+        conn.busy_timeout(std::time::Duration::from_secs(2))
+            .map_err(db_err)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path: Some(path.to_path_buf()),
+        })
+    }
+
     /// The size of the database on disk (main file + WAL), 0 in memory.
     pub fn size_on_disk(&self) -> u64 {
         let Some(p) = &self.path else { return 0 };
@@ -463,6 +495,51 @@ impl Store {
             .filter_map(|f| std::fs::metadata(f).ok())
             .map(|m| m.len())
             .sum()
+    }
+
+    // ------------------------------------------------------------------ users
+
+    /// Stores users as last seen (replacing older copies) and returns those that are new
+    /// or changed, in the given order.
+    pub fn put_users(&self, users: &[User]) -> Result<Vec<User>> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        self.tx(|tx| {
+            let mut changed = Vec::new();
+            for u in users.iter().filter(|u| u.id != 0) {
+                let text = json(u);
+                let old: Option<String> = tx
+                    .query_row("SELECT json FROM users WHERE id = ?1", [u.id], |r| r.get(0))
+                    .optional()?;
+                tx.execute(
+                    "INSERT INTO users (id, json, seen_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(id) DO UPDATE SET json = excluded.json, seen_at = excluded.seen_at",
+                    params![u.id, text, now],
+                )?;
+                if old.as_deref() != Some(text.as_str()) {
+                    changed.push(u.clone());
+                }
+            }
+            Ok(changed)
+        })
+    }
+
+    /// A stored user.
+    pub fn user(&self, id: u64) -> Result<Option<User>> {
+        let text: Option<String> = self.with(|c| {
+            c.query_row("SELECT json FROM users WHERE id = ?1", [id], |r| r.get(0))
+                .optional()
+        })?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    /// The stored users among `ids`, in the order of `ids` (absent ones skipped).
+    pub fn users(&self, ids: &[u64]) -> Result<Vec<User>> {
+        ids.iter()
+            .filter_map(|id| self.user(*id).transpose())
+            .collect()
     }
 
     // ------------------------------------------------------------------ cursors

@@ -52,6 +52,12 @@ impl<T: Clone> Subscribers<T> {
     pub(crate) fn emit(&mut self, event: &T) {
         self.sinks.retain(|tx| tx.send(event.clone()).is_ok());
     }
+
+    /// How many subscribers are still open (as of the last event).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.sinks.len()
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Positional diffs of live views: what a UI list applies blindly.
 //!
-//! A live view ([`crate::Client::watch_dialogs`], [`crate::Client::watch_timeline`]) is an
+//! A live view ([`crate::Timeline::watch_dialogs`], [`crate::Timeline::watch_timeline`]) is an
 //! ordered list: its snapshot comes first, then one [`VectorDiff`] per change of the list,
 //! by position, in order. Applying them to the snapshot ([`VectorDiff::apply`]) gives what a
 //! fresh read of the same list would give at that moment: nothing twice, nothing missed.

@@ -190,7 +190,7 @@ async fn scenarios(ejd: &Ejabberd) {
     // ---- plaintext is refused: no <auth> leaves the client without TLS
     let (port, got_auth) = plaintext_server().await;
     let c = Client::new(config(ejd, port)).unwrap();
-    let r = c.connect_chat(pw(5, "pw5")).await;
+    let r = c.chat().connect_chat(pw(5, "pw5")).await;
     assert!(matches!(r, Err(Error::Network(_))), "{r:?}");
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
@@ -198,14 +198,14 @@ async fn scenarios(ejd: &Ejabberd) {
         "credentials went out in plain text"
     );
     assert!(matches!(
-        c.connection_state(),
+        c.chat().connection_state(),
         ConnectionState::Disconnected { .. }
     ));
     // ... unless explicitly allowed
     let mut cfg = config(ejd, port);
     cfg.chat.insecure_plaintext = true;
     let c = Client::new(cfg).unwrap();
-    let _ = c.connect_chat(pw(5, "pw5")).await;
+    let _ = c.chat().connect_chat(pw(5, "pw5")).await;
     assert!(
         got_auth.load(Ordering::SeqCst),
         "insecure_plaintext did not authenticate"
@@ -213,10 +213,10 @@ async fn scenarios(ejd: &Ejabberd) {
 
     // ---- auth failure: typed error, AuthFailed, no reconnection loop
     let bad = Client::new(config(ejd, ejd.c2s)).unwrap();
-    let (_, mut bad_states) = bad.subscribe_connection();
-    let r = bad.connect_chat(pw(5, "wrong")).await;
+    let (_, mut bad_states) = bad.chat().subscribe_connection();
+    let r = bad.chat().connect_chat(pw(5, "wrong")).await;
     assert!(matches!(r, Err(Error::InvalidCredentials(_))), "{r:?}");
-    assert_eq!(bad.connection_state(), ConnectionState::AuthFailed);
+    assert_eq!(bad.chat().connection_state(), ConnectionState::AuthFailed);
     tokio::time::sleep(Duration::from_millis(800)).await;
     let later: Vec<_> = std::iter::from_fn(|| bad_states.try_recv().ok()).collect();
     assert!(
@@ -225,22 +225,22 @@ async fn scenarios(ejd: &Ejabberd) {
             .any(|s| matches!(s, ConnectionState::Reconnecting { .. })),
         "{later:?}"
     );
-    assert_eq!(bad.connection_state(), ConnectionState::AuthFailed);
+    assert_eq!(bad.chat().connection_state(), ConnectionState::AuthFailed);
 
     // ---- direct TLS
     let mut cfg = config(ejd, ejd.c2s);
     cfg.chat.direct_tls = true;
     let c8 = Client::new(cfg).unwrap();
-    c8.connect_chat(pw(8, "pw8")).await.unwrap();
-    assert_eq!(c8.connection_state(), ConnectionState::Connected);
-    c8.destroy_chat().await;
+    c8.chat().connect_chat(pw(8, "pw8")).await.unwrap();
+    assert_eq!(c8.chat().connection_state(), ConnectionState::Connected);
+    c8.chat().destroy_chat().await;
 
     // ---- STARTTLS: A (5) direct, B (6) through a severable proxy
     let a = Client::new(config(ejd, ejd.c2s)).unwrap();
-    let (snap, mut a_states) = a.subscribe_connection();
+    let (snap, mut a_states) = a.chat().subscribe_connection();
     assert_eq!(snap, ConnectionState::Idle);
-    let mut a_ev = a.subscribe_chat();
-    a.connect_chat(pw(5, "pw5")).await.unwrap();
+    let mut a_ev = a.chat().subscribe_chat();
+    a.chat().connect_chat(pw(5, "pw5")).await.unwrap();
     state(&mut a_states, "Connecting", |s| {
         *s == ConnectionState::Connecting
     })
@@ -252,30 +252,30 @@ async fn scenarios(ejd: &Ejabberd) {
 
     let px = proxy(ejd.c2s).await;
     let b = Client::new(config(ejd, px.port)).unwrap();
-    let (_, mut b_states) = b.subscribe_connection();
-    let mut b_ev = b.subscribe_chat();
-    b.connect_chat(pw(6, "pw6")).await.unwrap();
+    let (_, mut b_states) = b.chat().subscribe_connection();
+    let mut b_ev = b.chat().subscribe_chat();
+    b.chat().connect_chat(pw(6, "pw6")).await.unwrap();
     assert!(matches!(
-        b.connect_chat(pw(6, "pw6")).await,
+        b.chat().connect_chat(pw(6, "pw6")).await,
         Err(Error::InvalidInput(_))
     ));
 
     // ---- validation
     let mut bad_msg = OutgoingMessage::new("dlg1", Some(6), "");
     assert!(matches!(
-        a.send_message(bad_msg.clone()),
+        a.send_queue().send_message(bad_msg.clone()),
         Err(Error::InvalidInput(_))
     ));
     bad_msg.body = "x".into();
     bad_msg.custom.insert("dialog_id".into(), "x".into());
     assert!(matches!(
-        a.send_message(bad_msg.clone()),
+        a.send_queue().send_message(bad_msg.clone()),
         Err(Error::InvalidInput(_))
     ));
     bad_msg.custom.clear();
     bad_msg.custom.insert("not a name".into(), "x".into());
     assert!(matches!(
-        a.send_message(bad_msg),
+        a.send_queue().send_message(bad_msg),
         Err(Error::InvalidInput(_))
     ));
 
@@ -293,11 +293,11 @@ async fn scenarios(ejd: &Ejabberd) {
     m.date_sent = Some(1_700_000_123);
     // A second device of user 5 gets carbon copies.
     let a2 = Client::new(config(ejd, ejd.c2s)).unwrap();
-    let mut a2_ev = a2.subscribe_chat();
-    a2.connect_chat(pw(5, "pw5")).await.unwrap();
+    let mut a2_ev = a2.chat().subscribe_chat();
+    a2.chat().connect_chat(pw(5, "pw5")).await.unwrap();
     // A chat-only login (password, no REST session): the echo goes to the in-memory store
     // `connect_chat` opened, and the call resolves at ejabberd's acknowledgement.
-    let sending = a.send_message(m.clone()).unwrap();
+    let sending = a.send_queue().send_message(m.clone()).unwrap();
     let id = sending.id().to_owned();
     assert_eq!(sending.message().state, MessageState::Queued);
     let acked = timeout(STEP, sending.into_future())
@@ -327,7 +327,7 @@ async fn scenarios(ejd: &Ejabberd) {
     assert!(got.markable && got.save_to_history);
     assert!(!got.carbon && !got.delayed && !got.group);
     next(&mut a_ev, "auto delivered", dlg(&id, 6)).await;
-    b.send_read("dlg1", &id, 5).unwrap();
+    b.chat().send_read("dlg1", &id, 5).unwrap();
     next(
         &mut a_ev,
         "read",
@@ -335,6 +335,7 @@ async fn scenarios(ejd: &Ejabberd) {
     )
     .await;
     let back = b
+        .send_queue()
         .send_message(OutgoingMessage::new("dlg1", Some(5), "pong"))
         .unwrap()
         .id()
@@ -346,7 +347,7 @@ async fn scenarios(ejd: &Ejabberd) {
     );
 
     // ---- chat states, with the automatic paused
-    a.send_typing("dlg1", Some(6), true).unwrap();
+    a.chat().send_typing("dlg1", Some(6), true).unwrap();
     next(&mut b_ev, "composing", |e| {
         *e == ChatEvent::Typing {
             dialog_id: Some("dlg1".into()),
@@ -365,7 +366,9 @@ async fn scenarios(ejd: &Ejabberd) {
     .await;
 
     // ---- corrections and deletions
-    a.send_edit("dlg1", Some(6), &id, "edited", true).unwrap();
+    a.chat()
+        .send_edit("dlg1", Some(6), &id, "edited", true)
+        .unwrap();
     next(&mut b_ev, "edit", |e| {
         *e == ChatEvent::Edited {
             message_id: id.clone(),
@@ -376,7 +379,7 @@ async fn scenarios(ejd: &Ejabberd) {
         }
     })
     .await;
-    a.send_delete("dlg1", Some(6), &id).unwrap();
+    a.chat().send_delete("dlg1", Some(6), &id).unwrap();
     next(&mut b_ev, "delete", |e| {
         *e == ChatEvent::Deleted {
             message_id: id.clone(),
@@ -389,7 +392,8 @@ async fn scenarios(ejd: &Ejabberd) {
     // ---- system message
     let mut params = BTreeMap::new();
     params.insert("photo_uid".to_owned(), "p1".to_owned());
-    a.send_chat_system_message(6, "dialog/UPDATE", params.clone())
+    a.chat()
+        .send_chat_system_message(6, "dialog/UPDATE", params.clone())
         .unwrap();
     let ChatEvent::System(sys) =
         next(&mut b_ev, "system", |e| matches!(e, ChatEvent::System(_))).await
@@ -405,10 +409,11 @@ async fn scenarios(ejd: &Ejabberd) {
     assert!(copy.carbon, "{copy:?}");
     assert_eq!((copy.sender_id, copy.recipient_id), (5, Some(6)));
     assert_eq!(copy.body, m.body);
-    a2.destroy_chat().await;
+    a2.chat().destroy_chat().await;
 
     // ---- a bounced message: groupchat to a room we are not in
     let bounced = a
+        .send_queue()
         .send_message(OutgoingMessage::new("notjoined", None, "x"))
         .unwrap()
         .id()
@@ -421,9 +426,10 @@ async fn scenarios(ejd: &Ejabberd) {
     .await;
 
     // ---- group chat via MUC (joining is needed on ejabberd)
-    a.join_room("room1").await.unwrap();
-    b.join_room("room1").await.unwrap();
+    a.chat().join_room("room1").await.unwrap();
+    b.chat().join_room("room1").await.unwrap();
     let gid = a
+        .send_queue()
         .send_message(OutgoingMessage::new("room1", None, "hi room"))
         .unwrap()
         .id()
@@ -456,6 +462,7 @@ async fn scenarios(ejd: &Ejabberd) {
     // ---- cut connection: resumption loses and duplicates nothing
     drain(&mut b_ev);
     let before = b
+        .send_queue()
         .send_message(OutgoingMessage::new("dlg1", Some(5), "before cut"))
         .unwrap()
         .id()
@@ -469,7 +476,8 @@ async fn scenarios(ejd: &Ejabberd) {
     let mut sent_to_b = Vec::new();
     for i in 0..3 {
         sent_to_b.push(
-            a.send_message(OutgoingMessage::new("dlg1", Some(6), format!("m{i}")))
+            a.send_queue()
+                .send_message(OutgoingMessage::new("dlg1", Some(6), format!("m{i}")))
                 .unwrap()
                 .id()
                 .to_owned(),
@@ -478,13 +486,15 @@ async fn scenarios(ejd: &Ejabberd) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     px.cut.send_modify(|v| *v += 1);
     let queued = b
+        .send_queue()
         .send_message(OutgoingMessage::new("dlg1", Some(5), "queued while cut"))
         .unwrap()
         .id()
         .to_owned();
     for i in 3..6 {
         sent_to_b.push(
-            a.send_message(OutgoingMessage::new("dlg1", Some(6), format!("m{i}")))
+            a.send_queue()
+                .send_message(OutgoingMessage::new("dlg1", Some(6), format!("m{i}")))
                 .unwrap()
                 .id()
                 .to_owned(),
@@ -524,7 +534,7 @@ async fn scenarios(ejd: &Ejabberd) {
 
     // ---- reconnect_now: drops and resumes a live connection
     drain(&mut b_ev);
-    b.reconnect_now().await;
+    b.chat().reconnect_now().await;
     state(&mut b_states, "Reconnecting (now)", |s| {
         matches!(s, ConnectionState::Reconnecting { .. })
     })
@@ -534,6 +544,7 @@ async fn scenarios(ejd: &Ejabberd) {
     })
     .await;
     let after = a
+        .send_queue()
         .send_message(OutgoingMessage::new("dlg1", Some(6), "after reconnect"))
         .unwrap()
         .id()
@@ -541,14 +552,14 @@ async fn scenarios(ejd: &Ejabberd) {
     message(&mut b_ev, "message after reconnect", |m| m.id == after).await;
 
     // ---- network unavailable / available
-    b.set_network_available(false).await;
+    b.chat().set_network_available(false).await;
     state(
         &mut b_states,
         "Disconnected (network)",
         |s| matches!(s, ConnectionState::Disconnected { reason } if reason.contains("network")),
     )
     .await;
-    b.set_network_available(true).await;
+    b.chat().set_network_available(true).await;
     state(&mut b_states, "Connected (network back)", |s| {
         *s == ConnectionState::Connected
     })
@@ -558,28 +569,29 @@ async fn scenarios(ejd: &Ejabberd) {
     backoff_and_giving_up(ejd).await;
 
     // ---- disconnect / destroy: idempotent
-    b.disconnect_chat().await;
-    b.disconnect_chat().await;
+    b.chat().disconnect_chat().await;
+    b.chat().disconnect_chat().await;
     assert!(matches!(
-        b.connection_state(),
+        b.chat().connection_state(),
         ConnectionState::Disconnected { .. }
     ));
     assert!(matches!(
-        b.send_message(OutgoingMessage::new("dlg1", Some(5), "x")),
+        b.send_queue()
+            .send_message(OutgoingMessage::new("dlg1", Some(5), "x")),
         Err(Error::ChatNotConnected)
     ));
-    b.reconnect_now().await; // a new session with the kept credentials
+    b.chat().reconnect_now().await; // a new session with the kept credentials
     state(&mut b_states, "Connected after disconnect", |s| {
         *s == ConnectionState::Connected
     })
     .await;
-    b.destroy_chat().await;
-    b.destroy_chat().await;
-    assert_eq!(b.connection_state(), ConnectionState::Idle);
-    a.destroy_chat().await;
-    a.disconnect_chat().await;
+    b.chat().destroy_chat().await;
+    b.chat().destroy_chat().await;
+    assert_eq!(b.chat().connection_state(), ConnectionState::Idle);
+    a.chat().destroy_chat().await;
+    a.chat().disconnect_chat().await;
     assert!(matches!(
-        a.connection_state(),
+        a.chat().connection_state(),
         ConnectionState::Disconnected { .. }
     ));
 }
@@ -641,16 +653,19 @@ async fn catch_up_and_failed_resumption(ejd: &Ejabberd, a: &Client, a_ev: &mut C
     let mut cfg = config(ejd, ejd.c2s);
     cfg.api_url = rest.uri();
     let c9 = Client::new(cfg).unwrap();
-    c9.use_token("tok9").await.unwrap();
-    let (_, mut c9_states) = c9.subscribe_connection();
-    let mut ev = c9.subscribe_chat();
-    c9.connect_chat(ChatAuth::SessionToken).await.unwrap();
+    c9.auth().use_token("tok9").await.unwrap();
+    let (_, mut c9_states) = c9.chat().subscribe_connection();
+    let mut ev = c9.chat().subscribe_chat();
+    c9.chat()
+        .connect_chat(ChatAuth::SessionToken)
+        .await
+        .unwrap();
     // The first sync (its cursor is where the next one starts) is done.
-    c9.sync_local().await.unwrap();
-    let (mut tl, mut tl_rx) = c9.watch_timeline(D9, 50).unwrap();
+    c9.timeline().sync_local().await.unwrap();
+    let (mut tl, mut tl_rx) = c9.timeline().watch_timeline(D9, 50).unwrap();
     assert!(tl.is_empty(), "{tl:?}");
-    c9.join_room("room9").await.unwrap();
-    a.join_room("room9").await.unwrap();
+    c9.chat().join_room("room9").await.unwrap();
+    a.chat().join_room("room9").await.unwrap();
     let t0 = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -659,7 +674,7 @@ async fn catch_up_and_failed_resumption(ejd: &Ejabberd, a: &Client, a_ev: &mut C
     // m1 arrives live.
     let mut m1 = OutgoingMessage::new(D9, Some(9), "m1");
     m1.date_sent = Some(t0);
-    let m1 = a.send_message(m1).unwrap().id().to_owned();
+    let m1 = a.send_queue().send_message(m1).unwrap().id().to_owned();
     message(&mut ev, "m1", |m| m.id == m1).await;
     timeline_until(&mut tl, &mut tl_rx, "m1 in the timeline", |l| {
         l.iter().any(|m| m.id == m1)
@@ -667,10 +682,10 @@ async fn catch_up_and_failed_resumption(ejd: &Ejabberd, a: &Client, a_ev: &mut C
     .await;
 
     // m2 is sent while 9 is offline: ejabberd stores it, and it is in the REST history too.
-    c9.disconnect_chat().await;
+    c9.chat().disconnect_chat().await;
     let mut m2 = OutgoingMessage::new(D9, Some(9), "m2");
     m2.date_sent = Some(t0 + 1);
-    let m2 = a.send_message(m2).unwrap().id().to_owned();
+    let m2 = a.send_queue().send_message(m2).unwrap().id().to_owned();
     next(a_ev, "m2 Sent", |e| {
         *e == ChatEvent::Sent {
             message_id: m2.clone(),
@@ -693,7 +708,7 @@ async fn catch_up_and_failed_resumption(ejd: &Ejabberd, a: &Client, a_ev: &mut C
         })))
         .mount(&rest)
         .await;
-    c9.reconnect_now().await;
+    c9.chat().reconnect_now().await;
     state(&mut c9_states, "fresh login", |s| {
         *s == ConnectionState::Connected
     })
@@ -731,10 +746,10 @@ async fn catch_up_and_failed_resumption(ejd: &Ejabberd, a: &Client, a_ev: &mut C
         [m1.as_str(), m2.as_str(), m3],
         "the timeline changed again"
     );
-    c9.join_room("room9").await.unwrap(); // kept across disconnect; joining again is harmless
+    c9.chat().join_room("room9").await.unwrap(); // kept across disconnect; joining again is harmless
 
     // The server forgets the session: resumption fails, rooms are re-joined.
-    let jid = c9.chat_jid().expect("bound JID");
+    let jid = c9.chat().chat_jid().expect("bound JID");
     let resource = jid.split_once('/').unwrap().1.to_owned();
     let dir = ejd.dir.clone();
     tokio::task::spawn_blocking(move || {
@@ -753,13 +768,14 @@ async fn catch_up_and_failed_resumption(ejd: &Ejabberd, a: &Client, a_ev: &mut C
         *s == ConnectionState::Connected
     })
     .await;
-    let new_jid = c9.chat_jid().unwrap();
+    let new_jid = c9.chat().chat_jid().unwrap();
     assert_ne!(
         new_jid, jid,
         "expected a new session (resumption cannot succeed)"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let g = a
+        .send_queue()
         .send_message(OutgoingMessage::new("room9", None, "after kick"))
         .unwrap()
         .id()
@@ -783,7 +799,7 @@ async fn catch_up_and_failed_resumption(ejd: &Ejabberd, a: &Client, a_ev: &mut C
     );
 
     // A reconnect whose login is rejected is fatal: AuthFailed, no retry loop.
-    let jid = c9.chat_jid().unwrap();
+    let jid = c9.chat().chat_jid().unwrap();
     let resource = jid.split_once('/').unwrap().1.to_owned();
     let dir = ejd.dir.clone();
     tokio::task::spawn_blocking(move || {
@@ -805,7 +821,7 @@ async fn catch_up_and_failed_resumption(ejd: &Ejabberd, a: &Client, a_ev: &mut C
         later.is_empty(),
         "kept trying after an auth failure: {later:?}"
     );
-    c9.destroy_chat().await;
+    c9.chat().destroy_chat().await;
 }
 
 /// Backoff grows across failed attempts, max_attempts gives up, reconnect_now recovers.
@@ -816,8 +832,8 @@ async fn backoff_and_giving_up(ejd: &Ejabberd) {
     cfg.reconnect.initial_delay = Duration::from_millis(50);
     cfg.reconnect.max_attempts = Some(3);
     let c = Client::new(cfg).unwrap();
-    let (_, mut states) = c.subscribe_connection();
-    c.connect_chat(pw(8, "pw8")).await.unwrap();
+    let (_, mut states) = c.chat().subscribe_connection();
+    c.chat().connect_chat(pw(8, "pw8")).await.unwrap();
     px.refuse.store(true, Ordering::SeqCst);
     px.cut.send_modify(|v| *v += 1);
     let mut seen = Vec::new();
@@ -843,10 +859,10 @@ async fn backoff_and_giving_up(ejd: &Ejabberd) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(states.try_recv().is_err(), "kept trying after giving up");
     px.refuse.store(false, Ordering::SeqCst);
-    c.reconnect_now().await;
+    c.chat().reconnect_now().await;
     state(&mut states, "Connected after reconnect_now", |s| {
         *s == ConnectionState::Connected
     })
     .await;
-    c.destroy_chat().await;
+    c.chat().destroy_chat().await;
 }

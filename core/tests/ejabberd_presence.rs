@@ -39,13 +39,14 @@ fn config(e: &Ejabberd) -> Config {
 
 async fn connect(e: &Ejabberd, user: u64) -> (Arc<Client>, ChatEvents) {
     let c = Client::new(config(e)).unwrap();
-    let ev = c.subscribe_chat();
-    c.connect_chat(ChatAuth::Password {
-        user_id: Some(user),
-        password: format!("pw{user}"),
-    })
-    .await
-    .unwrap();
+    let ev = c.chat().subscribe_chat();
+    c.chat()
+        .connect_chat(ChatAuth::Password {
+            user_id: Some(user),
+            password: format!("pw{user}"),
+        })
+        .await
+        .unwrap();
     (c, ev)
 }
 
@@ -106,7 +107,7 @@ async fn privacy(
     c: &Client,
     c_ev: &mut ChatEvents,
 ) {
-    let names = a.privacy_list_names().await.unwrap();
+    let names = a.chat().privacy_list_names().await.unwrap();
     assert!(
         names.names.is_empty() && names.default.is_none(),
         "{names:?}"
@@ -117,7 +118,7 @@ async fn privacy(
         items: vec![],
     };
     assert!(matches!(
-        a.create_privacy_list(&empty).await,
+        a.chat().create_privacy_list(&empty).await,
         Err(Error::InvalidInput(_))
     ));
     // 5 blocks 6 one-way and 8 two-way.
@@ -125,20 +126,24 @@ async fn privacy(
         name: "block".into(),
         items: vec![PrivacyListItem::block(6), PrivacyListItem::block_mutual(8)],
     };
-    a.create_privacy_list(&list).await.unwrap();
-    let names = a.privacy_list_names().await.unwrap();
+    a.chat().create_privacy_list(&list).await.unwrap();
+    let names = a.chat().privacy_list_names().await.unwrap();
     assert_eq!(names.names, ["block"]);
     assert_eq!(names.default, None);
-    assert_eq!(a.privacy_list("block").await.unwrap(), list);
-    let r = a.privacy_list("nope").await;
+    assert_eq!(a.chat().privacy_list("block").await.unwrap(), list);
+    let r = a.chat().privacy_list("nope").await;
     assert!(matches!(r, Err(Error::NotFound(_))), "{r:?}");
 
-    a.set_default_privacy_list(Some("block")).await.unwrap();
-    let names = a.privacy_list_names().await.unwrap();
+    a.chat()
+        .set_default_privacy_list(Some("block"))
+        .await
+        .unwrap();
+    let names = a.chat().privacy_list_names().await.unwrap();
     assert_eq!(names.default.as_deref(), Some("block"));
 
     // One-way: 6's message is not delivered and bounces; 5 can still write to 6.
     let id = b
+        .send_queue()
         .send_message(OutgoingMessage::new("d56", Some(5), "blocked hello"))
         .unwrap()
         .id()
@@ -157,7 +162,8 @@ async fn privacy(
         got_body(6, "blocked hello"),
     )
     .await;
-    a.send_message(OutgoingMessage::new("d56", Some(6), "to 6 anyway"))
+    a.send_queue()
+        .send_message(OutgoingMessage::new("d56", Some(6), "to 6 anyway"))
         .unwrap();
     next(
         b_ev,
@@ -166,9 +172,11 @@ async fn privacy(
     )
     .await;
     // Two-way: 5 cannot write to 8, 8 cannot write to 5.
-    a.send_message(OutgoingMessage::new("d58", Some(8), "to 8"))
+    a.send_queue()
+        .send_message(OutgoingMessage::new("d58", Some(8), "to 8"))
         .unwrap();
-    c.send_message(OutgoingMessage::new("d58", Some(5), "to 5"))
+    c.send_queue()
+        .send_message(OutgoingMessage::new("d58", Some(5), "to 5"))
         .unwrap();
     none(
         c_ev,
@@ -190,11 +198,12 @@ async fn privacy(
         name: "block".into(),
         items: vec![PrivacyListItem::block_mutual(8)],
     };
-    a.update_privacy_list(&list2).await.unwrap();
-    assert_eq!(a.privacy_list("block").await.unwrap(), list2);
-    let names = a.privacy_list_names().await.unwrap();
+    a.chat().update_privacy_list(&list2).await.unwrap();
+    assert_eq!(a.chat().privacy_list("block").await.unwrap(), list2);
+    let names = a.chat().privacy_list_names().await.unwrap();
     assert_eq!(names.default.as_deref(), Some("block"));
-    b.send_message(OutgoingMessage::new("d56", Some(5), "unblocked hello"))
+    b.send_queue()
+        .send_message(OutgoingMessage::new("d56", Some(5), "unblocked hello"))
         .unwrap();
     next(
         a_ev,
@@ -204,34 +213,41 @@ async fn privacy(
     .await;
 
     // The default list cannot be deleted: a typed conflict. Declined first, it can.
-    let r = a.delete_privacy_list("block").await;
+    let r = a.chat().delete_privacy_list("block").await;
     assert!(matches!(r, Err(Error::Server { status: 409, .. })), "{r:?}");
-    a.set_default_privacy_list(None).await.unwrap();
-    assert_eq!(a.privacy_list_names().await.unwrap().default, None);
-    a.delete_privacy_list("block").await.unwrap();
-    assert!(a.privacy_list_names().await.unwrap().names.is_empty());
+    a.chat().set_default_privacy_list(None).await.unwrap();
+    assert_eq!(a.chat().privacy_list_names().await.unwrap().default, None);
+    a.chat().delete_privacy_list("block").await.unwrap();
+    assert!(a
+        .chat()
+        .privacy_list_names()
+        .await
+        .unwrap()
+        .names
+        .is_empty());
     assert!(matches!(
-        a.privacy_list("block").await,
+        a.chat().privacy_list("block").await,
         Err(Error::NotFound(_))
     ));
-    c.send_message(OutgoingMessage::new("d58", Some(5), "to 5 again"))
+    c.send_queue()
+        .send_message(OutgoingMessage::new("d58", Some(5), "to 5 again"))
         .unwrap();
     next(a_ev, "8 is no longer blocked", got_body(8, "to 5 again")).await;
 }
 
 async fn group_presence(a: &Client, a_ev: &mut ChatEvents, c: &Client) {
-    a.join_room("pres").await.unwrap();
-    c.join_room("pres").await.unwrap();
+    a.chat().join_room("pres").await.unwrap();
+    c.chat().join_room("pres").await.unwrap();
     next(
         a_ev,
         "8 joined",
         |e| matches!(e, ChatEvent::OccupantJoined { dialog_id, user_id: 8 } if dialog_id == "pres"),
     )
     .await;
-    let mut online = a.room_occupants("pres").await.unwrap();
+    let mut online = a.chat().room_occupants("pres").await.unwrap();
     online.sort_unstable();
     assert_eq!(online, [5, 8]);
-    c.leave_room("pres").unwrap();
+    c.chat().leave_room("pres").unwrap();
     next(
         a_ev,
         "8 left",
@@ -252,11 +268,11 @@ async fn group_presence(a: &Client, a_ev: &mut ChatEvents, c: &Client) {
         },
     )
     .await;
-    let mut online = a.room_occupants("pres").await.unwrap();
+    let mut online = a.chat().room_occupants("pres").await.unwrap();
     online.sort_unstable();
     assert_eq!(online, [5]);
     assert!(matches!(
-        a.room_occupants("bad room").await,
+        a.chat().room_occupants("bad room").await,
         Err(Error::InvalidInput(_))
     ));
 }
@@ -278,31 +294,31 @@ async fn last_activity(ejd: &Ejabberd, a: &Client, b: Arc<Client>) {
             ],
         );
     }
-    assert_eq!(a.last_activity(6).await.unwrap(), 0, "6 is online");
-    b.disconnect_chat().await;
+    assert_eq!(a.chat().last_activity(6).await.unwrap(), 0, "6 is online");
+    b.chat().disconnect_chat().await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let secs = a.last_activity(6).await.unwrap();
+    let secs = a.chat().last_activity(6).await.unwrap();
     assert!((1..60).contains(&secs), "{secs}");
     assert!(matches!(
-        a.last_activity(0).await,
+        a.chat().last_activity(0).await,
         Err(Error::InvalidInput(_))
     ));
     // Without a subscription, ejabberd refuses; the error is typed, not a timeout.
-    let r = a.last_activity(8).await;
+    let r = a.chat().last_activity(8).await;
     assert!(
         matches!(r, Err(Error::Server { .. } | Error::Forbidden(_))),
         "{r:?}"
     );
     // ConnectyCube's status streaming and Tigase mobile mode are not ejabberd features: the
     // subscription is refused (typed) and forgotten; marks need no answer.
-    let r = a.subscribe_last_activity(6).await;
+    let r = a.chat().subscribe_last_activity(6).await;
     assert!(
         matches!(r, Err(Error::Server { .. } | Error::Forbidden(_))),
         "{r:?}"
     );
-    assert!(a.last_activity_subscriptions().is_empty());
-    a.mark_inactive().unwrap();
-    a.mark_active().unwrap();
+    assert!(a.chat().last_activity_subscriptions().is_empty());
+    a.chat().mark_inactive().unwrap();
+    a.chat().mark_active().unwrap();
     // Still connected and answering afterwards.
-    assert_eq!(a.last_activity(6).await.map(|s| s > 0), Ok(true));
+    assert_eq!(a.chat().last_activity(6).await.map(|s| s > 0), Ok(true));
 }

@@ -287,7 +287,7 @@ async fn wait_state(rx: &mut ConnectionStates, what: &str, want: ConnectionState
 async fn failed_resumption_without_h_recovers_with_stream_management() {
     let (port, st) = start().await;
     let c = client(port);
-    c.connect_chat(auth()).await.unwrap();
+    c.chat().connect_chat(auth()).await.unwrap();
     assert_eq!(st.binds.load(Ordering::SeqCst), 1);
 
     st.failed_without_h.store(true, Ordering::SeqCst);
@@ -295,7 +295,7 @@ async fn failed_resumption_without_h_recovers_with_stream_management() {
     // Back online with a fresh bind, and stream management enabled again.
     timeout(Duration::from_secs(15), async {
         loop {
-            if c.connection_state() == ConnectionState::Connected
+            if c.chat().connection_state() == ConnectionState::Connected
                 && st.binds.load(Ordering::SeqCst) >= 2
                 && st.sm_enables.load(Ordering::SeqCst) >= 2
             {
@@ -312,8 +312,9 @@ async fn failed_resumption_without_h_recovers_with_stream_management() {
     // Settled: no more reconnects, and acks work (SM is on).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let binds = st.binds.load(Ordering::SeqCst);
-    let mut ev = c.subscribe_chat();
+    let mut ev = c.chat().subscribe_chat();
     let id = c
+        .send_queue()
         .send_message(OutgoingMessage::new("d1", Some(6), "x"))
         .unwrap()
         .id()
@@ -329,16 +330,16 @@ async fn failed_resumption_without_h_recovers_with_stream_management() {
     .await
     .expect("no Sent: stream management is off");
     assert_eq!(st.binds.load(Ordering::SeqCst), binds, "still reconnecting");
-    assert_eq!(c.connection_state(), ConnectionState::Connected);
-    c.destroy_chat().await;
+    assert_eq!(c.chat().connection_state(), ConnectionState::Connected);
+    c.chat().destroy_chat().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_alive_detects_a_silent_server() {
     let (port, st) = start().await;
     let c = client(port);
-    let (_, mut states) = c.subscribe_connection();
-    c.connect_chat(auth()).await.unwrap();
+    let (_, mut states) = c.chat().subscribe_connection();
+    c.chat().connect_chat(auth()).await.unwrap();
     st.silent.store(true, Ordering::SeqCst);
     // ping_interval 1 s of silence, then <r/>, then connect timeout (2 s) without an answer.
     timeout(Duration::from_secs(8), async {
@@ -352,17 +353,18 @@ async fn keep_alive_detects_a_silent_server() {
     .expect("dead link not detected");
     st.silent.store(false, Ordering::SeqCst);
     wait_state(&mut states, "Connected", ConnectionState::Connected).await;
-    c.destroy_chat().await;
+    c.chat().destroy_chat().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unacknowledged_messages_are_reported_lost_when_resumption_fails() {
     let (port, st) = start().await;
     let c = client(port);
-    let mut ev = c.subscribe_chat();
-    c.connect_chat(auth()).await.unwrap();
+    let mut ev = c.chat().subscribe_chat();
+    c.chat().connect_chat(auth()).await.unwrap();
     st.no_acks.store(true, Ordering::SeqCst);
     let id = c
+        .send_queue()
         .send_message(OutgoingMessage::new("d1", Some(6), "x"))
         .unwrap()
         .id()
@@ -388,20 +390,20 @@ async fn unacknowledged_messages_are_reported_lost_when_resumption_fails() {
         matches!(&e, ChatEvent::Failed { message_id, .. } if *message_id == id),
         "{e:?}"
     );
-    c.destroy_chat().await;
+    c.chat().destroy_chat().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn activity_subscriptions_and_the_inactive_mark_survive_a_fresh_session() {
     let (port, st) = start().await;
     let c = client(port);
-    let mut ev = c.subscribe_chat();
-    c.connect_chat(auth()).await.unwrap();
-    c.subscribe_last_activity(9).await.unwrap();
-    c.subscribe_last_activity(4).await.unwrap();
-    c.unsubscribe_last_activity(4).await.unwrap();
-    c.mark_inactive().unwrap();
-    assert_eq!(c.last_activity_subscriptions(), [9]);
+    let mut ev = c.chat().subscribe_chat();
+    c.chat().connect_chat(auth()).await.unwrap();
+    c.chat().subscribe_last_activity(9).await.unwrap();
+    c.chat().subscribe_last_activity(4).await.unwrap();
+    c.chat().unsubscribe_last_activity(4).await.unwrap();
+    c.chat().mark_inactive().unwrap();
+    assert_eq!(c.chat().last_activity_subscriptions(), [9]);
     // Payloads containing every `&`-separated part.
     let count = |needle: &str| {
         st.iqs
@@ -485,8 +487,8 @@ async fn activity_subscriptions_and_the_inactive_mark_survive_a_fresh_session() 
         !results.iter().any(|r| r == "p2" || r == "p4"),
         "{results:?}"
     );
-    c.destroy_chat().await;
-    assert!(c.last_activity_subscriptions().is_empty());
+    c.chat().destroy_chat().await;
+    assert!(c.chat().last_activity_subscriptions().is_empty());
 }
 
 /// Issue 12 item 7: a server that drops every session right after login. The backoff must
@@ -510,8 +512,8 @@ async fn a_server_dropping_every_session_after_login_gets_growing_delays() {
     cfg.reconnect.jitter = 0.0;
     cfg.reconnect.stable_after = stable_after;
     let c = Client::new(cfg).unwrap();
-    let (_, mut states) = c.subscribe_connection();
-    c.connect_chat(auth()).await.unwrap();
+    let (_, mut states) = c.chat().subscribe_connection();
+    c.chat().connect_chat(auth()).await.unwrap();
 
     st.drop_when_up.store(true, Ordering::SeqCst);
     let _ = st.kill.as_ref().unwrap().send(());
@@ -555,7 +557,7 @@ async fn a_server_dropping_every_session_after_login_gets_growing_delays() {
         let dropped = st.dropped.load(Ordering::SeqCst);
         tokio::time::sleep(stable_after + Duration::from_millis(100)).await;
         if st.dropped.load(Ordering::SeqCst) == dropped
-            && c.connection_state() == ConnectionState::Connected
+            && c.chat().connection_state() == ConnectionState::Connected
         {
             stayed = true;
             break;
@@ -578,7 +580,7 @@ async fn a_server_dropping_every_session_after_login_gets_growing_delays() {
     .expect("no reconnection after the cut");
     assert_eq!(first, (1, initial));
     wait_state(&mut states, "Connected", ConnectionState::Connected).await;
-    c.destroy_chat().await;
+    c.chat().destroy_chat().await;
 }
 
 /// Issue 12 item 9: dropping the `connect_chat` future (a cancelled task or coroutine) while
@@ -591,7 +593,7 @@ async fn a_cancelled_connect_chat_leaves_the_client_disconnected_and_reusable() 
     let slow = Duration::from_millis(1500);
     *st.slow_next.lock().unwrap() = Some(slow);
     {
-        let connecting = c.connect_chat(auth());
+        let connecting = c.chat().connect_chat(auth());
         tokio::pin!(connecting);
         timeout(Duration::from_secs(10), async {
             tokio::select! {
@@ -607,7 +609,7 @@ async fn a_cancelled_connect_chat_leaves_the_client_disconnected_and_reusable() 
         .expect("no connection attempt");
     } // dropped mid-handshake
     assert_eq!(
-        c.connection_state(),
+        c.chat().connection_state(),
         ConnectionState::Disconnected {
             reason: "connect_chat cancelled".into()
         }
@@ -625,13 +627,13 @@ async fn a_cancelled_connect_chat_leaves_the_client_disconnected_and_reusable() 
         "reconnected after the cancel"
     );
     assert!(matches!(
-        c.connection_state(),
+        c.chat().connection_state(),
         ConnectionState::Disconnected { .. }
     ));
-    c.connect_chat(auth()).await.unwrap();
+    c.chat().connect_chat(auth()).await.unwrap();
     assert_eq!(st.binds.load(Ordering::SeqCst), 1);
-    assert_eq!(c.connection_state(), ConnectionState::Connected);
-    c.destroy_chat().await;
+    assert_eq!(c.chat().connection_state(), ConnectionState::Connected);
+    c.chat().destroy_chat().await;
 }
 
 /// With `max_attempts`, connections that keep dropping before they are stable use up the
@@ -649,8 +651,8 @@ async fn connections_that_keep_dropping_use_up_max_attempts() {
     cfg.reconnect.max_delay = Duration::from_millis(100);
     cfg.reconnect.max_attempts = Some(3);
     let c = Client::new(cfg).unwrap();
-    let (_, mut states) = c.subscribe_connection();
-    c.connect_chat(auth()).await.unwrap();
+    let (_, mut states) = c.chat().subscribe_connection();
+    c.chat().connect_chat(auth()).await.unwrap();
     st.drop_when_up.store(true, Ordering::SeqCst);
     let _ = st.kill.as_ref().unwrap().send(());
     let mut attempts = Vec::new();
@@ -675,7 +677,7 @@ async fn connections_that_keep_dropping_use_up_max_attempts() {
         "kept trying after giving up"
     );
     st.drop_when_up.store(false, Ordering::SeqCst);
-    c.reconnect_now().await;
+    c.chat().reconnect_now().await;
     wait_state(&mut states, "Connected", ConnectionState::Connected).await;
-    c.destroy_chat().await;
+    c.chat().destroy_chat().await;
 }

@@ -40,7 +40,7 @@ async fn wrong_json_types_are_protocol_errors() {
         "",
     ] {
         let (s, c) = server(Case::Json(body.into())).await;
-        let r = bounded(c.create_session()).await;
+        let r = bounded(c.auth().create_session()).await;
         assert!(matches!(r, Err(Error::Protocol(_))), "{body}: {r:?}");
         assert_eq!(s.requests(), 1);
     }
@@ -53,7 +53,7 @@ async fn truncated_bodies_are_typed_errors() {
         declared: 500,
     })
     .await;
-    let r = bounded(c.create_session()).await;
+    let r = bounded(c.auth().create_session()).await;
     assert!(
         matches!(r, Err(Error::Network(_) | Error::Protocol(_))),
         "{r:?}"
@@ -89,7 +89,7 @@ async fn html_error_pages_are_typed_errors() {
     ];
     for (status, check) in cases {
         let (_s, c) = server(Case::Html { status }).await;
-        let e = bounded(c.create_session()).await.unwrap_err();
+        let e = bounded(c.auth().create_session()).await.unwrap_err();
         assert!(check(&e), "{status}: {e:?}");
         assert!(!e.to_string().contains("html"), "no page text: {e}");
     }
@@ -108,16 +108,16 @@ fn retry(status: u16, after: Option<&str>, times: usize) -> Case {
 async fn idempotent_calls_wait_out_short_advice_and_retry() {
     // GET /session (use_token) answered 429 twice with "1 s", then 200.
     let (s, c) = server(retry(429, Some("1"), 2)).await;
-    let session = bounded(c.use_token("t")).await.unwrap();
+    let session = bounded(c.auth().use_token("t")).await.unwrap();
     assert_eq!(session.user_id, 3);
     assert_eq!(s.requests(), 3);
     // A 503 with an HTTP date already past: retried at once.
     let (s, c) = server(retry(503, Some("Sun, 06 Nov 1994 08:49:37 GMT"), 1)).await;
-    bounded(c.use_token("t")).await.unwrap();
+    bounded(c.auth().use_token("t")).await.unwrap();
     assert_eq!(s.requests(), 2);
     // No advice: retried after a short default wait.
     let (s, c) = server(retry(503, None, 1)).await;
-    bounded(c.use_token("t")).await.unwrap();
+    bounded(c.auth().use_token("t")).await.unwrap();
     assert_eq!(s.requests(), 2);
 }
 
@@ -125,7 +125,7 @@ async fn idempotent_calls_wait_out_short_advice_and_retry() {
 async fn retries_are_bounded_and_long_advice_is_returned() {
     // Always 429: two retries, then the error with the advice.
     let (s, c) = server(retry(429, Some("0"), usize::MAX)).await;
-    let r = bounded(c.use_token("t")).await;
+    let r = bounded(c.auth().use_token("t")).await;
     assert_eq!(
         r.unwrap_err(),
         Error::RateLimited {
@@ -135,7 +135,7 @@ async fn retries_are_bounded_and_long_advice_is_returned() {
     assert_eq!(s.requests(), 3);
     // Advice over 30 s: not waited out, returned at once.
     let (s, c) = server(retry(503, Some("120"), usize::MAX)).await;
-    let r = bounded(c.use_token("t")).await;
+    let r = bounded(c.auth().use_token("t")).await;
     assert_eq!(
         r.unwrap_err(),
         Error::ServerBusy {
@@ -148,7 +148,7 @@ async fn retries_are_bounded_and_long_advice_is_returned() {
 #[tokio::test]
 async fn non_idempotent_calls_return_the_advice_at_once() {
     let (s, c) = server(retry(429, Some("5"), usize::MAX)).await;
-    let e = bounded(c.create_session()).await.unwrap_err();
+    let e = bounded(c.auth().create_session()).await.unwrap_err();
     assert_eq!(
         e,
         Error::RateLimited {
@@ -162,7 +162,7 @@ async fn non_idempotent_calls_return_the_advice_at_once() {
 #[tokio::test]
 async fn redirect_loops_are_protocol_errors() {
     let (s, c) = server(Case::RedirectLoop).await;
-    let r = bounded(c.create_session()).await;
+    let r = bounded(c.auth().create_session()).await;
     assert!(matches!(r, Err(Error::Protocol(_))), "{r:?}");
     assert!(s.requests() <= 6, "{} requests", s.requests());
 }
@@ -179,7 +179,7 @@ async fn slowloris_ends_with_the_request_timeout() {
         },
     ] {
         let (_s, c) = server(case.clone()).await;
-        let r = bounded(c.create_session()).await;
+        let r = bounded(c.auth().create_session()).await;
         assert!(
             matches!(&r, Err(Error::Network(m)) if m.contains("timed out")),
             "{case:?}: {r:?}"

@@ -43,8 +43,8 @@ fn auth() -> ChatAuth {
 /// bodies received before it.
 async fn survives_after_bind(server: HostileXmppServer) -> Vec<String> {
     let c = client(&server);
-    let mut events = c.subscribe_chat();
-    c.connect_chat(auth()).await.unwrap();
+    let mut events = c.chat().subscribe_chat();
+    c.chat().connect_chat(auth()).await.unwrap();
     let mut bodies = Vec::new();
     timeout(Duration::from_secs(60), async {
         loop {
@@ -61,8 +61,8 @@ async fn survives_after_bind(server: HostileXmppServer) -> Vec<String> {
     assert_eq!(server.stats().attacks.load(Ordering::SeqCst), 1);
     // The attacked stream was dropped and a new one bound.
     assert!(server.stats().binds.load(Ordering::SeqCst) >= 2);
-    assert_eq!(c.connection_state(), ConnectionState::Connected);
-    c.destroy_chat().await;
+    assert_eq!(c.chat().connection_state(), ConnectionState::Connected);
+    c.chat().destroy_chat().await;
     bodies
 }
 
@@ -110,8 +110,8 @@ async fn a_flood_is_delivered_in_order() {
         .await
         .unwrap();
     let c = client(&server);
-    let mut events = c.subscribe_chat();
-    c.connect_chat(auth()).await.unwrap();
+    let mut events = c.chat().subscribe_chat();
+    c.chat().connect_chat(auth()).await.unwrap();
     let mut n = 0;
     timeout(Duration::from_secs(60), async {
         loop {
@@ -127,8 +127,8 @@ async fn a_flood_is_delivered_in_order() {
     .await
     .expect("flood not delivered");
     assert_eq!(n, 5_000);
-    assert_eq!(c.connection_state(), ConnectionState::Connected);
-    c.destroy_chat().await;
+    assert_eq!(c.chat().connection_state(), ConnectionState::Connected);
+    c.chat().destroy_chat().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,14 +137,14 @@ async fn deep_features_fail_connect_chat_with_a_protocol_error() {
         .await
         .unwrap();
     let c = client(&server);
-    let err = c.connect_chat(auth()).await.unwrap_err();
+    let err = c.chat().connect_chat(auth()).await.unwrap_err();
     match &err {
         Error::Protocol(m) => assert!(m.contains("nested deeper than"), "{m}"),
         other => panic!("expected Protocol, got {other:?}"),
     }
     assert!(!err.to_string().contains("urn:hostile"));
     // The client is usable afterwards: the next connection behaves.
-    c.connect_chat(auth()).await.unwrap();
-    assert_eq!(c.connection_state(), ConnectionState::Connected);
-    c.destroy_chat().await;
+    c.chat().connect_chat(auth()).await.unwrap();
+    assert_eq!(c.chat().connection_state(), ConnectionState::Connected);
+    c.chat().destroy_chat().await;
 }

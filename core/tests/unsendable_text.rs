@@ -75,7 +75,7 @@ fn bad_messages() -> Vec<OutgoingMessage> {
 async fn send_message_refuses_unsendable_content() {
     let c = client();
     for m in bad_messages() {
-        assert!(is_invalid(c.send_message(m)));
+        assert!(is_invalid(c.send_queue().send_message(m)));
     }
     // At the limits and with tab/newline/CR and other characters: valid, so the call gets
     // as far as the connection check.
@@ -87,19 +87,30 @@ async fn send_message_refuses_unsendable_content() {
     m.custom
         .insert("last".into(), "x".repeat(MAX_CUSTOM_BYTES - used - 4));
     assert_eq!(m.custom.len(), MAX_CUSTOM_PARAMS);
-    assert!(matches!(c.send_message(m), Err(Error::ChatNotConnected)));
+    assert!(matches!(
+        c.send_queue().send_message(m),
+        Err(Error::ChatNotConnected)
+    ));
     // Edits, deletes, markers and system messages.
     for b in BAD {
-        assert!(is_invalid(c.send_edit("d1", Some(5), "m1", b, false)));
-        assert!(is_invalid(c.send_delete("d1", Some(5), b)));
-        assert!(is_invalid(c.send_read("d1", b, 5)));
-        assert!(is_invalid(c.send_chat_system_message(
+        assert!(is_invalid(c.chat().send_edit(
+            "d1",
+            Some(5),
+            "m1",
+            b,
+            false
+        )));
+        assert!(is_invalid(c.chat().send_delete("d1", Some(5), b)));
+        assert!(is_invalid(c.chat().send_read("d1", b, 5)));
+        assert!(is_invalid(c.chat().send_chat_system_message(
             5,
             b,
             BTreeMap::new()
         )));
         let params = BTreeMap::from([("k".to_owned(), b.to_owned())]);
-        assert!(is_invalid(c.send_chat_system_message(5, "x", params)));
+        assert!(is_invalid(
+            c.chat().send_chat_system_message(5, "x", params)
+        ));
     }
 }
 
@@ -108,9 +119,9 @@ async fn enqueue_and_local_edits_store_nothing_unsendable() {
     let c = client();
     c.open_store(3).unwrap();
     for m in bad_messages() {
-        assert!(is_invalid(c.enqueue_message(m, Vec::new())));
+        assert!(is_invalid(c.send_queue().enqueue_message(m, Vec::new())));
     }
-    assert!(is_invalid(c.enqueue_message(
+    assert!(is_invalid(c.send_queue().enqueue_message(
         OutgoingMessage::new("d1", Some(5), ""),
         vec![cubechat_core::QueuedFile {
             path: "/tmp/x.jpg".into(),
@@ -119,14 +130,18 @@ async fn enqueue_and_local_edits_store_nothing_unsendable() {
             public: false,
         }],
     )));
-    assert!(c.pending_messages().unwrap().is_empty(), "nothing stored");
+    assert!(
+        c.send_queue().pending_messages().unwrap().is_empty(),
+        "nothing stored"
+    );
     let ok = c
+        .send_queue()
         .enqueue_message(OutgoingMessage::new("d1", Some(5), "hi"), Vec::new())
         .unwrap();
     for b in BAD {
-        assert!(is_invalid(c.edit_local_message(&ok.id, b)));
+        assert!(is_invalid(c.send_queue().edit_local_message(&ok.id, b)));
     }
-    let pending = c.pending_messages().unwrap();
+    let pending = c.send_queue().pending_messages().unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].body, "hi", "the queued message is unchanged");
 }
@@ -136,28 +151,30 @@ async fn rest_calls_refuse_unsendable_content() {
     let c = client();
     let d = "5f3a5f3a5f3a5f3a5f3a5f3a";
     for b in BAD {
-        assert!(is_invalid(c.edit_message(d, d, b).await));
+        assert!(is_invalid(c.messages().edit_message(d, d, b).await));
         let m = NewMessage {
             dialog_id: d.into(),
             body: b.into(),
             ..Default::default()
         };
-        assert!(is_invalid(c.create_message(m).await));
+        assert!(is_invalid(c.messages().create_message(m).await));
         let mut m = NewMessage {
             dialog_id: d.into(),
             body: "fine".into(),
             ..Default::default()
         };
         m.custom.insert("k".into(), b.into());
-        assert!(is_invalid(c.create_message(m).await));
-        assert!(is_invalid(c.react(d, Some(b), None).await));
+        assert!(is_invalid(c.messages().create_message(m).await));
+        assert!(is_invalid(c.messages().react(d, Some(b), None).await));
         let params = BTreeMap::from([("k".to_owned(), b.to_owned())]);
-        assert!(is_invalid(c.send_system_message(5, params).await));
+        assert!(is_invalid(
+            c.messages().send_system_message(5, params).await
+        ));
         let u = DialogUpdate {
             name: Some(b.into()),
             ..Default::default()
         };
-        assert!(is_invalid(c.update_dialog(d, u).await));
+        assert!(is_invalid(c.dialogs().update_dialog(d, u).await));
     }
     let mut m = NewMessage {
         dialog_id: d.into(),
@@ -165,5 +182,5 @@ async fn rest_calls_refuse_unsendable_content() {
         ..Default::default()
     };
     m.custom.insert("big".into(), "x".repeat(1 << 20));
-    assert!(is_invalid(c.create_message(m).await));
+    assert!(is_invalid(c.messages().create_message(m).await));
 }

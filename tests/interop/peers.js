@@ -123,9 +123,20 @@ class Peer {
   }
 }
 
-function spawnJsPeer(info, name = 'JS SDK') {
+/**
+ * A JS SDK peer process. `tls: false` starts it with only CUBE_TCP_ENABLE set (no STARTTLS
+ * step in the SDK, no CA): chat then runs over plain TCP, which cubeserver allows for
+ * loopback peers only.
+ */
+function spawnJsPeer(info, name = 'JS SDK', { tls = true } = {}) {
   // The SDK reads CUBE_* once at load, Node reads NODE_EXTRA_CA_CERTS at start (§1.3–1.4).
-  const env = { ...process.env, CUBE_TCP_ENABLE: '1', CUBE_TLS_ENABLE: '1', NODE_EXTRA_CA_CERTS: info.ca_cert };
+  const env = tls
+    ? { ...process.env, CUBE_TCP_ENABLE: '1', CUBE_TLS_ENABLE: '1', NODE_EXTRA_CA_CERTS: info.ca_cert }
+    : { ...process.env, CUBE_TCP_ENABLE: '1' };
+  if (!tls) {
+    delete env.CUBE_TLS_ENABLE;
+    delete env.NODE_EXTRA_CA_CERTS;
+  }
   delete env.NODE_TLS_REJECT_UNAUTHORIZED;
   const proc = spawn(process.execPath, [path.join(__dirname, 'js_peer.js')], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   return new Peer(name, proc);

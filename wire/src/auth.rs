@@ -32,8 +32,13 @@ pub struct User {
     /// The avatar: a URL or a cloud file uid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar: Option<String>,
-    /// Comma-separated tags (written as `tag_list`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Comma-separated tags (written as `tag_list`). Read from a comma-separated string or
+    /// a JSON array of strings (the JS SDK's type says `string[]`); written as a string.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "tags_text_or_list"
+    )]
     pub user_tags: Option<String>,
     /// The UTC offset in hours (ConnectyCube's `timezone`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,7 +58,7 @@ pub struct User {
 }
 
 /// `{"user": {...}}`
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserEnvelope {
     /// The user.
     pub user: User,
@@ -161,8 +166,13 @@ pub struct UserParams {
     /// The avatar: a URL or a cloud file uid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar: Option<String>,
-    /// Tags, comma-separated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Tags, comma-separated. Read from a comma-separated string or from a JSON array of
+    /// strings (the JS SDK's `tag_list: string[]`); written as a string.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "tags_text_or_list"
+    )]
     pub tag_list: Option<String>,
     /// The UTC offset in hours (ConnectyCube's `timezone`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -170,6 +180,30 @@ pub struct UserParams {
     /// The current password; required by `PUT /users/{id}` when `password` changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub old_password: Option<String>,
+}
+
+/// `"a,b"`, `["a", "b"]` or `null` → `Some("a,b")` / `None`.
+pub(crate) fn tags_text_or_list<'de, D>(d: D) -> Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                other => Err(serde::de::Error::custom(format!(
+                    "tag_list items must be strings, got {other}"
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(|v| Some(v.join(","))),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "tag_list must be a string or a list of strings, got {other}"
+        ))),
+    }
 }
 
 /// `{"user": {...}}` request body of `POST /users` and `PUT /users/{id}`.
@@ -277,6 +311,29 @@ impl std::fmt::Debug for UserParams {
             .field("timezone", &self.timezone)
             .field("old_password", &redacted(&self.old_password))
             .finish()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tag_list_tests {
+    use super::*;
+
+    #[test]
+    fn tag_list_reads_a_string_or_a_list() {
+        let p: UserParams = serde_json::from_str(r#"{"tag_list": ["a", "b c"]}"#).unwrap();
+        assert_eq!(p.tag_list.as_deref(), Some("a,b c"));
+        let p: UserParams = serde_json::from_str(r#"{"tag_list": "x,y"}"#).unwrap();
+        assert_eq!(p.tag_list.as_deref(), Some("x,y"));
+        let p: UserParams = serde_json::from_str(r#"{"tag_list": null}"#).unwrap();
+        assert_eq!(p.tag_list, None);
+        assert!(serde_json::from_str::<UserParams>(r#"{"tag_list": [1]}"#).is_err());
+        assert!(serde_json::from_str::<UserParams>(r#"{"tag_list": {}}"#).is_err());
+        assert_eq!(
+            serde_json::to_value(&p).unwrap(),
+            serde_json::json!({}),
+            "written as before"
+        );
     }
 }
 

@@ -1,10 +1,55 @@
 //! Time formats on the wire: ISO-8601 `…Z` strings for `created_at`/`updated_at`, Unix
 //! seconds for `date_sent`, and the `CB-Token-ExpirationDate` header form.
+//!
+//! The platform keeps `created_at`/`updated_at` with millisecond precision (a database with
+//! millisecond timestamps) and compares filter values (`updated_at[gt]=…`, Unix seconds with
+//! an optional fraction, or ISO-8601 with optional milliseconds) against that precision,
+//! while it renders them in whole seconds (`2018-12-05T11:51:22Z`). [`iso8601_of_millis`],
+//! [`parse_iso8601_millis`] and [`unix_seconds_to_millis`] are those rules.
 
 /// Formats Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn iso8601(unix_secs: i64) -> String {
     let (y, mo, d, h, mi, s) = civil(unix_secs);
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// Renders Unix milliseconds the way the platform renders a stored time: whole seconds,
+/// `YYYY-MM-DDTHH:MM:SSZ` (the fraction is dropped, never rounded up).
+pub fn iso8601_of_millis(unix_millis: i64) -> String {
+    iso8601(unix_millis.div_euclid(1000))
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.f…]Z` into Unix milliseconds, keeping up to three fraction
+/// digits (further digits are truncated); `None` for anything else.
+pub fn parse_iso8601_millis(text: &str) -> Option<i64> {
+    let secs = parse_iso8601(text)?;
+    let frac = text.get(19..text.len() - 1)?;
+    let millis = match frac.strip_prefix('.') {
+        None if frac.is_empty() => 0,
+        None => return None,
+        Some(digits) => {
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let three: String = digits.chars().chain("00".chars()).take(3).collect();
+            three.parse::<i64>().ok()?
+        }
+    };
+    Some(secs * 1000 + millis)
+}
+
+/// Parses a Unix time in seconds, integer (`1700000000`) or decimal (`1700000000.25`), into
+/// Unix milliseconds (a finer fraction is truncated toward the past); `None` for anything
+/// else.
+pub fn unix_seconds_to_millis(text: &str) -> Option<i64> {
+    let t = text.trim();
+    if let Ok(secs) = t.parse::<i64>() {
+        return secs.checked_mul(1000);
+    }
+    let f = t.parse::<f64>().ok().filter(|f| f.is_finite())?;
+    let millis = (f * 1000.0).floor();
+    // An f64 holds integers exactly up to 2^53; beyond that the value is not a time.
+    (millis.abs() < 9.0e15).then_some(millis as i64)
 }
 
 /// Formats Unix seconds as `yyyy-MM-dd HH:mm:ss UTC` (the `CB-Token-ExpirationDate` form).
@@ -70,6 +115,43 @@ mod tests {
         );
         assert_eq!(parse_iso8601("2018-13-05T11:51:22Z"), None);
         assert_eq!(expiration_header(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(
+            parse_iso8601_millis("2018-12-05T11:51:22.123Z"),
+            Some(1_544_010_682_123)
+        );
+        assert_eq!(
+            parse_iso8601_millis("2018-12-05T11:51:22.5Z"),
+            Some(1_544_010_682_500)
+        );
+        assert_eq!(
+            parse_iso8601_millis("2018-12-05T11:51:22.123999Z"),
+            Some(1_544_010_682_123)
+        );
+        assert_eq!(
+            parse_iso8601_millis("2018-12-05T11:51:22Z"),
+            Some(1_544_010_682_000)
+        );
+        for bad in [
+            "2018-12-05T11:51:22.Z",
+            "2018-12-05T11:51:22.1aZ",
+            "2018-12-05T11:51:22+1Z",
+        ] {
+            assert_eq!(parse_iso8601_millis(bad), None, "{bad}");
+        }
+        assert_eq!(iso8601_of_millis(1_544_010_682_999), "2018-12-05T11:51:22Z");
+        assert_eq!(iso8601_of_millis(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(
+            unix_seconds_to_millis("1700000000"),
+            Some(1_700_000_000_000)
+        );
+        assert_eq!(
+            unix_seconds_to_millis(" 1700000000.25 "),
+            Some(1_700_000_000_250)
+        );
+        assert_eq!(unix_seconds_to_millis("1e3"), Some(1_000_000));
+        for bad in ["", "x", "NaN", "inf", "1e300"] {
+            assert_eq!(unix_seconds_to_millis(bad), None, "{bad}");
+        }
         for t in [-86_401_i64, 951_782_400, 4_102_444_799] {
             assert_eq!(parse_iso8601(&iso8601(t)), Some(t));
         }

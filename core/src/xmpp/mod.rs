@@ -4,22 +4,22 @@
 //!
 //! Main types:
 //! - [`ChatAuth`]: what `connect_chat` authenticates with;
-//! - [`ConnectionState`]: subscribe with [`Client::subscribe_connection`] (snapshot first);
+//! - [`ConnectionState`]: subscribe with [`ChatSession::subscribe_connection`] (snapshot first);
 //! - [`ChatEvent`]: every incoming message, marker, typing, edit, delete, reaction, system
-//!   message and send status; subscribe with [`Client::subscribe_chat`] (lossless, in order);
-//! - [`OutgoingMessage`]: what [`Client::send_message`] sends.
+//!   message and send status; subscribe with [`ChatSession::subscribe_chat`] (lossless, in order);
+//! - [`OutgoingMessage`]: what [`SendQueue::send_message`] sends.
 //! - privacy (block) lists, XEP-0016 with ConnectyCube semantics: [`PrivacyList`],
-//!   [`Client::create_privacy_list`], [`Client::update_privacy_list`] and friends;
-//! - last activity (XEP-0012) and its subscription ([`Client::last_activity`],
-//!   [`Client::subscribe_last_activity`], [`ChatEvent::LastActivity`]), active/inactive
-//!   ([`Client::mark_inactive`]) and group presence ([`ChatEvent::OccupantJoined`],
-//!   [`Client::room_occupants`], [`ChatEvent::Kicked`]).
+//!   [`ChatSession::create_privacy_list`], [`ChatSession::update_privacy_list`] and friends;
+//! - last activity (XEP-0012) and its subscription ([`ChatSession::last_activity`],
+//!   [`ChatSession::subscribe_last_activity`], [`ChatEvent::LastActivity`]), active/inactive
+//!   ([`ChatSession::mark_inactive`]) and group presence ([`ChatEvent::OccupantJoined`],
+//!   [`ChatSession::room_occupants`], [`ChatEvent::Kicked`]).
 //!
 //! Delivery guarantees: a resumed stream resends what was not acknowledged (repeats are
 //! dropped by id); when resumption fails (or after a fresh login following a drop) joined
 //! rooms are re-joined. This session emits live events only: what was missed during a gap
 //! (group messages, which the server does not store offline) is not replayed as events;
-//! the local store's sync (`Client::sync_local`, on every `Connected`) fetches it from REST
+//! the local store's sync (`Timeline::sync_local`, on every `Connected`) fetches it from REST
 //! history into the store, where live views see it.
 //!
 //! # The layer and its imports
@@ -30,23 +30,24 @@
 //! and never `crate::client`, `crate::store`, `crate::local`, `crate::chat` or `crate::auth`.
 //! What it needs from above comes through `ChatHost` (the current user and token, a renewed
 //! token after a rejected login, "the session is starting"),
-//! handed in when the client is built. The public API (`Client::connect_chat`,
-//! `Client::send_message`, ...) is a thin layer above, in `crate::realtime`, over the
+//! handed in when the client is built. The public API (`ChatSession::connect_chat`,
+//! `SendQueue::send_message`, ...) is a thin layer above, in `crate::realtime`, over the
 //! session handle `ChatShared`.
 //!
 //! [`Client`]: crate::Client
-//! [`Client::create_privacy_list`]: crate::Client::create_privacy_list
-//! [`Client::last_activity`]: crate::Client::last_activity
-//! [`Client::mark_inactive`]: crate::Client::mark_inactive
-//! [`Client::room_occupants`]: crate::Client::room_occupants
-//! [`Client::send_message`]: crate::Client::send_message
-//! [`Client::subscribe_chat`]: crate::Client::subscribe_chat
-//! [`Client::subscribe_connection`]: crate::Client::subscribe_connection
-//! [`Client::subscribe_last_activity`]: crate::Client::subscribe_last_activity
-//! [`Client::update_privacy_list`]: crate::Client::update_privacy_list
+//! [`ChatSession::create_privacy_list`]: crate::ChatSession::create_privacy_list
+//! [`ChatSession::last_activity`]: crate::ChatSession::last_activity
+//! [`ChatSession::mark_inactive`]: crate::ChatSession::mark_inactive
+//! [`ChatSession::room_occupants`]: crate::ChatSession::room_occupants
+//! [`SendQueue::send_message`]: crate::SendQueue::send_message
+//! [`ChatSession::subscribe_chat`]: crate::ChatSession::subscribe_chat
+//! [`ChatSession::subscribe_connection`]: crate::ChatSession::subscribe_connection
+//! [`ChatSession::subscribe_last_activity`]: crate::ChatSession::subscribe_last_activity
+//! [`ChatSession::update_privacy_list`]: crate::ChatSession::update_privacy_list
 
 mod connector;
 mod engine;
+mod inbound;
 mod iq;
 mod presence;
 mod privacy;
@@ -313,11 +314,11 @@ pub enum ChatEvent {
         /// The error text, empty if the server sent none.
         text: String,
     },
-    /// A user this client subscribed to ([`Client::subscribe_last_activity`]) came online
+    /// A user this client subscribed to ([`ChatSession::subscribe_last_activity`]) came online
     /// (`seconds` = 0) or went offline (seconds since last seen; cubeserver reports at least 1, so
     /// 0 always means online).
     ///
-    /// [`Client::subscribe_last_activity`]: crate::Client::subscribe_last_activity
+    /// [`ChatSession::subscribe_last_activity`]: crate::ChatSession::subscribe_last_activity
     LastActivity {
         /// The user whose activity changed.
         user_id: u64,

@@ -7,7 +7,7 @@
 
 use minidom::Element;
 
-use cubechat_wire::stanza::{room_jid, room_of, user_id_of, user_jid};
+use cubechat_wire::stanza::{room_jid, user_id_of, user_jid};
 
 use super::engine::{lock, nc, ChatShared};
 use super::util::check_dialog_id;
@@ -92,48 +92,19 @@ pub(super) fn status_codes(p: &Element) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The kicker of a 301 presence: `item/actor@jid` (or `@nick`), inside `<x>` or, as the
-/// JS SDK reads it, directly in the presence.
-fn kick_initiator(p: &Element) -> Option<u64> {
-    let item = p
-        .get_child("x", NS_MUC_USER)
-        .and_then(|x| x.get_child("item", NS_MUC_USER))
-        .or_else(|| p.children().find(|c| c.name() == "item"))?;
-    let actor = item.children().find(|c| c.name() == "actor")?;
-    actor
-        .attr("jid")
-        .and_then(user_id_of)
-        .or_else(|| actor.attr("nick")?.parse().ok())
-}
-
-/// Occupant joined/left (other users) and kicks (this user) from a room presence. Only
-/// changes are reported: a presence update of a known occupant is not a second join.
-pub(crate) fn room_event(shared: &ChatShared, me: u64, p: &Element) -> Option<ChatEvent> {
-    let (dialog_id, nick) = room_of(p.attr("from")?)?;
-    let user_id: u64 = nick?.parse().ok()?;
-    let kind = p.attr("type");
-    if kind == Some("error") {
-        return None;
-    }
-    let gone = kind == Some("unavailable");
-    if user_id == me {
-        if !gone {
-            return None;
-        }
-        lock(&shared.occupants).remove(&dialog_id);
-        if status_codes(p).iter().any(|c| c == "301" || c == "307") {
-            lock(&shared.rooms).remove(&dialog_id);
-            let initiator_id = kick_initiator(p);
-            return Some(ChatEvent::Kicked {
-                dialog_id,
-                initiator_id,
-            });
-        }
-        return None;
-    }
+/// Records another occupant entering (`present`) or leaving a room (an inbound
+/// [`Effect::Occupant`](super::inbound::Effect)): a join is told only when the occupant is new
+/// to the room's list (a presence update of a known occupant is no second join), a leave
+/// always.
+pub(super) fn occupant(
+    shared: &ChatShared,
+    dialog_id: String,
+    user_id: u64,
+    present: bool,
+) -> Option<ChatEvent> {
     let mut occ = lock(&shared.occupants);
     let set = occ.entry(dialog_id.clone()).or_default();
-    if gone {
+    if !present {
         set.remove(&user_id);
         Some(ChatEvent::OccupantLeft { dialog_id, user_id })
     } else if set.insert(user_id) {
@@ -143,8 +114,22 @@ pub(crate) fn room_event(shared: &ChatShared, me: u64, p: &Element) -> Option<Ch
     }
 }
 
+/// This user is out of a room: its occupants are forgotten; a kick forgets the room too
+/// (it is not re-joined) and is told.
+pub(super) fn self_left(
+    shared: &ChatShared,
+    dialog_id: &str,
+    kicked: Option<ChatEvent>,
+) -> Option<ChatEvent> {
+    lock(&shared.occupants).remove(dialog_id);
+    if kicked.is_some() {
+        lock(&shared.rooms).remove(dialog_id);
+    }
+    kicked
+}
+
 impl ChatShared {
-    /// The session side of `Client::last_activity`.
+    /// The session side of `ChatSession::last_activity`.
     pub(crate) async fn last_activity(&self, user_id: u64) -> Result<u64> {
         check_user(user_id)?;
         let to = user_jid(user_id, self.cfg.app_id, self.cfg.chat.domain.trim());
@@ -156,7 +141,7 @@ impl ChatShared {
             .ok_or_else(|| Error::Protocol("last activity reply without seconds".into()))
     }
 
-    /// The session side of `Client::subscribe_last_activity`.
+    /// The session side of `ChatSession::subscribe_last_activity`.
     pub(crate) async fn subscribe_last_activity(&self, user_id: u64) -> Result<()> {
         check_user(user_id)?;
         lock(&self.activity_subs).insert(user_id);
@@ -170,14 +155,14 @@ impl ChatShared {
         r
     }
 
-    /// The session side of `Client::unsubscribe_last_activity`.
+    /// The session side of `ChatSession::unsubscribe_last_activity`.
     pub(crate) async fn unsubscribe_last_activity(&self, user_id: u64) -> Result<()> {
         check_user(user_id)?;
         lock(&self.activity_subs).remove(&user_id);
         self.send_status_streaming(user_id, false).await
     }
 
-    /// The session side of `Client::last_activity_subscriptions`.
+    /// The session side of `ChatSession::last_activity_subscriptions`.
     pub(crate) fn last_activity_subscriptions(&self) -> Vec<u64> {
         lock(&self.activity_subs).iter().copied().collect()
     }
@@ -190,12 +175,12 @@ impl ChatShared {
             .map(|_| ())
     }
 
-    /// The session side of `Client::mark_active`.
+    /// The session side of `ChatSession::mark_active`.
     pub(crate) fn mark_active(&self) -> Result<()> {
         self.set_inactive(false)
     }
 
-    /// The session side of `Client::mark_inactive`.
+    /// The session side of `ChatSession::mark_inactive`.
     pub(crate) fn mark_inactive(&self) -> Result<()> {
         self.set_inactive(true)
     }
@@ -209,7 +194,7 @@ impl ChatShared {
         }
     }
 
-    /// The session side of `Client::room_occupants`.
+    /// The session side of `ChatSession::room_occupants`.
     pub(crate) async fn room_occupants(&self, dialog_id: &str) -> Result<Vec<u64>> {
         check_dialog_id(dialog_id)?;
         let room = room_jid(self.cfg.app_id, dialog_id, self.cfg.chat.domain.trim());
@@ -324,6 +309,33 @@ mod tests {
         assert_eq!(jids, ["4-7@chat", "9-7@chat"]);
         forget(&shared);
         assert!(on_reset(&shared, 7, "chat").is_empty());
+    }
+
+    /// What the engine does with a room presence: the inbound function, then its occupant
+    /// effects carried out on the session's state.
+    fn room_event(shared: &ChatShared, me: u64, p: &Element) -> Option<ChatEvent> {
+        use super::super::inbound::{inbound, Context, Effect};
+        let cx = Context {
+            me,
+            my_bare: "5-7@chat",
+            auto_delivered: false,
+            now: 0,
+        };
+        let mut told = None;
+        for e in inbound(&cx, p.clone()) {
+            match e {
+                Effect::Occupant {
+                    dialog_id,
+                    user_id,
+                    present,
+                } => told = occupant(shared, dialog_id, user_id, present),
+                Effect::SelfLeft { dialog_id, kicked } => {
+                    told = self_left(shared, &dialog_id, kicked)
+                }
+                _ => {}
+            }
+        }
+        told
     }
 
     #[test]

@@ -303,7 +303,7 @@ fn parse_query(reply: Option<Element>) -> Result<Query> {
 }
 
 impl ChatShared {
-    /// The session side of `Client::create_privacy_list`.
+    /// The session side of `ChatSession::create_privacy_list`.
     pub(crate) async fn create_privacy_list(&self, list: &PrivacyList) -> Result<()> {
         let wire = to_wire(list, self.cfg.app_id, self.cfg.chat.domain.trim())?;
         let q = query(Query {
@@ -313,7 +313,7 @@ impl ChatShared {
         self.iq_request("set", None, "edit", q).await.map(|_| ())
     }
 
-    /// The session side of `Client::privacy_list_names`.
+    /// The session side of `ChatSession::privacy_list_names`.
     pub(crate) async fn privacy_list_names(&self) -> Result<PrivacyListNames> {
         let q = query(Query::default());
         let reply = parse_query(self.iq_request("get", None, "getNames", q).await?)?;
@@ -324,7 +324,7 @@ impl ChatShared {
         })
     }
 
-    /// The session side of `Client::privacy_list`.
+    /// The session side of `ChatSession::privacy_list`.
     pub(crate) async fn privacy_list(&self, name: &str) -> Result<PrivacyList> {
         check_name(name)?;
         let q = query(Query {
@@ -343,7 +343,7 @@ impl ChatShared {
         Ok(from_wire(list))
     }
 
-    /// The session side of `Client::set_default_privacy_list`.
+    /// The session side of `ChatSession::set_default_privacy_list`.
     pub(crate) async fn set_default_privacy_list(&self, name: Option<&str>) -> Result<()> {
         if let Some(n) = name {
             check_name(n)?;
@@ -357,7 +357,7 @@ impl ChatShared {
         self.iq_request("set", None, "default", q).await.map(|_| ())
     }
 
-    /// The session side of `Client::update_privacy_list`.
+    /// The session side of `ChatSession::update_privacy_list`.
     pub(crate) async fn update_privacy_list(&self, list: &PrivacyList) -> Result<()> {
         to_wire(list, self.cfg.app_id, self.cfg.chat.domain.trim())?;
         let names = self.privacy_list_names().await?;
@@ -384,7 +384,7 @@ impl ChatShared {
         }
     }
 
-    /// The session side of `Client::delete_privacy_list`.
+    /// The session side of `ChatSession::delete_privacy_list`.
     pub(crate) async fn delete_privacy_list(&self, name: &str) -> Result<()> {
         check_name(name)?;
         let q = query(Query {

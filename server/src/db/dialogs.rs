@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use cubechat_wire::chat::{dialog_type, Dialog, Permissions};
-use cubechat_wire::time::iso8601;
+use cubechat_wire::time::iso8601_of_millis;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
@@ -472,8 +472,8 @@ pub fn to_wire(
         unread_messages_count: Some(unread),
         xmpp_room_jid: (row.kind != dialog_type::PRIVATE)
             .then(|| format!("{}_{}@muc.{chat_domain}", row.app_id, row.id)),
-        created_at: Some(iso8601(row.created_at)),
-        updated_at: Some(iso8601(row.updated_at)),
+        created_at: Some(iso8601_of_millis(row.created_at)),
+        updated_at: Some(iso8601_of_millis(row.updated_at)),
         extensions: row.extensions.clone(),
         permissions: row.permissions.clone(),
     })

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use cubechat_wire::chat::{dialog_type, Attachment, Message, ReactionsSummary};
-use cubechat_wire::time::iso8601;
+use cubechat_wire::time::iso8601_of_millis;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use serde_json::Value;
@@ -138,7 +138,9 @@ pub fn create(conn: &Connection, new: &NewMessage, now: i64) -> rusqlite::Result
         body: new.body.clone(),
         attachments: new.attachments.clone(),
         custom: new.custom.clone(),
-        date_sent: new.date_sent.map_or(now, normalize_date_sent),
+        date_sent: new
+            .date_sent
+            .map_or(now.div_euclid(1000), normalize_date_sent),
         markable: new.markable,
         send_to_chat: new.send_to_chat,
         views_count: 0,
@@ -392,8 +394,8 @@ pub fn to_wire(conn: &Connection, row: &MessageRow, caller: u64) -> rusqlite::Re
         views_count: row.views_count,
         attachments: row.attachments.clone(),
         reactions,
-        created_at: Some(iso8601(row.created_at)),
-        updated_at: Some(iso8601(row.updated_at)),
+        created_at: Some(iso8601_of_millis(row.created_at)),
+        updated_at: Some(iso8601_of_millis(row.updated_at)),
         custom: row
             .custom
             .iter()

@@ -1,15 +1,17 @@
 //! SQLite storage: one connection behind a mutex, a linear list of schema migrations, and
 //! one submodule of plain query functions per area (`users`, `sessions`, `dialogs`,
-//! `messages`, `blobs`, `privacy`, `activity`).
+//! `messages`, `blobs`, `privacy`, `activity`, `push`, `address_book`).
 //!
 //! Query functions take a `&Connection` (a `Transaction` derefs to one), so a handler can run
 //! several of them atomically inside one [`Db::call`].
 
 pub mod activity;
+pub mod address_book;
 pub mod blobs;
 pub mod dialogs;
 pub mod messages;
 pub mod privacy;
+pub mod push;
 pub mod sessions;
 pub mod users;
 
@@ -201,6 +203,72 @@ const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     );
     CREATE INDEX pushes_recipient ON pushes(recipient_id, seq);",
+    // 6: users', dialogs' and messages' times (and occupants', reactions' and system
+    // messages' times) in Unix
+    // milliseconds, as the platform keeps them, so a time filter sees sub-second changes.
+    "UPDATE users SET created_at = created_at * 1000, updated_at = updated_at * 1000,
+        last_request_at = last_request_at * 1000;
+    UPDATE dialogs SET created_at = created_at * 1000, updated_at = updated_at * 1000;
+    UPDATE dialog_occupants SET joined_at = joined_at * 1000;
+    UPDATE messages SET created_at = created_at * 1000, updated_at = updated_at * 1000;
+    UPDATE reactions SET created_at = created_at * 1000;
+    UPDATE system_messages SET created_at = created_at * 1000;",
+    // 7: push subscriptions, push events, the per-subscription push outbox, address books.
+    "CREATE TABLE push_subscriptions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        app_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        channel TEXT NOT NULL,
+        token TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        bundle_identifier TEXT,
+        udid TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        web_auth TEXT,
+        web_p256dh TEXT,
+        created_at INTEGER NOT NULL,
+        UNIQUE (app_id, udid, channel)
+    );
+    CREATE INDEX push_subscriptions_user ON push_subscriptions(app_id, user_id);
+    CREATE TABLE push_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        app_id INTEGER NOT NULL,
+        user_id INTEGER,
+        channel TEXT,
+        environment TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        message TEXT NOT NULL,
+        recipients TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE push_outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        app_id INTEGER NOT NULL,
+        recipient_id INTEGER NOT NULL,
+        subscription_id INTEGER NOT NULL,
+        channel TEXT NOT NULL,
+        token TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        bundle_identifier TEXT,
+        udid TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        event_id INTEGER,
+        dialog_id TEXT,
+        message_id TEXT,
+        sender_id INTEGER,
+        payload TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX push_outbox_recipient ON push_outbox(recipient_id, id);
+    CREATE TABLE address_book (
+        app_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        udid TEXT NOT NULL DEFAULT '',
+        phone TEXT NOT NULL,
+        name TEXT NOT NULL,
+        PRIMARY KEY (app_id, user_id, udid, phone)
+    );",
 ];
 
 /// The shared database handle. Cheap to clone.
@@ -290,11 +358,18 @@ fn migrate(conn: &mut Connection) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Current Unix time in seconds.
+/// Current Unix time in seconds (sessions, blobs, privacy lists, the push outbox).
 pub fn now() -> i64 {
+    now_ms().div_euclid(1000)
+}
+
+/// Current Unix time in milliseconds: the unit of users', dialogs' and messages'
+/// `created_at`/`updated_at` (and users' `last_request_at`, occupants' `joined_at`), which
+/// time filters compare with sub-second precision (protocol reference §2.3).
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
 

@@ -1,7 +1,7 @@
 //! The `users` table. Users belong to one application; every lookup takes the app id.
 
 use cubechat_wire::auth::User;
-use cubechat_wire::time::iso8601;
+use cubechat_wire::time::iso8601_of_millis;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
@@ -43,9 +43,9 @@ impl UserRow {
             user_tags: self.user_tags.clone(),
             timezone: self.timezone,
             is_guest: self.is_guest.then_some(true),
-            created_at: Some(iso8601(self.created_at)),
-            updated_at: Some(iso8601(self.updated_at)),
-            last_request_at: self.last_request_at.map(iso8601),
+            created_at: Some(iso8601_of_millis(self.created_at)),
+            updated_at: Some(iso8601_of_millis(self.updated_at)),
+            last_request_at: self.last_request_at.map(iso8601_of_millis),
         }
     }
 }
@@ -170,6 +170,15 @@ pub fn find_by_email(
         from_row,
     )
     .optional()
+}
+
+/// The app's users that have a phone, by id.
+pub fn with_phone(conn: &Connection, app_id: u64) -> rusqlite::Result<Vec<UserRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM users WHERE app_id = ?1 AND phone IS NOT NULL ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([app_id], from_row)?;
+    rows.collect()
 }
 
 pub fn touch_last_request(conn: &Connection, id: u64, now: i64) -> rusqlite::Result<()> {

@@ -5,6 +5,9 @@
 //! - `GET /_admin/pushes?user_id=N` → `200 {"items": [{recipient_id, dialog_id, message_id,
 //!   sender_id, created_at}, …]}`: the push outbox of a user, oldest first (no push server is
 //!   called; these are the pushes a deployment would send).
+//! - `GET /_admin/push_outbox[?user_id=N]` → `200 {"items": [delivery, …]}`: every recorded
+//!   delivery (one per subscription: channel, token, environment, payload...), oldest first
+//!   (protocol reference §3.7).
 
 use std::net::SocketAddr;
 
@@ -14,7 +17,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
-use crate::db::{self, activity, sessions};
+use crate::db::{self, activity, push, sessions};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -22,6 +25,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/_admin/expire_sessions", post(expire_sessions))
         .route("/_admin/pushes", get(pushes))
+        .route("/_admin/push_outbox", get(push_outbox))
 }
 
 /// 403 unless the peer is a loopback address (or unknown: then refuse too).
@@ -62,6 +66,21 @@ async fn pushes(
 ) -> Result<Json<Value>, ApiError> {
     require_loopback(&parts)?;
     let items = state.db.with(|c| activity::pushes_for(c, q.user_id))?;
+    Ok(Json(json!({ "items": items })))
+}
+
+#[derive(serde::Deserialize)]
+struct OutboxQuery {
+    user_id: Option<u64>,
+}
+
+async fn push_outbox(
+    State(state): State<AppState>,
+    Query(q): Query<OutboxQuery>,
+    parts: Parts,
+) -> Result<Json<Value>, ApiError> {
+    require_loopback(&parts)?;
+    let items = state.db.with(|c| push::outbox(c, q.user_id))?;
     Ok(Json(json!({ "items": items })))
 }
 

@@ -57,15 +57,18 @@ async fn create_session(
         Some(u) => UserSpec::Credentials(from_value::<Credentials>(u.clone())?),
     };
 
-    let now = db::now();
+    let now_ms = db::now_ms();
+    let now = now_ms.div_euclid(1000);
     let ttl = state.settings.session_ttl;
     let (session, user) = state.db.call(|c| {
         let tx = c.transaction()?;
         let user = match &user_spec {
             UserSpec::None => None,
-            UserSpec::Credentials(creds) => Some(check_credentials(&tx, app.id, creds, true, now)?),
+            UserSpec::Credentials(creds) => {
+                Some(check_credentials(&tx, app.id, creds, true, now_ms)?)
+            }
             UserSpec::Guest { full_name } => {
-                Some(create_guest(&tx, app.id, full_name.clone(), now)?)
+                Some(create_guest(&tx, app.id, full_name.clone(), now_ms)?)
             }
         };
         let session = sessions::create(&tx, app.id, user.as_ref().map_or(0, |u| u.id), now, ttl)?;
@@ -148,7 +151,7 @@ pub(crate) fn check_credentials(
     app_id: u64,
     creds: &Credentials,
     auto_create: bool,
-    now: i64,
+    now_ms: i64,
 ) -> Result<UserRow, ApiError> {
     let login = non_blank(creds.login.as_deref());
     let email = non_blank(creds.email.as_deref());
@@ -180,7 +183,7 @@ pub(crate) fn check_credentials(
                 password: Some(password.to_owned()),
                 ..UserParams::default()
             };
-            let user = create_user(conn, app_id, &params, now)?;
+            let user = create_user(conn, app_id, &params, now_ms)?;
             tracing::info!(
                 app_id,
                 user_id = user.id,
@@ -196,15 +199,15 @@ fn create_guest(
     conn: &Connection,
     app_id: u64,
     full_name: Option<String>,
-    now: i64,
+    now_ms: i64,
 ) -> Result<UserRow, ApiError> {
     let row = UserRow {
         app_id,
         full_name: non_blank(full_name.as_deref()).map(str::to_owned),
         is_guest: true,
-        created_at: now,
-        updated_at: now,
-        last_request_at: Some(now),
+        created_at: now_ms,
+        updated_at: now_ms,
+        last_request_at: Some(now_ms),
         ..UserRow::default()
     };
     Ok(user_db::insert(conn, &row)?)
@@ -245,10 +248,10 @@ async fn login(
     AnySession(session): AnySession,
     JsonBody(creds): JsonBody<Credentials>,
 ) -> Result<Response, ApiError> {
-    let now = db::now();
+    let now_ms = db::now_ms();
     let user = state.db.call(|c| {
-        let user = check_credentials(c, session.app_id, &creds, false, now)?;
-        sessions::set_user(c, session.id, user.id, now)?;
+        let user = check_credentials(c, session.app_id, &creds, false, now_ms)?;
+        sessions::set_user(c, session.id, user.id, now_ms.div_euclid(1000))?;
         Ok::<_, ApiError>(user)
     })?;
     tracing::info!(session_id = session.id, user_id = user.id, "user logged in");

@@ -1185,3 +1185,122 @@ fn db_create_is_reusable() {
     let b = crate::db::object_id();
     assert!(a < b && cubechat_wire::chat::is_object_id(&a));
 }
+
+/// Times are kept in milliseconds (rendered in whole seconds): a dialog changed in the same
+/// second as an `updated_at[gt]=T` value is found, and sub-second filter values split a
+/// second the way the platform's millisecond timestamps do.
+#[tokio::test]
+async fn time_filters_see_changes_within_a_second() {
+    let s = test_state();
+    let u = users(&s, 2).await;
+    let a = &u.tokens[0];
+    let early = group(&s, a, &[u.ids[1]]).await;
+    let late = group(&s, a, &[u.ids[1]]).await;
+    let t: i64 = 1_700_000_000;
+    s.db.with(|c| {
+        c.execute(
+            "UPDATE dialogs SET updated_at = ?2 WHERE id = ?1",
+            rusqlite::params![early, t * 1000 + 200],
+        )?;
+        c.execute(
+            "UPDATE dialogs SET updated_at = ?2 WHERE id = ?1",
+            rusqlite::params![late, t * 1000 + 700],
+        )
+    })
+    .unwrap();
+    let list = |filter: String| {
+        let s = s.clone();
+        let a = a.clone();
+        async move {
+            let r = req(
+                &s,
+                &a,
+                "GET",
+                &format!("/chat/Dialog?{filter}&sort_asc=updated_at"),
+                None,
+            )
+            .await;
+            assert_eq!(r.status, 200, "{filter}: {}", r.text);
+            let items = r.json()["items"].as_array().unwrap().clone();
+            items
+                .iter()
+                .map(|d| d["_id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    // Whole-second storage would have kept both at T and `gt T` would miss them.
+    assert_eq!(
+        list(format!("updated_at[gt]={t}")).await,
+        vec![early.clone(), late.clone()]
+    );
+    assert_eq!(
+        list(format!("updated_at[gt]={t}.5")).await,
+        vec![late.clone()]
+    );
+    assert_eq!(
+        list(format!("updated_at[gte]={t}.7")).await,
+        vec![late.clone()]
+    );
+    assert_eq!(
+        list(format!("updated_at[gt]={t}.7")).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        list(format!("updated_at[lt]={t}.5")).await,
+        vec![early.clone()]
+    );
+    assert_eq!(
+        list(format!("updated_at[lte]={t}")).await,
+        Vec::<String>::new()
+    );
+    let iso = cubechat_wire::time::iso8601(t).replace('Z', ".500Z");
+    assert_eq!(
+        list(format!("updated_at[gt]={iso}")).await,
+        vec![late.clone()]
+    );
+    assert_eq!(
+        list(format!("updated_at[lt]={iso}")).await,
+        vec![early.clone()]
+    );
+    // Rendered as the platform renders it: whole seconds, `…Z`.
+    let r = req(&s, a, "GET", "/chat/Dialog?sort_asc=updated_at", None).await;
+    let rendered: Vec<Value> = r.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["updated_at"].clone())
+        .collect();
+    let whole = json!(cubechat_wire::time::iso8601(t));
+    assert_eq!(rendered, vec![whole.clone(), whole]);
+
+    // `date_sent` is whole Unix seconds; a fractional filter value still splits correctly.
+    let m = send(&s, a, &late, "hello there").await;
+    s.db.with(|c| {
+        c.execute(
+            "UPDATE messages SET date_sent = ?2 WHERE id = ?1",
+            rusqlite::params![m["_id"].as_str().unwrap(), t],
+        )
+    })
+    .unwrap();
+    for (filter, found) in [
+        (format!("date_sent[lt]={t}.5"), true),
+        (format!("date_sent[gt]={t}.5"), false),
+        (format!("date_sent[gte]={t}"), true),
+        (format!("date_sent[lt]={t}"), false),
+    ] {
+        let r = req(
+            &s,
+            a,
+            "GET",
+            &format!("/chat/Message?chat_dialog_id={late}&{filter}&mark_as_read=0"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            r.json()["items"].as_array().unwrap().len(),
+            usize::from(found),
+            "{filter}: {}",
+            r.text
+        );
+    }
+}

@@ -45,7 +45,7 @@ const FIELDS: &[Field] = &[
     Field::new(
         "last_message_date_sent",
         "d.last_message_date_sent",
-        FieldKind::Time,
+        FieldKind::UnixSeconds,
     ),
     Field::new("created_at", "d.created_at", FieldKind::Time),
     Field::new("updated_at", "d.updated_at", FieldKind::Time),
@@ -360,7 +360,7 @@ async fn create(
         .map(permissions)
         .transpose()?
         .flatten();
-    let now = db::now();
+    let now = db::now_ms();
     let app_id = session.app_id;
     let (dialog, created) = state.db.call(|c| {
         let tx = c.transaction()?;
@@ -490,7 +490,7 @@ async fn update(
     let caller = session.user_id;
     let push = list_change(body.get("push_all"))?;
     let pull = list_change(body.get("pull_all"))?;
-    let now = db::now();
+    let now = db::now_ms();
     let dialog = state.db.call(|c| {
         let tx = c.transaction()?;
         let mut row = load(&tx, session.app_id, &id)?;
@@ -584,7 +584,7 @@ async fn admins(
     let caller = session.user_id;
     let push = list_change(body.get("push_all"))?;
     let pull = list_change(body.get("pull_all"))?;
-    let now = db::now();
+    let now = db::now_ms();
     let dialog = state.db.call(|c| {
         let tx = c.transaction()?;
         let mut row = load(&tx, session.app_id, &id)?;
@@ -654,7 +654,7 @@ async fn remove(
     let q = delete_params(raw.as_deref(), &body);
     let force = force(&q);
     let ids: Vec<String> = query::split_list(&ids).collect();
-    let now = db::now();
+    let now = db::now_ms();
     let outcomes = state.db.call(|c| {
         let tx = c.transaction()?;
         let mut out = Vec::new();
@@ -688,7 +688,7 @@ async fn clear_history(
 ) -> Result<StatusCode, ApiError> {
     let force = force(&delete_params(raw.as_deref(), &body));
     let caller = session.user_id;
-    let now = db::now();
+    let now = db::now_ms();
     state.db.call(|c| {
         let tx = c.transaction()?;
         let row = load(&tx, session.app_id, &id)?;
@@ -716,7 +716,7 @@ async fn subscribe(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Dialog>, ApiError> {
     let caller = session.user_id;
-    let now = db::now();
+    let now = db::now_ms();
     let dialog = state.db.call(|c| {
         let tx = c.transaction()?;
         let row = load(&tx, session.app_id, &id)?;
@@ -809,7 +809,7 @@ async fn set_notifications(
         .or_else(|| body.get("notifications").and_then(|n| n.get("enabled")))
         .ok_or_else(|| ApiError::unprocessable("enabled", "can't be blank"))?;
     let enabled = flag(Some(v));
-    let now = db::now();
+    let now = db::now_ms();
     state.db.call(|c| {
         let row = load(c, session.app_id, &id)?;
         require_member(c, &row, session.user_id)?;

@@ -43,7 +43,7 @@ const MAX_SEARCH_RANGE_SECS: i64 = 92 * 86_400;
 const FIELDS: &[Field] = &[
     Field::new("_id", "m.id", FieldKind::Text),
     Field::new("message", "m.body", FieldKind::Text),
-    Field::new("date_sent", "m.date_sent", FieldKind::Time),
+    Field::new("date_sent", "m.date_sent", FieldKind::UnixSeconds),
     Field::new("sender_id", "m.sender_id", FieldKind::Int),
     Field::new("recipient_id", "m.recipient_id", FieldKind::Int),
     Field::new(
@@ -213,7 +213,7 @@ async fn create(
         Some(Value::String(s)) => s.trim().parse().ok(),
         _ => None,
     };
-    let now = db::now();
+    let now = db::now_ms();
     let app_id = session.app_id;
     let send_to_chat = flag(map.get("send_to_chat"));
     let (message, dialog, row) = state.db.call(|c| {
@@ -291,7 +291,7 @@ async fn update(
     let delivered = flag(body.get("delivered"));
     let new_body = body.get("message").and_then(message_db::custom_value);
     let caller = session.user_id;
-    let now = db::now();
+    let now = db::now_ms();
     let edited = state.db.call(|c| {
         let tx = c.transaction()?;
         let mut found = Vec::new();
@@ -487,7 +487,7 @@ async fn system(
         .filter(|(k, _)| !matches!(k.as_str(), "recipientId" | "recipient_id"))
         .filter_map(|(k, v)| message_db::custom_value(v).map(|v| (k.clone(), v)))
         .collect();
-    let now = db::now();
+    let now = db::now_ms();
     let id = state.db.call(|c| {
         if user_db::find(c, session.app_id, recipient)?.is_none() {
             return Err(ApiError::unprocessable("recipientId", "not found"));
@@ -529,7 +529,7 @@ async fn react(
     if add.is_none() && remove.is_none() {
         return Err(ApiError::unprocessable("base", "add or remove is required"));
     }
-    let now = db::now();
+    let now = db::now_ms();
     let (row, dialog) = state.db.call(|c| {
         let (row, dialog) =
             load_message(c, session.app_id, &id)?.ok_or_else(ApiError::not_found)?;

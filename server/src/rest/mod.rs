@@ -8,6 +8,7 @@
 //!   `CB-Token-ExpirationDate` to the response;
 //! - unknown routes and methods answer in the ConnectyCube error shape.
 
+pub mod address_book;
 pub mod admin;
 pub mod auth;
 pub mod blobs;
@@ -16,6 +17,9 @@ mod chat_tests;
 pub mod dialogs;
 pub mod extract;
 pub mod messages;
+pub mod push;
+#[cfg(test)]
+mod push_tests;
 pub mod query;
 pub mod users;
 
@@ -58,6 +62,8 @@ pub fn router(state: AppState) -> Router {
         .merge(dialogs::routes())
         .merge(messages::routes())
         .merge(blobs::routes())
+        .merge(push::routes())
+        .merge(address_book::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), track_session))
@@ -121,13 +127,13 @@ async fn track_session(State(state): State<AppState>, mut req: Request, next: Ne
     let path = req.uri().path().to_owned();
     let mut expires_at = None;
     if let Some(token) = token_of(req.headers()) {
-        let now = db::now();
+        let now_ms = db::now_ms();
         let ttl = state.settings.session_ttl;
         let found = state.db.call(|c| {
-            let row = sessions::touch(c, token, now, ttl)?;
+            let row = sessions::touch(c, token, now_ms.div_euclid(1000), ttl)?;
             if let Some(row) = &row {
                 if row.user_id != 0 {
-                    user_db::touch_last_request(c, row.user_id, now)?;
+                    user_db::touch_last_request(c, row.user_id, now_ms)?;
                 }
             }
             Ok::<_, ApiError>(row)

@@ -6,7 +6,7 @@
 //! [`Query`] keeps every pair in order; [`build_filter`] turns the ones naming known fields
 //! into SQL conditions, so each list endpoint only declares its [`Field`]s.
 
-use cubechat_wire::time::parse_iso8601;
+use cubechat_wire::time::{parse_iso8601_millis, unix_seconds_to_millis};
 use rusqlite::types::Value as SqlValue;
 
 use crate::error::ApiError;
@@ -121,8 +121,14 @@ pub enum FieldKind {
     Int,
     /// Text; `start_with` allowed.
     Text,
-    /// Unix seconds in the database; accepts Unix seconds (integer or decimal) or ISO-8601.
+    /// Unix milliseconds in the database (`created_at`, `updated_at`, ...); accepts Unix
+    /// seconds (integer or decimal) or ISO-8601 (with optional milliseconds) and compares
+    /// in milliseconds, so a change half a second after `updated_at[gt]=T` is found.
     Time,
+    /// Unix seconds in the database (`date_sent`, `last_message_date_sent`: integers on the
+    /// wire); accepts the same values as [`FieldKind::Time`] and compares in milliseconds
+    /// too (`date_sent[lt]=T.5` includes a message of second `T`).
+    UnixSeconds,
 }
 
 /// A field a list endpoint lets clients filter (and sort) on.
@@ -186,7 +192,13 @@ pub fn build_filter(query: &Query, fields: &[Field]) -> Result<SqlFilter, ApiErr
         }
     }
     for (field, op, values) in groups {
-        let col = field.column;
+        let scaled;
+        let col = if field.kind == FieldKind::UnixSeconds {
+            scaled = format!("({} * 1000)", field.column);
+            scaled.as_str()
+        } else {
+            field.column
+        };
         let typed = values
             .iter()
             .map(|v| typed_value(field, v))
@@ -252,16 +264,8 @@ fn typed_value(field: &Field, value: &str) -> Result<SqlValue, ApiError> {
             .parse::<i64>()
             .map(SqlValue::Integer)
             .map_err(|_| invalid(field.param, "must be an integer")),
-        FieldKind::Time => v
-            .parse::<i64>()
-            .ok()
-            .or_else(|| {
-                v.parse::<f64>()
-                    .ok()
-                    .filter(|f| f.is_finite())
-                    .map(|f| f.floor() as i64)
-            })
-            .or_else(|| parse_iso8601(v))
+        FieldKind::Time | FieldKind::UnixSeconds => unix_seconds_to_millis(v)
+            .or_else(|| parse_iso8601_millis(v))
             .map(SqlValue::Integer)
             .ok_or_else(|| invalid(field.param, "must be Unix seconds or an ISO-8601 time")),
     }
@@ -385,13 +389,41 @@ mod tests {
             vec![
                 SqlValue::Text("bob,by".into()),
                 SqlValue::Text("a\\_b\\%%".into()),
-                SqlValue::Integer(1_700_000_000),
-                SqlValue::Integer(1_704_067_200),
+                SqlValue::Integer(1_700_000_000_000),
+                SqlValue::Integer(1_704_067_200_000),
             ]
         );
         assert_eq!(paging(&q, 100, 100), (100, 5));
         assert_eq!(paging(&Query::parse("limit=0&skip=3"), 100, 100), (1, 3));
         assert_eq!(paging(&Query::parse("limit=x"), 100, 100), (100, 0));
+    }
+
+    #[test]
+    fn times_compare_in_milliseconds() {
+        let fields = &[
+            Field::new("updated_at", "updated_at", FieldKind::Time),
+            Field::new("date_sent", "date_sent", FieldKind::UnixSeconds),
+        ];
+        let q = Query::parse(
+            "updated_at[gt]=1700000000.5&updated_at[lt]=2023-11-14T22:13:20.250Z&date_sent[lte]=1700000000",
+        );
+        let f = build_filter(&q, fields).unwrap();
+        assert_eq!(
+            f.clauses,
+            vec![
+                "updated_at > ?",
+                "updated_at < ?",
+                "(date_sent * 1000) <= ?"
+            ]
+        );
+        assert_eq!(
+            f.args,
+            vec![
+                SqlValue::Integer(1_700_000_000_500),
+                SqlValue::Integer(1_700_000_000_250),
+                SqlValue::Integer(1_700_000_000_000),
+            ]
+        );
     }
 
     #[test]

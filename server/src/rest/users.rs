@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use cubechat_wire::auth::{UserEnvelope, UserParams, UserParamsEnvelope, UsersPage};
+use cubechat_wire::users::{OnlineCount, OnlineUsers, UsersV1Page};
+use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
 
 use super::extract::{parse_json, AnySession, ApiPath, JsonBody, MaybeSession, UserSession};
@@ -38,8 +40,13 @@ const SEARCH_FIELDS: &[Field] = &[
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/users", post(sign_up))
+        .route("/users", post(sign_up).get(list_v1))
         .route("/users/v2", get(search))
+        .route("/users/by_login", get(by_login))
+        .route("/users/by_email", get(by_email))
+        .route("/users/by_full_name", get(by_full_name))
+        .route("/users/by_tags", get(by_tags))
+        .route("/users/online", get(online))
         .route(
             "/users/{id}",
             get(get_user).put(update_user).delete(delete_user),
@@ -68,7 +75,7 @@ async fn sign_up(
         }
     };
     let UserParamsEnvelope { user: params } = parse_json(&body)?;
-    let now = db::now();
+    let now = db::now_ms();
     let user = state.db.call(|c| {
         let tx = c.transaction()?;
         let user = create_user(&tx, app_id, &params, now)?;
@@ -85,8 +92,8 @@ async fn sign_up(
         .into_response())
 }
 
-/// Validates `params` and inserts a new user. Run it inside a transaction with the rest of
-/// the operation.
+/// Validates `params` and inserts a new user created at `now` (Unix milliseconds). Run it
+/// inside a transaction with the rest of the operation.
 pub(crate) fn create_user(
     conn: &Connection,
     app_id: u64,
@@ -187,7 +194,7 @@ async fn update_user(
             "Forbidden. You can only update your own user.",
         ));
     }
-    let now = db::now();
+    let now = db::now_ms();
     let user = state.db.call(|c| {
         let tx = c.transaction()?;
         let mut user = user_db::find(&tx, session.app_id, id)?.ok_or_else(ApiError::not_found)?;
@@ -294,6 +301,8 @@ async fn delete_user(
     state.db.call(|c| {
         let tx = c.transaction()?;
         sessions::delete_for_user(&tx, id)?;
+        db::push::delete_for_user(&tx, session.app_id, id)?;
+        db::address_book::delete_for_user(&tx, session.app_id, id)?;
         user_db::delete(&tx, id)?;
         tx.commit()?;
         Ok::<_, ApiError>(())
@@ -329,6 +338,275 @@ async fn search(
         limit,
         items: rows.iter().map(UserRow::to_wire).collect(),
     }))
+}
+
+/// Page size of the v1 lists when no `per_page` is given, and its maximum.
+const V1_PER_PAGE: u64 = 10;
+const V1_MAX_PER_PAGE: u64 = 100;
+
+/// `{current_page, per_page, total_entries, items: [{"user": …}]}` of a v1 list.
+fn v1_page(
+    state: &AppState,
+    app_id: u64,
+    q: &Query,
+    clauses: &[String],
+    args: &[SqlValue],
+) -> Result<Json<UsersV1Page>, ApiError> {
+    let per_page = q
+        .u64("per_page")
+        .unwrap_or(V1_PER_PAGE)
+        .clamp(1, V1_MAX_PER_PAGE);
+    let page = q.u64("page").unwrap_or(1).max(1);
+    let order = v1_order(q);
+    let (total, rows) = state.db.with(|c| {
+        user_db::search(
+            c,
+            app_id,
+            clauses,
+            args,
+            &order,
+            per_page,
+            (page - 1).saturating_mul(per_page),
+        )
+    })?;
+    Ok(Json(UsersV1Page {
+        current_page: page,
+        per_page,
+        total_entries: total,
+        items: rows
+            .iter()
+            .map(|u| UserEnvelope { user: u.to_wire() })
+            .collect(),
+    }))
+}
+
+/// `order=asc date created_at` (the JS SDK's `users.get({order})`), else by id.
+fn v1_order(q: &Query) -> String {
+    if let Some(o) = q.get("order") {
+        let parts: Vec<&str> = o.split_whitespace().collect();
+        if let [dir, _, field] = parts.as_slice() {
+            if let Some(f) = SEARCH_FIELDS.iter().find(|f| f.param == *field) {
+                let dir = if dir.eq_ignore_ascii_case("desc") {
+                    "DESC"
+                } else {
+                    "ASC"
+                };
+                return format!("{} {dir}, id {dir}", f.column);
+            }
+        }
+    }
+    "id ASC".to_owned()
+}
+
+/// One `filter[]=<type> <field> <op> <value>` of the v1 list → an SQL condition.
+fn v1_filter(
+    text: &str,
+    clauses: &mut Vec<String>,
+    args: &mut Vec<SqlValue>,
+) -> Result<(), ApiError> {
+    let bad = || ApiError::unprocessable("filter", format!("is invalid: {text}"));
+    let mut parts = text.trim().splitn(4, ' ');
+    let (Some(kind), Some(field), Some(op), Some(value)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    let f = SEARCH_FIELDS
+        .iter()
+        .find(|f| f.param == field)
+        .ok_or_else(bad)?;
+    if !matches!(kind, "number" | "string" | "date") {
+        return Err(bad());
+    }
+    let typed = |v: &str| -> Result<SqlValue, ApiError> {
+        match f.kind {
+            FieldKind::Int => v
+                .trim()
+                .parse::<i64>()
+                .map(SqlValue::Integer)
+                .map_err(|_| bad()),
+            FieldKind::Time | FieldKind::UnixSeconds => {
+                cubechat_wire::time::unix_seconds_to_millis(v)
+                    .or_else(|| cubechat_wire::time::parse_iso8601_millis(v.trim()))
+                    .map(SqlValue::Integer)
+                    .ok_or_else(bad)
+            }
+            FieldKind::Text => Ok(SqlValue::Text(v.to_owned())),
+        }
+    };
+    let col = f.column;
+    let list = || -> Result<Vec<SqlValue>, ApiError> {
+        query::split_list(value).map(|v| typed(&v)).collect()
+    };
+    let clause = match op {
+        "eq" => {
+            args.push(typed(value)?);
+            format!("{col} = ?")
+        }
+        "ne" => {
+            args.push(typed(value)?);
+            format!("({col} IS NULL OR {col} <> ?)")
+        }
+        "gt" | "lt" | "ge" | "le" => {
+            args.push(typed(value)?);
+            let sql = match op {
+                "gt" => ">",
+                "lt" => "<",
+                "ge" => ">=",
+                _ => "<=",
+            };
+            format!("{col} {sql} ?")
+        }
+        "in" | "nin" => {
+            let values = list()?;
+            if values.is_empty() {
+                return Err(bad());
+            }
+            let marks = vec!["?"; values.len()].join(", ");
+            args.extend(values);
+            if op == "in" {
+                format!("{col} IN ({marks})")
+            } else {
+                format!("({col} IS NULL OR {col} NOT IN ({marks}))")
+            }
+        }
+        "between" => {
+            let values = list()?;
+            let [lo, hi] = <[SqlValue; 2]>::try_from(values).map_err(|_| bad())?;
+            args.push(lo);
+            args.push(hi);
+            format!("{col} BETWEEN ? AND ?")
+        }
+        _ => return Err(bad()),
+    };
+    clauses.push(clause);
+    Ok(())
+}
+
+/// `GET /users?filter[]=number id in 1,2&page&per_page&order=…` (v1; the v2 filter
+/// parameters work here too).
+async fn list_v1(
+    State(state): State<AppState>,
+    AnySession(session): AnySession,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<UsersV1Page>, ApiError> {
+    let q = Query::parse(raw.as_deref().unwrap_or_default());
+    let filter = query::build_filter(&q, SEARCH_FIELDS)?;
+    let (mut clauses, mut args) = (filter.clauses, filter.args);
+    for p in q.params.iter().filter(|p| p.name == "filter") {
+        v1_filter(&p.value, &mut clauses, &mut args)?;
+    }
+    v1_page(&state, session.app_id, &q, &clauses, &args)
+}
+
+/// The one non-blank query parameter `name`, or a 422 naming it.
+fn required<'q>(q: &'q Query, name: &str) -> Result<&'q str, ApiError> {
+    non_blank(q.get(name)).ok_or_else(|| ApiError::unprocessable(name, "can't be blank"))
+}
+
+/// `GET /users/by_login?login=` → `{"user"}` or 404.
+async fn by_login(
+    State(state): State<AppState>,
+    AnySession(session): AnySession,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<UserEnvelope>, ApiError> {
+    let q = Query::parse(raw.as_deref().unwrap_or_default());
+    let login = required(&q, "login")?;
+    let user = state
+        .db
+        .with(|c| user_db::find_by_login(c, session.app_id, login))?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(UserEnvelope {
+        user: user.to_wire(),
+    }))
+}
+
+/// `GET /users/by_email?email=` → `{"user"}` or 404.
+async fn by_email(
+    State(state): State<AppState>,
+    AnySession(session): AnySession,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<UserEnvelope>, ApiError> {
+    let q = Query::parse(raw.as_deref().unwrap_or_default());
+    let email = required(&q, "email")?;
+    let user = state
+        .db
+        .with(|c| user_db::find_by_email(c, session.app_id, email))?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(UserEnvelope {
+        user: user.to_wire(),
+    }))
+}
+
+/// `GET /users/by_full_name?full_name=&page&per_page`: a case-insensitive substring.
+async fn by_full_name(
+    State(state): State<AppState>,
+    AnySession(session): AnySession,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<UsersV1Page>, ApiError> {
+    let q = Query::parse(raw.as_deref().unwrap_or_default());
+    let name = required(&q, "full_name")?.to_lowercase();
+    v1_page(
+        &state,
+        session.app_id,
+        &q,
+        &["instr(lower(full_name), ?) > 0".to_owned()],
+        &[SqlValue::Text(name)],
+    )
+}
+
+/// `GET /users/by_tags?tags=a,b&page&per_page`: users with any of the tags.
+async fn by_tags(
+    State(state): State<AppState>,
+    AnySession(session): AnySession,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<UsersV1Page>, ApiError> {
+    let q = Query::parse(raw.as_deref().unwrap_or_default());
+    let tags = q.list("tags", "");
+    if tags.is_empty() {
+        return Err(ApiError::unprocessable("tags", "can't be blank"));
+    }
+    let clause = vec!["instr(',' || user_tags || ',', ?) > 0"; tags.len()].join(" OR ");
+    let args: Vec<SqlValue> = tags
+        .iter()
+        .map(|t| SqlValue::Text(format!(",{t},")))
+        .collect();
+    v1_page(&state, session.app_id, &q, &[format!("({clause})")], &args)
+}
+
+/// `GET /users/online?limit&offset` → `{"users": [...]}` (users with an XMPP resource
+/// online, by id); `?count=true` → `{"count": n}`.
+async fn online(
+    State(state): State<AppState>,
+    AnySession(session): AnySession,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let q = Query::parse(raw.as_deref().unwrap_or_default());
+    let mut ids = state.xmpp.online_users(session.app_id);
+    ids.sort_unstable();
+    if q.get("count")
+        .is_some_and(|v| matches!(v.trim(), "1" | "true"))
+    {
+        return Ok(Json(OnlineCount {
+            count: u64::try_from(ids.len()).unwrap_or(u64::MAX),
+        })
+        .into_response());
+    }
+    let (limit, offset) = query::paging(&q, PAGE_LIMIT, PAGE_LIMIT);
+    let page: Vec<u64> = ids
+        .into_iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .collect();
+    let users = state.db.with(|c| {
+        page.iter()
+            .filter_map(|id| user_db::find(c, session.app_id, *id).transpose())
+            .collect::<rusqlite::Result<Vec<_>>>()
+    })?;
+    Ok(Json(OnlineUsers {
+        users: users.iter().map(UserRow::to_wire).collect(),
+    })
+    .into_response())
 }
 
 fn non_blank(s: Option<&str>) -> Option<&str> {

@@ -734,7 +734,7 @@ impl Hub {
         let Some(user) = user else {
             return Ok(None);
         };
-        let since = logout.unwrap_or(user.created_at);
+        let since = logout.unwrap_or(user.created_at.div_euclid(1000));
         Ok(Some(u64::try_from(db::now() - since).unwrap_or(0).max(1)))
     }
 

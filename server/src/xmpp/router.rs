@@ -21,7 +21,9 @@ use super::util::{
 };
 use crate::db::dialogs::{self as dialog_db, DialogRow};
 use crate::db::messages::{self as message_db, MessageRow, NewMessage};
-use crate::db::{self, activity, privacy as privacy_db, users as user_db, DbError};
+use crate::db::{
+    self, activity, privacy as privacy_db, push as push_db, users as user_db, DbError,
+};
 
 /// The bound resource a stanza came from.
 #[derive(Debug, Clone)]
@@ -291,18 +293,27 @@ impl Hub {
     }
 
     /// Records a push for `recipient` (§6.10) when they are offline or inactive, unless the
-    /// message is silent or they turned the dialog's notifications off.
+    /// message is silent (the callers check), they turned the dialog's notifications off or a
+    /// privacy list blocks the sender for them; and one outbox delivery per subscription of
+    /// theirs but `apns_voip` (§3.7).
     fn maybe_push(
         &self,
         recipient: UserKey,
         sender: u64,
         dialog_id: Option<&str>,
         message_id: &str,
+        content: &PushContent,
     ) {
         if !self.wants_push(recipient) {
             return;
         }
         let (app, uid) = recipient;
+        let blocked = self.may_deliver((app, sender), recipient).is_err()
+            || self.group_blocked((app, sender), recipient).unwrap_or(true);
+        if blocked {
+            tracing::debug!(app, recipient = uid, sender, "no push: blocked");
+            return;
+        }
         let now = db::now();
         let r = self.db.with(|c| {
             let dialog_id = match dialog_id {
@@ -319,12 +330,30 @@ impl Hub {
                 app,
                 &activity::Push {
                     recipient_id: uid,
-                    dialog_id,
+                    dialog_id: dialog_id.clone(),
                     message_id: message_id.to_owned(),
                     sender_id: sender,
                     created_at: now,
                 },
-            )
+            )?;
+            let subs = push_db::for_user(c, app, uid)?;
+            if subs.iter().all(|s| s.channel == "apns_voip") {
+                return Ok(());
+            }
+            let title = user_db::find(c, app, sender)?
+                .and_then(|u| u.full_name.or(u.login))
+                .unwrap_or_default();
+            let universal = content.universal(&dialog_id, message_id, sender, &title);
+            let cause = push_db::Cause::Message {
+                dialog_id,
+                message_id: message_id.to_owned(),
+                sender_id: sender,
+            };
+            for s in subs.iter().filter(|s| s.channel != "apns_voip") {
+                let payload = push_db::for_channel(&s.channel, &universal);
+                push_db::record(c, s, &cause, &payload, now)?;
+            }
+            Ok(())
         });
         if let Err(e) = r {
             tracing::warn!(error = %e, "recording a push failed");
@@ -432,7 +461,8 @@ impl Hub {
                 .and_then(|x| child(x, "dialog_id"))
                 .map(|d| d.text());
             let id = el.attr("id").unwrap_or_default().to_owned();
-            self.maybe_push(target, sender, dialog.as_deref(), &id);
+            let content = PushContent::of(el);
+            self.maybe_push(target, sender, dialog.as_deref(), &id, &content);
         }
         if is_chat && el.get_child("private", NS_CARBONS).is_none() {
             self.sent_carbons(origin.key, Some(&origin.resource), el);
@@ -499,6 +529,7 @@ impl Hub {
         ensure_extra(el, "dialog_id", &dialog.id);
         let typing = matches!(r.what, Incoming::Typing { .. });
         let push = pushable(el);
+        let content = PushContent::of(el);
         let id = el.attr("id").unwrap_or_default().to_owned();
         for uid in self.audience(&dialog)? {
             if typing && uid == sender {
@@ -509,7 +540,7 @@ impl Hub {
             }
             self.send_to_user((app, uid), el, None, true, false);
             if push && uid != sender {
-                self.maybe_push((app, uid), sender, Some(&dialog.id), &id);
+                self.maybe_push((app, uid), sender, Some(&dialog.id), &id, &content);
             }
         }
         Ok(())
@@ -553,7 +584,7 @@ impl Hub {
         let (app, sender) = origin.key;
         let id = el.attr("id").filter(|i| is_object_id(i)).map(str::to_owned);
         let markable = extra.markable || child(el, "markable").is_some();
-        let now = db::now();
+        let now = db::now_ms();
         let dialog_hint = extra.dialog_id.clone();
         let dialog = dialog.cloned();
         self.db.call(|c| {
@@ -603,7 +634,7 @@ impl Hub {
     }
 
     fn apply_edit(&self, sender: u64, message_id: &str, body: &str) -> Result<(), Bounce> {
-        let now = db::now();
+        let now = db::now_ms();
         Ok(self.db.with(|c| {
             if let Some(row) = message_db::find(c, message_id)? {
                 if row.sender_id == sender {
@@ -1060,6 +1091,16 @@ impl Hub {
             .get("silent")
             .is_some_and(|v| matches!(v.trim(), "1" | "true"));
         if !silent {
+            let content = PushContent {
+                text: row.body.clone().unwrap_or_default(),
+                has_attachments: !row.attachments.is_empty(),
+                custom: row
+                    .custom
+                    .iter()
+                    .filter(|(k, _)| !stanza::is_control_key(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            };
             for uid in self.audience(dialog).unwrap_or_default() {
                 if uid != row.sender_id {
                     self.maybe_push(
@@ -1067,6 +1108,7 @@ impl Hub {
                         row.sender_id,
                         Some(&dialog.id),
                         &row.id,
+                        &content,
                     );
                 }
             }
@@ -1154,6 +1196,60 @@ mod tests {
     }
 }
 
+/// What a chat push says: the text, whether there are attachments, the custom parameters.
+#[derive(Debug, Clone, Default)]
+struct PushContent {
+    text: String,
+    has_attachments: bool,
+    custom: BTreeMap<String, String>,
+}
+
+impl PushContent {
+    fn of(el: &Element) -> Self {
+        let r = stanza::classify(el);
+        let text = match &r.what {
+            Incoming::Chat { body } => body.clone(),
+            _ => String::new(),
+        };
+        Self {
+            text,
+            has_attachments: !r.extra.attachments.is_empty(),
+            custom: r.extra.custom,
+        }
+    }
+
+    /// The universal payload (protocol reference §3.7): `message` (or "Attachment"),
+    /// `dialog_id`, `message_id`, `user_id` (the sender, as a string), `title` (the sender's
+    /// name, when known) and the custom parameters (never overriding those).
+    fn universal(
+        &self,
+        dialog_id: &str,
+        message_id: &str,
+        sender: u64,
+        title: &str,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let mut out = serde_json::Map::new();
+        for (k, v) in &self.custom {
+            out.insert(k.clone(), serde_json::Value::String(v.clone()));
+        }
+        let message = if self.text.is_empty() && self.has_attachments {
+            "Attachment".to_owned()
+        } else {
+            self.text.clone()
+        };
+        out.insert("message".into(), message.into());
+        out.insert("dialog_id".into(), dialog_id.into());
+        out.insert("message_id".into(), message_id.into());
+        out.insert("user_id".into(), sender.to_string().into());
+        if title.is_empty() {
+            out.remove("title");
+        } else {
+            out.insert("title".into(), title.into());
+        }
+        out
+    }
+}
+
 /// A chat message with content (body or attachments; not typing, markers, edits...),
 /// not `silent`: the kind that produces a push.
 fn pushable(el: &Element) -> bool {
@@ -1185,7 +1281,7 @@ mod privacy_tests {
                         &UserRow {
                             app_id: 1,
                             login: Some(format!("u{i}")),
-                            created_at: db::now() - 100,
+                            created_at: db::now_ms() - 100_000,
                             ..UserRow::default()
                         },
                     )

@@ -1,6 +1,12 @@
 //! One client connection: TLS (STARTTLS or direct), SASL PLAIN, resource binding, then the
 //! bound session with stream management (XEP-0198) until the stream ends.
 //!
+//! On the STARTTLS listener a **loopback** peer is also offered PLAIN before TLS (with
+//! `<starttls/>` optional): the JS SDK in Node with only `CUBE_TCP_ENABLE` set has no
+//! STARTTLS step and would otherwise fail with "No compatible mechanism available" (as it
+//! accepts plain http to loopback). Any other peer must upgrade first: only a required
+//! `<starttls/>` is offered, and an `<auth/>` before TLS ends the connection.
+//!
 //! Everything a client sends goes through [`GuardedIo`] before the XML parser: a stanza
 //! nested deeper than [`xmlguard::MAX_DEPTH`] or longer than [`xmlguard::MAX_STANZA_BYTES`]
 //! ends that connection with a `policy-violation` stream error (its session is ended, not
@@ -13,7 +19,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use minidom::Element;
-use tokio::io::{AsyncBufRead, AsyncWrite, BufStream};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, BufStream, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio_rustls::TlsAcceptor;
@@ -78,19 +84,75 @@ pub async fn serve(tcp: TcpStream, mode: Mode, tls: TlsAcceptor, hub: Arc<Hub>) 
     }
 }
 
-type Bound = (
-    XmlStream<
-        GuardedIo<
-            BufStream<
-                super::strip::StripEmptyMechanisms<tokio_rustls::server::TlsStream<TcpStream>>,
-            >,
-        >,
-        Element,
-    >,
-    UserKey,
-);
+/// The byte stream under the XML layer: TLS, or plain TCP for a loopback peer that
+/// authenticated without STARTTLS.
+#[derive(Debug)]
+pub enum Link {
+    /// TLS (direct, or after STARTTLS).
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    /// Plain TCP: before STARTTLS, or for good on a loopback connection.
+    Plain(TcpStream),
+}
 
-/// TLS (direct, or after STARTTLS) and SASL, within [`HANDSHAKE_TIMEOUT`].
+impl AsyncRead for Link {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        match self.get_mut() {
+            Link::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_read(cx, buf),
+            Link::Plain(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Link {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Link::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_write(cx, buf),
+            Link::Plain(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        match self.get_mut() {
+            Link::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_flush(cx),
+            Link::Plain(s) => std::pin::Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        match self.get_mut() {
+            Link::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_shutdown(cx),
+            Link::Plain(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+type ClientIo = GuardedIo<BufStream<super::strip::StripEmptyMechanisms<Link>>>;
+
+type Bound = (XmlStream<ClientIo, Element>, UserKey);
+
+fn wrap(link: Link) -> ClientIo {
+    GuardedIo::new(
+        BufStream::new(super::strip::StripEmptyMechanisms::new(link)),
+        Limits::default(),
+    )
+}
+
+/// TLS (direct, or after STARTTLS) and SASL, within [`HANDSHAKE_TIMEOUT`]; SASL without TLS
+/// for a loopback peer on the STARTTLS listener that asks for it.
 async fn negotiate(
     tcp: TcpStream,
     mode: Mode,
@@ -100,27 +162,48 @@ async fn negotiate(
     let steps = async {
         let tcp = match mode {
             Mode::DirectTls => tcp,
-            Mode::StartTls => starttls(tcp, hub).await?,
+            Mode::StartTls => {
+                let loopback = tcp.peer_addr().is_ok_and(|a| is_loopback_peer(&a));
+                match starttls(tcp, hub, loopback).await? {
+                    Opening::Upgrade(tcp) => tcp,
+                    Opening::Plain(xs, auth) => {
+                        tracing::debug!("loopback client authenticating without TLS");
+                        return sasl(*xs, hub, Some(auth)).await;
+                    }
+                }
+            }
         };
         let io = tls.accept(tcp).await?;
-        authenticate(
-            GuardedIo::new(
-                BufStream::new(super::strip::StripEmptyMechanisms::new(io)),
-                Limits::default(),
-            ),
-            hub,
-        )
-        .await
+        authenticate(wrap(Link::Tls(Box::new(io))), hub).await
     };
     tokio::time::timeout(HANDSHAKE_TIMEOUT, steps).await?
 }
 
-/// Plain stream: only `<starttls/>` is offered, and required.
-async fn starttls(tcp: TcpStream, hub: &Hub) -> Result<TcpStream, Error> {
-    let guarded = GuardedIo::new(BufStream::new(tcp), Limits::default());
-    let accepted = accept_stream(guarded, ns::JABBER_CLIENT, timeouts()).await?;
+/// Whether a peer may authenticate without TLS: loopback addresses only (IPv4-mapped IPv6
+/// included), never a LAN or public address.
+pub fn is_loopback_peer(addr: &std::net::SocketAddr) -> bool {
+    addr.ip().to_canonical().is_loopback()
+}
+
+/// How a plain stream went on: upgraded to TLS, or (loopback only) straight to SASL.
+enum Opening {
+    Upgrade(TcpStream),
+    Plain(Box<XmlStream<ClientIo, XmppStreamElement>>, sasl::Auth),
+}
+
+/// Plain stream: `<starttls/>` is offered, and required unless the peer is on loopback,
+/// which is also offered PLAIN.
+async fn starttls(tcp: TcpStream, hub: &Hub, loopback: bool) -> Result<Opening, Error> {
+    let accepted = accept_stream(wrap(Link::Plain(tcp)), ns::JABBER_CLIENT, timeouts()).await?;
     let features = StreamFeatures {
-        starttls: Some(StartTls { required: true }),
+        starttls: Some(StartTls {
+            required: !loopback,
+        }),
+        sasl_mechanisms: if loopback {
+            ["PLAIN".to_owned()].into()
+        } else {
+            Default::default()
+        },
         ..Default::default()
     };
     let mut xs: XmlStream<_, XmppStreamElement> = accepted
@@ -130,6 +213,9 @@ async fn starttls(tcp: TcpStream, hub: &Hub) -> Result<TcpStream, Error> {
         .await?;
     match xs.next().await {
         Some(Ok(XmppStreamElement::Starttls(starttls::Nonza::Request(_)))) => {}
+        Some(Ok(XmppStreamElement::Sasl(sasl::Nonza::Auth(auth)))) if loopback => {
+            return Ok(Opening::Plain(Box::new(xs), auth));
+        }
         other => {
             let _ = xs.shutdown().await;
             return Err(format!("expected <starttls/>, got {other:?}").into());
@@ -139,7 +225,10 @@ async fn starttls(tcp: TcpStream, hub: &Hub) -> Result<TcpStream, Error> {
         starttls::Proceed,
     )))
     .await?;
-    Ok(xs.into_inner().into_inner().into_inner())
+    match xs.into_inner().into_inner().into_inner().into_inner() {
+        Link::Plain(tcp) => Ok(Opening::Upgrade(tcp)),
+        Link::Tls(_) => Err("STARTTLS on a TLS stream".into()),
+    }
 }
 
 /// SASL PLAIN, then the restarted stream offering bind and SM.
@@ -152,14 +241,31 @@ where
         sasl_mechanisms: ["PLAIN".to_owned()].into(),
         ..Default::default()
     };
-    let mut xs: XmlStream<Io, XmppStreamElement> = accepted
+    let xs: XmlStream<Io, XmppStreamElement> = accepted
         .send_header(header(hub))
         .await?
         .send_features(&features)
         .await?;
+    sasl(xs, hub, None).await
+}
+
+/// The SASL exchange on a stream whose features offered PLAIN (`first`: an `<auth/>` already
+/// read), then the restarted stream offering bind and SM.
+async fn sasl<Io>(
+    mut xs: XmlStream<Io, XmppStreamElement>,
+    hub: &Hub,
+    mut first: Option<sasl::Auth>,
+) -> Result<(XmlStream<Io, Element>, UserKey), Error>
+where
+    Io: AsyncBufRead + AsyncWrite + Unpin + Send,
+{
     let mut attempts = 0;
     let key = loop {
-        let auth = match xs.next().await {
+        let next = match first.take() {
+            Some(a) => Some(Ok(XmppStreamElement::Sasl(sasl::Nonza::Auth(a)))),
+            None => xs.next().await,
+        };
+        let auth = match next {
             Some(Ok(XmppStreamElement::Sasl(sasl::Nonza::Auth(a)))) => a,
             Some(Err(ReadError::SoftTimeout)) => continue,
             other => {
@@ -610,6 +716,85 @@ fn bind_error(req: &Element) -> Element {
 mod tests {
     use super::*;
     use crate::db::{sessions, users::UserRow, Db};
+
+    #[test]
+    fn only_loopback_peers_may_skip_tls() {
+        for (addr, ok) in [
+            ("127.0.0.1:5222", true),
+            ("127.3.2.1:5222", true),
+            ("[::1]:5222", true),
+            ("[::ffff:127.0.0.1]:5222", true),
+            ("10.0.0.5:5222", false),
+            ("192.168.1.2:5222", false),
+            ("0.0.0.0:5222", false),
+            ("[::ffff:10.0.0.5]:5222", false),
+            ("[2001:db8::1]:5222", false),
+        ] {
+            assert_eq!(is_loopback_peer(&addr.parse().unwrap()), ok, "{addr}");
+        }
+    }
+
+    /// What a plain-TCP client is offered and what happens to an `<auth/>` before TLS, for a
+    /// peer treated as loopback or not (the decision [`negotiate`] takes from the address).
+    async fn plain_opening(loopback: bool) -> (String, Result<bool, String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let hub = Hub::new(Db::open(":memory:").unwrap(), "chat");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = async {
+            let (tcp, _) = listener.accept().await.unwrap();
+            match starttls(tcp, &hub, loopback).await {
+                Ok(Opening::Plain(..)) => Ok(true),
+                Ok(Opening::Upgrade(_)) => Ok(false),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let client = async {
+            let mut c = TcpStream::connect(addr).await.unwrap();
+            c.write_all(
+                b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+                  xmlns:stream='http://etherx.jabber.org/streams' to='chat' version='1.0'>",
+            )
+            .await
+            .unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 1024];
+            for _ in 0..50 {
+                let n = c.read(&mut buf).await.unwrap();
+                seen.extend_from_slice(&buf[..n]);
+                if n == 0 || seen.windows(18).any(|w| w == b"</stream:features>") {
+                    break;
+                }
+            }
+            c.write_all(
+                b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGEAYg==</auth>",
+            )
+            .await
+            .unwrap();
+            String::from_utf8_lossy(&seen).into_owned()
+        };
+        let (outcome, features) = tokio::time::timeout(Duration::from_secs(20), async {
+            tokio::join!(server, client)
+        })
+        .await
+        .unwrap();
+        (features, outcome)
+    }
+
+    #[tokio::test]
+    async fn plain_auth_before_tls_only_for_loopback() {
+        let (features, outcome) = plain_opening(false).await;
+        assert!(features.contains("<required"), "{features}");
+        assert!(!features.contains("PLAIN"), "{features}");
+        assert!(outcome.unwrap_err().contains("expected <starttls/>"));
+        let (features, outcome) = plain_opening(true).await;
+        assert!(!features.contains("<required"), "{features}");
+        assert!(
+            features.contains("<mechanism>PLAIN</mechanism>"),
+            "{features}"
+        );
+        assert_eq!(outcome, Ok(true));
+    }
 
     #[test]
     fn plain_accepts_password_or_live_token() {

@@ -35,6 +35,11 @@ impl<Io> StripEmptyMechanisms<Io> {
             pending: Vec::new(),
         }
     }
+
+    /// The inner stream. Flush first: bytes still pending are dropped.
+    pub fn into_inner(self) -> Io {
+        self.inner
+    }
 }
 
 /// `bytes` without any of [`EMPTY_FORMS`].

@@ -120,14 +120,16 @@ impl Server {
     /// A new user `login` (with [`PASSWORD`]), signed up and logged in.
     pub async fn new_user(&self, login: &str) -> (Arc<Client>, User) {
         let c = self.client();
-        c.sign_up(UserParams {
-            login: Some(login.into()),
-            password: Some(PASSWORD.into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        c.auth()
+            .sign_up(UserParams {
+                login: Some(login.into()),
+                password: Some(PASSWORD.into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         let me = c
+            .auth()
             .log_in(LoginId::Login(login.into()), PASSWORD)
             .await
             .unwrap();

@@ -14,6 +14,7 @@ pub struct U {
 /// Signs up `login` with [`common::PASSWORD`].
 pub async fn sign_up(s: &common::Server, login: &str) {
     s.client()
+        .auth()
         .sign_up(cubechat_core::UserParams {
             login: Some(login.into()),
             password: Some(common::PASSWORD.into()),
@@ -34,6 +35,7 @@ pub async fn log_in(
     f(&mut cfg);
     let c = cubechat_core::Client::new(cfg).unwrap();
     let me = c
+        .auth()
         .log_in(
             cubechat_core::LoginId::Login(login.into()),
             common::PASSWORD,
@@ -51,19 +53,20 @@ pub async fn user(s: &common::Server, login: &str) -> U {
 
 /// Subscribes to events and connects with the session token.
 pub async fn online(u: &U) -> Ev {
-    let ev = Ev::new(u.c.subscribe_chat());
-    u.c.connect_chat(cubechat_core::ChatAuth::SessionToken)
+    let ev = Ev::new(u.c.chat().subscribe_chat());
+    u.c.chat()
+        .connect_chat(cubechat_core::ChatAuth::SessionToken)
         .await
         .unwrap();
     assert_eq!(
-        u.c.connection_state(),
+        u.c.chat().connection_state(),
         cubechat_core::ConnectionState::Connected
     );
     // `Connected` means the initial presence is sent; cubeserver routes live messages only to
     // available resources, so a message sent to this user before the server has read that
     // presence is stored and arrives flushed (`delayed`). One IQ round trip on the same
     // stream proves the presence was read.
-    u.c.privacy_list_names().await.unwrap();
+    u.c.chat().privacy_list_names().await.unwrap();
     ev
 }
 
@@ -85,14 +88,15 @@ pub fn dialog(
 
 /// A new private dialog of `a` with `b`: its id.
 pub async fn private_dialog(a: &U, b: &U) -> String {
-    a.c.create_dialog(dialog(
-        cubechat_core::chat::DialogType::Private,
-        None,
-        &[b.id],
-    ))
-    .await
-    .unwrap()
-    .id
+    a.c.dialogs()
+        .create_dialog(dialog(
+            cubechat_core::chat::DialogType::Private,
+            None,
+            &[b.id],
+        ))
+        .await
+        .unwrap()
+        .id
 }
 
 /// A new group dialog "Team" of `owner` with `others`: its id.
@@ -100,6 +104,7 @@ pub async fn group_dialog(owner: &U, others: &[&U]) -> String {
     let ids: Vec<u64> = others.iter().map(|u| u.id).collect();
     owner
         .c
+        .dialogs()
         .create_dialog(dialog(
             cubechat_core::chat::DialogType::Group,
             Some("Team"),

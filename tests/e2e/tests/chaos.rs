@@ -153,9 +153,10 @@ async fn messages_survive_cuts_truncations_and_stalls() {
     let d = private_dialog(&a, &b).await;
     let heard: Vec<Arc<Mutex<Heard>>> = (0..2).map(|_| Arc::default()).collect();
     for (u, h) in [&a, &b].into_iter().zip(&heard) {
-        let (_, states) = u.c.subscribe_connection();
-        listen(u.c.subscribe_chat(), states, h.clone());
-        u.c.connect_chat(cubechat_core::ChatAuth::SessionToken)
+        let (_, states) = u.c.chat().subscribe_connection();
+        listen(u.c.chat().subscribe_chat(), states, h.clone());
+        u.c.chat()
+            .connect_chat(cubechat_core::ChatAuth::SessionToken)
             .await
             .unwrap();
     }
@@ -166,7 +167,7 @@ async fn messages_survive_cuts_truncations_and_stalls() {
     let shown_sent: Vec<Arc<Mutex<HashSet<String>>>> = (0..2).map(|_| Arc::default()).collect();
     let shown_in: Vec<Arc<Mutex<HashSet<String>>>> = (0..2).map(|_| Arc::default()).collect();
     for ((u, shown), shown_in) in [&a, &b].into_iter().zip(&shown_sent).zip(&shown_in) {
-        let (_, mut rx) = u.c.watch_timeline(&d, 50).unwrap();
+        let (_, mut rx) = u.c.timeline().watch_timeline(&d, 50).unwrap();
         let shown = shown.clone();
         let shown_in = shown_in.clone();
         tokio::spawn(async move {
@@ -250,12 +251,16 @@ async fn messages_survive_cuts_truncations_and_stalls() {
         let m = OutgoingMessage::new(&d, Some(to.id), body);
         let id = match path {
             // Not awaited here: the echo is queued at the call, the outcome comes later.
-            Path::Direct => from.c.send_message(m).map(|s| {
+            Path::Direct => from.c.send_queue().send_message(m).map(|s| {
                 let id = s.id().to_owned();
                 outcomes.push((id.clone(), tokio::spawn(s.into_future())));
                 id
             }),
-            Path::Queue => from.c.enqueue_message(m, Vec::new()).map(|l| l.id),
+            Path::Queue => from
+                .c
+                .send_queue()
+                .enqueue_message(m, Vec::new())
+                .map(|l| l.id),
         };
         match id {
             Ok(id) => {
@@ -390,6 +395,7 @@ async fn messages_survive_cuts_truncations_and_stalls() {
         if !ok {
             let pending = sender
                 .c
+                .send_queue()
                 .pending_messages()
                 .unwrap()
                 .iter()
@@ -451,8 +457,8 @@ async fn messages_survive_cuts_truncations_and_stalls() {
     );
     assert!(failed.is_empty(), "Failed events: {failed:?}");
     assert_eq!(strays, 0, "messages nobody sent");
-    assert!(a.c.pending_messages().unwrap().is_empty());
-    assert!(b.c.pending_messages().unwrap().is_empty());
+    assert!(a.c.send_queue().pending_messages().unwrap().is_empty());
+    assert!(b.c.send_queue().pending_messages().unwrap().is_empty());
     assert_eq!(sent.len() + call_errors, total);
 }
 
@@ -545,8 +551,9 @@ async fn clients_come_back_after_a_server_restart() {
             c.reconnect = cubechat_core::config::ReconnectPolicy::default();
         })
         .await;
-        let (_, states) = u.c.subscribe_connection();
-        u.c.connect_chat(cubechat_core::ChatAuth::SessionToken)
+        let (_, states) = u.c.chat().subscribe_connection();
+        u.c.chat()
+            .connect_chat(cubechat_core::ChatAuth::SessionToken)
             .await
             .unwrap();
         clients.push(u);
@@ -649,9 +656,10 @@ async fn clients_come_back_after_a_server_restart() {
     // The reconnected sessions carry messages.
     let (u0, u1) = (&clients[0], &clients[1]);
     let d = private_dialog(u0, u1).await;
-    let mut ev = Ev::new(u1.c.subscribe_chat());
+    let mut ev = Ev::new(u1.c.chat().subscribe_chat());
     let id =
-        u0.c.send_message(OutgoingMessage::new(&d, Some(u1.id), "after restart"))
+        u0.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(u1.id), "after restart"))
             .unwrap()
             .id()
             .to_owned();
@@ -662,7 +670,7 @@ async fn clients_come_back_after_a_server_restart() {
         w.abort();
     }
     for u in &clients {
-        u.c.disconnect_chat().await;
+        u.c.chat().disconnect_chat().await;
     }
     stop_server(child).await;
     let _ = std::fs::remove_dir_all(&dir);

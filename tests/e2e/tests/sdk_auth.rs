@@ -10,36 +10,41 @@ use cubechat_e2e as common;
 use common::{start, unique, APP, PASSWORD};
 
 async fn sign_up(c: &Client, login: &str) -> cubechat_core::User {
-    c.sign_up(UserParams {
-        login: Some(login.into()),
-        password: Some(PASSWORD.into()),
-        full_name: Some("Rust Tester".into()),
-        ..Default::default()
-    })
-    .await
-    .unwrap()
+    c.auth()
+        .sign_up(UserParams {
+            login: Some(login.into()),
+            password: Some(PASSWORD.into()),
+            full_name: Some("Rust Tester".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
 async fn sign_up_log_in_session_log_out_destroy() {
     let server = start().await;
     let c = server.client();
-    assert!(matches!(c.get_session().await, Err(Error::NotLoggedIn)));
+    assert!(matches!(
+        c.auth().get_session().await,
+        Err(Error::NotLoggedIn)
+    ));
     let login = unique("rs");
     let created = sign_up(&c, &login).await;
     assert_eq!(created.login.as_deref(), Some(login.as_str()));
     let me = c
+        .auth()
         .log_in(LoginId::Login(login.clone()), PASSWORD)
         .await
         .unwrap();
     assert_eq!(me.id, created.id);
-    let s = c.get_session().await.unwrap();
+    let s = c.auth().get_session().await.unwrap();
     assert_eq!((s.user_id, s.application_id), (me.id, APP.0));
-    c.log_out().await.unwrap();
-    assert_eq!(c.get_session().await.unwrap().user_id, 0);
-    c.destroy_session().await.unwrap();
+    c.auth().log_out().await.unwrap();
+    assert_eq!(c.auth().get_session().await.unwrap().user_id, 0);
+    c.auth().destroy_session().await.unwrap();
     assert!(c.current_session().is_none());
-    c.destroy_session().await.unwrap(); // idempotent
+    c.auth().destroy_session().await.unwrap(); // idempotent
 }
 
 #[tokio::test]
@@ -47,22 +52,31 @@ async fn email_login_one_call_session_and_token_adoption() {
     let server = start().await;
     let email = format!("{}@example.com", unique("e"));
     let a = server.client();
-    a.sign_up(UserParams {
-        email: Some(email.clone()),
-        password: Some(PASSWORD.into()),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    a.auth()
+        .sign_up(UserParams {
+            email: Some(email.clone()),
+            password: Some(PASSWORD.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let s = a
+        .auth()
         .create_user_session(LoginId::Email(email.clone()), PASSWORD)
         .await
         .unwrap();
     assert!(s.user_id > 0);
     let b = server.client_with(|c| c.auth_secret = None); // unsigned requests work too
-    let adopted = b.use_token(&a.session_token().unwrap()).await.unwrap();
+    let adopted = b
+        .auth()
+        .use_token(&a.session_token().unwrap())
+        .await
+        .unwrap();
     assert_eq!(adopted.user_id, s.user_id);
-    assert!(matches!(b.use_token("").await, Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        b.auth().use_token("").await,
+        Err(Error::InvalidInput(_))
+    ));
 }
 
 #[tokio::test]
@@ -73,36 +87,42 @@ async fn each_failure_has_its_own_error() {
     let id = LoginId::Login(login);
     let e = server
         .client()
+        .auth()
         .log_in(id.clone(), "wrong-password")
         .await
         .unwrap_err();
     assert!(matches!(e, Error::InvalidCredentials(_)), "{e:?}");
     let e = server
         .client_with(|c| c.app_id = 999)
+        .auth()
         .log_in(id.clone(), PASSWORD)
         .await
         .unwrap_err();
     assert!(matches!(e, Error::ApplicationRejected(_)), "{e:?}");
     let e = server
         .client_with(|c| c.auth_key = "nope".into())
+        .auth()
         .create_session()
         .await
         .unwrap_err();
     assert!(matches!(e, Error::ApplicationRejected(_)), "{e:?}");
     let e = server
         .client_with(|c| c.auth_secret = Some("wrong".into()))
+        .auth()
         .log_in(id.clone(), PASSWORD)
         .await
         .unwrap_err();
     assert!(matches!(e, Error::SignatureRejected(_)), "{e:?}");
     let e = server
         .client_with(|c| c.api_url = "http://127.0.0.1:1".into())
+        .auth()
         .create_session()
         .await
         .unwrap_err();
     assert!(matches!(e, Error::Network(_)), "{e:?}");
     let e = server
         .client()
+        .auth()
         .use_token(&"0".repeat(40))
         .await
         .unwrap_err();
@@ -115,13 +135,17 @@ async fn expired_session_is_renewed_once_under_concurrency() {
     let c = server.client();
     let login = unique("rs");
     sign_up(&c, &login).await;
-    let me = c.log_in(LoginId::Login(login), PASSWORD).await.unwrap();
+    let me = c
+        .auth()
+        .log_in(LoginId::Login(login), PASSWORD)
+        .await
+        .unwrap();
     let (_, mut events) = c.subscribe_session();
     let old = c.session_token().unwrap();
     server.expire_all_sessions().await;
     let calls = (0..5).map(|_| {
         let c = c.clone();
-        tokio::spawn(async move { c.get_session().await })
+        tokio::spawn(async move { c.auth().get_session().await })
     });
     for call in calls {
         assert_eq!(call.await.unwrap().unwrap().user_id, me.id);
@@ -140,14 +164,18 @@ async fn token_session_cannot_be_renewed_and_reports_expired() {
     let a = server.client();
     let login = unique("rs");
     sign_up(&a, &login).await;
-    a.log_in(LoginId::Login(login.clone()), PASSWORD)
+    a.auth()
+        .log_in(LoginId::Login(login.clone()), PASSWORD)
         .await
         .unwrap();
     let b = server.client();
-    b.use_token(&a.session_token().unwrap()).await.unwrap();
+    b.auth()
+        .use_token(&a.session_token().unwrap())
+        .await
+        .unwrap();
     let (_, mut events) = b.subscribe_session();
     server.expire_all_sessions().await;
-    let e = b.get_session().await.unwrap_err();
+    let e = b.auth().get_session().await.unwrap_err();
     assert!(matches!(e, Error::SessionExpired(_)), "{e:?}");
     assert!(matches!(
         events.try_recv().unwrap(),
@@ -156,17 +184,21 @@ async fn token_session_cannot_be_renewed_and_reports_expired() {
     assert!(b.current_session().is_none());
     // Logging in over an adopted session that expired unnoticed starts a fresh one.
     let c = server.client();
-    a.get_session().await.unwrap(); // renewed from a's stored login
-    c.use_token(&a.session_token().unwrap()).await.unwrap();
+    a.auth().get_session().await.unwrap(); // renewed from a's stored login
+    c.auth()
+        .use_token(&a.session_token().unwrap())
+        .await
+        .unwrap();
     server.expire_all_sessions().await;
     let me = c
+        .auth()
         .log_in(LoginId::Login(login.clone()), PASSWORD)
         .await
         .unwrap();
-    assert_eq!(c.get_session().await.unwrap().user_id, me.id);
+    assert_eq!(c.auth().get_session().await.unwrap().user_id, me.id);
     // An application session, by contrast, renews itself.
     let app = server.client();
-    app.create_session().await.unwrap();
+    app.auth().create_session().await.unwrap();
     server.expire_all_sessions().await;
-    assert_eq!(app.get_session().await.unwrap().user_id, 0);
+    assert_eq!(app.auth().get_session().await.unwrap().user_id, 0);
 }

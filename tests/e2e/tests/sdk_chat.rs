@@ -59,6 +59,7 @@ impl Fixtures for Server {
     async fn user_full(&self, login: &str, full_name: &str, api_url: &str) -> U {
         let c = self.client_at(api_url);
         let created = c
+            .auth()
             .sign_up(UserParams {
                 login: Some(login.into()),
                 password: Some(PASSWORD.into()),
@@ -68,6 +69,7 @@ impl Fixtures for Server {
             .await
             .unwrap();
         let me = c
+            .auth()
             .log_in(LoginId::Login(login.into()), PASSWORD)
             .await
             .unwrap();
@@ -97,6 +99,7 @@ fn new_dialog(kind: DialogType, name: Option<&str>, occupants: &[u64]) -> NewDia
 async fn group(owner: &U, name: &str, occupants: &[u64]) -> Dialog {
     owner
         .c
+        .dialogs()
         .create_dialog(new_dialog(DialogType::Group, Some(name), occupants))
         .await
         .unwrap()
@@ -105,6 +108,7 @@ async fn group(owner: &U, name: &str, occupants: &[u64]) -> Dialog {
 async fn public(owner: &U, name: &str) -> Dialog {
     owner
         .c
+        .dialogs()
         .create_dialog(new_dialog(DialogType::Public, Some(name), &[]))
         .await
         .unwrap()
@@ -113,6 +117,7 @@ async fn public(owner: &U, name: &str) -> Dialog {
 async fn private(owner: &U, other: u64) -> Dialog {
     owner
         .c
+        .dialogs()
         .create_dialog(new_dialog(DialogType::Private, None, &[other]))
         .await
         .unwrap()
@@ -127,16 +132,20 @@ fn msg(dialog: &str, body: &str) -> NewMessage {
 }
 
 async fn send(u: &U, dialog: &str, body: &str) -> Message {
-    u.c.create_message(msg(dialog, body)).await.unwrap()
+    u.c.messages()
+        .create_message(msg(dialog, body))
+        .await
+        .unwrap()
 }
 
 async fn send_at(u: &U, dialog: &str, body: &str, date_sent: i64) -> Message {
-    u.c.create_message(NewMessage {
-        date_sent: Some(date_sent),
-        ..msg(dialog, body)
-    })
-    .await
-    .unwrap()
+    u.c.messages()
+        .create_message(NewMessage {
+            date_sent: Some(date_sent),
+            ..msg(dialog, body)
+        })
+        .await
+        .unwrap()
 }
 
 fn filter(field: &str, op: FilterOp, value: impl ToString) -> Filter {
@@ -157,7 +166,8 @@ fn filtered(filters: Vec<Filter>) -> ListParams {
 /// The dialog as `u` sees it in their list, if it is there.
 async fn view(u: &U, id: &str) -> Option<Dialog> {
     let page =
-        u.c.list_dialogs(&filtered(vec![filter("_id", FilterOp::Eq, id)]))
+        u.c.dialogs()
+            .list_dialogs(&filtered(vec![filter("_id", FilterOp::Eq, id)]))
             .await
             .unwrap();
     assert_eq!(page.total_entries as usize, page.items.len());
@@ -175,7 +185,8 @@ async fn occupants(u: &U, id: &str) -> Vec<u64> {
 
 /// The whole history as `u` sees it, without marking anything read.
 async fn history(u: &U, dialog: &str) -> Vec<Message> {
-    u.c.history(dialog, &ListParams::default(), false)
+    u.c.messages()
+        .history(dialog, &ListParams::default(), false)
         .await
         .unwrap()
         .items
@@ -305,12 +316,12 @@ async fn bad_input_is_rejected_before_anything_is_sent() {
     let bad = "not-an-id".to_string();
     let too_many = vec![m.clone(); MAX_IDS + 1];
     let named = |kind, name: Option<&str>, occ: &[u64]| new_dialog(kind, name, occ);
-    let list = |p: ListParams| async move { c.list_dialogs(&p).await.map(drop) };
+    let list = |p: ListParams| async move { c.dialogs().list_dialogs(&p).await.map(drop) };
     let hist = |p: ListParams| {
         let g = g.clone();
-        async move { c.history(&g, &p, false).await.map(drop) }
+        async move { c.messages().history(&g, &p, false).await.map(drop) }
     };
-    let search = |q: SearchQuery| async move { c.search(&q).await.map(drop) };
+    let search = |q: SearchQuery| async move { c.messages().search(&q).await.map(drop) };
     let text = |t: &str| SearchQuery {
         text: t.into(),
         ..Default::default()
@@ -319,43 +330,50 @@ async fn bad_input_is_rejected_before_anything_is_sent() {
         // Dialog creation.
         (
             "private with no opponent",
-            c.create_dialog(named(DialogType::Private, None, &[]))
+            c.dialogs()
+                .create_dialog(named(DialogType::Private, None, &[]))
                 .await
                 .map(drop),
         ),
         (
             "private with two opponents",
-            c.create_dialog(named(DialogType::Private, None, &[other.id, 99]))
+            c.dialogs()
+                .create_dialog(named(DialogType::Private, None, &[other.id, 99]))
                 .await
                 .map(drop),
         ),
         (
             "group without name",
-            c.create_dialog(named(DialogType::Group, None, &[other.id]))
+            c.dialogs()
+                .create_dialog(named(DialogType::Group, None, &[other.id]))
                 .await
                 .map(drop),
         ),
         (
             "group with blank name",
-            c.create_dialog(named(DialogType::Group, Some("  "), &[other.id]))
+            c.dialogs()
+                .create_dialog(named(DialogType::Group, Some("  "), &[other.id]))
                 .await
                 .map(drop),
         ),
         (
             "public without name",
-            c.create_dialog(named(DialogType::Public, None, &[]))
+            c.dialogs()
+                .create_dialog(named(DialogType::Public, None, &[]))
                 .await
                 .map(drop),
         ),
         (
             "broadcast without name",
-            c.create_dialog(named(DialogType::Broadcast, None, &[]))
+            c.dialogs()
+                .create_dialog(named(DialogType::Broadcast, None, &[]))
                 .await
                 .map(drop),
         ),
         (
             "group with user 0",
-            c.create_dialog(named(DialogType::Group, Some("x"), &[0]))
+            c.dialogs()
+                .create_dialog(named(DialogType::Group, Some("x"), &[0]))
                 .await
                 .map(drop),
         ),
@@ -391,127 +409,156 @@ async fn bad_input_is_rejected_before_anything_is_sent() {
         // Dialog updates and the rest of the dialog calls.
         (
             "update malformed id",
-            c.update_dialog(
-                &bad,
-                DialogUpdate {
-                    name: Some("x".into()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
+            c.dialogs()
+                .update_dialog(
+                    &bad,
+                    DialogUpdate {
+                        name: Some("x".into()),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map(drop),
         ),
         (
             "empty update",
-            c.update_dialog(&g, DialogUpdate::default()).await.map(drop),
+            c.dialogs()
+                .update_dialog(&g, DialogUpdate::default())
+                .await
+                .map(drop),
         ),
         (
             "update with blank name",
-            c.update_dialog(
-                &g,
-                DialogUpdate {
-                    name: Some(" ".into()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
+            c.dialogs()
+                .update_dialog(
+                    &g,
+                    DialogUpdate {
+                        name: Some(" ".into()),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map(drop),
         ),
         (
             "add user 0",
-            c.update_dialog(
-                &g,
-                DialogUpdate {
-                    add_occupants: vec![0],
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
+            c.dialogs()
+                .update_dialog(
+                    &g,
+                    DialogUpdate {
+                        add_occupants: vec![0],
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map(drop),
         ),
         (
             "remove user 0",
-            c.update_dialog(
-                &g,
-                DialogUpdate {
-                    remove_occupants: vec![0],
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
+            c.dialogs()
+                .update_dialog(
+                    &g,
+                    DialogUpdate {
+                        remove_occupants: vec![0],
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map(drop),
         ),
         (
             "pin malformed message id",
-            c.update_dialog(
-                &g,
-                DialogUpdate {
-                    pin_messages: vec![bad.clone()],
-                    ..Default::default()
-                },
-            )
-            .await
-            .map(drop),
+            c.dialogs()
+                .update_dialog(
+                    &g,
+                    DialogUpdate {
+                        pin_messages: vec![bad.clone()],
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map(drop),
         ),
         (
             "delete no dialogs",
-            c.delete_dialogs(&[], false).await.map(drop),
+            c.dialogs().delete_dialogs(&[], false).await.map(drop),
         ),
         (
             "delete too many dialogs",
-            c.delete_dialogs(&vec![g.clone(); MAX_IDS + 1], true)
+            c.dialogs()
+                .delete_dialogs(&vec![g.clone(); MAX_IDS + 1], true)
                 .await
                 .map(drop),
         ),
         (
             "delete malformed dialog id",
-            c.delete_dialogs(&[g.clone(), bad.clone()], false)
+            c.dialogs()
+                .delete_dialogs(&[g.clone(), bad.clone()], false)
                 .await
                 .map(drop),
         ),
-        ("clear malformed", c.clear_history(&bad, false).await),
+        (
+            "clear malformed",
+            c.dialogs().clear_history(&bad, false).await,
+        ),
         (
             "subscribe malformed",
-            c.subscribe_dialog(&bad).await.map(drop),
+            c.dialogs().subscribe_dialog(&bad).await.map(drop),
         ),
-        ("unsubscribe malformed", c.unsubscribe_dialog(&bad).await),
+        (
+            "unsubscribe malformed",
+            c.dialogs().unsubscribe_dialog(&bad).await,
+        ),
         (
             "occupants limit 0",
-            c.public_occupants(&g, 0, 0).await.map(drop),
+            c.dialogs().public_occupants(&g, 0, 0).await.map(drop),
         ),
         (
             "occupants limit 101",
-            c.public_occupants(&g, 101, 0).await.map(drop),
+            c.dialogs().public_occupants(&g, 101, 0).await.map(drop),
         ),
         (
             "occupants malformed",
-            c.public_occupants(&bad, 10, 0).await.map(drop),
+            c.dialogs().public_occupants(&bad, 10, 0).await.map(drop),
         ),
-        ("no admins", c.set_admins(&g, &[], true).await.map(drop)),
+        (
+            "no admins",
+            c.dialogs().set_admins(&g, &[], true).await.map(drop),
+        ),
         (
             "admin 0",
-            c.set_admins(&g, &[other.id, 0], false).await.map(drop),
+            c.dialogs()
+                .set_admins(&g, &[other.id, 0], false)
+                .await
+                .map(drop),
         ),
         (
             "six admins",
-            c.set_admins(&g, &[1, 2, 3, 4, 5, 6], true).await.map(drop),
+            c.dialogs()
+                .set_admins(&g, &[1, 2, 3, 4, 5, 6], true)
+                .await
+                .map(drop),
         ),
         (
             "admins malformed",
-            c.set_admins(&bad, &[other.id], true).await.map(drop),
+            c.dialogs()
+                .set_admins(&bad, &[other.id], true)
+                .await
+                .map(drop),
         ),
         (
             "get notifications malformed",
-            c.notifications_enabled(&bad).await.map(drop),
+            c.dialogs().notifications_enabled(&bad).await.map(drop),
         ),
         (
             "set notifications malformed",
-            c.set_notifications(&bad, false).await.map(drop),
+            c.dialogs().set_notifications(&bad, false).await.map(drop),
         ),
         // History.
         (
             "history malformed",
-            c.history(&bad, &ListParams::default(), true)
+            c.messages()
+                .history(&bad, &ListParams::default(), true)
                 .await
                 .map(drop),
         ),
@@ -538,99 +585,127 @@ async fn bad_input_is_rejected_before_anything_is_sent() {
         // Messages.
         (
             "message to malformed dialog",
-            c.create_message(msg(&bad, "x")).await.map(drop),
+            c.messages().create_message(msg(&bad, "x")).await.map(drop),
         ),
         (
             "message without body or attachment",
-            c.create_message(msg(&g, "")).await.map(drop),
+            c.messages().create_message(msg(&g, "")).await.map(drop),
         ),
         (
             "message with blank body",
-            c.create_message(msg(&g, " \n ")).await.map(drop),
+            c.messages().create_message(msg(&g, " \n ")).await.map(drop),
         ),
         (
             "message too long",
-            c.create_message(msg(&g, &"x".repeat(MAX_BODY + 1)))
+            c.messages()
+                .create_message(msg(&g, &"x".repeat(MAX_BODY + 1)))
                 .await
                 .map(drop),
         ),
         (
             "reserved custom key _id",
-            c.create_message(NewMessage {
-                custom: BTreeMap::from([("_id".into(), m.clone())]),
-                ..msg(&g, "x")
-            })
-            .await
-            .map(drop),
+            c.messages()
+                .create_message(NewMessage {
+                    custom: BTreeMap::from([("_id".into(), m.clone())]),
+                    ..msg(&g, "x")
+                })
+                .await
+                .map(drop),
         ),
         (
             "reserved custom key sender_id",
-            c.create_message(NewMessage {
-                custom: BTreeMap::from([("sender_id".into(), other.id.to_string())]),
-                ..msg(&g, "x")
-            })
-            .await
-            .map(drop),
+            c.messages()
+                .create_message(NewMessage {
+                    custom: BTreeMap::from([("sender_id".into(), other.id.to_string())]),
+                    ..msg(&g, "x")
+                })
+                .await
+                .map(drop),
         ),
         (
             "reserved custom key date_sent",
-            c.create_message(NewMessage {
-                custom: BTreeMap::from([("date_sent".into(), "5".into())]),
-                ..msg(&g, "x")
-            })
-            .await
-            .map(drop),
+            c.messages()
+                .create_message(NewMessage {
+                    custom: BTreeMap::from([("date_sent".into(), "5".into())]),
+                    ..msg(&g, "x")
+                })
+                .await
+                .map(drop),
         ),
-        ("edit malformed", c.edit_message(&g, &bad, "x").await),
-        ("edit to empty", c.edit_message(&g, &m, "").await),
+        (
+            "edit malformed",
+            c.messages().edit_message(&g, &bad, "x").await,
+        ),
+        ("edit to empty", c.messages().edit_message(&g, &m, "").await),
         (
             "edit in malformed dialog",
-            c.edit_message(&bad, &m, "x").await,
+            c.messages().edit_message(&bad, &m, "x").await,
         ),
-        ("mark nothing", c.mark_messages(&g, &[], true, false).await),
+        (
+            "mark nothing",
+            c.messages().mark_messages(&g, &[], true, false).await,
+        ),
         (
             "mark too many",
-            c.mark_messages(&g, &too_many, true, false).await,
+            c.messages().mark_messages(&g, &too_many, true, false).await,
         ),
         (
             "mark malformed",
-            c.mark_messages(&g, &[m.clone(), bad.clone()], false, true)
+            c.messages()
+                .mark_messages(&g, &[m.clone(), bad.clone()], false, true)
                 .await,
         ),
-        ("mark all malformed", c.mark_all_read(&bad).await),
+        ("mark all malformed", c.messages().mark_all_read(&bad).await),
         (
             "delete no messages",
-            c.delete_messages(&[], false).await.map(drop),
+            c.messages().delete_messages(&[], false).await.map(drop),
         ),
         (
             "delete too many messages",
-            c.delete_messages(&too_many, true).await.map(drop),
+            c.messages()
+                .delete_messages(&too_many, true)
+                .await
+                .map(drop),
         ),
         (
             "delete malformed message",
-            c.delete_messages(std::slice::from_ref(&bad), false)
+            c.messages()
+                .delete_messages(std::slice::from_ref(&bad), false)
                 .await
                 .map(drop),
         ),
         (
             "unread malformed",
-            c.unread_counts(&[g.clone(), bad.clone()]).await.map(drop),
+            c.messages()
+                .unread_counts(&[g.clone(), bad.clone()])
+                .await
+                .map(drop),
         ),
         (
             "unread too many",
-            c.unread_counts(&vec![g.clone(); MAX_IDS + 1])
+            c.messages()
+                .unread_counts(&vec![g.clone(); MAX_IDS + 1])
                 .await
                 .map(drop),
         ),
         // Reactions.
-        ("react with nothing", c.react(&m, None, None).await),
-        ("react blank", c.react(&m, Some(" "), None).await),
+        (
+            "react with nothing",
+            c.messages().react(&m, None, None).await,
+        ),
+        ("react blank", c.messages().react(&m, Some(" "), None).await),
         (
             "react too long",
-            c.react(&m, None, Some(&"x".repeat(65))).await,
+            c.messages().react(&m, None, Some(&"x".repeat(65))).await,
         ),
-        ("react malformed", c.react(&bad, Some("👍"), None).await),
-        ("reactions malformed", c.reactions(&bad).await.map(drop)),
+        (
+            "react malformed",
+            c.messages().react(&bad, Some("👍"), None).await,
+        ),
+        (
+            "reactions malformed",
+            c.messages().reactions(&bad).await.map(drop),
+        ),
         // Search.
         ("search 4 chars", search(text("abcd")).await),
         (
@@ -701,7 +776,10 @@ async fn bad_input_is_rejected_before_anything_is_sent() {
         ),
         (
             "system message to 0",
-            c.send_system_message(0, BTreeMap::new()).await.map(drop),
+            c.messages()
+                .send_system_message(0, BTreeMap::new())
+                .await
+                .map(drop),
         ),
     ];
     for (what, r) in results {
@@ -722,7 +800,7 @@ async fn bad_input_is_rejected_before_anything_is_sent() {
     })
     .await
     .unwrap();
-    c.public_occupants(&g, 100, 0).await.unwrap();
+    c.dialogs().public_occupants(&g, 100, 0).await.unwrap();
     assert!(proxy.sent.load(Ordering::SeqCst) > before);
 }
 
@@ -738,14 +816,15 @@ async fn dialogs_of_every_type_are_created_and_read_back() {
 
     // Group (type 2), with every optional field.
     let g =
-        o.c.create_dialog(NewDialog {
-            photo: Some("photo-uid".into()),
-            description: Some("about us".into()),
-            extensions: BTreeMap::from([("location".into(), "Sun bar".into())]),
-            ..new_dialog(DialogType::Group, Some("Team"), &[p1.id, p2.id])
-        })
-        .await
-        .unwrap();
+        o.c.dialogs()
+            .create_dialog(NewDialog {
+                photo: Some("photo-uid".into()),
+                description: Some("about us".into()),
+                extensions: BTreeMap::from([("location".into(), "Sun bar".into())]),
+                ..new_dialog(DialogType::Group, Some("Team"), &[p1.id, p2.id])
+            })
+            .await
+            .unwrap();
     assert!(is_object_id(&g.id), "{}", g.id);
     assert_eq!(g.kind, 2);
     assert_eq!(g.user_id, o.id);
@@ -785,7 +864,8 @@ async fn dialogs_of_every_type_are_created_and_read_back() {
     // Private (type 3): the name is ignored, no room JID, and the opponent creating it
     // again gets the same dialog.
     let p =
-        o.c.create_dialog(new_dialog(DialogType::Private, Some("ignored"), &[p1.id]))
+        o.c.dialogs()
+            .create_dialog(new_dialog(DialogType::Private, Some("ignored"), &[p1.id]))
             .await
             .unwrap();
     assert_eq!(p.kind, 3);
@@ -798,19 +878,22 @@ async fn dialogs_of_every_type_are_created_and_read_back() {
     assert_eq!(private(&o, p1.id).await.id, p.id);
     assert_ne!(private(&o, p2.id).await.id, p.id);
     unprocessable(
-        o.c.create_dialog(new_dialog(DialogType::Private, None, &[o.id]))
+        o.c.dialogs()
+            .create_dialog(new_dialog(DialogType::Private, None, &[o.id]))
             .await,
         "exactly one other occupant",
     );
     unprocessable(
-        o.c.create_dialog(new_dialog(DialogType::Private, None, &[999_999]))
+        o.c.dialogs()
+            .create_dialog(new_dialog(DialogType::Private, None, &[999_999]))
             .await,
         "unknown user ids: 999999",
     );
 
     // Public (type 4): a subscriber count instead of a list; the creator is subscribed.
     let pb =
-        o.c.create_dialog(new_dialog(DialogType::Public, Some("Lobby"), &[p1.id]))
+        o.c.dialogs()
+            .create_dialog(new_dialog(DialogType::Public, Some("Lobby"), &[p1.id]))
             .await
             .unwrap();
     assert_eq!(pb.kind, 4);
@@ -826,23 +909,33 @@ async fn dialogs_of_every_type_are_created_and_read_back() {
 
     // Broadcast (type 1): only the admin panel creates them.
     forbidden(
-        o.c.create_dialog(new_dialog(DialogType::Broadcast, Some("News"), &[]))
+        o.c.dialogs()
+            .create_dialog(new_dialog(DialogType::Broadcast, Some("News"), &[]))
             .await,
     );
 
     // Unknown occupants are refused and nothing is created.
     unprocessable(
-        o.c.create_dialog(new_dialog(
-            DialogType::Group,
-            Some("Ghosts"),
-            &[p1.id, 424_242],
-        ))
-        .await,
+        o.c.dialogs()
+            .create_dialog(new_dialog(
+                DialogType::Group,
+                Some("Ghosts"),
+                &[p1.id, 424_242],
+            ))
+            .await,
         "unknown user ids: 424242",
     );
-    let all = o.c.list_dialogs(&ListParams::default()).await.unwrap();
+    let all =
+        o.c.dialogs()
+            .list_dialogs(&ListParams::default())
+            .await
+            .unwrap();
     assert_eq!(all.total_entries, 4, "{:?}", names(&all.items));
-    let p1_all = p1.c.list_dialogs(&ListParams::default()).await.unwrap();
+    let p1_all =
+        p1.c.dialogs()
+            .list_dialogs(&ListParams::default())
+            .await
+            .unwrap();
     assert_eq!(p1_all.total_entries, 2);
 }
 
@@ -855,12 +948,13 @@ async fn list_dialogs_filters_sorting_paging_and_total() {
 
     let d0 = group(&o, "Alpha one", &[p.id]).await;
     let d1 =
-        o.c.create_dialog(NewDialog {
-            extensions: BTreeMap::from([("location".into(), "Sun bar".into())]),
-            ..new_dialog(DialogType::Group, Some("Alpha two"), &[])
-        })
-        .await
-        .unwrap();
+        o.c.dialogs()
+            .create_dialog(NewDialog {
+                extensions: BTreeMap::from([("location".into(), "Sun bar".into())]),
+                ..new_dialog(DialogType::Group, Some("Alpha two"), &[])
+            })
+            .await
+            .unwrap();
     let d2 = group(&o, "Beta three", &[]).await;
     let d3 = public(&o, "Alpha public").await;
     let d4 = private(&o, p.id).await;
@@ -869,7 +963,7 @@ async fn list_dialogs_filters_sorting_paging_and_total() {
     }
     let list = |p: ListParams| {
         let c = o.c.clone();
-        async move { c.list_dialogs(&p).await.unwrap() }
+        async move { c.dialogs().list_dialogs(&p).await.unwrap() }
     };
     let ids_of = |items: &[Dialog]| items.iter().map(|d| d.id.clone()).collect::<Vec<_>>();
     let want = |ds: &[&Dialog]| ds.iter().map(|d| d.id.clone()).collect::<Vec<_>>();
@@ -1001,15 +1095,16 @@ async fn list_dialogs_filters_sorting_paging_and_total() {
     .await
     .unwrap();
     let renamed =
-        o.c.update_dialog(
-            &d2.id,
-            DialogUpdate {
-                name: Some("Beta renamed".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        o.c.dialogs()
+            .update_dialog(
+                &d2.id,
+                DialogUpdate {
+                    name: Some("Beta renamed".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
     assert!(parse_iso8601(renamed.updated_at.as_deref().unwrap()).unwrap() > newest);
     let page = list(filtered(vec![filter("updated_at", FilterOp::Gt, newest)])).await;
     assert_eq!(
@@ -1024,7 +1119,11 @@ async fn list_dialogs_filters_sorting_paging_and_total() {
     );
 
     // The peer sees only their own dialogs, with their own unread counts.
-    let theirs = p.c.list_dialogs(&ListParams::default()).await.unwrap();
+    let theirs =
+        p.c.dialogs()
+            .list_dialogs(&ListParams::default())
+            .await
+            .unwrap();
     assert_eq!(theirs.total_entries, 2);
     assert_eq!(ids_of(&theirs.items), want(&[&d4, &d0]));
     assert_eq!(
@@ -1047,40 +1146,42 @@ async fn group_rules_for_owner_admin_occupant_and_stranger() {
     let n = server.user("newcomer").await;
     let s = server.user("stranger").await;
     let g = group(&o, "Team", &[a.id, m.id, m2.id]).await.id;
-    let with_admin = o.c.set_admins(&g, &[a.id], true).await.unwrap();
+    let with_admin = o.c.dialogs().set_admins(&g, &[a.id], true).await.unwrap();
     assert_eq!(with_admin.admins_ids, vec![a.id]);
     let hello = send(&o, &g, "hello").await;
 
     // Any occupant renames, sets the photo and description, and pins.
     let renamed =
-        m.c.update_dialog(
-            &g,
-            DialogUpdate {
-                name: Some("Renamed by member".into()),
-                photo: Some("new-photo".into()),
-                description: Some("new description".into()),
-                pin_messages: vec![hello.id.clone()],
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        m.c.dialogs()
+            .update_dialog(
+                &g,
+                DialogUpdate {
+                    name: Some("Renamed by member".into()),
+                    photo: Some("new-photo".into()),
+                    description: Some("new description".into()),
+                    pin_messages: vec![hello.id.clone()],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
     assert_eq!(renamed.name.as_deref(), Some("Renamed by member"));
     assert_eq!(renamed.photo.as_deref(), Some("new-photo"));
     assert_eq!(renamed.description.as_deref(), Some("new description"));
     assert_eq!(renamed.pinned_messages_ids, vec![hello.id.clone()]);
     assert_eq!(renamed.user_id, o.id, "renaming does not change the owner");
     let cleared =
-        m.c.update_dialog(
-            &g,
-            DialogUpdate {
-                description: Some(String::new()),
-                unpin_messages: vec![hello.id.clone()],
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        m.c.dialogs()
+            .update_dialog(
+                &g,
+                DialogUpdate {
+                    description: Some(String::new()),
+                    unpin_messages: vec![hello.id.clone()],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
     assert_eq!(cleared.description, None);
     assert!(cleared.pinned_messages_ids.is_empty());
     assert_eq!(
@@ -1089,15 +1190,16 @@ async fn group_rules_for_owner_admin_occupant_and_stranger() {
         "left as it was"
     );
     let ext =
-        m.c.update_dialog(
-            &g,
-            DialogUpdate {
-                extensions: Some(BTreeMap::from([("location".into(), "Moon".into())])),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        m.c.dialogs()
+            .update_dialog(
+                &g,
+                DialogUpdate {
+                    extensions: Some(BTreeMap::from([("location".into(), "Moon".into())])),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
     assert_eq!(
         ext.extensions,
         Some(BTreeMap::from([("location".into(), "Moon".into())]))
@@ -1108,26 +1210,28 @@ async fn group_rules_for_owner_admin_occupant_and_stranger() {
 
     // Any occupant adds occupants; unknown users are refused.
     let added =
-        m.c.update_dialog(
-            &g,
-            DialogUpdate {
-                add_occupants: vec![n.id],
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        m.c.dialogs()
+            .update_dialog(
+                &g,
+                DialogUpdate {
+                    add_occupants: vec![n.id],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
     assert_eq!(added.occupants_ids, vec![o.id, a.id, m.id, m2.id, n.id]);
     assert_eq!(seen(&n, &g).await.occupants_ids, added.occupants_ids);
     unprocessable(
-        m.c.update_dialog(
-            &g,
-            DialogUpdate {
-                add_occupants: vec![777_777],
-                ..Default::default()
-            },
-        )
-        .await,
+        m.c.dialogs()
+            .update_dialog(
+                &g,
+                DialogUpdate {
+                    add_occupants: vec![777_777],
+                    ..Default::default()
+                },
+            )
+            .await,
         "unknown user ids",
     );
 
@@ -1136,24 +1240,29 @@ async fn group_rules_for_owner_admin_occupant_and_stranger() {
         remove_occupants: vec![who],
         ..Default::default()
     };
-    forbidden(m.c.update_dialog(&g, remove(m2.id)).await);
-    forbidden(a.c.update_dialog(&g, remove(m2.id)).await);
+    forbidden(m.c.dialogs().update_dialog(&g, remove(m2.id)).await);
+    forbidden(a.c.dialogs().update_dialog(&g, remove(m2.id)).await);
     forbidden(
-        m.c.update_dialog(
-            &g,
-            DialogUpdate {
-                remove_occupants: vec![m.id, m2.id],
-                ..Default::default()
-            },
-        )
-        .await,
+        m.c.dialogs()
+            .update_dialog(
+                &g,
+                DialogUpdate {
+                    remove_occupants: vec![m.id, m2.id],
+                    ..Default::default()
+                },
+            )
+            .await,
     );
     assert_eq!(occupants(&o, &g).await, vec![o.id, a.id, m.id, m2.id, n.id]);
-    let without = o.c.update_dialog(&g, remove(m2.id)).await.unwrap();
+    let without =
+        o.c.dialogs()
+            .update_dialog(&g, remove(m2.id))
+            .await
+            .unwrap();
     assert_eq!(without.occupants_ids, vec![o.id, a.id, m.id, n.id]);
 
     // Anyone removes themselves.
-    let left = n.c.update_dialog(&g, remove(n.id)).await.unwrap();
+    let left = n.c.dialogs().update_dialog(&g, remove(n.id)).await.unwrap();
     assert_eq!(left.occupants_ids, vec![o.id, a.id, m.id]);
 
     // Former occupants and strangers: no access at all, and the dialog is not in their list.
@@ -1162,6 +1271,7 @@ async fn group_rules_for_owner_admin_occupant_and_stranger() {
         forbidden(
             outsider
                 .c
+                .dialogs()
                 .update_dialog(
                     &g,
                     DialogUpdate {
@@ -1171,27 +1281,65 @@ async fn group_rules_for_owner_admin_occupant_and_stranger() {
                 )
                 .await,
         );
-        forbidden(outsider.c.update_dialog(&g, remove(outsider.id)).await);
-        forbidden(outsider.c.history(&g, &ListParams::default(), true).await);
-        forbidden(outsider.c.create_message(msg(&g, "let me in")).await);
-        forbidden(outsider.c.edit_message(&g, &hello.id, "mine now").await);
         forbidden(
             outsider
                 .c
+                .dialogs()
+                .update_dialog(&g, remove(outsider.id))
+                .await,
+        );
+        forbidden(
+            outsider
+                .c
+                .messages()
+                .history(&g, &ListParams::default(), true)
+                .await,
+        );
+        forbidden(
+            outsider
+                .c
+                .messages()
+                .create_message(msg(&g, "let me in"))
+                .await,
+        );
+        forbidden(
+            outsider
+                .c
+                .messages()
+                .edit_message(&g, &hello.id, "mine now")
+                .await,
+        );
+        forbidden(
+            outsider
+                .c
+                .messages()
                 .mark_messages(&g, std::slice::from_ref(&hello.id), true, false)
                 .await,
         );
-        forbidden(outsider.c.mark_all_read(&g).await);
-        forbidden(outsider.c.notifications_enabled(&g).await);
-        forbidden(outsider.c.set_notifications(&g, false).await);
-        forbidden(outsider.c.public_occupants(&g, 10, 0).await);
-        forbidden(outsider.c.set_admins(&g, &[outsider.id], true).await);
-        forbidden(outsider.c.clear_history(&g, false).await);
-        forbidden(outsider.c.clear_history(&g, true).await);
-        forbidden(outsider.c.react(&hello.id, Some("👀"), None).await);
-        forbidden(outsider.c.reactions(&hello.id).await);
+        forbidden(outsider.c.messages().mark_all_read(&g).await);
+        forbidden(outsider.c.dialogs().notifications_enabled(&g).await);
+        forbidden(outsider.c.dialogs().set_notifications(&g, false).await);
+        forbidden(outsider.c.dialogs().public_occupants(&g, 10, 0).await);
+        forbidden(
+            outsider
+                .c
+                .dialogs()
+                .set_admins(&g, &[outsider.id], true)
+                .await,
+        );
+        forbidden(outsider.c.dialogs().clear_history(&g, false).await);
+        forbidden(outsider.c.dialogs().clear_history(&g, true).await);
+        forbidden(
+            outsider
+                .c
+                .messages()
+                .react(&hello.id, Some("👀"), None)
+                .await,
+        );
+        forbidden(outsider.c.messages().reactions(&hello.id).await);
         let u = outsider
             .c
+            .messages()
             .unread_counts(std::slice::from_ref(&g))
             .await
             .unwrap();
@@ -1199,6 +1347,7 @@ async fn group_rules_for_owner_admin_occupant_and_stranger() {
         assert_eq!(
             outsider
                 .c
+                .dialogs()
                 .delete_dialogs(std::slice::from_ref(&g), true)
                 .await
                 .unwrap(),
@@ -1207,6 +1356,7 @@ async fn group_rules_for_owner_admin_occupant_and_stranger() {
         assert_eq!(
             outsider
                 .c
+                .messages()
                 .delete_messages(std::slice::from_ref(&hello.id), false)
                 .await
                 .unwrap(),
@@ -1219,27 +1369,32 @@ async fn group_rules_for_owner_admin_occupant_and_stranger() {
     assert_eq!(after.occupants_ids, vec![o.id, a.id, m.id]);
     assert_eq!(after.admins_ids, vec![a.id]);
     assert_eq!(bodies(&o, &g).await, vec!["hello"]);
-    assert!(o.c.notifications_enabled(&g).await.unwrap());
+    assert!(o.c.dialogs().notifications_enabled(&g).await.unwrap());
 
     // Unknown dialogs are 404 for everyone.
     not_found(
-        o.c.update_dialog(
-            MISSING,
-            DialogUpdate {
-                name: Some("x".into()),
-                ..Default::default()
-            },
-        )
-        .await,
+        o.c.dialogs()
+            .update_dialog(
+                MISSING,
+                DialogUpdate {
+                    name: Some("x".into()),
+                    ..Default::default()
+                },
+            )
+            .await,
     );
-    not_found(o.c.history(MISSING, &ListParams::default(), true).await);
-    not_found(o.c.create_message(msg(MISSING, "x")).await);
-    not_found(o.c.notifications_enabled(MISSING).await);
-    not_found(o.c.set_admins(MISSING, &[a.id], true).await);
-    not_found(o.c.public_occupants(MISSING, 10, 0).await);
+    not_found(
+        o.c.messages()
+            .history(MISSING, &ListParams::default(), true)
+            .await,
+    );
+    not_found(o.c.messages().create_message(msg(MISSING, "x")).await);
+    not_found(o.c.dialogs().notifications_enabled(MISSING).await);
+    not_found(o.c.dialogs().set_admins(MISSING, &[a.id], true).await);
+    not_found(o.c.dialogs().public_occupants(MISSING, 10, 0).await);
 
     // Removing an admin from the occupants also ends their admin role.
-    let gone = o.c.update_dialog(&g, remove(a.id)).await.unwrap();
+    let gone = o.c.dialogs().update_dialog(&g, remove(a.id)).await.unwrap();
     assert_eq!(gone.occupants_ids, vec![o.id, m.id]);
     assert!(gone.admins_ids.is_empty());
 }
@@ -1259,36 +1414,45 @@ async fn admins_are_set_by_the_creator_only_and_capped_at_five() {
     all.push(m.id);
     let g = group(&o, "Admins", &all).await.id;
 
-    let five = o.c.set_admins(&g, &ids[..5], true).await.unwrap();
+    let five = o.c.dialogs().set_admins(&g, &ids[..5], true).await.unwrap();
     assert_eq!(five.admins_ids, ids[..5].to_vec());
     assert_eq!(seen(&m, &g).await.admins_ids, ids[..5].to_vec());
     // A sixth is refused by the server, and nothing changes.
     unprocessable(
-        o.c.set_admins(&g, &ids[5..], true).await,
+        o.c.dialogs().set_admins(&g, &ids[5..], true).await,
         "at most 5 admins",
     );
     assert_eq!(seen(&o, &g).await.admins_ids, ids[..5].to_vec());
     // Adding an admin again, or the owner, changes nothing.
-    let same = o.c.set_admins(&g, &[ids[0], o.id], true).await.unwrap();
+    let same =
+        o.c.dialogs()
+            .set_admins(&g, &[ids[0], o.id], true)
+            .await
+            .unwrap();
     assert_eq!(same.admins_ids, ids[..5].to_vec());
     // Only the creator: not an admin, not an occupant, not a stranger.
-    forbidden(us[0].c.set_admins(&g, &[m.id], true).await);
-    forbidden(us[0].c.set_admins(&g, &[ids[1]], false).await);
-    forbidden(m.c.set_admins(&g, &[m.id], true).await);
-    forbidden(s.c.set_admins(&g, &[s.id], true).await);
+    forbidden(us[0].c.dialogs().set_admins(&g, &[m.id], true).await);
+    forbidden(us[0].c.dialogs().set_admins(&g, &[ids[1]], false).await);
+    forbidden(m.c.dialogs().set_admins(&g, &[m.id], true).await);
+    forbidden(s.c.dialogs().set_admins(&g, &[s.id], true).await);
     // Admins must be occupants.
-    let removed = o.c.set_admins(&g, &[ids[0]], false).await.unwrap();
+    let removed =
+        o.c.dialogs()
+            .set_admins(&g, &[ids[0]], false)
+            .await
+            .unwrap();
     assert_eq!(removed.admins_ids, ids[1..5].to_vec());
     unprocessable(
-        o.c.set_admins(&g, &[s.id], true).await,
+        o.c.dialogs().set_admins(&g, &[s.id], true).await,
         &format!("user {} is not an occupant", s.id),
     );
     // With a free slot the sixth fits.
-    let swapped = o.c.set_admins(&g, &ids[5..], true).await.unwrap();
+    let swapped = o.c.dialogs().set_admins(&g, &ids[5..], true).await.unwrap();
     assert_eq!(swapped.admins_ids, ids[1..].to_vec());
     // Removing several at once; removing a non-admin is a no-op.
     let fewer =
-        o.c.set_admins(&g, &[ids[1], ids[2], m.id], false)
+        o.c.dialogs()
+            .set_admins(&g, &[ids[1], ids[2], m.id], false)
             .await
             .unwrap();
     assert_eq!(fewer.admins_ids, ids[3..].to_vec());
@@ -1296,18 +1460,29 @@ async fn admins_are_set_by_the_creator_only_and_capped_at_five() {
 
     // Admins of a public dialog must be subscribers; then they may rename it.
     let pb = public(&o, "Stage").await.id;
-    unprocessable(o.c.set_admins(&pb, &[m.id], true).await, "not an occupant");
-    m.c.subscribe_dialog(&pb).await.unwrap();
+    unprocessable(
+        o.c.dialogs().set_admins(&pb, &[m.id], true).await,
+        "not an occupant",
+    );
+    m.c.dialogs().subscribe_dialog(&pb).await.unwrap();
     let rename = |name: &str| DialogUpdate {
         name: Some(name.into()),
         ..Default::default()
     };
-    forbidden(m.c.update_dialog(&pb, rename("By member")).await);
+    forbidden(m.c.dialogs().update_dialog(&pb, rename("By member")).await);
     assert_eq!(
-        o.c.set_admins(&pb, &[m.id], true).await.unwrap().admins_ids,
+        o.c.dialogs()
+            .set_admins(&pb, &[m.id], true)
+            .await
+            .unwrap()
+            .admins_ids,
         vec![m.id]
     );
-    let by_admin = m.c.update_dialog(&pb, rename("By admin")).await.unwrap();
+    let by_admin =
+        m.c.dialogs()
+            .update_dialog(&pb, rename("By admin"))
+            .await
+            .unwrap();
     assert_eq!(by_admin.name.as_deref(), Some("By admin"));
 }
 
@@ -1319,14 +1494,15 @@ async fn delete_dialogs_for_self_and_for_everyone_with_per_id_results() {
     let m = server.user("member").await;
     let s = server.user("stranger").await;
     let g1 = group(&o, "One", &[a.id, m.id]).await.id;
-    o.c.set_admins(&g1, &[a.id], true).await.unwrap();
+    o.c.dialogs().set_admins(&g1, &[a.id], true).await.unwrap();
     let g2 = group(&o, "Two", &[m.id]).await.id;
     let g3 = group(&s, "Theirs", &[]).await.id;
     send(&o, &g1, "in one").await;
 
     // An occupant cannot delete for everyone; per-id results in input order.
     assert_eq!(
-        m.c.delete_dialogs(&[g1.clone(), MISSING.into(), g2.clone(), g3.clone()], true)
+        m.c.dialogs()
+            .delete_dialogs(&[g1.clone(), MISSING.into(), g2.clone(), g3.clone()], true)
             .await
             .unwrap(),
         result(&[], &[MISSING], &[&g1, &g2, &g3])
@@ -1334,56 +1510,77 @@ async fn delete_dialogs_for_self_and_for_everyone_with_per_id_results() {
     assert_eq!(occupants(&o, &g1).await, vec![o.id, a.id, m.id]);
     // A single id gets the same shape.
     assert_eq!(
-        o.c.delete_dialogs(std::slice::from_ref(&g3), false)
+        o.c.dialogs()
+            .delete_dialogs(std::slice::from_ref(&g3), false)
             .await
             .unwrap(),
         result(&[], &[], &[&g3])
     );
     assert_eq!(
-        o.c.delete_dialogs(&[MISSING.into()], false).await.unwrap(),
+        o.c.dialogs()
+            .delete_dialogs(&[MISSING.into()], false)
+            .await
+            .unwrap(),
         result(&[], &[MISSING], &[])
     );
 
     // Without force an occupant leaves the group; the others keep it.
     assert_eq!(
-        m.c.delete_dialogs(std::slice::from_ref(&g1), false)
+        m.c.dialogs()
+            .delete_dialogs(std::slice::from_ref(&g1), false)
             .await
             .unwrap(),
         result(&[&g1], &[], &[])
     );
     assert_eq!(view(&m, &g1).await, None);
-    forbidden(m.c.history(&g1, &ListParams::default(), false).await);
+    forbidden(
+        m.c.messages()
+            .history(&g1, &ListParams::default(), false)
+            .await,
+    );
     assert_eq!(occupants(&o, &g1).await, vec![o.id, a.id]);
     assert_eq!(bodies(&a, &g1).await, vec!["in one"]);
 
     // An admin deletes for everyone.
     assert_eq!(
-        a.c.delete_dialogs(std::slice::from_ref(&g1), true)
+        a.c.dialogs()
+            .delete_dialogs(std::slice::from_ref(&g1), true)
             .await
             .unwrap(),
         result(&[&g1], &[], &[])
     );
     assert_eq!(view(&o, &g1).await, None);
-    not_found(o.c.history(&g1, &ListParams::default(), false).await);
+    not_found(
+        o.c.messages()
+            .history(&g1, &ListParams::default(), false)
+            .await,
+    );
     assert_eq!(
-        o.c.delete_dialogs(&[g1.clone(), g2.clone()], true)
+        o.c.dialogs()
+            .delete_dialogs(&[g1.clone(), g2.clone()], true)
             .await
             .unwrap(),
         result(&[&g2], &[&g1], &[]),
         "the owner deletes for everyone"
     );
     assert_eq!(view(&m, &g2).await, None);
-    not_found(m.c.history(&g2, &ListParams::default(), false).await);
+    not_found(
+        m.c.messages()
+            .history(&g2, &ListParams::default(), false)
+            .await,
+    );
 
     // The last occupant leaving removes a group.
     assert_eq!(
-        s.c.delete_dialogs(std::slice::from_ref(&g3), false)
+        s.c.dialogs()
+            .delete_dialogs(std::slice::from_ref(&g3), false)
             .await
             .unwrap(),
         result(&[&g3], &[], &[])
     );
     assert_eq!(
-        s.c.delete_dialogs(std::slice::from_ref(&g3), false)
+        s.c.dialogs()
+            .delete_dialogs(std::slice::from_ref(&g3), false)
             .await
             .unwrap(),
         result(&[], &[&g3], &[])
@@ -1394,36 +1591,40 @@ async fn delete_dialogs_for_self_and_for_everyone_with_per_id_results() {
     let p = private(&o, m.id).await.id;
     send(&o, &p, "one").await;
     assert_eq!(
-        m.c.delete_dialogs(std::slice::from_ref(&p), false)
+        m.c.dialogs()
+            .delete_dialogs(std::slice::from_ref(&p), false)
             .await
             .unwrap(),
         result(&[&p], &[], &[])
     );
     assert_eq!(view(&m, &p).await, None);
     assert_eq!(seen(&o, &p).await.occupants_ids, vec![o.id, m.id]);
-    assert_eq!(m.c.unread_counts(&[]).await.unwrap().total, 0);
+    assert_eq!(m.c.messages().unread_counts(&[]).await.unwrap().total, 0);
     send(&o, &p, "two").await;
     let back = seen(&m, &p).await;
     assert_eq!(
         (back.unread_messages_count, back.last_message.as_deref()),
         (Some(2), Some("two"))
     );
-    assert_eq!(m.c.unread_counts(&[]).await.unwrap().total, 2);
+    assert_eq!(m.c.messages().unread_counts(&[]).await.unwrap().total, 2);
     // Hidden again, then brought back by "creating" it again.
-    m.c.delete_dialogs(std::slice::from_ref(&p), false)
+    m.c.dialogs()
+        .delete_dialogs(std::slice::from_ref(&p), false)
         .await
         .unwrap();
     assert_eq!(view(&m, &p).await, None);
     assert_eq!(private(&m, o.id).await.id, p);
     assert_eq!(seen(&m, &p).await.unread_messages_count, Some(2));
     assert_eq!(
-        s.c.delete_dialogs(std::slice::from_ref(&p), true)
+        s.c.dialogs()
+            .delete_dialogs(std::slice::from_ref(&p), true)
             .await
             .unwrap(),
         result(&[], &[], &[&p])
     );
     assert_eq!(
-        m.c.delete_dialogs(std::slice::from_ref(&p), true)
+        m.c.dialogs()
+            .delete_dialogs(std::slice::from_ref(&p), true)
             .await
             .unwrap(),
         result(&[&p], &[], &[])
@@ -1437,35 +1638,39 @@ async fn delete_dialogs_for_self_and_for_everyone_with_per_id_results() {
     // Public: without force a subscriber unsubscribes; a non-subscriber has no permission;
     // the owner deletes it for everyone.
     let pb = public(&o, "Open").await.id;
-    m.c.subscribe_dialog(&pb).await.unwrap();
+    m.c.dialogs().subscribe_dialog(&pb).await.unwrap();
     assert_eq!(seen(&o, &pb).await.occupants_count, Some(2));
     assert_eq!(
-        m.c.delete_dialogs(std::slice::from_ref(&pb), false)
+        m.c.dialogs()
+            .delete_dialogs(std::slice::from_ref(&pb), false)
             .await
             .unwrap(),
         result(&[&pb], &[], &[])
     );
     assert_eq!(seen(&o, &pb).await.occupants_count, Some(1));
     assert_eq!(
-        m.c.delete_dialogs(std::slice::from_ref(&pb), true)
+        m.c.dialogs()
+            .delete_dialogs(std::slice::from_ref(&pb), true)
             .await
             .unwrap(),
         result(&[], &[], &[&pb])
     );
-    m.c.subscribe_dialog(&pb).await.unwrap();
+    m.c.dialogs().subscribe_dialog(&pb).await.unwrap();
     assert_eq!(
-        m.c.delete_dialogs(std::slice::from_ref(&pb), true)
+        m.c.dialogs()
+            .delete_dialogs(std::slice::from_ref(&pb), true)
             .await
             .unwrap(),
         result(&[], &[], &[&pb])
     );
     assert_eq!(
-        o.c.delete_dialogs(std::slice::from_ref(&pb), true)
+        o.c.dialogs()
+            .delete_dialogs(std::slice::from_ref(&pb), true)
             .await
             .unwrap(),
         result(&[&pb], &[], &[])
     );
-    not_found(m.c.subscribe_dialog(&pb).await);
+    not_found(m.c.dialogs().subscribe_dialog(&pb).await);
 }
 
 #[tokio::test]
@@ -1476,13 +1681,13 @@ async fn clear_history_for_self_and_for_everyone() {
     let m = server.user("member").await;
     let s = server.user("stranger").await;
     let g = group(&o, "Chatty", &[a.id, m.id]).await.id;
-    o.c.set_admins(&g, &[a.id], true).await.unwrap();
+    o.c.dialogs().set_admins(&g, &[a.id], true).await.unwrap();
     send(&o, &g, "one").await;
     send(&a, &g, "two").await;
     assert_eq!(seen(&m, &g).await.unread_messages_count, Some(2));
 
     // For oneself: the others keep the history; later messages show up.
-    m.c.clear_history(&g, false).await.unwrap();
+    m.c.dialogs().clear_history(&g, false).await.unwrap();
     assert!(bodies(&m, &g).await.is_empty());
     assert_eq!(seen(&m, &g).await.unread_messages_count, Some(0));
     assert_eq!(bodies(&o, &g).await, vec!["one", "two"]);
@@ -1492,11 +1697,11 @@ async fn clear_history_for_self_and_for_everyone() {
     assert_eq!(bodies(&a, &g).await, vec!["one", "two", "three"]);
 
     // For everyone: owner or admin only.
-    forbidden(m.c.clear_history(&g, true).await);
-    forbidden(s.c.clear_history(&g, false).await);
-    not_found(o.c.clear_history(MISSING, false).await);
+    forbidden(m.c.dialogs().clear_history(&g, true).await);
+    forbidden(s.c.dialogs().clear_history(&g, false).await);
+    not_found(o.c.dialogs().clear_history(MISSING, false).await);
     assert_eq!(bodies(&o, &g).await, vec!["one", "two", "three"]);
-    a.c.clear_history(&g, true).await.unwrap();
+    a.c.dialogs().clear_history(&g, true).await.unwrap();
     for u in [&o, &a, &m] {
         assert!(bodies(u, &g).await.is_empty());
         let d = seen(u, &g).await;
@@ -1514,13 +1719,13 @@ async fn clear_history_for_self_and_for_everyone() {
     }
     send(&m, &g, "fresh").await;
     assert_eq!(bodies(&o, &g).await, vec!["fresh"]);
-    o.c.clear_history(&g, true).await.unwrap();
+    o.c.dialogs().clear_history(&g, true).await.unwrap();
     assert!(bodies(&m, &g).await.is_empty());
 
     // Private: either participant clears for everyone.
     let p = private(&o, m.id).await.id;
     send(&o, &p, "secret").await;
-    m.c.clear_history(&p, true).await.unwrap();
+    m.c.dialogs().clear_history(&p, true).await.unwrap();
     assert!(bodies(&o, &p).await.is_empty());
     assert_eq!(seen(&o, &p).await.last_message, None);
 }
@@ -1537,7 +1742,7 @@ async fn public_dialogs_subscribe_unsubscribe_and_page_occupants() {
     let pb = public(&o, "Lobby").await.id;
 
     for (i, u) in subs.iter().enumerate() {
-        let d = u.c.subscribe_dialog(&pb).await.unwrap();
+        let d = u.c.dialogs().subscribe_dialog(&pb).await.unwrap();
         assert_eq!((d.id.as_str(), d.kind), (pb.as_str(), 4));
         assert_eq!(d.occupants_count, Some(i as u64 + 2));
         assert!(d.occupants_ids.is_empty());
@@ -1546,6 +1751,7 @@ async fn public_dialogs_subscribe_unsubscribe_and_page_occupants() {
     assert_eq!(
         subs[0]
             .c
+            .dialogs()
             .subscribe_dialog(&pb)
             .await
             .unwrap()
@@ -1560,7 +1766,8 @@ async fn public_dialogs_subscribe_unsubscribe_and_page_occupants() {
         let c = s.c.clone();
         let pb = pb.clone();
         async move {
-            c.public_occupants(&pb, limit, skip)
+            c.dialogs()
+                .public_occupants(&pb, limit, skip)
                 .await
                 .unwrap()
                 .into_iter()
@@ -1572,7 +1779,7 @@ async fn public_dialogs_subscribe_unsubscribe_and_page_occupants() {
     assert_eq!(page(2, 2).await, vec![subs[1].id, subs[2].id]);
     assert_eq!(page(2, 4).await, vec![subs[3].id]);
     assert_eq!(page(100, 5).await, Vec::<u64>::new());
-    let everyone = o.c.public_occupants(&pb, 100, 0).await.unwrap();
+    let everyone = o.c.dialogs().public_occupants(&pb, 100, 0).await.unwrap();
     assert_eq!(everyone.len(), 5);
     assert_eq!(everyone[1].login.as_deref(), Some("sub0"));
     assert_eq!(everyone[1].full_name.as_deref(), Some("Rust Tester"));
@@ -1581,13 +1788,18 @@ async fn public_dialogs_subscribe_unsubscribe_and_page_occupants() {
     let hi = send(&subs[0], &pb, "hi all").await;
     assert_eq!(hi.recipient_id, 0);
     assert_eq!(bodies(&subs[1], &pb).await, vec!["hi all"]);
-    forbidden(s.c.create_message(msg(&pb, "me too")).await);
-    forbidden(s.c.history(&pb, &ListParams::default(), false).await);
+    forbidden(s.c.messages().create_message(msg(&pb, "me too")).await);
+    forbidden(
+        s.c.messages()
+            .history(&pb, &ListParams::default(), false)
+            .await,
+    );
     // Unread counts: public dialogs are not in the total, but can be asked for.
-    let u = subs[2].c.unread_counts(&[]).await.unwrap();
+    let u = subs[2].c.messages().unread_counts(&[]).await.unwrap();
     assert_eq!((u.total, u.dialogs.len()), (0, 0));
     let u = subs[2]
         .c
+        .messages()
         .unread_counts(std::slice::from_ref(&pb))
         .await
         .unwrap();
@@ -1599,6 +1811,7 @@ async fn public_dialogs_subscribe_unsubscribe_and_page_occupants() {
     forbidden(
         subs[0]
             .c
+            .dialogs()
             .update_dialog(
                 &pb,
                 DialogUpdate {
@@ -1611,6 +1824,7 @@ async fn public_dialogs_subscribe_unsubscribe_and_page_occupants() {
     forbidden(
         subs[0]
             .c
+            .dialogs()
             .update_dialog(
                 &pb,
                 DialogUpdate {
@@ -1621,18 +1835,20 @@ async fn public_dialogs_subscribe_unsubscribe_and_page_occupants() {
             .await,
     );
     forbidden(
-        o.c.update_dialog(
-            &pb,
-            DialogUpdate {
-                add_occupants: vec![s.id],
-                ..Default::default()
-            },
-        )
-        .await,
+        o.c.dialogs()
+            .update_dialog(
+                &pb,
+                DialogUpdate {
+                    add_occupants: vec![s.id],
+                    ..Default::default()
+                },
+            )
+            .await,
     );
     forbidden(
         subs[1]
             .c
+            .dialogs()
             .update_dialog(
                 &pb,
                 DialogUpdate {
@@ -1643,29 +1859,32 @@ async fn public_dialogs_subscribe_unsubscribe_and_page_occupants() {
             .await,
     );
     forbidden(
-        o.c.update_dialog(
-            &pb,
-            DialogUpdate {
-                remove_occupants: vec![subs[2].id],
-                ..Default::default()
-            },
-        )
-        .await,
+        o.c.dialogs()
+            .update_dialog(
+                &pb,
+                DialogUpdate {
+                    remove_occupants: vec![subs[2].id],
+                    ..Default::default()
+                },
+            )
+            .await,
     );
     let owner_edit =
-        o.c.update_dialog(
-            &pb,
-            DialogUpdate {
-                name: Some("Big lobby".into()),
-                description: Some("everyone welcome".into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+        o.c.dialogs()
+            .update_dialog(
+                &pb,
+                DialogUpdate {
+                    name: Some("Big lobby".into()),
+                    description: Some("everyone welcome".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
     assert_eq!(owner_edit.name.as_deref(), Some("Big lobby"));
     let left = subs[1]
         .c
+        .dialogs()
         .update_dialog(
             &pb,
             DialogUpdate {
@@ -1679,23 +1898,33 @@ async fn public_dialogs_subscribe_unsubscribe_and_page_occupants() {
     assert_eq!(view(&subs[1], &pb).await, None);
 
     // Unsubscribe.
-    subs[2].c.unsubscribe_dialog(&pb).await.unwrap();
+    subs[2].c.dialogs().unsubscribe_dialog(&pb).await.unwrap();
     assert_eq!(view(&subs[2], &pb).await, None);
-    forbidden(subs[2].c.history(&pb, &ListParams::default(), false).await);
+    forbidden(
+        subs[2]
+            .c
+            .messages()
+            .history(&pb, &ListParams::default(), false)
+            .await,
+    );
     assert_eq!(page(100, 0).await, vec![o.id, subs[0].id, subs[3].id]);
     assert_eq!(seen(&o, &pb).await.occupants_count, Some(3));
-    not_found(s.c.unsubscribe_dialog(MISSING).await);
+    not_found(s.c.dialogs().unsubscribe_dialog(MISSING).await);
 
     // Private dialogs cannot be (un)subscribed; a group can be joined this way (§4.3).
     let p = private(&o, subs[0].id).await.id;
-    forbidden(s.c.subscribe_dialog(&p).await);
-    forbidden(subs[0].c.unsubscribe_dialog(&p).await);
+    forbidden(s.c.dialogs().subscribe_dialog(&p).await);
+    forbidden(subs[0].c.dialogs().unsubscribe_dialog(&p).await);
     let g = group(&o, "Club", &[]).await.id;
     assert_eq!(
-        s.c.subscribe_dialog(&g).await.unwrap().occupants_ids,
+        s.c.dialogs()
+            .subscribe_dialog(&g)
+            .await
+            .unwrap()
+            .occupants_ids,
         vec![o.id, s.id]
     );
-    s.c.unsubscribe_dialog(&g).await.unwrap();
+    s.c.dialogs().unsubscribe_dialog(&g).await.unwrap();
     assert_eq!(occupants(&o, &g).await, vec![o.id]);
 }
 
@@ -1706,24 +1935,27 @@ async fn notification_settings_are_per_user() {
     let m = server.user("member").await;
     let s = server.user("stranger").await;
     let g = group(&o, "Quiet", &[m.id]).await.id;
-    assert!(m.c.notifications_enabled(&g).await.unwrap());
-    assert!(!m.c.set_notifications(&g, false).await.unwrap());
-    assert!(!m.c.notifications_enabled(&g).await.unwrap());
-    assert!(o.c.notifications_enabled(&g).await.unwrap(), "only mine");
+    assert!(m.c.dialogs().notifications_enabled(&g).await.unwrap());
+    assert!(!m.c.dialogs().set_notifications(&g, false).await.unwrap());
+    assert!(!m.c.dialogs().notifications_enabled(&g).await.unwrap());
     assert!(
-        !m.c.set_notifications(&g, false).await.unwrap(),
+        o.c.dialogs().notifications_enabled(&g).await.unwrap(),
+        "only mine"
+    );
+    assert!(
+        !m.c.dialogs().set_notifications(&g, false).await.unwrap(),
         "idempotent"
     );
-    assert!(m.c.set_notifications(&g, true).await.unwrap());
-    assert!(m.c.notifications_enabled(&g).await.unwrap());
-    forbidden(s.c.notifications_enabled(&g).await);
-    forbidden(s.c.set_notifications(&g, true).await);
-    not_found(o.c.set_notifications(MISSING, true).await);
+    assert!(m.c.dialogs().set_notifications(&g, true).await.unwrap());
+    assert!(m.c.dialogs().notifications_enabled(&g).await.unwrap());
+    forbidden(s.c.dialogs().notifications_enabled(&g).await);
+    forbidden(s.c.dialogs().set_notifications(&g, true).await);
+    not_found(o.c.dialogs().set_notifications(MISSING, true).await);
     // Private dialogs too.
     let p = private(&o, m.id).await.id;
-    assert!(!o.c.set_notifications(&p, false).await.unwrap());
-    assert!(!o.c.notifications_enabled(&p).await.unwrap());
-    assert!(m.c.notifications_enabled(&p).await.unwrap());
+    assert!(!o.c.dialogs().set_notifications(&p, false).await.unwrap());
+    assert!(!o.c.dialogs().notifications_enabled(&p).await.unwrap());
+    assert!(m.c.dialogs().notifications_enabled(&p).await.unwrap());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1760,7 +1992,7 @@ async fn history_pages_by_date_sent_and_marks_read_only_when_asked() {
         let c = m.c.clone();
         let g = g.clone();
         async move {
-            let page = c.history(&g, &p, false).await.unwrap();
+            let page = c.messages().history(&g, &p, false).await.unwrap();
             (
                 page.skip,
                 page.limit,
@@ -1862,16 +2094,17 @@ async fn history_pages_by_date_sent_and_marks_read_only_when_asked() {
         .all(|x| x.read == 0 && x.read_ids == vec![o.id]));
     // Listing with mark_as_read marks exactly the returned page.
     let read_page =
-        m.c.history(
-            &g,
-            &ListParams {
-                limit: Some(4),
-                ..Default::default()
-            },
-            true,
-        )
-        .await
-        .unwrap();
+        m.c.messages()
+            .history(
+                &g,
+                &ListParams {
+                    limit: Some(4),
+                    ..Default::default()
+                },
+                true,
+            )
+            .await
+            .unwrap();
     assert_eq!(read_page.items.len(), 4);
     for x in &read_page.items {
         assert_eq!((x.read, x.read_ids.clone()), (1, vec![o.id, m.id]));
@@ -1914,7 +2147,7 @@ async fn create_message_custom_parameters_attachments_and_edit_rules() {
     let a = server.user("admin").await;
     let m = server.user("member").await;
     let g = group(&o, "Posts", &[a.id, m.id]).await.id;
-    o.c.set_admins(&g, &[a.id], true).await.unwrap();
+    o.c.dialogs().set_admins(&g, &[a.id], true).await.unwrap();
 
     // Stored only, and stored plus sent to chat: both land in history as given.
     let custom = BTreeMap::from([
@@ -1923,13 +2156,14 @@ async fn create_message_custom_parameters_attachments_and_edit_rules() {
         ("emoji".to_string(), "🔥 ok".to_string()),
     ]);
     let stored =
-        o.c.create_message(NewMessage {
-            custom: custom.clone(),
-            markable: true,
-            ..msg(&g, "stored only")
-        })
-        .await
-        .unwrap();
+        o.c.messages()
+            .create_message(NewMessage {
+                custom: custom.clone(),
+                markable: true,
+                ..msg(&g, "stored only")
+            })
+            .await
+            .unwrap();
     assert!(is_object_id(&stored.id));
     assert_eq!(stored.message.as_deref(), Some("stored only"));
     assert!(
@@ -1943,13 +2177,14 @@ async fn create_message_custom_parameters_attachments_and_edit_rules() {
         .collect();
     assert_eq!(stored.custom, want_custom);
     let chat =
-        o.c.create_message(NewMessage {
-            send_to_chat: true,
-            date_sent: Some(1_700_000_000_123), // milliseconds become seconds
-            ..msg(&g, "sent to chat")
-        })
-        .await
-        .unwrap();
+        o.c.messages()
+            .create_message(NewMessage {
+                send_to_chat: true,
+                date_sent: Some(1_700_000_000_123), // milliseconds become seconds
+                ..msg(&g, "sent to chat")
+            })
+            .await
+            .unwrap();
     assert_eq!(chat.date_sent, 1_700_000_000);
     assert!(chat.custom.is_empty(), "{:?}", chat.custom);
     let h = history(&m, &g).await;
@@ -1980,12 +2215,13 @@ async fn create_message_custom_parameters_attachments_and_edit_rules() {
         ..Default::default()
     };
     let pic =
-        m.c.create_message(NewMessage {
-            attachments: vec![att.clone()],
-            ..msg(&g, "")
-        })
-        .await
-        .unwrap();
+        m.c.messages()
+            .create_message(NewMessage {
+                attachments: vec![att.clone()],
+                ..msg(&g, "")
+            })
+            .await
+            .unwrap();
     assert_eq!(pic.attachments, vec![att.clone()]);
     assert_eq!(pic.message, None);
     let last = history(&o, &g).await.pop().unwrap();
@@ -2003,13 +2239,14 @@ async fn create_message_custom_parameters_attachments_and_edit_rules() {
         (Some(pic.id.as_str()), None, Some(m.id))
     );
     let filtered_by_type =
-        o.c.history(
-            &g,
-            &filtered(vec![filter("attachments.type", FilterOp::Eq, "image")]),
-            false,
-        )
-        .await
-        .unwrap();
+        o.c.messages()
+            .history(
+                &g,
+                &filtered(vec![filter("attachments.type", FilterOp::Eq, "image")]),
+                false,
+            )
+            .await
+            .unwrap();
     assert_eq!(
         ids(&filtered_by_type.items.iter().collect::<Vec<_>>()),
         vec![pic.id.clone()]
@@ -2017,16 +2254,36 @@ async fn create_message_custom_parameters_attachments_and_edit_rules() {
 
     // Edit: the sender only, not the owner, not an admin; unknown ids are 404.
     let text = send(&m, &g, "typo hre").await;
-    o.c.edit_message(&g, &stored.id, "stored, edited")
+    o.c.messages()
+        .edit_message(&g, &stored.id, "stored, edited")
         .await
         .unwrap();
-    m.c.edit_message(&g, &text.id, "typo here").await.unwrap();
-    forbidden(o.c.edit_message(&g, &text.id, "owner's words").await);
-    forbidden(a.c.edit_message(&g, &text.id, "admin's words").await);
-    forbidden(m.c.edit_message(&g, &stored.id, "member's words").await);
-    not_found(m.c.edit_message(&g, MISSING, "nothing").await);
+    m.c.messages()
+        .edit_message(&g, &text.id, "typo here")
+        .await
+        .unwrap();
+    forbidden(
+        o.c.messages()
+            .edit_message(&g, &text.id, "owner's words")
+            .await,
+    );
+    forbidden(
+        a.c.messages()
+            .edit_message(&g, &text.id, "admin's words")
+            .await,
+    );
+    forbidden(
+        m.c.messages()
+            .edit_message(&g, &stored.id, "member's words")
+            .await,
+    );
+    not_found(m.c.messages().edit_message(&g, MISSING, "nothing").await);
     let other = group(&m, "Elsewhere", &[]).await.id;
-    not_found(m.c.edit_message(&other, &text.id, "wrong dialog").await);
+    not_found(
+        m.c.messages()
+            .edit_message(&other, &text.id, "wrong dialog")
+            .await,
+    );
     let h = history(&a, &g).await;
     assert_eq!(
         h.iter()
@@ -2046,7 +2303,7 @@ async fn create_message_custom_parameters_attachments_and_edit_rules() {
     let p = private(&o, m.id).await.id;
     assert_eq!(send(&o, &p, "to m").await.recipient_id, m.id);
     assert_eq!(send(&m, &p, "to o").await.recipient_id, o.id);
-    forbidden(a.c.create_message(msg(&p, "third wheel")).await);
+    forbidden(a.c.messages().create_message(msg(&p, "third wheel")).await);
     assert_eq!(seen(&o, &p).await.last_message_status.as_deref(), None);
     assert_eq!(
         seen(&m, &p).await.last_message_status.as_deref(),
@@ -2054,26 +2311,28 @@ async fn create_message_custom_parameters_attachments_and_edit_rules() {
     );
     // Neither participant can add or remove anyone.
     forbidden(
-        o.c.update_dialog(
-            &p,
-            DialogUpdate {
-                add_occupants: vec![a.id],
-                ..Default::default()
-            },
-        )
-        .await,
+        o.c.dialogs()
+            .update_dialog(
+                &p,
+                DialogUpdate {
+                    add_occupants: vec![a.id],
+                    ..Default::default()
+                },
+            )
+            .await,
     );
     forbidden(
-        m.c.update_dialog(
-            &p,
-            DialogUpdate {
-                remove_occupants: vec![o.id],
-                ..Default::default()
-            },
-        )
-        .await,
+        m.c.dialogs()
+            .update_dialog(
+                &p,
+                DialogUpdate {
+                    remove_occupants: vec![o.id],
+                    ..Default::default()
+                },
+            )
+            .await,
     );
-    forbidden(o.c.set_admins(&p, &[m.id], true).await);
+    forbidden(o.c.dialogs().set_admins(&p, &[m.id], true).await);
     assert_eq!(occupants(&m, &p).await, vec![o.id, m.id]);
 }
 
@@ -2092,6 +2351,7 @@ async fn read_and_delivered_marks_drive_status_and_unread_counts() {
         let g = g.clone();
         async move {
             let d = c
+                .dialogs()
                 .list_dialogs(&filtered(vec![filter("_id", FilterOp::Eq, &g)]))
                 .await
                 .unwrap()
@@ -2104,7 +2364,8 @@ async fn read_and_delivered_marks_drive_status_and_unread_counts() {
     assert_eq!(status(&m).await, (None, Some(2)));
 
     // Delivered only.
-    m.c.mark_messages(&g, std::slice::from_ref(&last.id), false, true)
+    m.c.messages()
+        .mark_messages(&g, std::slice::from_ref(&last.id), false, true)
         .await
         .unwrap();
     assert_eq!(status(&o).await, (Some("delivered".into()), Some(0)));
@@ -2117,7 +2378,8 @@ async fn read_and_delivered_marks_drive_status_and_unread_counts() {
     assert_eq!(h[0].delivered_ids, vec![o.id]);
 
     // Read (one message, not the last): unread goes down, status stays.
-    m.c.mark_messages(&g, std::slice::from_ref(&m1.id), true, false)
+    m.c.messages()
+        .mark_messages(&g, std::slice::from_ref(&m1.id), true, false)
         .await
         .unwrap();
     assert_eq!(status(&m).await, (None, Some(1)));
@@ -2132,7 +2394,7 @@ async fn read_and_delivered_marks_drive_status_and_unread_counts() {
     assert_eq!(h[1].read, 0);
 
     // Mark all read: every message; the last one read makes the status "read".
-    m2.c.mark_all_read(&g).await.unwrap();
+    m2.c.messages().mark_all_read(&g).await.unwrap();
     assert_eq!(status(&m2).await, (None, Some(0)));
     assert_eq!(status(&o).await, (Some("read".into()), Some(0)));
     assert_eq!(status(&m).await, (None, Some(1)));
@@ -2140,7 +2402,8 @@ async fn read_and_delivered_marks_drive_status_and_unread_counts() {
     assert_eq!(h[1].read_ids, vec![o.id, m2.id]);
     assert_eq!(h[1].delivered_ids, vec![o.id, m.id, m2.id]);
     // Several ids at once; marking twice is harmless.
-    m.c.mark_messages(&g, &[m1.id.clone(), last.id.clone()], true, true)
+    m.c.messages()
+        .mark_messages(&g, &[m1.id.clone(), last.id.clone()], true, true)
         .await
         .unwrap();
     assert_eq!(status(&m).await, (None, Some(0)));
@@ -2152,19 +2415,25 @@ async fn read_and_delivered_marks_drive_status_and_unread_counts() {
     assert_eq!(status(&m).await, (None, Some(1)));
 
     // Unknown ids, ids of another dialog, strangers.
-    not_found(m.c.mark_messages(&g, &[MISSING.into()], true, false).await);
+    not_found(
+        m.c.messages()
+            .mark_messages(&g, &[MISSING.into()], true, false)
+            .await,
+    );
     let other = group(&m, "Other", &[]).await.id;
     let elsewhere = send(&m, &other, "elsewhere").await;
     not_found(
-        m.c.mark_messages(&g, std::slice::from_ref(&elsewhere.id), true, false)
+        m.c.messages()
+            .mark_messages(&g, std::slice::from_ref(&elsewhere.id), true, false)
             .await,
     );
     forbidden(
-        s.c.mark_messages(&g, std::slice::from_ref(&newer.id), true, false)
+        s.c.messages()
+            .mark_messages(&g, std::slice::from_ref(&newer.id), true, false)
             .await,
     );
-    forbidden(s.c.mark_all_read(&g).await);
-    not_found(s.c.mark_all_read(MISSING).await);
+    forbidden(s.c.messages().mark_all_read(&g).await);
+    not_found(s.c.messages().mark_all_read(MISSING).await);
     assert_eq!(status(&o).await, (Some("sent".into()), Some(0)));
     assert_eq!(history(&o, &g).await[2].read_ids, vec![o.id]);
 }
@@ -2178,7 +2447,7 @@ async fn delete_messages_for_self_and_for_everyone() {
     let m2 = server.user("member2").await;
     let s = server.user("stranger").await;
     let g = group(&o, "Deletes", &[a.id, m.id, m2.id]).await.id;
-    o.c.set_admins(&g, &[a.id], true).await.unwrap();
+    o.c.dialogs().set_admins(&g, &[a.id], true).await.unwrap();
     let by_o = send(&o, &g, "by owner").await;
     let by_m = send(&m, &g, "by member").await;
     let by_m2a = send(&m2, &g, "by member2 a").await;
@@ -2195,7 +2464,8 @@ async fn delete_messages_for_self_and_for_everyone() {
 
     // For oneself: hidden for the caller only, and no longer unread for them.
     assert_eq!(
-        m.c.delete_messages(&[by_m2a.id.clone(), by_o.id.clone()], false)
+        m.c.messages()
+            .delete_messages(&[by_m2a.id.clone(), by_o.id.clone()], false)
             .await
             .unwrap(),
         result(&[&by_m2a.id, &by_o.id], &[], &[])
@@ -2209,13 +2479,15 @@ async fn delete_messages_for_self_and_for_everyone() {
 
     // For everyone: an occupant only their own; strangers nothing.
     assert_eq!(
-        m.c.delete_messages(&[by_m2b.id.clone(), MISSING.into(), by_o.id.clone()], true)
+        m.c.messages()
+            .delete_messages(&[by_m2b.id.clone(), MISSING.into(), by_o.id.clone()], true)
             .await
             .unwrap(),
         result(&[], &[MISSING], &[&by_m2b.id, &by_o.id])
     );
     assert_eq!(
-        s.c.delete_messages(&[by_m.id.clone(), by_a.id.clone()], true)
+        s.c.messages()
+            .delete_messages(&[by_m.id.clone(), by_a.id.clone()], true)
             .await
             .unwrap(),
         result(&[], &[], &[&by_m.id, &by_a.id])
@@ -2228,7 +2500,8 @@ async fn delete_messages_for_self_and_for_everyone() {
         Some(by_a.id.as_str())
     );
     assert_eq!(
-        a.c.delete_messages(&[by_a.id.clone(), by_m2a.id.clone()], true)
+        a.c.messages()
+            .delete_messages(&[by_a.id.clone(), by_m2a.id.clone()], true)
             .await
             .unwrap(),
         result(&[&by_a.id, &by_m2a.id], &[], &[])
@@ -2252,13 +2525,15 @@ async fn delete_messages_for_self_and_for_everyone() {
     );
     // The owner deletes someone else's; the sender deletes their own.
     assert_eq!(
-        o.c.delete_messages(std::slice::from_ref(&by_m2b.id), true)
+        o.c.messages()
+            .delete_messages(std::slice::from_ref(&by_m2b.id), true)
             .await
             .unwrap(),
         result(&[&by_m2b.id], &[], &[])
     );
     assert_eq!(
-        m.c.delete_messages(std::slice::from_ref(&by_m.id), true)
+        m.c.messages()
+            .delete_messages(std::slice::from_ref(&by_m.id), true)
             .await
             .unwrap(),
         result(&[&by_m.id], &[], &[])
@@ -2271,16 +2546,18 @@ async fn delete_messages_for_self_and_for_everyone() {
     );
     // Deleted ids are gone for every later call.
     assert_eq!(
-        o.c.delete_messages(&[by_m.id.clone(), by_a.id.clone()], false)
+        o.c.messages()
+            .delete_messages(&[by_m.id.clone(), by_a.id.clone()], false)
             .await
             .unwrap(),
         result(&[], &[&by_m.id, &by_a.id], &[])
     );
-    not_found(o.c.edit_message(&g, &by_m.id, "ghost").await);
-    not_found(o.c.react(&by_m.id, Some("👻"), None).await);
-    not_found(o.c.reactions(&by_m.id).await);
+    not_found(o.c.messages().edit_message(&g, &by_m.id, "ghost").await);
+    not_found(o.c.messages().react(&by_m.id, Some("👻"), None).await);
+    not_found(o.c.messages().reactions(&by_m.id).await);
     // Deleting the only message leaves the dialog without a last message.
-    o.c.delete_messages(std::slice::from_ref(&by_o.id), true)
+    o.c.messages()
+        .delete_messages(std::slice::from_ref(&by_o.id), true)
         .await
         .unwrap();
     let d = seen(&a, &g).await;
@@ -2304,7 +2581,7 @@ async fn unread_counts_total_and_per_dialog() {
     let g2 = group(&o, "G2", &[m.id]).await.id;
     let p = private(&o, m.id).await.id;
     let pb = public(&o, "Pub").await.id;
-    m.c.subscribe_dialog(&pb).await.unwrap();
+    m.c.dialogs().subscribe_dialog(&pb).await.unwrap();
     for (d, n) in [(&g1, 2), (&g2, 1), (&p, 3), (&pb, 1)] {
         for i in 0..n {
             send(&o, d, &format!("{i}")).await;
@@ -2314,7 +2591,7 @@ async fn unread_counts_total_and_per_dialog() {
         let c = u.c.clone();
         let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
         async move {
-            let r = c.unread_counts(&ids).await.unwrap();
+            let r = c.messages().unread_counts(&ids).await.unwrap();
             (r.total, r.dialogs.into_iter().collect::<Vec<_>>())
         }
     };
@@ -2340,20 +2617,22 @@ async fn unread_counts_total_and_per_dialog() {
     }
 
     // Reading through history lowers them.
-    m.c.history(&g1, &ListParams::default(), true)
+    m.c.messages()
+        .history(&g1, &ListParams::default(), true)
         .await
         .unwrap();
     assert_eq!(counts(&m, &[]).await, (4, vec![]));
     assert_eq!(counts(&m, &[&g1]).await, (0, vec![(g1.clone(), 0)]));
     // A hidden private dialog leaves the total until its next message.
-    m.c.delete_dialogs(std::slice::from_ref(&p), false)
+    m.c.dialogs()
+        .delete_dialogs(std::slice::from_ref(&p), false)
         .await
         .unwrap();
     assert_eq!(counts(&m, &[]).await, (1, vec![]));
     send(&o, &p, "again").await;
     assert_eq!(counts(&m, &[]).await, (5, vec![]));
-    m.c.mark_all_read(&p).await.unwrap();
-    m.c.mark_all_read(&g2).await.unwrap();
+    m.c.messages().mark_all_read(&p).await.unwrap();
+    m.c.messages().mark_all_read(&g2).await.unwrap();
     assert_eq!(counts(&m, &[]).await, (0, vec![]));
     assert_eq!(counts(&m, &[&pb]).await, (1, vec![(pb.clone(), 1)]));
 }
@@ -2373,7 +2652,7 @@ async fn reactions_one_type_per_user_add_remove_replace() {
         let id = x.id.clone();
         // Users of one reaction come in no particular order.
         async move {
-            let mut all = c.reactions(&id).await.unwrap();
+            let mut all = c.messages().reactions(&id).await.unwrap();
             all.values_mut().for_each(|users| users.sort_unstable());
             all
         }
@@ -2382,7 +2661,8 @@ async fn reactions_one_type_per_user_add_remove_replace() {
         let c = u.c.clone();
         let g = g.clone();
         async move {
-            c.history(&g, &ListParams::default(), false)
+            c.messages()
+                .history(&g, &ListParams::default(), false)
                 .await
                 .unwrap()
                 .items
@@ -2408,40 +2688,49 @@ async fn reactions_one_type_per_user_add_remove_replace() {
     };
     assert_eq!(list(&o).await, by(&[]));
 
-    m.c.react(&x.id, Some("👍"), None).await.unwrap();
-    m2.c.react(&x.id, Some("👍"), None).await.unwrap();
+    m.c.messages().react(&x.id, Some("👍"), None).await.unwrap();
+    m2.c.messages()
+        .react(&x.id, Some("👍"), None)
+        .await
+        .unwrap();
     assert_eq!(list(&o).await, by(&[("👍", &[m.id, m2.id])]));
     assert_eq!(summary(&m).await, sum(&["👍"], &[("👍", 2)]));
     assert_eq!(summary(&o).await, sum(&[], &[("👍", 2)]));
     // Adding another reaction replaces the user's previous one.
-    m.c.react(&x.id, Some("🔥"), None).await.unwrap();
+    m.c.messages().react(&x.id, Some("🔥"), None).await.unwrap();
     assert_eq!(list(&m2).await, by(&[("👍", &[m2.id]), ("🔥", &[m.id])]));
     assert_eq!(summary(&m).await, sum(&["🔥"], &[("👍", 1), ("🔥", 1)]));
     // Removing a reaction that is not yours changes nothing.
-    m.c.react(&x.id, None, Some("👍")).await.unwrap();
+    m.c.messages().react(&x.id, None, Some("👍")).await.unwrap();
     assert_eq!(list(&o).await, by(&[("👍", &[m2.id]), ("🔥", &[m.id])]));
     // Add and remove in one call.
-    m.c.react(&x.id, Some("🚀"), Some("🔥")).await.unwrap();
+    m.c.messages()
+        .react(&x.id, Some("🚀"), Some("🔥"))
+        .await
+        .unwrap();
     assert_eq!(list(&o).await, by(&[("👍", &[m2.id]), ("🚀", &[m.id])]));
     // The sender may react to their own message too.
-    o.c.react(&x.id, Some("🚀"), None).await.unwrap();
+    o.c.messages().react(&x.id, Some("🚀"), None).await.unwrap();
     assert_eq!(
         list(&o).await,
         by(&[("👍", &[m2.id]), ("🚀", &[m.id, o.id])])
     );
     assert_eq!(summary(&o).await, sum(&["🚀"], &[("👍", 1), ("🚀", 2)]));
     // Removing.
-    m.c.react(&x.id, None, Some("🚀")).await.unwrap();
-    o.c.react(&x.id, None, Some("🚀")).await.unwrap();
-    m2.c.react(&x.id, None, Some("👍")).await.unwrap();
+    m.c.messages().react(&x.id, None, Some("🚀")).await.unwrap();
+    o.c.messages().react(&x.id, None, Some("🚀")).await.unwrap();
+    m2.c.messages()
+        .react(&x.id, None, Some("👍"))
+        .await
+        .unwrap();
     assert_eq!(list(&m).await, by(&[]));
     assert_eq!(summary(&m).await, None);
 
     // Strangers and unknown messages.
-    forbidden(s.c.react(&x.id, Some("👎"), None).await);
-    forbidden(s.c.reactions(&x.id).await);
-    not_found(m.c.react(MISSING, Some("👍"), None).await);
-    not_found(m.c.reactions(MISSING).await);
+    forbidden(s.c.messages().react(&x.id, Some("👎"), None).await);
+    forbidden(s.c.messages().reactions(&x.id).await);
+    not_found(m.c.messages().react(MISSING, Some("👍"), None).await);
+    not_found(m.c.messages().reactions(MISSING).await);
     assert_eq!(list(&o).await, by(&[]));
 }
 
@@ -2472,7 +2761,7 @@ async fn search_finds_dialogs_messages_and_users_within_reach() {
     let run = |u: &U, query: SearchQuery| {
         let c = u.c.clone();
         async move {
-            let r = c.search(&query).await.unwrap().results;
+            let r = c.messages().search(&query).await.unwrap().results;
             (
                 names(&r.dialogs),
                 r.messages.iter().map(|x| x.id.clone()).collect::<Vec<_>>(),
@@ -2558,28 +2847,33 @@ async fn system_messages_need_a_real_recipient() {
     let o = server.user("owner").await;
     let m = server.user("member").await;
     let id =
-        o.c.send_system_message(
-            m.id,
-            BTreeMap::from([
-                ("param1".to_string(), "value1".to_string()),
-                ("moduleIdentifier".to_string(), "calls".to_string()),
-            ]),
-        )
-        .await
-        .unwrap();
+        o.c.messages()
+            .send_system_message(
+                m.id,
+                BTreeMap::from([
+                    ("param1".to_string(), "value1".to_string()),
+                    ("moduleIdentifier".to_string(), "calls".to_string()),
+                ]),
+            )
+            .await
+            .unwrap();
     assert!(is_object_id(&id), "{id}");
     let again =
-        o.c.send_system_message(m.id, BTreeMap::new())
+        o.c.messages()
+            .send_system_message(m.id, BTreeMap::new())
             .await
             .unwrap();
     assert_ne!(again, id);
     unprocessable(
-        o.c.send_system_message(999_999, BTreeMap::new()).await,
+        o.c.messages()
+            .send_system_message(999_999, BTreeMap::new())
+            .await,
         "recipientId not found",
     );
     // System messages never show up as chat history.
     assert_eq!(
-        m.c.list_dialogs(&ListParams::default())
+        m.c.dialogs()
+            .list_dialogs(&ListParams::default())
             .await
             .unwrap()
             .total_entries,

@@ -80,7 +80,8 @@ async fn history_bodies(u: &U, dialog: &str) -> Vec<String> {
         limit: Some(100),
         ..Default::default()
     };
-    u.c.history(dialog, &p, false)
+    u.c.messages()
+        .history(dialog, &p, false)
         .await
         .unwrap()
         .items
@@ -112,7 +113,7 @@ async fn all_sent(u: &U, ids: &[String]) {
     })
     .await
     .expect("every message acknowledged");
-    assert!(u.c.pending_messages().unwrap().is_empty());
+    assert!(u.c.send_queue().pending_messages().unwrap().is_empty());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -125,12 +126,13 @@ async fn hundred_queued_offline_arrive_once_in_order() {
     let b = user(&s, "q_bob").await;
     let d = private_dialog(&a, &b).await;
     let mut bev = online(&b).await;
-    let mut tl = Live::new(a.c.watch_timeline(&d, 50).unwrap());
+    let mut tl = Live::new(a.c.timeline().watch_timeline(&d, 50).unwrap());
     assert!(tl.list.is_empty());
     let mut ids = Vec::new();
     for i in 0..N {
         let m =
-            a.c.enqueue_message(text(&d, b.id, &body_n(i)), vec![])
+            a.c.send_queue()
+                .enqueue_message(text(&d, b.id, &body_n(i)), vec![])
                 .unwrap();
         assert_eq!(m.state, MessageState::Queued);
         ids.push(m.id);
@@ -142,7 +144,7 @@ async fn hundred_queued_offline_arrive_once_in_order() {
         assert_eq!(m.body, body_n(i));
         assert_eq!(m.state, MessageState::Queued);
     }
-    let pending = a.c.pending_messages().unwrap();
+    let pending = a.c.send_queue().pending_messages().unwrap();
     assert_eq!(
         pending.iter().map(|m| &m.id).collect::<Vec<_>>(),
         ids.iter().collect::<Vec<_>>()
@@ -187,19 +189,23 @@ async fn send_message_echoes_at_once_in_order_with_queued_ones_then_sent() {
     let d = private_dialog(&a, &b).await;
     let mut bev = online(&b).await;
     let _aev = online(&a).await;
-    let mut tl = Live::new(a.c.watch_timeline(&d, 50).unwrap());
+    let mut tl = Live::new(a.c.timeline().watch_timeline(&d, 50).unwrap());
     assert!(tl.list.is_empty());
     let mut ids = Vec::new();
     let mut sendings = Vec::new();
     for i in 0..K {
         let id = if i % 2 == 0 {
-            let sending = a.c.send_message(text(&d, b.id, &body_n(i))).unwrap();
+            let sending =
+                a.c.send_queue()
+                    .send_message(text(&d, b.id, &body_n(i)))
+                    .unwrap();
             assert_eq!(sending.message().state, MessageState::Queued);
             let id = sending.id().to_owned();
             sendings.push(tokio::spawn(sending.into_future()));
             id
         } else {
-            a.c.enqueue_message(text(&d, b.id, &body_n(i)), vec![])
+            a.c.send_queue()
+                .enqueue_message(text(&d, b.id, &body_n(i)), vec![])
                 .unwrap()
                 .id
         };
@@ -244,7 +250,7 @@ async fn send_message_echoes_at_once_in_order_with_queued_ones_then_sent() {
     no_more_messages(&mut bev, &d).await;
     all_sent(&a, &ids).await;
     // A fresh timeline holds each once, in send order.
-    let (snap, _) = a.c.watch_timeline(&d, 50).unwrap();
+    let (snap, _) = a.c.timeline().watch_timeline(&d, 50).unwrap();
     assert_eq!(snap.iter().map(|m| m.id.clone()).collect::<Vec<_>>(), ids);
 }
 
@@ -256,19 +262,21 @@ async fn send_message_while_chat_is_stopped_stores_nothing() {
     let a = user(&s, "ss_alice").await;
     let b = user(&s, "ss_bob").await;
     let d = private_dialog(&a, &b).await;
-    let (_, mut tl) = a.c.watch_timeline(&d, 10).unwrap();
+    let (_, mut tl) = a.c.timeline().watch_timeline(&d, 10).unwrap();
     assert!(matches!(
-        a.c.send_message(text(&d, b.id, "never connected")),
+        a.c.send_queue()
+            .send_message(text(&d, b.id, "never connected")),
         Err(Error::ChatNotConnected)
     ));
     let _aev = online(&a).await;
-    a.c.disconnect_chat().await;
+    a.c.chat().disconnect_chat().await;
     assert!(matches!(
-        a.c.send_message(text(&d, b.id, "disconnected")),
+        a.c.send_queue()
+            .send_message(text(&d, b.id, "disconnected")),
         Err(Error::ChatNotConnected)
     ));
     assert!(tl.try_recv().is_err(), "nothing told");
-    assert!(a.c.pending_messages().unwrap().is_empty());
+    assert!(a.c.send_queue().pending_messages().unwrap().is_empty());
     assert!(a
         .c
         .store()
@@ -287,7 +295,8 @@ async fn lost_ack_resend_is_not_duplicated() {
     let mut bev = online(&b).await;
     let _aev = online(&a).await;
     let first =
-        a.c.enqueue_message(text(&d, b.id, "first"), vec![])
+        a.c.send_queue()
+            .enqueue_message(text(&d, b.id, "first"), vec![])
             .unwrap();
     bev.message("first", |m| m.id == first.id).await;
     all_sent(&a, std::slice::from_ref(&first.id)).await;
@@ -302,7 +311,8 @@ async fn lost_ack_resend_is_not_duplicated() {
     };
     store.requeue(&first.id, &payload, &d).unwrap();
     let second =
-        a.c.enqueue_message(text(&d, b.id, "second"), vec![])
+        a.c.send_queue()
+            .enqueue_message(text(&d, b.id, "second"), vec![])
             .unwrap();
     bev.message("second", |m| m.id == second.id).await;
     no_more_messages(&mut bev, &d).await;
@@ -332,12 +342,16 @@ async fn offline_child_process() {
     let d = spec["dialog"].as_str().unwrap();
     let to = spec["to"].as_u64().unwrap();
     for i in 0..N {
-        a.c.enqueue_message(text(d, to, &body_n(i)), vec![])
+        a.c.send_queue()
+            .enqueue_message(text(d, to, &body_n(i)), vec![])
             .unwrap();
     }
     println!("CHILD-QUEUED");
     if spec["connect"].as_bool() == Some(true) {
-        a.c.connect_chat(ChatAuth::SessionToken).await.unwrap();
+        a.c.chat()
+            .connect_chat(ChatAuth::SessionToken)
+            .await
+            .unwrap();
         println!("CHILD-CONNECTED");
     }
     tokio::time::sleep(Duration::from_secs(60)).await;
@@ -401,7 +415,7 @@ async fn killed_then_restarted(connect_before_kill: bool, tag: &str) {
     // connecting: the store opens at log-in and its queue drains by itself.)
     let a = log_in(&s, &a_login, |c| c.store_dir = Some(tmp.clone())).await;
     if !connect_before_kill {
-        let pending = a.c.pending_messages().unwrap();
+        let pending = a.c.send_queue().pending_messages().unwrap();
         assert_eq!(
             pending.iter().map(|m| m.body.clone()).collect::<Vec<_>>(),
             (0..N).map(body_n).collect::<Vec<_>>()
@@ -449,18 +463,19 @@ async fn queued_attachment_uploads_before_the_message_is_sent() {
     let tmp = tempdir("at");
     let file = tmp.join("photo.png");
     std::fs::write(&file, vec![7u8; 20_000]).unwrap();
-    let mut tl = Live::new(a.c.watch_timeline(&d, 10).unwrap());
+    let mut tl = Live::new(a.c.timeline().watch_timeline(&d, 10).unwrap());
     let q =
-        a.c.enqueue_message(
-            text(&d, b.id, "look"),
-            vec![QueuedFile {
-                path: file.clone(),
-                name: None,
-                content_type: None,
-                public: false,
-            }],
-        )
-        .unwrap();
+        a.c.send_queue()
+            .enqueue_message(
+                text(&d, b.id, "look"),
+                vec![QueuedFile {
+                    path: file.clone(),
+                    name: None,
+                    content_type: None,
+                    public: false,
+                }],
+            )
+            .unwrap();
     assert!(q.attachments.is_empty());
     let mut bev = online(&b).await;
     let _aev = online(&a).await;
@@ -468,25 +483,30 @@ async fn queued_attachment_uploads_before_the_message_is_sent() {
     assert_eq!(m.attachments.len(), 1);
     let uid = m.attachments[0].uid.clone().expect("uploaded blob uid");
     assert_eq!(m.attachments[0].kind, "image");
-    assert_eq!(b.c.blob_by_uid(&uid).await.unwrap().size, Some(20_000));
+    assert_eq!(
+        b.c.files().blob_by_uid(&uid).await.unwrap().size,
+        Some(20_000)
+    );
     tl.until("attachment in place", |l| {
         find(l, &q.id).is_some_and(|m| m.attachments.len() == 1)
     })
     .await;
     // A file that is gone fails the message, with the reason, and the queue goes on.
     let gone =
-        a.c.enqueue_message(
-            text(&d, b.id, "lost file"),
-            vec![QueuedFile {
-                path: tmp.join("missing.png"),
-                name: None,
-                content_type: None,
-                public: false,
-            }],
-        )
-        .unwrap();
+        a.c.send_queue()
+            .enqueue_message(
+                text(&d, b.id, "lost file"),
+                vec![QueuedFile {
+                    path: tmp.join("missing.png"),
+                    name: None,
+                    content_type: None,
+                    public: false,
+                }],
+            )
+            .unwrap();
     let after =
-        a.c.enqueue_message(text(&d, b.id, "after"), vec![])
+        a.c.send_queue()
+            .enqueue_message(text(&d, b.id, "after"), vec![])
             .unwrap();
     bev.message("after", |m| m.id == after.id).await;
     let shown = tl
@@ -498,7 +518,7 @@ async fn queued_attachment_uploads_before_the_message_is_sent() {
         MessageState::Failed { reason } => assert!(reason.contains("upload"), "{reason}"),
         _ => unreachable!(),
     }
-    a.c.cancel_message(&gone.id).unwrap();
+    a.c.send_queue().cancel_message(&gone.id).unwrap();
     assert!(a.c.store().unwrap().message(&gone.id).unwrap().is_none());
     let _ = std::fs::remove_dir_all(&tmp);
 }
@@ -509,27 +529,41 @@ async fn cancel_edit_delete_and_retry() {
     let a = user(&s, "ce_alice").await;
     let b = user(&s, "ce_bob").await;
     let d = private_dialog(&a, &b).await;
-    let mut tl = Live::new(a.c.watch_timeline(&d, 10).unwrap());
-    let one = a.c.enqueue_message(text(&d, b.id, "one"), vec![]).unwrap();
-    let two = a.c.enqueue_message(text(&d, b.id, "two"), vec![]).unwrap();
-    let three =
-        a.c.enqueue_message(text(&d, b.id, "three"), vec![])
+    let mut tl = Live::new(a.c.timeline().watch_timeline(&d, 10).unwrap());
+    let one =
+        a.c.send_queue()
+            .enqueue_message(text(&d, b.id, "one"), vec![])
             .unwrap();
-    a.c.cancel_message(&two.id).unwrap();
+    let two =
+        a.c.send_queue()
+            .enqueue_message(text(&d, b.id, "two"), vec![])
+            .unwrap();
+    let three =
+        a.c.send_queue()
+            .enqueue_message(text(&d, b.id, "three"), vec![])
+            .unwrap();
+    a.c.send_queue().cancel_message(&two.id).unwrap();
     let shown = tl
         .until("two removed", |l| {
             find(l, &three.id).is_some() && find(l, &two.id).is_none()
         })
         .await;
     assert_eq!(ids_of(&shown), [one.id.clone(), three.id.clone()]);
-    let edited = a.c.edit_local_message(&three.id, "three, edited").unwrap();
+    let edited =
+        a.c.send_queue()
+            .edit_local_message(&three.id, "three, edited")
+            .unwrap();
     assert_eq!(edited.body, "three, edited");
     assert_eq!(edited.state, MessageState::Queued);
-    a.c.delete_local_message(&one.id).unwrap();
+    a.c.send_queue().delete_local_message(&one.id).unwrap();
     assert!(a.c.store().unwrap().message(&one.id).unwrap().is_none());
-    assert_eq!(a.c.pending_messages().unwrap().len(), 1);
-    assert!(a.c.enqueue_message(text(&d, b.id, "  "), vec![]).is_err());
-    assert_eq!(a.c.pending_messages().unwrap().len(), 1);
+    assert_eq!(a.c.send_queue().pending_messages().unwrap().len(), 1);
+    assert!(a
+        .c
+        .send_queue()
+        .enqueue_message(text(&d, b.id, "  "), vec![])
+        .is_err());
+    assert_eq!(a.c.send_queue().pending_messages().unwrap().len(), 1);
 
     let mut bev = online(&b).await;
     let _aev = online(&a).await;
@@ -538,13 +572,15 @@ async fn cancel_edit_delete_and_retry() {
     no_more_messages(&mut bev, &d).await;
     all_sent(&a, std::slice::from_ref(&three.id)).await;
     // Sent: an edit and a delete are queued and go over chat.
-    assert!(a.c.cancel_message(&three.id).is_err());
-    a.c.edit_local_message(&three.id, "three, again").unwrap();
+    assert!(a.c.send_queue().cancel_message(&three.id).is_err());
+    a.c.send_queue()
+        .edit_local_message(&three.id, "three, again")
+        .unwrap();
     bev.next("Edited", |e| {
         matches!(e, ChatEvent::Edited { message_id, body, .. } if *message_id == three.id && body == "three, again")
     })
     .await;
-    a.c.delete_local_message(&three.id).unwrap();
+    a.c.send_queue().delete_local_message(&three.id).unwrap();
     bev.next(
         "Deleted",
         |e| matches!(e, ChatEvent::Deleted { message_id, .. } if *message_id == three.id),
@@ -559,26 +595,31 @@ async fn cancel_edit_delete_and_retry() {
     .expect("the deletion reached the history");
 
     // Bounced (bob blocks alice): Failed with a reason; unblocked: retry sends it.
-    b.c.create_privacy_list(&PrivacyList {
-        name: "block".into(),
-        items: vec![PrivacyListItem {
-            user_id: a.id,
-            action: PrivacyAction::Deny,
-            mutual_block: false,
-        }],
-    })
-    .await
-    .unwrap();
-    b.c.set_default_privacy_list(Some("block")).await.unwrap();
+    b.c.chat()
+        .create_privacy_list(&PrivacyList {
+            name: "block".into(),
+            items: vec![PrivacyListItem {
+                user_id: a.id,
+                action: PrivacyAction::Deny,
+                mutual_block: false,
+            }],
+        })
+        .await
+        .unwrap();
+    b.c.chat()
+        .set_default_privacy_list(Some("block"))
+        .await
+        .unwrap();
     let bounced =
-        a.c.enqueue_message(text(&d, b.id, "blocked"), vec![])
+        a.c.send_queue()
+            .enqueue_message(text(&d, b.id, "blocked"), vec![])
             .unwrap();
     tl.until("Failed", |l| {
         find(l, &bounced.id).is_some_and(|m| matches!(m.state, MessageState::Failed { .. }))
     })
     .await;
-    b.c.set_default_privacy_list(None).await.unwrap();
-    let again = a.c.retry_message(&bounced.id).unwrap();
+    b.c.chat().set_default_privacy_list(None).await.unwrap();
+    let again = a.c.send_queue().retry_message(&bounced.id).unwrap();
     assert_eq!(again.state, MessageState::Queued);
     bev.message("retried", |m| m.id == bounced.id).await;
     all_sent(&a, std::slice::from_ref(&bounced.id)).await;
@@ -597,38 +638,40 @@ async fn dialog_list_is_served_then_synced_then_live() {
     let c = user(&s, "dl_carol").await;
     let p1 = private_dialog(&b, &a).await;
     let g =
-        b.c.create_dialog(NewDialog {
-            kind: DialogType::Group,
-            name: Some("Team".into()),
-            occupants_ids: vec![a.id, c.id],
-            photo: None,
-            description: None,
-            extensions: BTreeMap::new(),
+        b.c.dialogs()
+            .create_dialog(NewDialog {
+                kind: DialogType::Group,
+                name: Some("Team".into()),
+                occupants_ids: vec![a.id, c.id],
+                photo: None,
+                description: None,
+                extensions: BTreeMap::new(),
+            })
+            .await
+            .unwrap()
+            .id;
+    b.c.messages()
+        .create_message(NewMessage {
+            dialog_id: g.clone(),
+            body: "hello team".into(),
+            attachments: vec![],
+            custom: BTreeMap::new(),
+            send_to_chat: false,
+            markable: false,
+            // Strictly the newest activity, whatever second the dialogs were created in.
+            date_sent: Some(now() + 5),
         })
         .await
-        .unwrap()
-        .id;
-    b.c.create_message(NewMessage {
-        dialog_id: g.clone(),
-        body: "hello team".into(),
-        attachments: vec![],
-        custom: BTreeMap::new(),
-        send_to_chat: false,
-        markable: false,
-        // Strictly the newest activity, whatever second the dialogs were created in.
-        date_sent: Some(now() + 5),
-    })
-    .await
-    .unwrap();
+        .unwrap();
 
-    let mut dl = Live::new(a.c.watch_dialogs(50).unwrap());
+    let mut dl = Live::new(a.c.timeline().watch_dialogs(50).unwrap());
     assert!(dl.list.is_empty(), "a new store starts empty");
     let shown = dl
         .until("synced", |l| {
             dialog_in(l, &p1).is_some() && dialog_in(l, &g).is_some()
         })
         .await;
-    let page = a.c.dialogs_page(50, None).unwrap();
+    let page = a.c.timeline().dialogs_page(50, None).unwrap();
     assert_eq!(shown, page, "the view is the list");
     assert_eq!(page[0].id, g, "the dialog with the newest message first");
     assert_eq!(page[0].unread_messages_count, Some(1));
@@ -636,11 +679,12 @@ async fn dialog_list_is_served_then_synced_then_live() {
     // Live: a message in the private dialog moves it to the top with its unread count.
     let _aev = online(&a).await;
     let _bev = online(&b).await;
-    b.c.send_message(OutgoingMessage {
-        date_sent: Some(now() + 10),
-        ..text(&p1, a.id, "psst")
-    })
-    .unwrap();
+    b.c.send_queue()
+        .send_message(OutgoingMessage {
+            date_sent: Some(now() + 10),
+            ..text(&p1, a.id, "psst")
+        })
+        .unwrap();
     let shown = dl
         .until("last message on top", |l| {
             l.first()
@@ -649,21 +693,26 @@ async fn dialog_list_is_served_then_synced_then_live() {
         .await;
     assert_eq!(shown[0].unread_messages_count, Some(1));
     assert_eq!(shown.len(), 2);
-    assert_eq!(a.c.dialogs_page(1, None).unwrap()[0].id, p1);
+    assert_eq!(a.c.timeline().dialogs_page(1, None).unwrap()[0].id, p1);
     let rest =
-        a.c.dialogs_page(10, Some(&a.c.dialogs_page(1, None).unwrap()[0]))
+        a.c.timeline()
+            .dialogs_page(10, Some(&a.c.timeline().dialogs_page(1, None).unwrap()[0]))
             .unwrap();
     assert_eq!(
         rest.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
         [g.as_str()]
     );
     // The same page, the previous page's last dialog given by id (as apps hold it).
-    assert_eq!(a.c.dialogs_page_after_id(10, Some(&p1)).unwrap(), rest);
+    assert_eq!(
+        a.c.timeline().dialogs_page_after_id(10, Some(&p1)).unwrap(),
+        rest
+    );
     assert!(matches!(
-        a.c.dialogs_page_after_id(10, Some("000000000000000000000000")),
+        a.c.timeline()
+            .dialogs_page_after_id(10, Some("000000000000000000000000")),
         Err(Error::NotFound(_))
     ));
-    a.c.mark_dialog_read(&p1).await.unwrap();
+    a.c.timeline().mark_dialog_read(&p1).await.unwrap();
     dl.until("read", |l| {
         dialog_in(l, &p1).is_some_and(|d| d.unread_messages_count == Some(0))
     })
@@ -671,53 +720,63 @@ async fn dialog_list_is_served_then_synced_then_live() {
 
     // Renamed elsewhere, announced with a system message naming the dialog (as the
     // ConnectyCube SDKs do): the list follows.
-    b.c.update_dialog(
-        &g,
-        DialogUpdate {
-            name: Some("Renamed".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    b.c.dialogs()
+        .update_dialog(
+            &g,
+            DialogUpdate {
+                name: Some("Renamed".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     let mut note = BTreeMap::new();
     note.insert("dialog_id".to_owned(), g.clone());
-    b.c.send_system_message(a.id, note.clone()).await.unwrap();
+    b.c.messages()
+        .send_system_message(a.id, note.clone())
+        .await
+        .unwrap();
     dl.until("renamed", |l| {
         dialog_in(l, &g).is_some_and(|d| d.name.as_deref() == Some("Renamed"))
     })
     .await;
     // Alice removed from the group: gone from the list.
-    b.c.update_dialog(
-        &g,
-        DialogUpdate {
-            remove_occupants: vec![a.id],
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    b.c.send_system_message(a.id, note).await.unwrap();
+    b.c.dialogs()
+        .update_dialog(
+            &g,
+            DialogUpdate {
+                remove_occupants: vec![a.id],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    b.c.messages()
+        .send_system_message(a.id, note)
+        .await
+        .unwrap();
     dl.until("removed", |l| dialog_in(l, &g).is_none()).await;
     // The app's own deletion.
-    a.c.delete_dialogs(std::slice::from_ref(&p1), false)
+    a.c.dialogs()
+        .delete_dialogs(std::slice::from_ref(&p1), false)
         .await
         .unwrap();
     let shown = dl.until("deleted", |l| dialog_in(l, &p1).is_none()).await;
     dl.drain();
-    assert_eq!(dl.list, a.c.dialogs_page(50, None).unwrap());
+    assert_eq!(dl.list, a.c.timeline().dialogs_page(50, None).unwrap());
     assert_eq!(shown, dl.list);
 
     // A restart serves the list from the file at once, before any network call (an
     // offline start: no log-in).
     let kept: Vec<String> =
-        a.c.dialogs_page(50, None)
+        a.c.timeline()
+            .dialogs_page(50, None)
             .unwrap()
             .into_iter()
             .map(|d| d.id)
             .collect();
     let a_id = a.id;
-    a.c.disconnect_chat().await;
+    a.c.chat().disconnect_chat().await;
     drop(a);
     let again = Client::new({
         let mut cfg = s.chat_config();
@@ -727,6 +786,7 @@ async fn dialog_list_is_served_then_synced_then_live() {
     .unwrap();
     again.open_store(a_id).unwrap();
     let served: Vec<String> = again
+        .timeline()
         .dialogs_page(50, None)
         .unwrap()
         .into_iter()
@@ -745,26 +805,31 @@ async fn timeline_pages_backwards_and_fills_gaps_after_offline() {
     let d = private_dialog(&b, &a).await;
     let base = 1_700_000_000;
     for i in 0..30 {
-        b.c.create_message(NewMessage {
-            dialog_id: d.clone(),
-            body: format!("h{i:02}"),
-            attachments: vec![],
-            custom: BTreeMap::new(),
-            send_to_chat: false,
-            markable: false,
-            date_sent: Some(base + i),
-        })
-        .await
-        .unwrap();
+        b.c.messages()
+            .create_message(NewMessage {
+                dialog_id: d.clone(),
+                body: format!("h{i:02}"),
+                attachments: vec![],
+                custom: BTreeMap::new(),
+                send_to_chat: false,
+                markable: false,
+                date_sent: Some(base + i),
+            })
+            .await
+            .unwrap();
     }
-    a.c.sync_local().await.unwrap();
+    a.c.timeline().sync_local().await.unwrap();
     // Nothing cached: the view covers the whole dialog (what load_older stores too).
-    let mut tl = Live::new(a.c.watch_timeline(&d, 10).unwrap());
+    let mut tl = Live::new(a.c.timeline().watch_timeline(&d, 10).unwrap());
     assert!(tl.list.is_empty());
     let mut seen = Vec::new();
     let mut before: Option<String> = None;
     loop {
-        let page = a.c.load_older(&d, before.as_deref(), 10).await.unwrap();
+        let page =
+            a.c.timeline()
+                .load_older(&d, before.as_deref(), 10)
+                .await
+                .unwrap();
         if page.is_empty() {
             break;
         }
@@ -780,14 +845,15 @@ async fn timeline_pages_backwards_and_fills_gaps_after_offline() {
         (0..30).map(|i| format!("h{i:02}")).collect::<Vec<_>>()
     );
     // Served from the store now, without the server.
-    let cached = a.c.load_older(&d, None, 5).await.unwrap();
+    let cached = a.c.timeline().load_older(&d, None, 5).await.unwrap();
     assert_eq!(cached.last().unwrap().body, "h29");
 
     // Connected, then offline while bob writes: the sync on reconnection fills the gap.
     let _aev = online(&a).await;
     let mut bev = online(&b).await;
     let live =
-        b.c.send_message(text(&d, a.id, "live"))
+        b.c.send_queue()
+            .send_message(text(&d, a.id, "live"))
             .unwrap()
             .id()
             .to_owned();
@@ -795,22 +861,23 @@ async fn timeline_pages_backwards_and_fills_gaps_after_offline() {
     let shown = tl.until("live", |l| find(l, &live).is_some()).await;
     assert_eq!(shown.len(), 31);
     assert_eq!(shown.last().unwrap().id, live);
-    a.c.disconnect_chat().await;
+    a.c.chat().disconnect_chat().await;
     for i in 0..3 {
-        b.c.create_message(NewMessage {
-            dialog_id: d.clone(),
-            body: format!("missed{i}"),
-            attachments: vec![],
-            custom: BTreeMap::new(),
-            send_to_chat: false,
-            markable: false,
-            date_sent: None,
-        })
-        .await
-        .unwrap();
+        b.c.messages()
+            .create_message(NewMessage {
+                dialog_id: d.clone(),
+                body: format!("missed{i}"),
+                attachments: vec![],
+                custom: BTreeMap::new(),
+                send_to_chat: false,
+                markable: false,
+                date_sent: None,
+            })
+            .await
+            .unwrap();
     }
-    let mut states: ConnectionStates = a.c.subscribe_connection().1;
-    a.c.reconnect_now().await;
+    let mut states: ConnectionStates = a.c.chat().subscribe_connection().1;
+    a.c.chat().reconnect_now().await;
     connected(&mut states, "reconnected").await;
     let shown = tl.until("gap", |l| l.len() >= 34).await;
     let mut filled: Vec<&str> = shown[31..].iter().map(|m| m.body.as_str()).collect();
@@ -819,7 +886,7 @@ async fn timeline_pages_backwards_and_fills_gaps_after_offline() {
     // Each once.
     tokio::time::sleep(QUIET).await;
     tl.drain();
-    let all = a.c.load_older(&d, None, 100).await.unwrap();
+    let all = a.c.timeline().load_older(&d, None, 100).await.unwrap();
     assert_eq!(all.len(), 34);
     assert_eq!(tl.list, all);
 }
@@ -843,18 +910,20 @@ async fn timeline_opened_as_a_message_arrives_has_it_once() {
     for i in 0..TRIES {
         let body = format!("race{i:02}");
         let id =
-            b.c.send_message(text(&d, a.id, &body))
+            b.c.send_queue()
+                .send_message(text(&d, a.id, &body))
                 .unwrap()
                 .id()
                 .to_owned();
         aev.message(&body, |m| m.id == id).await;
         // At once, as the app would on seeing the message.
-        views.push(Live::new(a.c.watch_timeline(&d, 100).unwrap()));
+        views.push(Live::new(a.c.timeline().watch_timeline(&d, 100).unwrap()));
     }
     // The applier handles events in order: once a view has the end marker, it has every
     // earlier change.
     let end =
-        b.c.send_message(text(&d, a.id, "end"))
+        b.c.send_queue()
+            .send_message(text(&d, a.id, "end"))
             .unwrap()
             .id()
             .to_owned();
@@ -895,31 +964,37 @@ async fn sync_trim_is_told_to_live_timelines_and_keeps_unsent() {
         date_sent: Some(date_sent),
     };
     let old =
-        b.c.create_message(create("old".into(), 1_700_000_000))
+        b.c.messages()
+            .create_message(create("old".into(), 1_700_000_000))
             .await
             .unwrap();
-    a.c.sync_local().await.unwrap();
-    assert_eq!(a.c.load_older(&d, None, 10).await.unwrap().len(), 1);
+    a.c.timeline().sync_local().await.unwrap();
+    assert_eq!(
+        a.c.timeline().load_older(&d, None, 10).await.unwrap().len(),
+        1
+    );
     // Never connected: stays queued.
     let unsent =
-        a.c.enqueue_message(
-            OutgoingMessage {
-                date_sent: Some(1_700_000_001),
-                ..text(&d, b.id, "unsent")
-            },
-            vec![],
-        )
-        .unwrap();
-    let mut tl = Live::new(a.c.watch_timeline(&d, 10).unwrap());
+        a.c.send_queue()
+            .enqueue_message(
+                OutgoingMessage {
+                    date_sent: Some(1_700_000_001),
+                    ..text(&d, b.id, "unsent")
+                },
+                vec![],
+            )
+            .unwrap();
+    let mut tl = Live::new(a.c.timeline().watch_timeline(&d, 10).unwrap());
     assert_eq!(ids_of(&tl.list), [old.id.clone(), unsent.id.clone()]);
 
     let base = now();
     for i in 0..MISSED {
-        b.c.create_message(create(format!("n{i:04}"), base + i))
+        b.c.messages()
+            .create_message(create(format!("n{i:04}"), base + i))
             .await
             .unwrap();
     }
-    a.c.sync_local().await.unwrap();
+    a.c.timeline().sync_local().await.unwrap();
     assert!(tl.drain() > 0);
     // Ten pages fetched; the trimmed message left the view, the unsent one stayed first.
     assert_eq!(tl.list.len(), 1001);
@@ -937,7 +1012,11 @@ async fn sync_trim_is_told_to_live_timelines_and_keeps_unsent() {
     let mut before = Some(first.id);
     let mut older = Vec::new();
     for _ in 0..10 {
-        let page = a.c.load_older(&d, before.as_deref(), 100).await.unwrap();
+        let page =
+            a.c.timeline()
+                .load_older(&d, before.as_deref(), 100)
+                .await
+                .unwrap();
         if page.is_empty() {
             break;
         }

@@ -31,13 +31,17 @@ const STEP: Duration = Duration::from_secs(10);
 
 /// The default privacy list `name` of `u`, made of `items`.
 async fn block_by_default(u: &U, name: &str, items: Vec<PrivacyListItem>) {
-    u.c.create_privacy_list(&PrivacyList {
-        name: name.into(),
-        items,
-    })
-    .await
-    .unwrap();
-    u.c.set_default_privacy_list(Some(name)).await.unwrap();
+    u.c.chat()
+        .create_privacy_list(&PrivacyList {
+            name: name.into(),
+            items,
+        })
+        .await
+        .unwrap();
+    u.c.chat()
+        .set_default_privacy_list(Some(name))
+        .await
+        .unwrap();
 }
 
 /// The push outbox of `user_id`: `(dialog_id, message_id, sender_id)`, oldest first.
@@ -138,7 +142,8 @@ async fn one_way_block_bounces_the_blocked_sender_only() {
     block_by_default(&b, "blocked", vec![PrivacyListItem::block(a.id)]).await;
 
     let blocked =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "you blocked me"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "you blocked me"))
             .unwrap()
             .id()
             .to_owned();
@@ -147,7 +152,8 @@ async fn one_way_block_bounces_the_blocked_sender_only() {
 
     // The blocker can still write; the blocked user receives it.
     let reply =
-        b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "I still can write"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(a.id), "I still can write"))
             .unwrap()
             .id()
             .to_owned();
@@ -160,7 +166,8 @@ async fn one_way_block_bounces_the_blocked_sender_only() {
 
     // The block is per user: A still reaches C.
     let to_c =
-        a.c.send_message(OutgoingMessage::new(&dc, Some(c.id), "hi c"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&dc, Some(c.id), "hi c"))
             .unwrap()
             .id()
             .to_owned();
@@ -176,7 +183,8 @@ async fn one_way_block_bounces_the_blocked_sender_only() {
     assert!(errors(&a_rest).is_empty(), "more errors: {a_rest:?}");
     // Not stored: absent from the history, which holds the blocker's reply.
     let h: Vec<String> =
-        a.c.history(&d, &ListParams::default(), false)
+        a.c.messages()
+            .history(&d, &ListParams::default(), false)
             .await
             .unwrap()
             .items
@@ -185,9 +193,9 @@ async fn one_way_block_bounces_the_blocked_sender_only() {
             .collect();
     assert_eq!(h, vec![reply.clone()], "history");
     // Not stored offline either: B reconnecting afresh does not get it.
-    b.c.disconnect_chat().await;
-    let (_, mut b_states) = b.c.subscribe_connection();
-    b.c.reconnect_now().await;
+    b.c.chat().disconnect_chat().await;
+    let (_, mut b_states) = b.c.chat().subscribe_connection();
+    b.c.chat().reconnect_now().await;
     connected(&mut b_states, "B back").await;
     let b_rest = b_ev.settle().await;
     assert!(
@@ -196,16 +204,18 @@ async fn one_way_block_bounces_the_blocked_sender_only() {
     );
 
     // B offline: the blocked message still bounces and creates no push (C's does).
-    b.c.disconnect_chat().await;
+    b.c.chat().disconnect_chat().await;
     let blocked_offline =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "while you're away"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "while you're away"))
             .unwrap()
             .id()
             .to_owned();
     assert_eq!(a_ev.error(&blocked_offline).await.0, 503);
     let dcb = private_dialog(&c, &b).await;
     let from_c =
-        c.c.send_message(OutgoingMessage::new(&dcb, Some(b.id), "from c"))
+        c.c.send_queue()
+            .send_message(OutgoingMessage::new(&dcb, Some(b.id), "from c"))
             .unwrap()
             .id()
             .to_owned();
@@ -226,14 +236,16 @@ async fn two_way_block_stops_both_directions() {
     block_by_default(&b, "mutual", vec![PrivacyListItem::block_mutual(a.id)]).await;
 
     let from_a =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "a to b"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "a to b"))
             .unwrap()
             .id()
             .to_owned();
     let (code, _) = a_ev.error(&from_a).await;
     assert_eq!(code, 503);
     let from_b =
-        b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "b to a"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(a.id), "b to a"))
             .unwrap()
             .id()
             .to_owned();
@@ -247,16 +259,18 @@ async fn two_way_block_stops_both_directions() {
     assert!(errors(&a_rest).is_empty() && errors(&b_rest).is_empty());
 
     // Declining the default list lifts the block both ways.
-    b.c.set_default_privacy_list(None).await.unwrap();
+    b.c.chat().set_default_privacy_list(None).await.unwrap();
     let again =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "unblocked"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "unblocked"))
             .unwrap()
             .id()
             .to_owned();
     b_ev.message("message after unblocking", |m| m.id == again)
         .await;
     let back =
-        b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "unblocked too"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(a.id), "unblocked too"))
             .unwrap()
             .id()
             .to_owned();
@@ -279,12 +293,13 @@ async fn group_messages_of_a_blocked_user_silently_skip_the_blocker() {
     let mut b_ev = online(&b).await;
     let mut c_ev = online(&c).await;
     for u in [&a, &b, &c] {
-        u.c.join_room(&g).await.unwrap();
+        u.c.chat().join_room(&g).await.unwrap();
     }
     block_by_default(&b, "no-cid", vec![PrivacyListItem::block(c.id)]).await;
 
     let from_c =
-        c.c.send_message(OutgoingMessage::new(&g, None, "from the blocked one"))
+        c.c.send_queue()
+            .send_message(OutgoingMessage::new(&g, None, "from the blocked one"))
             .unwrap()
             .id()
             .to_owned();
@@ -294,14 +309,16 @@ async fn group_messages_of_a_blocked_user_silently_skip_the_blocker() {
     assert!(got.group, "{got:?}");
     c_ev.sent(&from_c).await;
     let from_a =
-        a.c.send_message(OutgoingMessage::new(&g, None, "from a"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&g, None, "from a"))
             .unwrap()
             .id()
             .to_owned();
     b_ev.message("A's group message at B", |m| m.id == from_a)
         .await;
     let from_b =
-        b.c.send_message(OutgoingMessage::new(&g, None, "from the blocker"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&g, None, "from the blocker"))
             .unwrap()
             .id()
             .to_owned();
@@ -318,14 +335,16 @@ async fn group_messages_of_a_blocked_user_silently_skip_the_blocker() {
 
     // Two-way: B's group messages no longer reach C either (A still gets them), and C's
     // still skip B; nobody gets an error.
-    b.c.update_privacy_list(&PrivacyList {
-        name: "no-cid".into(),
-        items: vec![PrivacyListItem::block_mutual(c.id)],
-    })
-    .await
-    .unwrap();
+    b.c.chat()
+        .update_privacy_list(&PrivacyList {
+            name: "no-cid".into(),
+            items: vec![PrivacyListItem::block_mutual(c.id)],
+        })
+        .await
+        .unwrap();
     let from_b2 =
-        b.c.send_message(OutgoingMessage::new(&g, None, "blocker, two-way"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&g, None, "blocker, two-way"))
             .unwrap()
             .id()
             .to_owned();
@@ -334,14 +353,16 @@ async fn group_messages_of_a_blocked_user_silently_skip_the_blocker() {
     })
     .await;
     let from_c2 =
-        c.c.send_message(OutgoingMessage::new(&g, None, "blocked, two-way"))
+        c.c.send_queue()
+            .send_message(OutgoingMessage::new(&g, None, "blocked, two-way"))
             .unwrap()
             .id()
             .to_owned();
     a_ev.message("C's group message at A", |m| m.id == from_c2)
         .await;
     let from_a2 =
-        a.c.send_message(OutgoingMessage::new(&g, None, "from a again"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&g, None, "from a again"))
             .unwrap()
             .id()
             .to_owned();
@@ -370,17 +391,18 @@ async fn privacy_list_round_trip_default_in_use_and_update() {
     let mut c_ev = online(&c).await;
 
     assert_eq!(
-        b.c.privacy_list_names().await.unwrap(),
+        b.c.chat().privacy_list_names().await.unwrap(),
         PrivacyListNames::default()
     );
-    let r = b.c.privacy_list("nope").await;
+    let r = b.c.chat().privacy_list("nope").await;
     assert!(matches!(r, Err(Error::NotFound(_))), "{r:?}");
     let r =
-        b.c.create_privacy_list(&PrivacyList {
-            name: "empty".into(),
-            items: vec![],
-        })
-        .await;
+        b.c.chat()
+            .create_privacy_list(&PrivacyList {
+                name: "empty".into(),
+                items: vec![],
+            })
+            .await;
     assert!(matches!(r, Err(Error::InvalidInput(_))), "{r:?}");
 
     let first = PrivacyList {
@@ -398,11 +420,11 @@ async fn privacy_list_round_trip_default_in_use_and_update() {
             mutual_block: false,
         }],
     };
-    b.c.create_privacy_list(&first).await.unwrap();
-    b.c.create_privacy_list(&other).await.unwrap();
-    assert_eq!(b.c.privacy_list("first").await.unwrap(), first);
-    assert_eq!(b.c.privacy_list("other").await.unwrap(), other);
-    let mut names = b.c.privacy_list_names().await.unwrap();
+    b.c.chat().create_privacy_list(&first).await.unwrap();
+    b.c.chat().create_privacy_list(&other).await.unwrap();
+    assert_eq!(b.c.chat().privacy_list("first").await.unwrap(), first);
+    assert_eq!(b.c.chat().privacy_list("other").await.unwrap(), other);
+    let mut names = b.c.chat().privacy_list_names().await.unwrap();
     names.names.sort();
     assert_eq!(
         names,
@@ -413,13 +435,16 @@ async fn privacy_list_round_trip_default_in_use_and_update() {
         }
     );
     // A list that is not the default is editable and deletable.
-    b.c.create_privacy_list(&other).await.unwrap();
-    b.c.delete_privacy_list("other").await.unwrap();
-    let r = b.c.privacy_list("other").await;
+    b.c.chat().create_privacy_list(&other).await.unwrap();
+    b.c.chat().delete_privacy_list("other").await.unwrap();
+    let r = b.c.chat().privacy_list("other").await;
     assert!(matches!(r, Err(Error::NotFound(_))), "{r:?}");
 
-    b.c.set_default_privacy_list(Some("first")).await.unwrap();
-    let names = b.c.privacy_list_names().await.unwrap();
+    b.c.chat()
+        .set_default_privacy_list(Some("first"))
+        .await
+        .unwrap();
+    let names = b.c.chat().privacy_list_names().await.unwrap();
     assert_eq!(names.default.as_deref(), Some("first"));
     assert_eq!(names.names, vec!["first".to_owned()]);
 
@@ -428,35 +453,43 @@ async fn privacy_list_round_trip_default_in_use_and_update() {
         name: "first".into(),
         items: vec![PrivacyListItem::block(c.id)],
     };
-    let r = b.c.create_privacy_list(&second).await;
+    let r = b.c.chat().create_privacy_list(&second).await;
     assert!(matches!(r, Err(Error::Server { status: 409, .. })), "{r:?}");
-    let r = b.c.delete_privacy_list("first").await;
+    let r = b.c.chat().delete_privacy_list("first").await;
     assert!(matches!(r, Err(Error::Server { status: 409, .. })), "{r:?}");
-    assert_eq!(b.c.privacy_list("first").await.unwrap(), first);
+    assert_eq!(b.c.chat().privacy_list("first").await.unwrap(), first);
     let blocked =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "still blocked"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "still blocked"))
             .unwrap()
             .id()
             .to_owned();
     assert_eq!(a_ev.error(&blocked).await.0, 503);
 
     // update_privacy_list does the documented sequence: the new content, still default.
-    b.c.update_privacy_list(&second).await.unwrap();
-    assert_eq!(b.c.privacy_list("first").await.unwrap(), second);
+    b.c.chat().update_privacy_list(&second).await.unwrap();
+    assert_eq!(b.c.chat().privacy_list("first").await.unwrap(), second);
     assert_eq!(
-        b.c.privacy_list_names().await.unwrap().default.as_deref(),
+        b.c.chat()
+            .privacy_list_names()
+            .await
+            .unwrap()
+            .default
+            .as_deref(),
         Some("first")
     );
     // Enforced at once: A gets through, C (now one-way blocked) bounces.
     let freed =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "free now"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "free now"))
             .unwrap()
             .id()
             .to_owned();
     b_ev.message("A's message after the update", |m| m.id == freed)
         .await;
     let from_c =
-        c.c.send_message(OutgoingMessage::new(&dc, Some(b.id), "now blocked"))
+        c.c.send_queue()
+            .send_message(OutgoingMessage::new(&dc, Some(b.id), "now blocked"))
             .unwrap()
             .id()
             .to_owned();
@@ -466,11 +499,11 @@ async fn privacy_list_round_trip_default_in_use_and_update() {
     assert!(!message_ids(&b_rest).contains(&blocked), "{b_rest:?}");
 
     // Declined, the list can be deleted.
-    b.c.set_default_privacy_list(None).await.unwrap();
-    assert_eq!(b.c.privacy_list_names().await.unwrap().default, None);
-    b.c.delete_privacy_list("first").await.unwrap();
+    b.c.chat().set_default_privacy_list(None).await.unwrap();
+    assert_eq!(b.c.chat().privacy_list_names().await.unwrap().default, None);
+    b.c.chat().delete_privacy_list("first").await.unwrap();
     assert_eq!(
-        b.c.privacy_list_names().await.unwrap(),
+        b.c.chat().privacy_list_names().await.unwrap(),
         PrivacyListNames::default()
     );
 }
@@ -496,11 +529,12 @@ async fn offline_pushes_unless_silent_or_notifications_off() {
     let silent = {
         let mut m = OutgoingMessage::new(&d, Some(b.id), "silent");
         m.silent = true;
-        a.c.send_message(m).unwrap().id().to_owned()
+        a.c.send_queue().send_message(m).unwrap().id().to_owned()
     };
     a_ev.sent(&silent).await;
     let loud =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "loud"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "loud"))
             .unwrap()
             .id()
             .to_owned();
@@ -509,15 +543,17 @@ async fn offline_pushes_unless_silent_or_notifications_off() {
     assert_eq!(p, vec![(d.clone(), loud.clone(), a.id)], "silent pushed?");
 
     // Notifications off for d (B's setting): no push from d, d2 still pushes.
-    assert!(!b.c.set_notifications(&d, false).await.unwrap());
+    assert!(!b.c.dialogs().set_notifications(&d, false).await.unwrap());
     let muted =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "muted"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "muted"))
             .unwrap()
             .id()
             .to_owned();
     a_ev.sent(&muted).await;
     let other =
-        c.c.send_message(OutgoingMessage::new(&d2, Some(b.id), "other dialog"))
+        c.c.send_queue()
+            .send_message(OutgoingMessage::new(&d2, Some(b.id), "other dialog"))
             .unwrap()
             .id()
             .to_owned();
@@ -533,9 +569,10 @@ async fn offline_pushes_unless_silent_or_notifications_off() {
     );
 
     // Notifications back on: pushes again.
-    assert!(b.c.set_notifications(&d, true).await.unwrap());
+    assert!(b.c.dialogs().set_notifications(&d, true).await.unwrap());
     let unmuted =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "unmuted"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "unmuted"))
             .unwrap()
             .id()
             .to_owned();
@@ -570,25 +607,28 @@ async fn inactive_while_online_pushes_active_does_not() {
     let mut b_ev = online(&b).await;
 
     let active =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "while active"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "while active"))
             .unwrap()
             .id()
             .to_owned();
     b_ev.message("message while active", |m| m.id == active)
         .await;
     let group_active =
-        a.c.send_message(OutgoingMessage::new(&g, None, "group while active"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&g, None, "group while active"))
             .unwrap()
             .id()
             .to_owned();
     b_ev.message("group message while active", |m| m.id == group_active)
         .await;
 
-    b.c.mark_inactive().unwrap();
+    b.c.chat().mark_inactive().unwrap();
     // mark_inactive awaits no answer: an iq round trip on the same stream orders it.
-    b.c.privacy_list_names().await.unwrap();
+    b.c.chat().privacy_list_names().await.unwrap();
     let inactive =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "while inactive"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "while inactive"))
             .unwrap()
             .id()
             .to_owned();
@@ -597,7 +637,8 @@ async fn inactive_while_online_pushes_active_does_not() {
     })
     .await;
     let group_inactive =
-        a.c.send_message(OutgoingMessage::new(&g, None, "group while inactive"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&g, None, "group while inactive"))
             .unwrap()
             .id()
             .to_owned();
@@ -613,10 +654,11 @@ async fn inactive_while_online_pushes_active_does_not() {
         "pushes while online but inactive (and none while active)"
     );
 
-    b.c.mark_active().unwrap();
-    b.c.privacy_list_names().await.unwrap();
+    b.c.chat().mark_active().unwrap();
+    b.c.chat().privacy_list_names().await.unwrap();
     let again =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "active again"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "active again"))
             .unwrap()
             .id()
             .to_owned();
@@ -625,9 +667,10 @@ async fn inactive_while_online_pushes_active_does_not() {
     a_ev.sent(&again).await;
     // Witness: B goes offline; the next message pushes, and the outbox must then hold
     // exactly the two inactive ones and the witness.
-    b.c.disconnect_chat().await;
+    b.c.chat().disconnect_chat().await;
     let offline =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "offline"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "offline"))
             .unwrap()
             .id()
             .to_owned();
@@ -655,19 +698,20 @@ async fn inactive_is_reapplied_after_a_fresh_session() {
     let d = private_dialog(&a, &b).await;
     let mut a_ev = online(&a).await;
     let mut b_ev = online(&b).await;
-    b.c.mark_inactive().unwrap();
-    b.c.privacy_list_names().await.unwrap();
+    b.c.chat().mark_inactive().unwrap();
+    b.c.chat().privacy_list_names().await.unwrap();
 
-    let jid = b.c.chat_jid().unwrap();
-    let (_, mut b_states) = b.c.subscribe_connection();
-    b.c.disconnect_chat().await;
-    b.c.reconnect_now().await;
+    let jid = b.c.chat().chat_jid().unwrap();
+    let (_, mut b_states) = b.c.chat().subscribe_connection();
+    b.c.chat().disconnect_chat().await;
+    b.c.chat().reconnect_now().await;
     connected(&mut b_states, "B back").await;
-    assert_ne!(b.c.chat_jid().unwrap(), jid, "a fresh session");
-    b.c.privacy_list_names().await.unwrap();
+    assert_ne!(b.c.chat().chat_jid().unwrap(), jid, "a fresh session");
+    b.c.chat().privacy_list_names().await.unwrap();
 
     let first =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "to the background"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "to the background"))
             .unwrap()
             .id()
             .to_owned();
@@ -675,18 +719,20 @@ async fn inactive_is_reapplied_after_a_fresh_session() {
     let p = pushes_n(&s, b.id, 1).await;
     assert_eq!(p, vec![(d.clone(), first.clone(), a.id)]);
 
-    b.c.mark_active().unwrap();
-    b.c.privacy_list_names().await.unwrap();
+    b.c.chat().mark_active().unwrap();
+    b.c.chat().privacy_list_names().await.unwrap();
     let second =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "to the foreground"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "to the foreground"))
             .unwrap()
             .id()
             .to_owned();
     b_ev.message("live while active", |m| m.id == second).await;
     a_ev.sent(&second).await;
-    b.c.disconnect_chat().await;
+    b.c.chat().disconnect_chat().await;
     let third =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "offline"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "offline"))
             .unwrap()
             .id()
             .to_owned();
@@ -712,25 +758,25 @@ async fn last_activity_zero_online_then_seconds_since_logout() {
     let b = user(&s, "ben").await;
     let _a_ev = online(&a).await;
     let _b_ev = online(&b).await;
-    assert_eq!(a.c.last_activity(b.id).await.unwrap(), 0);
+    assert_eq!(a.c.chat().last_activity(b.id).await.unwrap(), 0);
     // Oneself too.
-    assert_eq!(a.c.last_activity(a.id).await.unwrap(), 0);
+    assert_eq!(a.c.chat().last_activity(a.id).await.unwrap(), 0);
 
-    b.c.disconnect_chat().await;
+    b.c.chat().disconnect_chat().await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let n = a.c.last_activity(b.id).await.unwrap();
+    let n = a.c.chat().last_activity(b.id).await.unwrap();
     assert!((1..=5).contains(&n), "seconds after logout: {n}");
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let m = a.c.last_activity(b.id).await.unwrap();
+    let m = a.c.chat().last_activity(b.id).await.unwrap();
     assert!(m > n && m <= 8, "grows: {n} then {m}");
 
-    let (_, mut b_states) = b.c.subscribe_connection();
-    b.c.reconnect_now().await;
+    let (_, mut b_states) = b.c.chat().subscribe_connection();
+    b.c.chat().reconnect_now().await;
     connected(&mut b_states, "B back").await;
-    assert_eq!(a.c.last_activity(b.id).await.unwrap(), 0);
-    let r = a.c.last_activity(0).await;
+    assert_eq!(a.c.chat().last_activity(b.id).await.unwrap(), 0);
+    let r = a.c.chat().last_activity(0).await;
     assert!(matches!(r, Err(Error::InvalidInput(_))), "{r:?}");
-    let r = a.c.last_activity(b.id + 1000).await;
+    let r = a.c.chat().last_activity(b.id + 1000).await;
     assert!(matches!(r, Err(Error::NotFound(_))), "unknown user: {r:?}");
 }
 
@@ -746,38 +792,38 @@ async fn last_activity_subscription_survives_a_fresh_session() {
     let b = user(&s, "bri").await;
     let mut a_ev = online(&a).await;
     let _b_ev = online(&b).await;
-    let (_, mut b_states) = b.c.subscribe_connection();
+    let (_, mut b_states) = b.c.chat().subscribe_connection();
 
-    a.c.subscribe_last_activity(b.id).await.unwrap();
-    assert_eq!(a.c.last_activity_subscriptions(), vec![b.id]);
+    a.c.chat().subscribe_last_activity(b.id).await.unwrap();
+    assert_eq!(a.c.chat().last_activity_subscriptions(), vec![b.id]);
 
-    b.c.disconnect_chat().await;
+    b.c.chat().disconnect_chat().await;
     let secs = a_ev.activity("B logged out", b.id).await;
     // At least 1: a logout is never reported as 0 (= online), and it is fresh.
     assert!((1..=2).contains(&secs), "{secs}");
-    b.c.reconnect_now().await;
+    b.c.chat().reconnect_now().await;
     connected(&mut b_states, "B back").await;
     assert_eq!(a_ev.activity("B logged in", b.id).await, 0);
 
     // A gets a fresh session (not a resumption): the subscription is sent again.
-    let jid = a.c.chat_jid().unwrap();
-    let (_, mut a_states) = a.c.subscribe_connection();
-    a.c.disconnect_chat().await;
-    a.c.reconnect_now().await;
+    let jid = a.c.chat().chat_jid().unwrap();
+    let (_, mut a_states) = a.c.chat().subscribe_connection();
+    a.c.chat().disconnect_chat().await;
+    a.c.chat().reconnect_now().await;
     connected(&mut a_states, "A back").await;
-    assert_ne!(a.c.chat_jid().unwrap(), jid, "a fresh session");
-    assert_eq!(a.c.last_activity_subscriptions(), vec![b.id]);
+    assert_ne!(a.c.chat().chat_jid().unwrap(), jid, "a fresh session");
+    assert_eq!(a.c.chat().last_activity_subscriptions(), vec![b.id]);
     // Let the re-subscription land (an iq round trip on the same stream orders it).
-    a.c.privacy_list_names().await.unwrap();
+    a.c.chat().privacy_list_names().await.unwrap();
     a_ev.settle().await;
 
-    b.c.disconnect_chat().await;
+    b.c.chat().disconnect_chat().await;
     let secs = a_ev
         .activity("B logged out (after A's fresh session)", b.id)
         .await;
     // At least 1: a logout is never reported as 0 (= online), and it is fresh.
     assert!((1..=2).contains(&secs), "{secs}");
-    b.c.reconnect_now().await;
+    b.c.chat().reconnect_now().await;
     connected(&mut b_states, "B back again").await;
     assert_eq!(
         a_ev.activity("B logged in (after A's fresh session)", b.id)
@@ -787,10 +833,10 @@ async fn last_activity_subscription_survives_a_fresh_session() {
     let rest = activities(&a_ev.settle().await);
     assert!(rest.is_empty(), "duplicates: {rest:?}");
 
-    a.c.unsubscribe_last_activity(b.id).await.unwrap();
-    assert!(a.c.last_activity_subscriptions().is_empty());
-    b.c.disconnect_chat().await;
-    b.c.reconnect_now().await;
+    a.c.chat().unsubscribe_last_activity(b.id).await.unwrap();
+    assert!(a.c.chat().last_activity_subscriptions().is_empty());
+    b.c.chat().disconnect_chat().await;
+    b.c.chat().reconnect_now().await;
     connected(&mut b_states, "B back a third time").await;
     let rest = activities(&a_ev.settle().await);
     assert!(rest.is_empty(), "after unsubscribing: {rest:?}");
@@ -823,9 +869,9 @@ async fn room_occupants_and_joined_left_events() {
     let all = sorted(vec![a.id, b.id, c.id]);
 
     // Online occupants of the dialog (the outsider is online but not an occupant).
-    assert_eq!(sorted(a.c.room_occupants(&g).await.unwrap()), all);
-    a.c.join_room(&g).await.unwrap();
-    b.c.join_room(&g).await.unwrap();
+    assert_eq!(sorted(a.c.chat().room_occupants(&g).await.unwrap()), all);
+    a.c.chat().join_room(&g).await.unwrap();
+    b.c.chat().join_room(&g).await.unwrap();
     let joined = |d: &str, u: u64| ChatEvent::OccupantJoined {
         dialog_id: d.to_owned(),
         user_id: u,
@@ -838,18 +884,18 @@ async fn room_occupants_and_joined_left_events() {
     b_ev.next("A present when B joined", |e| *e == joined(&g, a.id))
         .await;
     // C, not joined, gets the same answer.
-    assert_eq!(sorted(c.c.room_occupants(&g).await.unwrap()), all);
+    assert_eq!(sorted(c.c.chat().room_occupants(&g).await.unwrap()), all);
 
-    b.c.leave_room(&g).unwrap();
+    b.c.chat().leave_room(&g).unwrap();
     a_ev.next("B left", |e| *e == left(&g, b.id)).await;
 
-    c.c.join_room(&g).await.unwrap();
+    c.c.chat().join_room(&g).await.unwrap();
     a_ev.next("C joined", |e| *e == joined(&g, c.id)).await;
-    c.c.disconnect_chat().await;
+    c.c.chat().disconnect_chat().await;
     a_ev.next("C left by logging out", |e| *e == left(&g, c.id))
         .await;
     assert_eq!(
-        sorted(a.c.room_occupants(&g).await.unwrap()),
+        sorted(a.c.chat().room_occupants(&g).await.unwrap()),
         sorted(vec![a.id, b.id])
     );
 
@@ -875,23 +921,24 @@ async fn owner_removing_a_joined_occupant_over_rest_kicks_them() {
     let _a_ev = online(&a).await;
     let mut b_ev = online(&b).await;
     let mut c_ev = online(&c).await;
-    b.c.join_room(&g).await.unwrap();
-    c.c.join_room(&g).await.unwrap();
+    b.c.chat().join_room(&g).await.unwrap();
+    c.c.chat().join_room(&g).await.unwrap();
     c_ev.next(
         "B present",
         |e| matches!(e, ChatEvent::OccupantJoined { user_id, .. } if *user_id == b.id),
     )
     .await;
 
-    a.c.update_dialog(
-        &g,
-        DialogUpdate {
-            remove_occupants: vec![b.id],
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    a.c.dialogs()
+        .update_dialog(
+            &g,
+            DialogUpdate {
+                remove_occupants: vec![b.id],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     let e = b_ev
         .next("Kicked", |e| matches!(e, ChatEvent::Kicked { .. }))
         .await;
@@ -909,7 +956,7 @@ async fn owner_removing_a_joined_occupant_over_rest_kicks_them() {
         }
     })
     .await;
-    let mut occ = c.c.room_occupants(&g).await.unwrap();
+    let mut occ = c.c.chat().room_occupants(&g).await.unwrap();
     occ.sort_unstable();
     let mut want = vec![a.id, c.id];
     want.sort_unstable();
@@ -917,7 +964,8 @@ async fn owner_removing_a_joined_occupant_over_rest_kicks_them() {
 
     // B is out: its group message bounces (not an occupant) and C does not get it.
     let late =
-        b.c.send_message(OutgoingMessage::new(&g, None, "still here?"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&g, None, "still here?"))
             .unwrap()
             .id()
             .to_owned();

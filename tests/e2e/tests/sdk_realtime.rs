@@ -47,7 +47,8 @@ fn pw(u: &U) -> ChatAuth {
 /// Subscribes to events and connects with the session token.
 /// The whole REST history of a dialog as `u` sees it (without marking it read).
 async fn history(u: &U, dialog_id: &str) -> Vec<Message> {
-    u.c.history(dialog_id, &ListParams::default(), false)
+    u.c.messages()
+        .history(dialog_id, &ListParams::default(), false)
         .await
         .unwrap()
         .items
@@ -174,18 +175,24 @@ async fn login_over_starttls_and_direct_tls_by_token_and_by_password() {
             ChatAuth::Password { user_id: None, .. } if direct => pw(&u),
             other => other,
         };
-        let mut ev = Ev::new(u.c.subscribe_chat());
-        u.c.connect_chat(auth)
+        let mut ev = Ev::new(u.c.chat().subscribe_chat());
+        u.c.chat()
+            .connect_chat(auth)
             .await
             .unwrap_or_else(|e| panic!("{what}: {e:?}"));
-        assert_eq!(u.c.connection_state(), ConnectionState::Connected, "{what}");
-        let jid = u.c.chat_jid().unwrap();
+        assert_eq!(
+            u.c.chat().connection_state(),
+            ConnectionState::Connected,
+            "{what}"
+        );
+        let jid = u.c.chat().chat_jid().unwrap();
         let prefix = format!("{}-{}@{}/", u.id, APP.0, s.chat_domain);
         assert!(jid.starts_with(&prefix), "{what}: {jid}");
         assert!(jid.len() > prefix.len(), "{what}: no resource in {jid}");
         let params = BTreeMap::from([("k".to_owned(), "v".to_owned())]);
         let id =
-            u.c.send_chat_system_message(u.id, "ping", params.clone())
+            u.c.chat()
+                .send_chat_system_message(u.id, "ping", params.clone())
                 .unwrap();
         ev.sent(&id).await;
         let ChatEvent::System(sys) = ev
@@ -201,8 +208,12 @@ async fn login_over_starttls_and_direct_tls_by_token_and_by_password() {
             (sys.sender_id, sys.body.as_str(), &sys.custom),
             (u.id, "ping", &params)
         );
-        u.c.destroy_chat().await;
-        assert_eq!(u.c.connection_state(), ConnectionState::Idle, "{what}");
+        u.c.chat().destroy_chat().await;
+        assert_eq!(
+            u.c.chat().connection_state(),
+            ConnectionState::Idle,
+            "{what}"
+        );
     }
 }
 
@@ -215,17 +226,18 @@ async fn wrong_credentials_fail_once_without_reconnection_loop() {
     let px = proxy(s.xmpp_port()).await;
     sign_up(&s, "bob").await;
     let u = log_in(&s, "bob", |c| c.chat.port = px.port).await;
-    let (snap, mut states) = u.c.subscribe_connection();
+    let (snap, mut states) = u.c.chat().subscribe_connection();
     assert_eq!(snap, ConnectionState::Idle);
     let r =
-        u.c.connect_chat(ChatAuth::Password {
-            user_id: Some(u.id),
-            password: "wrong-password".into(),
-        })
-        .await;
+        u.c.chat()
+            .connect_chat(ChatAuth::Password {
+                user_id: Some(u.id),
+                password: "wrong-password".into(),
+            })
+            .await;
     assert!(matches!(r, Err(Error::InvalidCredentials(_))), "{r:?}");
-    assert_eq!(u.c.connection_state(), ConnectionState::AuthFailed);
-    assert!(u.c.chat_jid().is_none());
+    assert_eq!(u.c.chat().connection_state(), ConnectionState::AuthFailed);
+    assert!(u.c.chat().chat_jid().is_none());
     let seen = settle(&mut states).await;
     assert_eq!(
         seen,
@@ -234,12 +246,13 @@ async fn wrong_credentials_fail_once_without_reconnection_loop() {
     );
     assert_eq!(px.accepted(), 1, "connections made");
     assert!(matches!(
-        u.c.send_message(OutgoingMessage::new("x", Some(1), "x")),
+        u.c.send_queue()
+            .send_message(OutgoingMessage::new("x", Some(1), "x")),
         Err(Error::ChatNotConnected)
     ));
 
     // reconnect_now retries with the same (wrong) credentials: one more attempt only.
-    u.c.reconnect_now().await;
+    u.c.chat().reconnect_now().await;
     state(&mut states, "AuthFailed again", |s| {
         *s == ConnectionState::AuthFailed
     })
@@ -247,20 +260,23 @@ async fn wrong_credentials_fail_once_without_reconnection_loop() {
     let seen = settle(&mut states).await;
     assert!(seen.is_empty(), "kept trying: {seen:?}");
     assert_eq!(px.accepted(), 2, "connections made");
-    u.c.destroy_chat().await;
-    assert_eq!(u.c.connection_state(), ConnectionState::Idle);
+    u.c.chat().destroy_chat().await;
+    assert_eq!(u.c.chat().connection_state(), ConnectionState::Idle);
     drain(&mut states);
 
     // An expired session token with a login stored: renewed once, then connected.
     s.expire_all_sessions().await;
-    u.c.connect_chat(ChatAuth::SessionToken).await.unwrap();
+    u.c.chat()
+        .connect_chat(ChatAuth::SessionToken)
+        .await
+        .unwrap();
     let seen = settle(&mut states).await;
     assert_eq!(
         seen,
         vec![ConnectionState::Connecting, ConnectionState::Connected]
     );
     assert_eq!(px.accepted(), 4, "the rejected attempt and the renewed one");
-    u.c.destroy_chat().await;
+    u.c.chat().destroy_chat().await;
     drain(&mut states);
 
     // An expired token cannot be adopted, and chat then has no token to log in with.
@@ -269,11 +285,11 @@ async fn wrong_credentials_fail_once_without_reconnection_loop() {
     let mut cfg = s.chat_config();
     cfg.chat.port = px.port;
     let adopted = Client::new(cfg).unwrap();
-    let r = adopted.use_token(&token).await;
+    let r = adopted.auth().use_token(&token).await;
     assert!(matches!(r, Err(Error::SessionExpired(_))), "{r:?}");
-    let r = adopted.connect_chat(ChatAuth::SessionToken).await;
+    let r = adopted.chat().connect_chat(ChatAuth::SessionToken).await;
     assert!(matches!(r, Err(Error::NotLoggedIn)), "{r:?}");
-    assert_eq!(adopted.connection_state(), ConnectionState::Idle);
+    assert_eq!(adopted.chat().connection_state(), ConnectionState::Idle);
     assert_eq!(px.accepted(), 4, "no attempt without a token");
 }
 
@@ -290,72 +306,80 @@ async fn lifecycle_states_idempotent_close_and_not_connected() {
 
     let not_connected = |c: &Client| {
         let results = [
-            c.send_message(OutgoingMessage::new(&d, Some(peer.id), "x"))
+            c.send_queue()
+                .send_message(OutgoingMessage::new(&d, Some(peer.id), "x"))
                 .map(|_| ()),
-            c.send_typing(&d, Some(peer.id), true),
-            c.send_delivered(&d, "5f00000000000000000000aa", peer.id),
-            c.send_read(&d, "5f00000000000000000000aa", peer.id),
-            c.send_edit(&d, Some(peer.id), "5f00000000000000000000aa", "y", true)
+            c.chat().send_typing(&d, Some(peer.id), true),
+            c.chat()
+                .send_delivered(&d, "5f00000000000000000000aa", peer.id),
+            c.chat().send_read(&d, "5f00000000000000000000aa", peer.id),
+            c.chat()
+                .send_edit(&d, Some(peer.id), "5f00000000000000000000aa", "y", true)
                 .map(|_| ()),
-            c.send_delete(&d, Some(peer.id), "5f00000000000000000000aa")
+            c.chat()
+                .send_delete(&d, Some(peer.id), "5f00000000000000000000aa")
                 .map(|_| ()),
-            c.send_chat_system_message(peer.id, "sys", BTreeMap::new())
+            c.chat()
+                .send_chat_system_message(peer.id, "sys", BTreeMap::new())
                 .map(|_| ()),
-            c.leave_room(&d),
+            c.chat().leave_room(&d),
         ];
         for r in results {
             assert!(matches!(r, Err(Error::ChatNotConnected)), "{r:?}");
         }
     };
     not_connected(&u.c);
-    let r = u.c.join_room(&d).await;
+    let r = u.c.chat().join_room(&d).await;
     assert!(matches!(r, Err(Error::ChatNotConnected)), "{r:?}");
 
-    let (snap, mut states) = u.c.subscribe_connection();
+    let (snap, mut states) = u.c.chat().subscribe_connection();
     assert_eq!(snap, ConnectionState::Idle);
-    assert!(u.c.chat_jid().is_none());
-    u.c.connect_chat(ChatAuth::SessionToken).await.unwrap();
-    let r = u.c.connect_chat(ChatAuth::SessionToken).await;
+    assert!(u.c.chat().chat_jid().is_none());
+    u.c.chat()
+        .connect_chat(ChatAuth::SessionToken)
+        .await
+        .unwrap();
+    let r = u.c.chat().connect_chat(ChatAuth::SessionToken).await;
     assert!(matches!(r, Err(Error::InvalidInput(_))), "{r:?}");
     assert_eq!(
         settle(&mut states).await,
         vec![ConnectionState::Connecting, ConnectionState::Connected]
     );
-    let (snap, _late) = u.c.subscribe_connection();
+    let (snap, _late) = u.c.chat().subscribe_connection();
     assert_eq!(
         snap,
         ConnectionState::Connected,
         "a late subscriber's snapshot"
     );
-    let first_jid = u.c.chat_jid().unwrap();
+    let first_jid = u.c.chat().chat_jid().unwrap();
 
-    u.c.disconnect_chat().await;
-    u.c.disconnect_chat().await;
+    u.c.chat().disconnect_chat().await;
+    u.c.chat().disconnect_chat().await;
     let gone = ConnectionState::Disconnected {
         reason: "disconnected by the app".into(),
     };
     assert_eq!(settle(&mut states).await, vec![gone.clone()]);
-    assert_eq!(u.c.connection_state(), gone);
-    assert!(u.c.chat_jid().is_none());
+    assert_eq!(u.c.chat().connection_state(), gone);
+    assert!(u.c.chat().chat_jid().is_none());
     not_connected(&u.c);
 
-    u.c.reconnect_now().await; // a new session with the kept credentials
+    u.c.chat().reconnect_now().await; // a new session with the kept credentials
     connected(&mut states, "Connected after disconnect").await;
-    let second_jid = u.c.chat_jid().unwrap();
+    let second_jid = u.c.chat().chat_jid().unwrap();
     assert_ne!(first_jid, second_jid, "a fresh session after a disconnect");
 
-    u.c.destroy_chat().await;
-    u.c.destroy_chat().await;
+    u.c.chat().destroy_chat().await;
+    u.c.chat().destroy_chat().await;
     assert_eq!(settle(&mut states).await, vec![ConnectionState::Idle]);
     not_connected(&u.c);
     // Destroyed: the credentials are forgotten, reconnect_now does nothing.
-    u.c.reconnect_now().await;
+    u.c.chat().reconnect_now().await;
     assert!(settle(&mut states).await.is_empty());
-    assert_eq!(u.c.connection_state(), ConnectionState::Idle);
+    assert_eq!(u.c.chat().connection_state(), ConnectionState::Idle);
     // disconnect after destroy only reports Disconnected.
-    u.c.disconnect_chat().await;
+    u.c.chat().disconnect_chat().await;
     assert!(matches!(
-        u.c.connection_state(),
+        u.c.chat().connection_state(),
         ConnectionState::Disconnected { .. }
     ));
 }
@@ -390,7 +414,12 @@ async fn private_messages_with_every_field_both_ways_and_markers() {
     m.custom.insert("n".into(), "42".into());
     m.markable = true;
     m.date_sent = Some(1_700_000_123);
-    let id = a.c.send_message(m.clone()).unwrap().id().to_owned();
+    let id =
+        a.c.send_queue()
+            .send_message(m.clone())
+            .unwrap()
+            .id()
+            .to_owned();
     assert_eq!(id.len(), 24);
     a_ev.sent(&id).await;
     let got = b_ev.message("message", |_| true).await;
@@ -421,7 +450,7 @@ async fn private_messages_with_every_field_both_ways_and_markers() {
         }
     })
     .await;
-    b.c.send_read(&d, &id, a.id).unwrap();
+    b.c.chat().send_read(&d, &id, a.id).unwrap();
     a_ev.next("read", |e| {
         *e == ChatEvent::Read {
             message_id: id.clone(),
@@ -451,7 +480,12 @@ async fn private_messages_with_every_field_both_ways_and_markers() {
     });
     back.custom.insert("reply".into(), "yes".into());
     back.date_sent = Some(1_700_000_200);
-    let back_id = b.c.send_message(back.clone()).unwrap().id().to_owned();
+    let back_id =
+        b.c.send_queue()
+            .send_message(back.clone())
+            .unwrap()
+            .id()
+            .to_owned();
     b_ev.sent(&back_id).await;
     let got = a_ev.message("reply", |_| true).await;
     assert_eq!(
@@ -480,7 +514,12 @@ async fn private_messages_with_every_field_both_ways_and_markers() {
     // Not saved to history.
     let mut ephemeral = OutgoingMessage::new(&d, Some(b.id), "not stored");
     ephemeral.save_to_history = false;
-    let eph = a.c.send_message(ephemeral).unwrap().id().to_owned();
+    let eph =
+        a.c.send_queue()
+            .send_message(ephemeral)
+            .unwrap()
+            .id()
+            .to_owned();
     let got = b_ev.message("ephemeral", |m| m.id == eph).await;
     assert!(!got.save_to_history, "{got:?}");
     assert!(stored(&a, &d, &eph).await.is_none());
@@ -513,7 +552,7 @@ async fn typing_composing_then_automatic_paused() {
         user_id: a.id,
         composing,
     };
-    a.c.send_typing(&d, Some(b.id), true).unwrap();
+    a.c.chat().send_typing(&d, Some(b.id), true).unwrap();
     let t0 = Instant::now();
     b_ev.next("composing", |e| *e == typing(true)).await;
     b_ev.next("automatic paused", |e| *e == typing(false)).await;
@@ -522,9 +561,9 @@ async fn typing_composing_then_automatic_paused() {
     assert!(b_ev.settle().await.is_empty());
 
     // Another composing restarts the idle timer; an explicit paused cancels it.
-    a.c.send_typing(&d, Some(b.id), true).unwrap();
+    a.c.chat().send_typing(&d, Some(b.id), true).unwrap();
     b_ev.next("composing again", |e| *e == typing(true)).await;
-    a.c.send_typing(&d, Some(b.id), false).unwrap();
+    a.c.chat().send_typing(&d, Some(b.id), false).unwrap();
     b_ev.next("explicit paused", |e| *e == typing(false)).await;
     let rest = b_ev.settle().await;
     assert!(rest.is_empty(), "a second paused followed: {rest:?}");
@@ -543,13 +582,17 @@ async fn edit_and_delete_over_chat_update_the_history() {
     let mut b_ev = online(&b).await;
 
     let id =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "original"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "original"))
             .unwrap()
             .id()
             .to_owned();
     b_ev.message("original", |m| m.id == id).await;
 
-    let edit = a.c.send_edit(&d, Some(b.id), &id, "edited", true).unwrap();
+    let edit =
+        a.c.chat()
+            .send_edit(&d, Some(b.id), &id, "edited", true)
+            .unwrap();
     a_ev.sent(&edit).await;
     b_ev.next("edit", |e| {
         *e == ChatEvent::Edited {
@@ -565,7 +608,10 @@ async fn edit_and_delete_over_chat_update_the_history() {
     assert_eq!(h.message.as_deref(), Some("edited"));
 
     // b may not edit a's message: delivered as an event, the history keeps a's body.
-    let forged = b.c.send_edit(&d, Some(a.id), &id, "forged", true).unwrap();
+    let forged =
+        b.c.chat()
+            .send_edit(&d, Some(a.id), &id, "forged", true)
+            .unwrap();
     b_ev.sent(&forged).await;
     a_ev.next(
         "forged edit event",
@@ -577,7 +623,7 @@ async fn edit_and_delete_over_chat_update_the_history() {
         Some("edited")
     );
 
-    let del = a.c.send_delete(&d, Some(b.id), &id).unwrap();
+    let del = a.c.chat().send_delete(&d, Some(b.id), &id).unwrap();
     a_ev.sent(&del).await;
     b_ev.next("delete", |e| {
         *e == ChatEvent::Deleted {
@@ -622,7 +668,7 @@ async fn group_chat_with_and_without_join() {
     let mut out = OutgoingMessage::new(&d, None, "hi all");
     out.custom.insert("topic".into(), "standup".into());
     out.date_sent = Some(1_700_001_000);
-    let g1 = a.c.send_message(out).unwrap().id().to_owned();
+    let g1 = a.c.send_queue().send_message(out).unwrap().id().to_owned();
     a_ev.sent(&g1).await;
     for ev in [&mut b_ev, &mut c_ev] {
         let m = ev.message("group message", |_| true).await;
@@ -635,7 +681,7 @@ async fn group_chat_with_and_without_join() {
     assert_eq!(h.date_sent, 1_700_001_000);
 
     // Typing in the group: the others get it, the sender does not.
-    a.c.send_typing(&d, None, true).unwrap();
+    a.c.chat().send_typing(&d, None, true).unwrap();
     for ev in [&mut b_ev, &mut c_ev] {
         ev.next("group typing", |e| {
             *e == ChatEvent::Typing {
@@ -646,14 +692,15 @@ async fn group_chat_with_and_without_join() {
         })
         .await;
     }
-    a.c.send_typing(&d, None, false).unwrap();
+    a.c.chat().send_typing(&d, None, false).unwrap();
 
     // With join.
     for u in [&a, &b, &c] {
-        u.c.join_room(&d).await.unwrap();
+        u.c.chat().join_room(&d).await.unwrap();
     }
     let g2 =
-        a.c.send_message(OutgoingMessage::new(&d, None, "joined now"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, None, "joined now"))
             .unwrap()
             .id()
             .to_owned();
@@ -665,9 +712,10 @@ async fn group_chat_with_and_without_join() {
     assert!(stored(&c, &d, &g2).await.is_some());
 
     // Replies from b reach a and c once.
-    b.c.leave_room(&d).unwrap();
+    b.c.chat().leave_room(&d).unwrap();
     let g3 =
-        b.c.send_message(OutgoingMessage::new(&d, None, "from b"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, None, "from b"))
             .unwrap()
             .id()
             .to_owned();
@@ -704,6 +752,7 @@ async fn messages_to_foreign_or_missing_rooms_bounce() {
     // a MessageError, and the stored message turns Failed.
     let sending = outsider
         .c
+        .send_queue()
         .send_message(OutgoingMessage::new(&d, None, "let me in"))
         .unwrap();
     let id = sending.id().to_owned();
@@ -738,6 +787,7 @@ async fn messages_to_foreign_or_missing_rooms_bounce() {
     let missing = "5f00000000000000000000ff";
     let id2 = outsider
         .c
+        .send_queue()
         .send_message(OutgoingMessage::new(missing, None, "anyone?"))
         .unwrap()
         .id()
@@ -753,7 +803,7 @@ async fn messages_to_foreign_or_missing_rooms_bounce() {
         "{e:?}"
     );
 
-    let r = outsider.c.join_room(&d).await;
+    let r = outsider.c.chat().join_room(&d).await;
     assert!(matches!(r, Err(Error::Forbidden(_))), "{r:?}");
 
     let got = b_ev.settle().await;
@@ -779,13 +829,14 @@ async fn rest_pushes_and_system_messages() {
     let mut b_ev = online(&b).await;
 
     let id =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "react to me"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "react to me"))
             .unwrap()
             .id()
             .to_owned();
     b_ev.message("message", |m| m.id == id).await;
 
-    b.c.react(&id, Some("+1"), None).await.unwrap();
+    b.c.messages().react(&id, Some("+1"), None).await.unwrap();
     a_ev.next("reactions", |e| {
         *e == ChatEvent::Reactions {
             message_id: id.clone(),
@@ -796,7 +847,10 @@ async fn rest_pushes_and_system_messages() {
         }
     })
     .await;
-    b.c.react(&id, Some("heart"), Some("+1")).await.unwrap();
+    b.c.messages()
+        .react(&id, Some("heart"), Some("+1"))
+        .await
+        .unwrap();
     a_ev.next("reactions swap", |e| {
         *e == ChatEvent::Reactions {
             message_id: id.clone(),
@@ -808,7 +862,10 @@ async fn rest_pushes_and_system_messages() {
     })
     .await;
 
-    a.c.edit_message(&d, &id, "edited over REST").await.unwrap();
+    a.c.messages()
+        .edit_message(&d, &id, "edited over REST")
+        .await
+        .unwrap();
     b_ev.next("REST edit", |e| {
         matches!(e, ChatEvent::Edited { message_id, body, user_id, .. }
             if *message_id == id && body == "edited over REST" && *user_id == a.id)
@@ -816,7 +873,8 @@ async fn rest_pushes_and_system_messages() {
     .await;
 
     let r =
-        a.c.delete_messages(std::slice::from_ref(&id), true)
+        a.c.messages()
+            .delete_messages(std::slice::from_ref(&id), true)
             .await
             .unwrap();
     assert_eq!(r.deleted.ids, vec![id.clone()], "{r:?}");
@@ -830,15 +888,16 @@ async fn rest_pushes_and_system_messages() {
     .await;
 
     let created =
-        a.c.create_message(NewMessage {
-            dialog_id: d.clone(),
-            body: "over REST".into(),
-            send_to_chat: true,
-            markable: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+        a.c.messages()
+            .create_message(NewMessage {
+                dialog_id: d.clone(),
+                body: "over REST".into(),
+                send_to_chat: true,
+                markable: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
     let got = b_ev.message("REST message", |m| m.id == created.id).await;
     assert_eq!(
         (got.body.as_str(), got.sender_id, got.dialog_id.as_deref()),
@@ -850,7 +909,11 @@ async fn rest_pushes_and_system_messages() {
         ("body".to_owned(), "dialog/NEW".to_owned()),
         ("dialog_id".to_owned(), d.clone()),
     ]);
-    let sys_id = a.c.send_system_message(b.id, params).await.unwrap();
+    let sys_id =
+        a.c.messages()
+            .send_system_message(b.id, params)
+            .await
+            .unwrap();
     let ChatEvent::System(sys) = b_ev
         .next("REST system message", |e| matches!(e, ChatEvent::System(_)))
         .await
@@ -863,7 +926,8 @@ async fn rest_pushes_and_system_messages() {
 
     let params = BTreeMap::from([("photo_uid".to_owned(), "p1".to_owned())]);
     let chat_sys =
-        a.c.send_chat_system_message(b.id, "dialog/UPDATE", params.clone())
+        a.c.chat()
+            .send_chat_system_message(b.id, "dialog/UPDATE", params.clone())
             .unwrap();
     a_ev.sent(&chat_sys).await;
     let ChatEvent::System(sys) = b_ev
@@ -902,11 +966,11 @@ async fn carbons_reach_the_second_device() {
     let mut a1_ev = online(&a1).await;
     let mut a2_ev = online(&a2).await;
     let mut b_ev = online(&b).await;
-    assert_ne!(a1.c.chat_jid(), a2.c.chat_jid());
+    assert_ne!(a1.c.chat().chat_jid(), a2.c.chat().chat_jid());
 
     let mut m = OutgoingMessage::new(&d, Some(b.id), "from device 1");
     m.custom.insert("k".into(), "v".into());
-    let id = a1.c.send_message(m).unwrap().id().to_owned();
+    let id = a1.c.send_queue().send_message(m).unwrap().id().to_owned();
     let copy = a2_ev.message("carbon", |m| m.id == id).await;
     assert!(copy.carbon && !copy.delayed && !copy.group, "{copy:?}");
     assert_eq!((copy.sender_id, copy.recipient_id), (a1.id, Some(b.id)));
@@ -916,7 +980,8 @@ async fn carbons_reach_the_second_device() {
     b_ev.message("original", |m| m.id == id).await;
 
     let reply =
-        b.c.send_message(OutgoingMessage::new(&d, Some(a1.id), "to both"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(a1.id), "to both"))
             .unwrap()
             .id()
             .to_owned();
@@ -946,7 +1011,7 @@ async fn offline_messages_arrive_once_flagged_delayed() {
     let mut m = OutgoingMessage::new(&d, Some(b.id), "while you were out");
     m.date_sent = Some(1_700_002_000);
     m.markable = true;
-    let id1 = a.c.send_message(m).unwrap().id().to_owned();
+    let id1 = a.c.send_queue().send_message(m).unwrap().id().to_owned();
     a_ev.sent(&id1).await;
 
     let mut b_ev = online(&b).await;
@@ -965,19 +1030,20 @@ async fn offline_messages_arrive_once_flagged_delayed() {
     assert_eq!(count(&ids, &id1), 0, "delivered twice: {ids:?}");
 
     // Away again: disconnect, two messages, come back with reconnect_now.
-    b.c.disconnect_chat().await;
+    b.c.chat().disconnect_chat().await;
     let mut ids_away = Vec::new();
     for i in 0..2 {
         let id =
-            a.c.send_message(OutgoingMessage::new(&d, Some(b.id), format!("away {i}")))
+            a.c.send_queue()
+                .send_message(OutgoingMessage::new(&d, Some(b.id), format!("away {i}")))
                 .unwrap()
                 .id()
                 .to_owned();
         a_ev.sent(&id).await;
         ids_away.push(id);
     }
-    let (_, mut b_states) = b.c.subscribe_connection();
-    b.c.reconnect_now().await;
+    let (_, mut b_states) = b.c.chat().subscribe_connection();
+    b.c.chat().reconnect_now().await;
     connected(&mut b_states, "back").await;
     for id in &ids_away {
         let got = b_ev
@@ -1004,12 +1070,13 @@ async fn cut_connection_resumes_without_loss_or_duplicates() {
     let b = log_in(&s, "xena", |c| c.chat.port = px.port).await;
     let d = private_dialog(&a, &b).await;
     let mut a_ev = online(&a).await;
-    let (_, mut b_states) = b.c.subscribe_connection();
+    let (_, mut b_states) = b.c.chat().subscribe_connection();
     let mut b_ev = online(&b).await;
-    let jid = b.c.chat_jid().unwrap();
+    let jid = b.c.chat().chat_jid().unwrap();
 
     let before =
-        b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "before cut"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(a.id), "before cut"))
             .unwrap()
             .id()
             .to_owned();
@@ -1020,13 +1087,15 @@ async fn cut_connection_resumes_without_loss_or_duplicates() {
     let mut to_a = Vec::new();
     for i in 0..3 {
         to_b.push(
-            a.c.send_message(OutgoingMessage::new(&d, Some(b.id), format!("a{i}")))
+            a.c.send_queue()
+                .send_message(OutgoingMessage::new(&d, Some(b.id), format!("a{i}")))
                 .unwrap()
                 .id()
                 .to_owned(),
         );
         to_a.push(
-            b.c.send_message(OutgoingMessage::new(&d, Some(a.id), format!("b{i}")))
+            b.c.send_queue()
+                .send_message(OutgoingMessage::new(&d, Some(a.id), format!("b{i}")))
                 .unwrap()
                 .id()
                 .to_owned(),
@@ -1036,13 +1105,15 @@ async fn cut_connection_resumes_without_loss_or_duplicates() {
     px.sever();
     for i in 3..6 {
         to_b.push(
-            a.c.send_message(OutgoingMessage::new(&d, Some(b.id), format!("a{i}")))
+            a.c.send_queue()
+                .send_message(OutgoingMessage::new(&d, Some(b.id), format!("a{i}")))
                 .unwrap()
                 .id()
                 .to_owned(),
         );
         to_a.push(
-            b.c.send_message(OutgoingMessage::new(&d, Some(a.id), format!("b{i}")))
+            b.c.send_queue()
+                .send_message(OutgoingMessage::new(&d, Some(a.id), format!("b{i}")))
                 .unwrap()
                 .id()
                 .to_owned(),
@@ -1053,7 +1124,11 @@ async fn cut_connection_resumes_without_loss_or_duplicates() {
     })
     .await;
     connected(&mut b_states, "Connected again").await;
-    assert_eq!(b.c.chat_jid().unwrap(), jid, "resumed, not a new session");
+    assert_eq!(
+        b.c.chat().chat_jid().unwrap(),
+        jid,
+        "resumed, not a new session"
+    );
     assert_eq!(px.accepted(), 2);
 
     for id in &to_b {
@@ -1098,13 +1173,14 @@ async fn messages_sent_across_a_cut_are_acknowledged() {
     let b = log_in(&s, "zane", |c| c.chat.port = px.port).await;
     let d = private_dialog(&a, &b).await;
     let mut a_ev = online(&a).await;
-    let (_, mut b_states) = b.c.subscribe_connection();
+    let (_, mut b_states) = b.c.chat().subscribe_connection();
     let mut b_ev = online(&b).await;
     px.sever();
     let mut ids = Vec::new();
     for i in 0..4 {
         ids.push(
-            b.c.send_message(OutgoingMessage::new(&d, Some(a.id), format!("q{i}")))
+            b.c.send_queue()
+                .send_message(OutgoingMessage::new(&d, Some(a.id), format!("q{i}")))
                 .unwrap()
                 .id()
                 .to_owned(),
@@ -1167,15 +1243,16 @@ async fn fresh_login_syncs_missed_group_messages_into_the_timeline_once() {
     let g = group_dialog(&a, &[&b, &c]).await;
     let p = private_dialog(&a, &b).await;
     let mut a_ev = online(&a).await;
-    let (_, mut b_states) = b.c.subscribe_connection();
+    let (_, mut b_states) = b.c.chat().subscribe_connection();
     let mut b_ev = online(&b).await;
-    b.c.join_room(&g).await.unwrap();
-    let jid = b.c.chat_jid().unwrap();
+    b.c.chat().join_room(&g).await.unwrap();
+    let jid = b.c.chat().chat_jid().unwrap();
     drain(&mut b_states);
-    let mut tl = Live::new(b.c.watch_timeline(&g, 50).unwrap());
+    let mut tl = Live::new(b.c.timeline().watch_timeline(&g, 50).unwrap());
 
     let live =
-        a.c.send_message(OutgoingMessage::new(&g, None, "live"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&g, None, "live"))
             .unwrap()
             .id()
             .to_owned();
@@ -1185,11 +1262,12 @@ async fn fresh_login_syncs_missed_group_messages_into_the_timeline_once() {
     })
     .await;
 
-    b.c.disconnect_chat().await;
+    b.c.chat().disconnect_chat().await;
     let mut away = Vec::new();
     for i in 0..3 {
         let id =
-            a.c.send_message(OutgoingMessage::new(&g, None, format!("group {i}")))
+            a.c.send_queue()
+                .send_message(OutgoingMessage::new(&g, None, format!("group {i}")))
                 .unwrap()
                 .id()
                 .to_owned();
@@ -1197,7 +1275,8 @@ async fn fresh_login_syncs_missed_group_messages_into_the_timeline_once() {
         away.push(id);
     }
     let priv_id =
-        a.c.send_message(OutgoingMessage::new(&p, Some(b.id), "private while away"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&p, Some(b.id), "private while away"))
             .unwrap()
             .id()
             .to_owned();
@@ -1205,7 +1284,8 @@ async fn fresh_login_syncs_missed_group_messages_into_the_timeline_once() {
     // c (never joined, connected) posts too.
     let mut c_ev = online(&c).await;
     let from_c =
-        c.c.send_message(OutgoingMessage::new(&g, None, "from c"))
+        c.c.send_queue()
+            .send_message(OutgoingMessage::new(&g, None, "from c"))
             .unwrap()
             .id()
             .to_owned();
@@ -1215,9 +1295,9 @@ async fn fresh_login_syncs_missed_group_messages_into_the_timeline_once() {
     tl.drain();
     assert_eq!(ids_of(&tl.list), [live.as_str()]);
 
-    b.c.reconnect_now().await;
+    b.c.chat().reconnect_now().await;
     connected(&mut b_states, "fresh login").await;
-    assert_ne!(b.c.chat_jid().unwrap(), jid, "a fresh session");
+    assert_ne!(b.c.chat().chat_jid().unwrap(), jid, "a fresh session");
     let expected: Vec<String> = std::iter::once(live.clone())
         .chain(away.iter().cloned())
         .collect();
@@ -1245,7 +1325,8 @@ async fn fresh_login_syncs_missed_group_messages_into_the_timeline_once() {
 
     // Live again (the room was re-joined; the server fans out to occupants anyway).
     let again =
-        a.c.send_message(OutgoingMessage::new(&g, None, "live again"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&g, None, "live again"))
             .unwrap()
             .id()
             .to_owned();
@@ -1278,12 +1359,12 @@ async fn reconnect_now_and_network_availability() {
     let b = log_in(&s, "eli", |c| c.chat.port = px.port).await;
     let d = private_dialog(&a, &b).await;
     let mut a_ev = online(&a).await;
-    let (_, mut b_states) = b.c.subscribe_connection();
+    let (_, mut b_states) = b.c.chat().subscribe_connection();
     let mut b_ev = online(&b).await;
-    let jid = b.c.chat_jid().unwrap();
+    let jid = b.c.chat().chat_jid().unwrap();
     drain(&mut b_states);
 
-    b.c.reconnect_now().await;
+    b.c.chat().reconnect_now().await;
     state(
         &mut b_states,
         "Reconnecting (now)",
@@ -1291,17 +1372,18 @@ async fn reconnect_now_and_network_availability() {
     )
     .await;
     connected(&mut b_states, "Connected (now)").await;
-    assert_eq!(b.c.chat_jid().unwrap(), jid, "resumed");
+    assert_eq!(b.c.chat().chat_jid().unwrap(), jid, "resumed");
     assert_eq!(px.accepted(), 2);
     let after =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "after reconnect_now"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "after reconnect_now"))
             .unwrap()
             .id()
             .to_owned();
     b_ev.message("message after reconnect_now", |m| m.id == after)
         .await;
 
-    b.c.set_network_available(false).await;
+    b.c.chat().set_network_available(false).await;
     state(&mut b_states, "Disconnected (network)", |s| {
         *s == ConnectionState::Disconnected {
             reason: "network unavailable".into(),
@@ -1309,7 +1391,8 @@ async fn reconnect_now_and_network_availability() {
     })
     .await;
     let while_down =
-        a.c.send_message(OutgoingMessage::new(&d, Some(b.id), "while down"))
+        a.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(b.id), "while down"))
             .unwrap()
             .id()
             .to_owned();
@@ -1322,7 +1405,7 @@ async fn reconnect_now_and_network_availability() {
     assert_eq!(px.accepted(), 2, "no connection attempt while down");
     assert!(message_ids(&b_ev.take()).is_empty());
 
-    b.c.set_network_available(true).await;
+    b.c.chat().set_network_available(true).await;
     connected(&mut b_states, "Connected (network back)").await;
     assert_eq!(px.accepted(), 3);
     let got = b_ev
@@ -1331,8 +1414,8 @@ async fn reconnect_now_and_network_availability() {
     assert_eq!(got.body, "while down");
     let ids = message_ids(&b_ev.settle().await);
     assert!(ids.is_empty(), "repeated: {ids:?}");
-    b.c.destroy_chat().await;
-    a.c.destroy_chat().await;
+    b.c.chat().destroy_chat().await;
+    a.c.chat().destroy_chat().await;
 }
 
 /// The REST session expires while chat is connected over its token, and the connection
@@ -1345,8 +1428,11 @@ async fn expired_token_on_reconnect_renews_from_the_stored_login() {
     let px = proxy(s.xmpp_port()).await;
     let u = log_in(&s, "fran", |c| c.chat.port = px.port).await;
     let (_, mut sessions) = u.c.subscribe_session();
-    let (_, mut states) = u.c.subscribe_connection();
-    u.c.connect_chat(ChatAuth::SessionToken).await.unwrap();
+    let (_, mut states) = u.c.chat().subscribe_connection();
+    u.c.chat()
+        .connect_chat(ChatAuth::SessionToken)
+        .await
+        .unwrap();
     drain(&mut states);
     let before = u.c.session_token().unwrap();
     s.expire_all_sessions().await;
@@ -1381,7 +1467,7 @@ async fn expired_token_on_reconnect_renews_from_the_stored_login() {
     assert_eq!(renewed, u.id);
     let later = settle(&mut states).await;
     assert!(later.is_empty(), "not stable: {later:?}");
-    u.c.destroy_chat().await;
+    u.c.chat().destroy_chat().await;
 }
 
 /// The same with a session adopted from a token (no login stored, so nothing to renew
@@ -1396,9 +1482,9 @@ async fn expired_adopted_token_on_reconnect_is_auth_failed_then_renewed() {
     let mut cfg = s.chat_config();
     cfg.chat.port = px.port;
     let c = Client::new(cfg).unwrap();
-    c.use_token(&token).await.unwrap();
-    let (_, mut states) = c.subscribe_connection();
-    c.connect_chat(ChatAuth::SessionToken).await.unwrap();
+    c.auth().use_token(&token).await.unwrap();
+    let (_, mut states) = c.chat().subscribe_connection();
+    c.chat().connect_chat(ChatAuth::SessionToken).await.unwrap();
     drain(&mut states);
     s.expire_all_sessions().await;
     px.sever();
@@ -1411,13 +1497,14 @@ async fn expired_adopted_token_on_reconnect_is_auth_failed_then_renewed() {
     assert!(later.is_empty(), "kept trying: {later:?}");
     assert_eq!(px.accepted(), attempts, "no more connection attempts");
 
-    c.log_in(LoginId::Login("fred".into()), PASSWORD)
+    c.auth()
+        .log_in(LoginId::Login("fred".into()), PASSWORD)
         .await
         .unwrap();
-    c.reconnect_now().await;
+    c.chat().reconnect_now().await;
     connected(&mut states, "Connected with the renewed token").await;
     assert_eq!(px.accepted(), attempts + 1);
-    c.destroy_chat().await;
+    c.chat().destroy_chat().await;
 }
 
 /// With the server unreachable, the delays grow (100, 200, 400 ms without jitter),
@@ -1434,8 +1521,11 @@ async fn backoff_gives_up_then_reconnect_now_recovers() {
         c.reconnect.max_attempts = Some(3);
     })
     .await;
-    let (_, mut states) = u.c.subscribe_connection();
-    u.c.connect_chat(ChatAuth::SessionToken).await.unwrap();
+    let (_, mut states) = u.c.chat().subscribe_connection();
+    u.c.chat()
+        .connect_chat(ChatAuth::SessionToken)
+        .await
+        .unwrap();
     drain(&mut states);
     px.refuse.store(true, Ordering::SeqCst);
     px.sever();
@@ -1466,9 +1556,9 @@ async fn backoff_gives_up_then_reconnect_now_recovers() {
     );
     assert_eq!(px.accepted(), 4);
     px.refuse.store(false, Ordering::SeqCst);
-    u.c.reconnect_now().await;
+    u.c.chat().reconnect_now().await;
     connected(&mut states, "Connected after reconnect_now").await;
-    u.c.destroy_chat().await;
+    u.c.chat().destroy_chat().await;
 }
 
 /// `send_message` across a cut. One message goes out as the link is cut, one is sent while
@@ -1487,9 +1577,9 @@ async fn send_message_across_a_cut_keeps_the_echo_and_delivers_once() {
     let b = log_in(&s, "sc_bert", |c| c.chat.port = px.port).await;
     let d = private_dialog(&a, &b).await;
     let mut a_ev = online(&a).await;
-    let (_, mut b_states) = b.c.subscribe_connection();
+    let (_, mut b_states) = b.c.chat().subscribe_connection();
     let _b_ev = online(&b).await;
-    let mut tl = Live::new(b.c.watch_timeline(&d, 50).unwrap());
+    let mut tl = Live::new(b.c.timeline().watch_timeline(&d, 50).unwrap());
     // Sent, or beyond (a's client may mark it delivered).
     let is_sent = |id: &str, l: &[LocalMessage]| {
         find(l, id).is_some_and(|m| {
@@ -1502,7 +1592,8 @@ async fn send_message_across_a_cut_keeps_the_echo_and_delivers_once() {
 
     // Mid-send: acknowledged before the cut or not, whichever comes first.
     let first =
-        b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "mid-send"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(a.id), "mid-send"))
             .unwrap();
     px.refuse.store(true, Ordering::SeqCst);
     px.sever();
@@ -1514,7 +1605,8 @@ async fn send_message_across_a_cut_keeps_the_echo_and_delivers_once() {
     .await;
     // While the link is down (new connections refused): no acknowledgement can come.
     let second =
-        b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "while cut"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(a.id), "while cut"))
             .unwrap();
     let second_id = second.id().to_owned();
     let second = tokio::spawn(second.into_future());
@@ -1527,7 +1619,8 @@ async fn send_message_across_a_cut_keeps_the_echo_and_delivers_once() {
     );
     assert!(!second.is_finished(), "resolved without a connection");
     let pending: Vec<_> =
-        b.c.pending_messages()
+        b.c.send_queue()
+            .pending_messages()
             .unwrap()
             .into_iter()
             .map(|m| m.id)
@@ -1544,7 +1637,7 @@ async fn send_message_across_a_cut_keeps_the_echo_and_delivers_once() {
     );
 
     px.refuse.store(false, Ordering::SeqCst);
-    b.c.reconnect_now().await;
+    b.c.chat().reconnect_now().await;
     connected(&mut b_states, "Connected again").await;
     for (h, id) in [(first, &first_id), (second, &second_id)] {
         let got = timeout(STEP, h).await.expect("resolved in time").unwrap();
@@ -1560,7 +1653,7 @@ async fn send_message_across_a_cut_keeps_the_echo_and_delivers_once() {
     );
     let again = message_ids(&a_ev.settle().await);
     assert!(again.is_empty(), "delivered twice: {again:?}");
-    assert!(b.c.pending_messages().unwrap().is_empty());
+    assert!(b.c.send_queue().pending_messages().unwrap().is_empty());
 
     // Chat stopped while a Sending waits: it does not wait forever.
     px.refuse.store(true, Ordering::SeqCst);
@@ -1570,34 +1663,37 @@ async fn send_message_across_a_cut_keeps_the_echo_and_delivers_once() {
     })
     .await;
     let third =
-        b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "before stop"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(a.id), "before stop"))
             .unwrap();
     let third_id = third.id().to_owned();
     let third = tokio::spawn(third.into_future());
     // Cancelled while it waits: resolves with Cancelled, never sent.
     let dropped =
-        b.c.send_message(OutgoingMessage::new(&d, Some(a.id), "cancelled"))
+        b.c.send_queue()
+            .send_message(OutgoingMessage::new(&d, Some(a.id), "cancelled"))
             .unwrap();
-    b.c.cancel_message(dropped.id()).unwrap();
+    b.c.send_queue().cancel_message(dropped.id()).unwrap();
     let got = timeout(STEP, dropped.into_future())
         .await
         .expect("resolved in time");
     assert_eq!(got, Err(Error::Cancelled));
-    b.c.disconnect_chat().await;
+    b.c.chat().disconnect_chat().await;
     let got = timeout(STEP, third)
         .await
         .expect("resolved in time")
         .unwrap();
     assert_eq!(got, Err(Error::ChatNotConnected));
     let pending: Vec<_> =
-        b.c.pending_messages()
+        b.c.send_queue()
+            .pending_messages()
             .unwrap()
             .into_iter()
             .map(|m| m.id)
             .collect();
     assert_eq!(pending, std::slice::from_ref(&third_id));
     px.refuse.store(false, Ordering::SeqCst);
-    b.c.reconnect_now().await;
+    b.c.chat().reconnect_now().await;
     connected(&mut b_states, "Connected after the stop").await;
     a_ev.message("before stop", |m| m.id == third_id).await;
     tl.until("before stop: Sent", |l| is_sent(&third_id, l))

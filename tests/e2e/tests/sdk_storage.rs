@@ -54,6 +54,7 @@ async fn five_megabytes_up_and_down_with_progress() {
 
     let (progress, seen) = recorder();
     let blob = alice
+        .files()
         .upload(
             NewUpload {
                 source: UploadSource::File(src.clone()),
@@ -77,6 +78,7 @@ async fn five_megabytes_up_and_down_with_progress() {
     let (progress, seen) = recorder();
     let dest = dir.join("down.jpg");
     let n = bob
+        .files()
         .download(&blob.uid, &dest, Some(progress), None)
         .await
         .unwrap();
@@ -90,15 +92,15 @@ async fn five_megabytes_up_and_down_with_progress() {
     );
 
     // The private URL works without headers; the public one does not for a private blob.
-    let private = bob.blob_url(&blob.uid, true).unwrap();
+    let private = bob.files().blob_url(&blob.uid, true).unwrap();
     assert!(private.starts_with(&format!("{}/blobs/{}?token=", server.api_url, blob.uid)));
     let got = reqwest::get(&private).await.unwrap();
     assert_eq!(got.status(), 200);
     assert_eq!(got.bytes().await.unwrap().len(), data.len());
-    let public = bob.blob_url(&blob.uid, false).unwrap();
+    let public = bob.files().blob_url(&blob.uid, false).unwrap();
     assert_eq!(public, format!("{}/blobs/{}", server.api_url, blob.uid));
     assert_eq!(reqwest::get(&public).await.unwrap().status(), 401);
-    let issued = alice.blob_download_url(&blob.uid).await.unwrap();
+    let issued = alice.files().blob_download_url(&blob.uid).await.unwrap();
     assert_eq!(
         reqwest::get(&issued)
             .await
@@ -111,23 +113,35 @@ async fn five_megabytes_up_and_down_with_progress() {
     );
 
     // Info, rename, list, delete; owner rules.
-    assert_eq!(bob.blob_by_uid(&blob.uid).await.unwrap().id, blob.id);
-    assert!(matches!(bob.blob(blob.id).await, Err(Error::Forbidden(_))));
+    assert_eq!(
+        bob.files().blob_by_uid(&blob.uid).await.unwrap().id,
+        blob.id
+    );
     assert!(matches!(
-        bob.rename_blob(blob.id, "x").await,
+        bob.files().blob(blob.id).await,
         Err(Error::Forbidden(_))
     ));
     assert!(matches!(
-        bob.delete_blob(blob.id).await,
+        bob.files().rename_blob(blob.id, "x").await,
         Err(Error::Forbidden(_))
     ));
-    let renamed = alice.rename_blob(blob.id, "holiday.jpg").await.unwrap();
+    assert!(matches!(
+        bob.files().delete_blob(blob.id).await,
+        Err(Error::Forbidden(_))
+    ));
+    let renamed = alice
+        .files()
+        .rename_blob(blob.id, "holiday.jpg")
+        .await
+        .unwrap();
     assert_eq!(renamed.name.as_deref(), Some("holiday.jpg"));
-    let page = alice.list_blobs(1, 10).await.unwrap();
+    let page = alice.files().list_blobs(1, 10).await.unwrap();
     assert_eq!((page.total_entries, page.items[0].id), (1, blob.id));
-    alice.delete_blob(blob.id).await.unwrap();
+    alice.files().delete_blob(blob.id).await.unwrap();
     assert!(matches!(
-        bob.download(&blob.uid, &dir.join("gone"), None, None).await,
+        bob.files()
+            .download(&blob.uid, &dir.join("gone"), None, None)
+            .await,
         Err(Error::NotFound(_))
     ));
     assert!(!dir.join("gone").exists());
@@ -139,6 +153,7 @@ async fn public_bytes_need_no_session() {
     let server = start().await;
     let (alice, _) = server.new_user("alice").await;
     let blob = alice
+        .files()
         .upload(
             NewUpload {
                 source: UploadSource::Bytes(b"{\"a\":1}".to_vec()),
@@ -153,7 +168,7 @@ async fn public_bytes_need_no_session() {
         .unwrap();
     assert_eq!((blob.size, blob.public), (Some(7), true));
     assert_eq!(blob.content_type.as_deref(), Some("application/json"));
-    let url = alice.blob_url(&blob.uid, false).unwrap();
+    let url = alice.files().blob_url(&blob.uid, false).unwrap();
     let resp = reqwest::get(&url).await.unwrap();
     assert_eq!(resp.headers()["content-type"], "application/json");
     assert_eq!(resp.text().await.unwrap(), "{\"a\":1}");
@@ -164,12 +179,14 @@ async fn public_bytes_need_no_session() {
     let anon = Client::new(cfg).unwrap();
     let dir = scratch();
     assert_eq!(
-        anon.download(&blob.uid, &dir.join("a.json"), None, None)
+        anon.files()
+            .download(&blob.uid, &dir.join("a.json"), None, None)
             .await
             .unwrap(),
         7
     );
     let private = alice
+        .files()
         .upload(
             NewUpload {
                 source: UploadSource::Bytes(vec![1; 10]),
@@ -184,12 +201,13 @@ async fn public_bytes_need_no_session() {
         .unwrap();
     assert_eq!(private.name.as_deref(), Some("file"));
     assert_eq!(
-        anon.download(&private.uid, &dir.join("p"), None, None)
+        anon.files()
+            .download(&private.uid, &dir.join("p"), None, None)
             .await,
         Err(Error::NotLoggedIn)
     );
     assert!(matches!(
-        anon.blob_url(&private.uid, true),
+        anon.files().blob_url(&private.uid, true),
         Err(Error::NotLoggedIn)
     ));
     std::fs::remove_dir_all(&dir).unwrap();
@@ -210,6 +228,7 @@ async fn cancelled_transfers_leave_nothing_behind() {
         }
     });
     let r = alice
+        .files()
         .upload(
             NewUpload {
                 source: UploadSource::Bytes(data.clone()),
@@ -222,9 +241,13 @@ async fn cancelled_transfers_leave_nothing_behind() {
         )
         .await;
     assert_eq!(r, Err(Error::Cancelled));
-    assert_eq!(alice.list_blobs(1, 10).await.unwrap().total_entries, 0);
+    assert_eq!(
+        alice.files().list_blobs(1, 10).await.unwrap().total_entries,
+        0
+    );
     // An already-cancelled token stops before any request.
     let r = alice
+        .files()
         .upload(
             NewUpload {
                 source: UploadSource::Bytes(data.clone()),
@@ -237,10 +260,14 @@ async fn cancelled_transfers_leave_nothing_behind() {
         )
         .await;
     assert_eq!(r, Err(Error::Cancelled));
-    assert_eq!(alice.list_blobs(1, 10).await.unwrap().total_entries, 0);
+    assert_eq!(
+        alice.files().list_blobs(1, 10).await.unwrap().total_entries,
+        0
+    );
 
     // Cancel a download half-way: neither the destination nor a partial file exists.
     let blob = alice
+        .files()
         .upload(
             NewUpload {
                 source: UploadSource::Bytes(data.clone()),
@@ -263,6 +290,7 @@ async fn cancelled_transfers_leave_nothing_behind() {
         }
     });
     let r = alice
+        .files()
         .download(&blob.uid, &dest, Some(progress), Some(&token))
         .await;
     assert_eq!(r, Err(Error::Cancelled));
@@ -277,8 +305,9 @@ async fn cancelled_transfers_leave_nothing_behind() {
             h.notify_one();
         }
     });
+    let files = alice.files();
     tokio::select! {
-        r = alice.download(&blob.uid, &dest, Some(progress), None) => panic!("finished: {r:?}"),
+        r = files.download(&blob.uid, &dest, Some(progress), None) => panic!("finished: {r:?}"),
         () = half.notified() => {}
     }
     assert_eq!(
@@ -286,7 +315,7 @@ async fn cancelled_transfers_leave_nothing_behind() {
         0,
         "no partial file"
     );
-    let before = alice.list_blobs(1, 10).await.unwrap().total_entries;
+    let before = alice.files().list_blobs(1, 10).await.unwrap().total_entries;
     let half = Arc::new(tokio::sync::Notify::new());
     let h = half.clone();
     let progress: ProgressFn = Arc::new(move |p: TransferProgress| {
@@ -294,8 +323,9 @@ async fn cancelled_transfers_leave_nothing_behind() {
             h.notify_one();
         }
     });
+    let files = alice.files();
     tokio::select! {
-        r = alice.upload(
+        r = files.upload(
             NewUpload {
                 source: UploadSource::Bytes(data.clone()),
                 name: None,
@@ -309,7 +339,7 @@ async fn cancelled_transfers_leave_nothing_behind() {
     }
     let mut left = u64::MAX;
     for _ in 0..200 {
-        left = alice.list_blobs(1, 10).await.unwrap().total_entries;
+        left = alice.files().list_blobs(1, 10).await.unwrap().total_entries;
         if left == before {
             break;
         }
@@ -347,17 +377,18 @@ async fn back_to_back_cancels_leave_no_unfinished_blob() {
         let t = token.clone();
         let bytes = data.clone();
         let task = tokio::spawn(async move {
-            c.upload(
-                NewUpload {
-                    source: UploadSource::Bytes(bytes),
-                    name: Some(format!("b{i}.bin")),
-                    content_type: None,
-                    public: false,
-                },
-                None,
-                Some(&t),
-            )
-            .await
+            c.files()
+                .upload(
+                    NewUpload {
+                        source: UploadSource::Bytes(bytes),
+                        name: Some(format!("b{i}.bin")),
+                        content_type: None,
+                        public: false,
+                    },
+                    None,
+                    Some(&t),
+                )
+                .await
         });
         // Mostly 0–3 ms (the creation in flight on loopback), every fourth up to 12 ms
         // (upload and completion).
@@ -377,7 +408,7 @@ async fn back_to_back_cancels_leave_no_unfinished_blob() {
     // Deletions of abandoned blobs run in the background: wait for them, bounded.
     let mut unfinished = Vec::new();
     for _ in 0..250 {
-        let page = alice.list_blobs(1, 100).await.unwrap();
+        let page = alice.files().list_blobs(1, 100).await.unwrap();
         unfinished = page
             .items
             .iter()
@@ -416,16 +447,19 @@ async fn bad_input_never_reaches_the_network() {
         public: false,
     };
     let m = invalid(
-        c.upload(up(UploadSource::File(dir.join("missing"))), None, None)
+        c.files()
+            .upload(up(UploadSource::File(dir.join("missing"))), None, None)
             .await,
     );
     assert!(m.contains("missing"), "{m}");
     invalid(
-        c.upload(up(UploadSource::File(dir.clone())), None, None)
+        c.files()
+            .upload(up(UploadSource::File(dir.clone())), None, None)
             .await,
     );
     invalid(
-        c.upload(up(UploadSource::Bytes(Vec::new())), None, None)
+        c.files()
+            .upload(up(UploadSource::Bytes(Vec::new())), None, None)
             .await,
     );
     let big = dir.join("big");
@@ -433,20 +467,25 @@ async fn bad_input_never_reaches_the_network() {
         .unwrap()
         .set_len(100 * 1024 * 1024 + 1)
         .unwrap();
-    let m = invalid(c.upload(up(UploadSource::File(big)), None, None).await);
+    let m = invalid(
+        c.files()
+            .upload(up(UploadSource::File(big)), None, None)
+            .await,
+    );
     assert!(m.contains("maximum"), "{m}");
     let mut named = up(UploadSource::Bytes(vec![1]));
     named.name = Some("n".repeat(256));
-    invalid(c.upload(named, None, None).await);
-    invalid(c.download("", &dir.join("a"), None, None).await);
-    invalid(c.download("../x", &dir.join("a"), None, None).await);
+    invalid(c.files().upload(named, None, None).await);
+    invalid(c.files().download("", &dir.join("a"), None, None).await);
+    invalid(c.files().download("../x", &dir.join("a"), None, None).await);
     invalid(
-        c.download("abc", &dir.join("no/such/dir/a"), None, None)
+        c.files()
+            .download("abc", &dir.join("no/such/dir/a"), None, None)
             .await,
     );
-    invalid(c.blob(0).await);
-    invalid(c.rename_blob(1, " ").await);
-    invalid(c.list_blobs(0, 10).await);
-    invalid(c.list_blobs(1, 101).await);
+    invalid(c.files().blob(0).await);
+    invalid(c.files().rename_blob(1, " ").await);
+    invalid(c.files().list_blobs(0, 10).await);
+    invalid(c.files().list_blobs(1, 101).await);
     std::fs::remove_dir_all(&dir).unwrap();
 }
