@@ -179,6 +179,22 @@ class Peer:
     async def connection_state(self):
         return variant(self.client.connection_state())
 
+    async def push_subscribe(self, channel, environment, token, udid, bundle_identifier=None):
+        """Subscribes this device through cubechat's push feature (`ChatClient.push()`)."""
+        env = (cubechat.PushEnvironment.PRODUCTION if environment == "production"
+               else cubechat.PushEnvironment.DEVELOPMENT)
+        subs = await self.client.push().subscribe(cubechat.NewSubscription(
+            channel=channel, environment=env, token=token, udid=udid,
+            bundle_identifier=bundle_identifier, platform=None, web_auth=None, web_p256dh=None))
+        return [{"id": s.id, "channel": s.channel, "udid": s.udid, "platform": s.platform}
+                for s in subs]
+
+    async def parse_chat_push(self, payload):
+        """cubechat's client-less push parser on a received payload (a JSON object)."""
+        p = cubechat.parse_chat_push(json.dumps(payload))
+        return {"dialog_id": p.dialog_id, "message_id": p.message_id, "sender_id": p.sender_id,
+                "text": p.text, "title": p.title, "custom": dict(p.custom)}
+
     async def rest(self, op, args):
         """A REST op of cubechat_probe with its argument converters, or any other ChatClient
         method with its JSON arguments as they are."""

@@ -5,8 +5,8 @@
 //
 // Cross-client: a subscription the JS SDK created receives the push of a message cubechat
 // (cubechat_peer.py) sent to its offline user; and the reverse: a message the JS SDK sent
-// reaches the subscription of cubechat's offline user. That subscription is created over REST
-// here: the Python wheel this suite runs against may predate cubechat's push API.
+// reaches the subscription cubechat (`ChatClient.push().subscribe`) created for its offline
+// user, and cubechat's client-less parser (`parse_chat_push`) reads the recorded payload.
 'use strict';
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -131,16 +131,12 @@ describe('push: JS SDK 6.1.2 subscriptions and events, and cubechat ⇄ JS pushe
   });
 
   it('a JS message to an offline cubechat user reaches its subscription', async () => {
-    const r = await fetch(`${info.api_url}/subscriptions.json`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'CB-Token': bob.sdk.service.getSession().token },
-      body: JSON.stringify({
-        notification_channel: 'gcm', push_token: { environment: 'production', client_identification_sequence: 'fcm-bob' },
-        device: { platform: 'android', udid: 'bob-phone' },
-      }),
+    const [subscription] = await ccPeer.call('push_subscribe', {
+      channel: 'fcm', environment: 'production', token: 'fcm-bob', udid: 'bob-phone', bundle_identifier: 'com.example.cc',
     });
-    assert.equal(r.status, 201);
-    const [{ subscription }] = await r.json();
+    assert.deepEqual([subscription.channel, subscription.udid, subscription.platform], ['gcm', 'bob-phone', 'android']);
+    const listed = await bob.sdk.pushnotifications.subscriptions.list();
+    assert.deepEqual(listed.map((s) => s.subscription.id), [subscription.id], 'the JS SDK sees what cubechat created');
     // Bob goes offline: cubechat disconnects and its process ends.
     const problems = [];
     await shutdown([ccPeer], problems);
@@ -164,8 +160,21 @@ describe('push: JS SDK 6.1.2 subscriptions and events, and cubechat ⇄ JS pushe
     assert.equal(rows.length, 1, JSON.stringify(rows));
     const [d] = rows;
     assert.deepEqual([d.subscription_id, d.channel, d.sender_id, d.dialog_id], [subscription.id, 'gcm', alice.id, priv._id]);
+    assert.deepEqual([d.token, d.bundle_identifier], ['fcm-bob', 'com.example.cc']);
     assert.deepEqual(d.payload.data, {
       message: 'wake up', dialog_id: priv._id, message_id: id, user_id: String(alice.id), title: 'Alice JS', topic: 'push',
     });
+    // What the device gets, read by cubechat with no client and no connection.
+    const parser = spawnCubechatPeer('cubechat (parser)');
+    try {
+      const parsed = await parser.call('parse_chat_push', { payload: d.payload });
+      assert.deepEqual(parsed, {
+        dialog_id: priv._id, message_id: id, sender_id: alice.id, text: 'wake up', title: 'Alice JS', custom: { topic: 'push' },
+      });
+      const notOurs = await parser.call('parse_chat_push', { payload: { aps: { alert: 'hi' } } }).catch((e) => e);
+      assert.match(String(notOurs.message || notOurs), /NotChatPush/);
+    } finally {
+      await parser.close();
+    }
   });
 });

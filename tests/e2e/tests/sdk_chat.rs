@@ -1080,15 +1080,18 @@ async fn list_dialogs_filters_sorting_paging_and_total() {
     .await;
     assert_eq!((page.total_entries, ids_of(&page.items)), (3, want(&[&d1])));
 
-    // updated_at (Unix seconds): wait for the clock to pass the newest update, then touch d2.
+    // updated_at: the server keeps milliseconds and renders whole seconds (protocol
+    // reference §2.3), so every update so far happened before `boundary`, the next whole
+    // second after the newest rendered one. Wait for the clock to reach it, then touch d2.
     let newest = all
         .items
         .iter()
         .map(|d| parse_iso8601(d.updated_at.as_deref().unwrap()).unwrap())
         .max()
         .unwrap();
+    let boundary = newest + 1;
     tokio::time::timeout(Duration::from_secs(5), async {
-        while now() <= newest {
+        while now() < boundary {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
@@ -1105,13 +1108,18 @@ async fn list_dialogs_filters_sorting_paging_and_total() {
             )
             .await
             .unwrap();
-    assert!(parse_iso8601(renamed.updated_at.as_deref().unwrap()).unwrap() > newest);
-    let page = list(filtered(vec![filter("updated_at", FilterOp::Gt, newest)])).await;
+    assert!(parse_iso8601(renamed.updated_at.as_deref().unwrap()).unwrap() >= boundary);
+    let page = list(filtered(vec![filter(
+        "updated_at",
+        FilterOp::Gte,
+        boundary,
+    )]))
+    .await;
     assert_eq!(
         (page.total_entries, names(&page.items)),
         (1, vec!["Beta renamed".into()])
     );
-    let page = list(filtered(vec![filter("updated_at", FilterOp::Lte, newest)])).await;
+    let page = list(filtered(vec![filter("updated_at", FilterOp::Lt, boundary)])).await;
     assert_eq!(ids_of(&page.items), want(&[&d4, &d3, &d1, &d0]));
     assert_eq!(
         ids_of(&list(sorted("updated_at", true)).await.items)[0],
