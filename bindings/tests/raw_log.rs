@@ -57,13 +57,14 @@ async fn trace_log_has_no_sasl_secret_and_no_body() {
     cfg.chat.port = server.port();
     cfg.chat.insecure_plaintext = true;
     let c = Client::new(cfg).unwrap();
-    let mut events = c.subscribe_chat();
-    c.connect_chat(ChatAuth::Password {
-        user_id: Some(5),
-        password: password.into(),
-    })
-    .await
-    .unwrap();
+    let mut events = c.chat().subscribe_chat();
+    c.chat()
+        .connect_chat(ChatAuth::Password {
+            user_id: Some(5),
+            password: password.into(),
+        })
+        .await
+        .unwrap();
     tokio::time::timeout(Duration::from_secs(20), async {
         loop {
             if let ChatEvent::Message(m) = events.recv().await.unwrap() {
@@ -75,7 +76,7 @@ async fn trace_log_has_no_sasl_secret_and_no_body() {
     })
     .await
     .unwrap();
-    c.destroy_chat().await;
+    c.chat().destroy_chat().await;
 
     let records = sink.0.lock().unwrap().clone();
     let secret = base64(format!("\u{0}5-7\u{0}{password}").as_bytes());

@@ -75,8 +75,8 @@ impl ChatSession {
     /// Tells the engine whether the device has a network. `false`: stop trying and report
     /// `Disconnected { reason: "network unavailable" }` (a live connection is dropped and
     /// resumed later); `true`: reconnect immediately.
-    pub async fn set_network_available(&self, available: bool) {
-        self.shared.set_network_available(available).await
+    pub fn set_network_available(&self, available: bool) {
+        self.shared.set_network_available(available);
     }
 
     /// The current connection state and every later change, in order.
