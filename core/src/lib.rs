@@ -15,9 +15,11 @@
 //! - [`EventStream`]: the one subscription type (unbounded, in order, lossless) every
 //!   `subscribe_*`/`watch_*` method returns next to its snapshot;
 //! - [`store`] and [`local`]: the offline-first local store, live dialog list and timelines
-//!   (changes by position: [`VectorDiff`], [`view`]) and the persistent send queue
-//!   ([`LocalMessage`], [`Sending`]: every outgoing message goes through it);
-//! - [`xmpp`]: the real-time chat connection ([`ChatAuth`], [`ConnectionState`], [`ChatEvent`]).
+//!   ([`Timeline`]; changes by position: [`VectorDiff`], [`view`]) and the persistent send
+//!   queue ([`SendQueue`], [`LocalMessage`], [`Sending`]: every outgoing message goes through
+//!   it);
+//! - [`xmpp`]: the real-time chat connection ([`ChatSession`], `client.chat()`; [`ChatAuth`],
+//!   [`ConnectionState`], [`ChatEvent`]).
 
 #![warn(missing_docs)]
 
