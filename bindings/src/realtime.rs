@@ -479,7 +479,7 @@ impl ChatClient {
     pub async fn set_network_available(&self, available: bool) -> Result<(), ChatError> {
         let c = self.core();
         run(async move {
-            c.chat().set_network_available(available).await;
+            c.chat().set_network_available(available);
             Ok(())
         })
         .await

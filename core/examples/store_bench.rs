@@ -175,7 +175,7 @@ fn body(r: &mut Rng) -> String {
         s.push_str(r.pick(WORDS));
     }
     let cut: String = s.chars().take(target).collect();
-    let mut cut = cut.trim_end().to_string();
+    let mut cut = cut.trim_end().to_owned();
     cut.push(if r.percent(20) { '?' } else { '.' });
     cut
 }
@@ -243,7 +243,7 @@ impl Corpus {
                 d.last_message_id = Some(m.id);
                 d.last_message_user_id = Some(m.sender_id);
                 d.last_message_date_sent = Some(m.date_sent);
-                d.last_message_status = m.outgoing.then(|| "read".to_string());
+                d.last_message_status = m.outgoing.then(|| "read".to_owned());
             }
         }
         c
@@ -322,7 +322,7 @@ impl Corpus {
         if r.percent(2) {
             reactions
                 .total
-                .insert(r.pick(REACTIONS).to_string(), 1 + r.below(3));
+                .insert(r.pick(REACTIONS).to_owned(), 1 + r.below(3));
         }
         let (state, read_ids) = if outgoing {
             (MessageState::Read, vec![other])

@@ -236,7 +236,7 @@ mod tests {
         json!({"session": {"id": 1, "user_id": user_id, "application_id": 7, "token": token, "ts": 0}})
     }
 
-    async fn client(server: &MockServer, secret: Option<&str>) -> Arc<Client> {
+    fn client(server: &MockServer, secret: Option<&str>) -> Arc<Client> {
         let mut cfg = Config::new(7, "key-7", server.uri());
         cfg.auth_secret = secret.map(String::from);
         Client::new(cfg).unwrap()
@@ -256,7 +256,6 @@ mod tests {
             .mount(&server)
             .await;
         let s = client(&server, Some("s3cret"))
-            .await
             .auth()
             .create_session()
             .await
@@ -274,7 +273,6 @@ mod tests {
             .mount(&server)
             .await;
         let e = client(&server, None)
-            .await
             .auth()
             .create_session()
             .await
@@ -290,7 +288,6 @@ mod tests {
             .mount(&server)
             .await;
         let e = client(&server, None)
-            .await
             .auth()
             .create_session()
             .await
@@ -336,7 +333,7 @@ mod tests {
             .respond_with(ResponseTemplate::new(200).set_body_json(session_json("fresh", 5)))
             .mount(&server)
             .await;
-        let c = client(&server, None).await;
+        let c = client(&server, None);
         c.auth()
             .log_in(LoginId::Login("bob".into()), "pw")
             .await

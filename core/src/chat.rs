@@ -971,7 +971,7 @@ mod tests {
     #[tokio::test]
     async fn bad_input_never_reaches_the_network() {
         let c = offline_client();
-        let id = "5f0c0c0c0c0c0c0c0c0c0c0c".to_string();
+        let id = "5f0c0c0c0c0c0c0c0c0c0c0c".to_owned();
         let private = NewDialog {
             kind: DialogType::Private,
             name: None,

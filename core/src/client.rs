@@ -12,6 +12,7 @@ use crate::local::{SendQueue, Timeline};
 use crate::realtime::ChatSession;
 use crate::storage::Files;
 use crate::stream::EventStream;
+use crate::xmpp::{ChatHost, ChatShared, HostFuture};
 use cubechat_wire::auth::Session;
 
 /// The cubechat engine for one application and at most one logged-in user.
@@ -21,7 +22,7 @@ pub struct Client {
     /// The REST session: transport, session state, renewal, session subscribers.
     pub(crate) api: Arc<Api>,
     /// The chat connection's state, kept across sessions.
-    pub(crate) chat: Arc<crate::xmpp::ChatShared>,
+    pub(crate) chat: Arc<ChatShared>,
     /// This client, weakly: chat tasks use it without keeping it alive.
     pub(crate) me: Weak<Client>,
     /// The local store of the current user and its tasks, once opened.
@@ -74,7 +75,9 @@ impl Client {
                     _ => {}
                 }
             }));
-            let chat = crate::realtime::chat_session(api.config(), me.clone());
+            // The chat session's host is this client, weakly.
+            let host: Weak<dyn ChatHost> = me.clone();
+            let chat = Arc::new(ChatShared::new(api.config().clone(), host));
             let observer: Weak<dyn DialogObserver> = me.clone();
             Self {
                 auth: Auth::new(api.clone()),
@@ -151,6 +154,27 @@ impl Client {
     /// the first event may repeat what the snapshot already shows; none is missed.
     pub fn subscribe_session(&self) -> (Option<Session>, EventStream<SessionEvent>) {
         self.api.subscribe_session()
+    }
+}
+
+/// The client is its chat session's host: the current user and token, a renewed token
+/// after a rejected chat login, and the user's store opening as a session starts.
+impl ChatHost for Client {
+    fn user_id(&self) -> Option<u64> {
+        self.current_session().map(|s| s.user_id)
+    }
+
+    fn session_token(&self) -> Option<String> {
+        Client::session_token(self)
+    }
+
+    fn renewed_token<'a>(&'a self, stale: &'a str) -> HostFuture<'a> {
+        Box::pin(self.api.token_after_chat_rejection(stale))
+    }
+
+    fn chat_starting(&self, user_id: u64) {
+        // The send queue of this user drains once connected.
+        self.open_store_quietly(user_id);
     }
 }
 

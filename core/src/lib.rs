@@ -15,13 +15,15 @@
 //! - [`EventStream`]: the one subscription type (unbounded, in order, lossless) every
 //!   `subscribe_*`/`watch_*` method returns next to its snapshot;
 //! - [`store`] and [`local`]: the offline-first local store, live dialog list and timelines
-//!   (changes by position: [`VectorDiff`], [`view`]) and the persistent send queue
-//!   ([`LocalMessage`], [`Sending`]: every outgoing message goes through it);
+//!   ([`Timeline`]; changes by position: [`VectorDiff`], [`view`]) and the persistent send
+//!   queue ([`SendQueue`], [`LocalMessage`], [`Sending`]: every outgoing message goes through
+//!   it);
 //! - feature objects over the client's session: [`users::Users`] (`client.users()`: lookups,
 //!   the own profile, online users, users kept in the store with a live view),
 //!   [`address_book::AddressBook`] (`client.contacts()`) and [`push::Push`] (`client.push()`),
 //!   plus [`push::parse_chat_push`] and [`push::PushSenderLookup`], which need no client;
-//! - [`xmpp`]: the real-time chat connection ([`ChatAuth`], [`ConnectionState`], [`ChatEvent`]).
+//! - [`xmpp`]: the real-time chat connection ([`ChatSession`], `client.chat()`; [`ChatAuth`],
+//!   [`ConnectionState`], [`ChatEvent`]).
 
 #![warn(missing_docs)]
 

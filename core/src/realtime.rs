@@ -1,17 +1,17 @@
-//! The real-time chat API of [`Client`]: a thin layer over the XMPP session
-//! ([`crate::xmpp`]), which knows nothing of the client, the store or the REST chat API.
-//! The client is the session's [`ChatHost`]: it hands it the current user and token, renews a
-//! token the chat login rejected and opens the store when a session starts. Chat events are
+//! The real-time chat API of [`Client`](crate::Client) ([`ChatSession`], `client.chat()`): a thin layer over
+//! the XMPP session ([`crate::xmpp`]), which knows nothing of the client, the store or the
+//! REST chat API. The client (`client.rs`) is the session's `ChatHost`: it hands it the
+//! current user and token, renews a token the chat login rejected and opens the store when a
+//! session starts. Chat events are
 //! live only: what was missed during a gap reaches the app through the store (its sync runs
 //! on every (re)connection, see [`Timeline::sync_local`]).
 
 use std::sync::Arc;
 
-use crate::client::Client;
 use crate::error::Result;
 use crate::xmpp::{
-    ChatAuth, ChatEvents, ChatHost, ChatShared, ConnectionState, ConnectionStates, HostFuture,
-    OutgoingMessage, PrivacyList, PrivacyListNames,
+    ChatAuth, ChatEvents, ChatShared, ConnectionState, ConnectionStates, OutgoingMessage,
+    PrivacyList, PrivacyListNames,
 };
 
 /// The real-time chat session (`client.chat()`): connection, markers, typing, edits and
@@ -75,8 +75,8 @@ impl ChatSession {
     /// Tells the engine whether the device has a network. `false`: stop trying and report
     /// `Disconnected { reason: "network unavailable" }` (a live connection is dropped and
     /// resumed later); `true`: reconnect immediately.
-    pub async fn set_network_available(&self, available: bool) {
-        self.shared.set_network_available(available).await
+    pub fn set_network_available(&self, available: bool) {
+        self.shared.set_network_available(available);
     }
 
     /// The current connection state and every later change, in order.
@@ -290,36 +290,13 @@ impl ChatSession {
     }
 }
 
-impl ChatHost for Client {
-    fn user_id(&self) -> Option<u64> {
-        self.current_session().map(|s| s.user_id)
-    }
-
-    fn session_token(&self) -> Option<String> {
-        Client::session_token(self)
-    }
-
-    fn renewed_token<'a>(&'a self, stale: &'a str) -> HostFuture<'a> {
-        Box::pin(self.api.token_after_chat_rejection(stale))
-    }
-
-    fn chat_starting(&self, user_id: u64) {
-        // The send queue of this user drains once connected.
-        self.open_store_quietly(user_id);
-    }
-}
-
-/// The chat session handle of a client being built; `host` is the client itself, weakly.
-pub(crate) fn chat_session(cfg: &crate::Config, host: std::sync::Weak<Client>) -> Arc<ChatShared> {
-    Arc::new(ChatShared::new(cfg.clone(), host))
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::error::Error;
     use crate::xmpp::ChatEvent;
+    use crate::Client;
 
     #[tokio::test]
     async fn validation_comes_before_the_connection_check() {
@@ -380,7 +357,6 @@ mod tests {
         send(&c.chat().disconnect_chat());
         send(&c.chat().destroy_chat());
         send(&c.chat().reconnect_now());
-        send(&c.chat().set_network_available(true));
     }
 
     /// Issue 11: the XMPP session imports nothing above it (it gets what it needs through
@@ -390,6 +366,7 @@ mod tests {
         let sources = [
             ("mod.rs", include_str!("xmpp/mod.rs")),
             ("engine.rs", include_str!("xmpp/engine.rs")),
+            ("inbound.rs", include_str!("xmpp/inbound.rs")),
             ("reconnect.rs", include_str!("xmpp/reconnect.rs")),
             ("connector.rs", include_str!("xmpp/connector.rs")),
             ("iq.rs", include_str!("xmpp/iq.rs")),

@@ -552,14 +552,14 @@ async fn scenarios(ejd: &Ejabberd) {
     message(&mut b_ev, "message after reconnect", |m| m.id == after).await;
 
     // ---- network unavailable / available
-    b.chat().set_network_available(false).await;
+    b.chat().set_network_available(false);
     state(
         &mut b_states,
         "Disconnected (network)",
         |s| matches!(s, ConnectionState::Disconnected { reason } if reason.contains("network")),
     )
     .await;
-    b.chat().set_network_available(true).await;
+    b.chat().set_network_available(true);
     state(&mut b_states, "Connected (network back)", |s| {
         *s == ConnectionState::Connected
     })

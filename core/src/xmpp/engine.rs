@@ -942,7 +942,9 @@ impl ChatShared {
         super::presence::forget(self);
     }
 
-    /// The session side of `ChatSession::reconnect_now`.
+    /// The session side of `ChatSession::reconnect_now`. Async although it awaits nothing:
+    /// it may start a session, whose tasks need the runtime this future runs on.
+    #[allow(clippy::unused_async)]
     pub(crate) async fn reconnect_now(self: &Arc<Self>) {
         let session = lock(&self.session).clone();
         match session {
@@ -963,7 +965,7 @@ impl ChatShared {
     }
 
     /// The session side of `ChatSession::set_network_available`.
-    pub(crate) async fn set_network_available(&self, available: bool) {
+    pub(crate) fn set_network_available(&self, available: bool) {
         let session = lock(&self.session).clone();
         // The session's state first, so a wait woken by the flag sees the network.
         let actions = session.as_ref().map(|s| {

@@ -313,7 +313,7 @@ async fn bad_input_is_rejected_before_anything_is_sent() {
     let before = proxy.sent.load(Ordering::SeqCst);
     assert!(before > 0, "the proxy counts traffic");
 
-    let bad = "not-an-id".to_string();
+    let bad = "not-an-id".to_owned();
     let too_many = vec![m.clone(); MAX_IDS + 1];
     let named = |kind, name: Option<&str>, occ: &[u64]| new_dialog(kind, name, occ);
     let list = |p: ListParams| async move { c.dialogs().list_dialogs(&p).await.map(drop) };
@@ -2159,9 +2159,9 @@ async fn create_message_custom_parameters_attachments_and_edit_rules() {
 
     // Stored only, and stored plus sent to chat: both land in history as given.
     let custom = BTreeMap::from([
-        ("field_one".to_string(), "value one".to_string()),
-        ("count".to_string(), "5".to_string()),
-        ("emoji".to_string(), "🔥 ok".to_string()),
+        ("field_one".to_owned(), "value one".to_owned()),
+        ("count".to_owned(), "5".to_owned()),
+        ("emoji".to_owned(), "🔥 ok".to_owned()),
     ]);
     let stored =
         o.c.messages()
@@ -2614,7 +2614,7 @@ async fn unread_counts_total_and_per_dialog() {
     want.sort();
     assert_eq!(counts(&m, &[&g1, &p]).await, (5, want));
     assert_eq!(counts(&m, &[&pb]).await, (1, vec![(pb.clone(), 1)]));
-    let missing = MISSING.to_string();
+    let missing = MISSING.to_owned();
     assert_eq!(
         counts(&m, &[&g2, &missing]).await,
         (1, vec![(g2.clone(), 1)]),
@@ -2859,8 +2859,8 @@ async fn system_messages_need_a_real_recipient() {
             .send_system_message(
                 m.id,
                 BTreeMap::from([
-                    ("param1".to_string(), "value1".to_string()),
-                    ("moduleIdentifier".to_string(), "calls".to_string()),
+                    ("param1".to_owned(), "value1".to_owned()),
+                    ("moduleIdentifier".to_owned(), "calls".to_owned()),
                 ]),
             )
             .await

@@ -1383,7 +1383,7 @@ async fn reconnect_now_and_network_availability() {
     b_ev.message("message after reconnect_now", |m| m.id == after)
         .await;
 
-    b.c.chat().set_network_available(false).await;
+    b.c.chat().set_network_available(false);
     state(&mut b_states, "Disconnected (network)", |s| {
         *s == ConnectionState::Disconnected {
             reason: "network unavailable".into(),
@@ -1405,7 +1405,7 @@ async fn reconnect_now_and_network_availability() {
     assert_eq!(px.accepted(), 2, "no connection attempt while down");
     assert!(message_ids(&b_ev.take()).is_empty());
 
-    b.c.chat().set_network_available(true).await;
+    b.c.chat().set_network_available(true);
     connected(&mut b_states, "Connected (network back)").await;
     assert_eq!(px.accepted(), 3);
     let got = b_ev
