@@ -14,7 +14,7 @@ use cubechat_core::users as users_core;
 use crate::client::ChatClient;
 use crate::convert::User;
 use crate::error::ChatError;
-use crate::handle::{Listener, SubscriptionHandle};
+use crate::handle::{Job, SubscriptionHandle};
 use crate::runtime::{rt, run};
 
 /// A page of users from a search.
@@ -87,6 +87,10 @@ impl From<ProfileUpdate> for users_core::ProfileUpdate {
 
 /// Receives one user's stored copy: first the snapshot (`None` when the store has not seen
 /// the user), then every newer copy.
+///
+/// Threads: called on this subscription's own thread (`cubechat-deliver`), one event at a
+/// time, in order; never on the engine's threads, so a slow or blocking call delays only
+/// this subscription.
 #[uniffi::export(foreign)]
 pub trait UserListener: Send + Sync {
     /// The user as the store now has them.
@@ -254,17 +258,22 @@ impl Users {
         id: u64,
         listener: Arc<dyn UserListener>,
     ) -> Result<Arc<SubscriptionHandle>, ChatError> {
-        let (snapshot, mut rx) = {
+        let (snapshot, rx) = {
             let _g = rt()?.enter();
             self.inner.watch(id)?
         };
-        SubscriptionHandle::spawn(async move {
-            let l = Listener::new("UserListener");
-            l.deliver(|| listener.on_user(snapshot.map(Into::into)));
-            while let Some(user) = rx.recv().await {
-                l.deliver(|| listener.on_user(Some(user.into())));
-            }
-        })
+        let first_listener = listener.clone();
+        let first: Job = Box::new(move || first_listener.on_user(snapshot.map(Into::into)));
+        SubscriptionHandle::deliver(
+            "UserListener",
+            Some(first),
+            rx,
+            move |user: cubechat_wire::users::User| {
+                let l = listener.clone();
+                let job: Job = Box::new(move || l.on_user(Some(user.into())));
+                Some(job)
+            },
+        )
     }
 }
 

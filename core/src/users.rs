@@ -471,7 +471,7 @@ mod tests {
     use wiremock::matchers::{method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
-    async fn logged_in(server: &MockServer) -> Arc<Client> {
+    fn logged_in(server: &MockServer) -> Arc<Client> {
         let c = Client::new(Config::new(7, "k", server.uri())).unwrap();
         c.api.adopt(
             serde_json::from_value(
@@ -490,7 +490,7 @@ mod tests {
     #[tokio::test]
     async fn bad_input_fails_before_the_network() {
         let server = MockServer::start().await;
-        let c = logged_in(&server).await;
+        let c = logged_in(&server);
         let u = c.users();
         assert!(matches!(
             u.get_by_ids(&[]).await,
@@ -561,7 +561,7 @@ mod tests {
             })
             .mount(&server)
             .await;
-        let c = logged_in(&server).await;
+        let c = logged_in(&server);
         let ids: Vec<u64> = (1..=250).rev().chain([7, 7]).collect();
         let got = c.users().get_by_ids(&ids).await.unwrap();
         assert_eq!(got.len(), 250);
@@ -584,7 +584,7 @@ mod tests {
             .expect(1)
             .mount(&server)
             .await;
-        let c = logged_in(&server).await;
+        let c = logged_in(&server);
         let store = c.store().unwrap();
         let dialog: cubechat_wire::chat::Dialog = serde_json::from_value(json!({
             "_id": "5f0000000000000000000001", "type": 2, "name": "g", "user_id": 5,
@@ -629,7 +629,7 @@ mod tests {
             )
             .mount(&server)
             .await;
-        let c = logged_in(&server).await;
+        let c = logged_in(&server);
         let u = c.users();
         let (snap, mut rx) = u.watch(9).unwrap();
         assert_eq!(snap, None);
