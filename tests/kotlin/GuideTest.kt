@@ -90,7 +90,7 @@ class GuideTest {
         val inbox = launch(start = CoroutineStart.UNDISPATCHED) { // subscribed once launch returns
             bob.messages().collect { message ->
                 println("${message.senderId} says ${message.describe()}")
-                bob.sendRead(message.dialogId, message.id, message.senderId)
+                message.dialogId?.let { bob.sendRead(it, message.id, message.senderId) }
             }
         }
         // [/guide]
@@ -161,17 +161,18 @@ class GuideTest {
         println("${counts.total} ${counts.perDialog[chat.id]}")
         bob.markAllRead(chat.id)
         // [/guide]
-        assertTrue((counts.perDialog[chat.id] ?: 0u) >= 1u)
-        assertEquals(0u, bob.unreadCounts(listOf(chat.id)).perDialog[chat.id])
+        assertTrue((counts.perDialog[chat.id] ?: 0uL) >= 1uL)
+        assertEquals(0uL, bob.unreadCounts(listOf(chat.id)).perDialog[chat.id])
         // [guide:search]
         val found = bob.search(SearchQuery(text = "see you", dialogIds = listOf(chat.id)))
         // [/guide]
         assertEquals(listOf(messageId), found.messages.map { it.id })
+        val otherId = alice.sendMessage(OutgoingMessage(dialogId = chat.id, recipientId = b.id, body = "ok"))
         // [guide:delete]
         alice.sendDelete(chat.id, b.id, messageId) // for everyone, over chat
-        val result = bob.deleteMessages(listOf(messageId), false) // only from bob's history, over REST
+        val result = bob.deleteMessages(listOf(otherId), false) // only from bob's history, over REST
         // [/guide]
-        assertEquals(listOf(messageId), result.deleted)
+        assertEquals(listOf(otherId), result.deleted)
         alice.destroyChat()
         bob.destroyChat()
         alice.close()

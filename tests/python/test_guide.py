@@ -172,11 +172,12 @@ async def test_edit_delete_react_unread_search(server):
     found = await bob.search(cubechat.SearchQuery(text="see you", dialog_ids=[dialog.id]))
     # [/guide]
     assert [m.id for m in found.messages] == [message_id]
+    other_id = await alice.send_message(cubechat.OutgoingMessage(dialog_id=dialog.id, recipient_id=b.id, body="ok"))
     # [guide:delete]
     await alice.send_delete(dialog.id, b.id, message_id)  # for everyone, over chat
-    result = await bob.delete_messages([message_id], False)  # only from bob's history, over REST
+    result = await bob.delete_messages([other_id], False)  # only from bob's history, over REST
     # [/guide]
-    assert result.deleted == [message_id]
+    assert result.deleted == [other_id]
     changes.close()
     await alice.destroy_chat()
     await bob.destroy_chat()
@@ -240,12 +241,12 @@ async def test_attachments_system_messages_presence(server, tmp_path):
 
 @bounded(60)
 async def test_offline_store_and_queue(server, tmp_path):
-    API_URL = server.api_url  # noqa: N806
+    API_URL, LOCAL_CHAT = server.api_url, local_chat(server)  # noqa: N806
     alice_login, bob_login = await signed_up(server, "gj"), await signed_up(server, "gk")
     bob, b = await online(server, bob_login)
     # [guide:store]
     client = cubechat.ChatClient(cubechat.ClientConfig(
-        app_id=APP_ID, auth_key=AUTH_KEY, auth_secret=AUTH_SECRET, api_url=API_URL,
+        app_id=APP_ID, auth_key=AUTH_KEY, auth_secret=AUTH_SECRET, api_url=API_URL, **LOCAL_CHAT,
         store_dir=str(tmp_path / "cubechat")))  # one SQLite file per user
     me = await client.log_in(cubechat.LoginId.LOGIN(alice_login), PASSWORD)  # opens me's store
     await client.sync_local()  # dialogs and messages changed since the last sync

@@ -82,7 +82,7 @@ func guideSignedUp(_ server: Cubeserver) async throws -> String {
             // [guide:receive]
             for await message in bobMessages {
                 print("\(message.senderId) says \(message.body)")
-                try await bob.sendRead(dialogId: message.dialogId, messageId: message.id, senderId: message.senderId)
+                if let dialogId = message.dialogId { try await bob.sendRead(dialogId: dialogId, messageId: message.id, senderId: message.senderId) }
                 break
             }
             // [/guide]
@@ -152,11 +152,12 @@ func guideSignedUp(_ server: Cubeserver) async throws -> String {
             let found = try await bob.search(query: SearchQuery(text: "see you", dialogIds: [chat.id]))
             // [/guide]
             #expect(found.messages.map(\.id) == [messageId])
+            let otherId = try await alice.sendMessage(message: OutgoingMessage(dialogId: chat.id, recipientId: b.id, body: "ok"))
             // [guide:delete]
             _ = try await alice.sendDelete(dialogId: chat.id, recipientId: b.id, messageId: messageId)  // for everyone, over chat
-            let result = try await bob.deleteMessages(messageIds: [messageId], force: false)  // only from bob's history
+            let result = try await bob.deleteMessages(messageIds: [otherId], force: false)  // only from bob's history
             // [/guide]
-            #expect(result.deleted == [messageId])
+            #expect(result.deleted == [otherId])
             try await alice.destroyChat()
             try await bob.destroyChat()
         }
