@@ -78,6 +78,11 @@ async def test_connection_states_and_reconnection(server):
     await client.set_network_available(True)   # reconnects at once, no backoff wait
     await client.reconnect_now()               # or ask for it yourself
     # [/guide]
+    # The stream starts with the current state (Connected): the connection really went down
+    # and came back only if a Disconnected/Reconnecting comes before the next Connected.
+    assert await next_of(states, lambda s: True) == cubechat.ConnectionState.CONNECTED()
+    await next_of(states, lambda s: isinstance(s, (cubechat.ConnectionState.DISCONNECTED,
+                                                  cubechat.ConnectionState.RECONNECTING)))
     await next_of(states, lambda s: s == cubechat.ConnectionState.CONNECTED())
     states.close()
     # [guide:disconnect]

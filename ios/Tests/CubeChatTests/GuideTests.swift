@@ -47,7 +47,17 @@ func guideSignedUp(_ server: Cubeserver) async throws -> String {
             try await client.setNetworkAvailable(available: true)   // reconnects at once, no backoff wait
             try await client.reconnectNow()                         // or ask for it yourself
             // [/guide]
-            for await state in states where state == .connected { break }
+            // The stream starts with the current state (connected): the connection really went
+            // down and came back only if a disconnected/reconnecting comes before the next connected.
+            var wentDown = false
+            waiting: for await state in states {
+                switch state {
+                case .disconnected, .reconnecting: wentDown = true
+                case .connected where wentDown: break waiting
+                default: continue
+                }
+            }
+            #expect(wentDown)
             // [guide:disconnect]
             try await client.disconnectChat()  // until connectChat or reconnectNow
             try await client.destroyChat()     // for good: the connection and its reconnection end
