@@ -65,6 +65,9 @@ const MAX_ATTEMPTS: u32 = 10;
 /// Pause before the queue tries again after a transient upload error.
 const RETRY_PAUSE: Duration = Duration::from_secs(5);
 const CURSOR_SYNCED: &str = "synced_at";
+/// At most this many chat events already queued are applied together (one store
+/// transaction per run of messages or acknowledgements).
+const BURST: usize = 256;
 
 /// A change of the live dialog list ([`Timeline::watch_dialogs`]), by position. The list is
 /// ordered by last activity, newest first (as [`Timeline::dialogs_page`]).
@@ -180,6 +183,9 @@ pub(crate) struct Local {
     sending: Mutex<HashMap<String, oneshot::Sender<Result<()>>>>,
     /// One sync at a time.
     syncing: tokio::sync::Mutex<()>,
+    /// Dialogs being fetched in the background (one fetch at a time per dialog): `true` =
+    /// asked for again meanwhile, so fetched once more when the fetch ends.
+    refreshing: Mutex<HashMap<String, bool>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Live views of single users ([`crate::users::Users::watch`]), by user id. Held from
     /// a users write in the store to its events, and while a view takes its snapshot.
@@ -199,6 +205,7 @@ impl Local {
             wake: Notify::new(),
             sending: Mutex::default(),
             syncing: tokio::sync::Mutex::new(()),
+            refreshing: Mutex::default(),
             user_views: Mutex::default(),
             tasks: Mutex::default(),
         }
@@ -682,17 +689,16 @@ impl Client {
         }
         let written = {
             let mut v = local.views();
-            local.store.enqueue_message(&msg, &payload).inspect(|msg| {
-                v.messages(std::slice::from_ref(msg));
-                if m.save_to_history {
-                    // The message is stored and will go out: a dialog list that missed its
-                    // preview catches up at the next sync.
-                    match local.store.bump_dialog(msg, 0) {
-                        Ok(d) => v.dialog_changed(d),
-                        Err(e) => warn!(target: "cubechat_core::queue", error = %e, "dialog preview not updated"),
-                    }
-                }
-            })
+            // With its dialog's preview when it is saved to history (a dialog the store does
+            // not know catches up at the next sync).
+            local
+                .store
+                .queue_new_message(&msg, &payload)
+                .map(|(msg, dialog)| {
+                    v.messages(std::slice::from_ref(&msg));
+                    v.dialog_changed(dialog);
+                    msg
+                })
         };
         let msg = match written {
             Ok(msg) => msg,
@@ -754,9 +760,15 @@ async fn apply_events(
             ev = events.recv() => {
                 let Some(ev) = ev else { break };
                 let (Some(c), Some(l)) = (client.upgrade(), local.upgrade()) else { break };
-                if let Err(e) = apply(&c, &l, ev) {
-                    warn!(target: "cubechat_core::store", error = %e, "could not apply a chat event");
+                // With whatever is queued behind it right now (no waiting for more).
+                let mut burst = vec![ev];
+                while burst.len() < BURST {
+                    match events.try_recv() {
+                        Ok(ev) => burst.push(ev),
+                        Err(_) => break,
+                    }
                 }
+                apply_burst(&c, &l, burst);
             }
             st = states.recv() => {
                 let Some(st) = st else { break };
@@ -780,54 +792,153 @@ fn spawn_sync(client: &Weak<Client>) {
     });
 }
 
-/// Fetches a dialog in the background (events keep flowing meanwhile).
+/// Fetches a dialog in the background (events keep flowing meanwhile). One fetch per
+/// dialog at a time: asked for again meanwhile, it runs once more when the fetch ends (so
+/// the last change is seen); after a failed fetch it waits [`RETRY_PAUSE`] first.
 fn spawn_refresh(c: &Client, l: &Arc<Local>, dialog_id: &str) {
-    let (Some(c), l, d) = (c.me.upgrade(), l.clone(), dialog_id.to_owned()) else {
+    {
+        let mut busy = lock(&l.refreshing);
+        if let Some(again) = busy.get_mut(dialog_id) {
+            *again = true;
+            return;
+        }
+        busy.insert(dialog_id.to_owned(), false);
+    }
+    let (Some(c), l, d) = (c.me.upgrade(), Arc::downgrade(l), dialog_id.to_owned()) else {
         return;
     };
     tokio::spawn(async move {
-        if let Err(e) = c.refresh_dialog(&l, &d).await {
-            debug!(target: "cubechat_core::store", error = %e, "dialog fetch failed");
+        loop {
+            let Some(local) = l.upgrade() else { return };
+            let failed = c.refresh_dialog(&local, &d).await.is_err_and(|e| {
+                debug!(target: "cubechat_core::store", error = %e, "dialog fetch failed");
+                true
+            });
+            drop(local);
+            if failed {
+                tokio::time::sleep(RETRY_PAUSE).await;
+            }
+            let Some(local) = l.upgrade() else { return };
+            let mut busy = lock(&local.refreshing);
+            match busy.get_mut(&d) {
+                Some(again) if *again => *again = false,
+                _ => {
+                    busy.remove(&d);
+                    return;
+                }
+            }
         }
     });
+}
+
+/// Applies a burst of chat events in order: each run of messages is one store
+/// transaction ([`Store::put_received`]), each run of acknowledgements another
+/// ([`Store::ack_sent`]); the live views hear of a run once it is committed.
+fn apply_burst(c: &Client, l: &Arc<Local>, burst: Vec<ChatEvent>) {
+    let mut msgs: Vec<(LocalMessage, bool)> = Vec::new();
+    let mut acks: Vec<String> = Vec::new();
+    for ev in burst {
+        match ev {
+            ChatEvent::Message(m) => {
+                flush_acks(l, &mut acks);
+                let unread = !m.carbon;
+                if let Some(msg) = chat_message_to_local(m, l.user_id) {
+                    let unread = unread && !msg.outgoing;
+                    msgs.push((msg, unread));
+                }
+            }
+            ChatEvent::Sent { message_id } => {
+                flush_messages(c, l, &mut msgs);
+                acks.push(message_id);
+            }
+            ev => {
+                flush_messages(c, l, &mut msgs);
+                flush_acks(l, &mut acks);
+                if let Err(e) = apply(c, l, ev) {
+                    warn!(target: "cubechat_core::store", error = %e, "could not apply a chat event");
+                }
+            }
+        }
+    }
+    flush_messages(c, l, &mut msgs);
+    flush_acks(l, &mut acks);
+}
+
+/// Stores a run of received messages and tells the views. A message already stored (a
+/// repeat, a sync after a reconnection, a history page) is not added, so not told again as
+/// new (its timelines re-read it all the same).
+fn flush_messages(c: &Client, l: &Arc<Local>, msgs: &mut Vec<(LocalMessage, bool)>) {
+    if msgs.is_empty() {
+        return;
+    }
+    let msgs = std::mem::take(msgs);
+    let mut v = l.views();
+    let dialogs: Vec<String> = {
+        let mut ids: Vec<String> = Vec::new();
+        for (m, _) in &msgs {
+            if !ids.contains(&m.dialog_id) {
+                ids.push(m.dialog_id.clone());
+            }
+        }
+        ids
+    };
+    match l.store.put_received(msgs) {
+        Ok(r) => {
+            for d in &dialogs {
+                v.timeline(d);
+            }
+            if !r.dialogs.is_empty() {
+                v.dialogs();
+            }
+            drop(v);
+            for e in &r.errors {
+                warn!(target: "cubechat_core::store", error = %e, "could not store a received message");
+            }
+            // Dialogs the store does not know yet (new, or created elsewhere).
+            for d in &r.unknown {
+                spawn_refresh(c, l, d);
+            }
+        }
+        Err(e) => {
+            warn!(target: "cubechat_core::store", error = %e, "could not store a received message")
+        }
+    }
+}
+
+/// Applies a run of acknowledgements: the rows leave the outbox, the messages show `Sent`
+/// and their [`Sending`]s resolve.
+fn flush_acks(l: &Local, acks: &mut Vec<String>) {
+    if acks.is_empty() {
+        return;
+    }
+    let ids: Vec<&str> = acks.iter().map(String::as_str).collect();
+    let mut v = l.views();
+    match l.store.ack_sent(&ids) {
+        Ok(acked) => {
+            let mut seen: Vec<&str> = Vec::new();
+            for m in acked.iter().filter_map(|a| a.sent.as_ref()) {
+                if !seen.contains(&m.dialog_id.as_str()) {
+                    seen.push(&m.dialog_id);
+                    v.timeline(&m.dialog_id);
+                }
+            }
+            drop(v);
+            for a in acked.into_iter().filter(|a| a.kind == OutboxKind::Message) {
+                l.settle(&a.message_id, Ok(()));
+            }
+        }
+        Err(e) => {
+            warn!(target: "cubechat_core::store", error = %e, "could not apply acknowledgements")
+        }
+    }
+    acks.clear();
 }
 
 fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
     let store = &l.store;
     match ev {
-        ChatEvent::Message(m) => {
-            let carbon = m.carbon;
-            let Some(msg) = chat_message_to_local(m, l.user_id) else {
-                return Ok(());
-            };
-            // A message already stored (a repeat, a sync after a reconnection, a history
-            // page) is not returned, so not told again.
-            let mut v = l.views();
-            let added = store.put_messages(std::slice::from_ref(&msg))?;
-            v.messages(std::slice::from_ref(&msg));
-            if let Some(m) = added.first() {
-                let unread = u64::from(!m.outgoing && !carbon);
-                match store.bump_dialog(m, unread)? {
-                    Some(d) => v.dialog_changed(Some(d)),
-                    None => {
-                        // A dialog the store does not know yet (new, or created elsewhere).
-                        spawn_refresh(c, l, &m.dialog_id);
-                    }
-                }
-            }
-        }
-        ChatEvent::Sent { message_id } => {
-            if let Some(item) = store.outbox_item(&message_id)? {
-                store.remove_outbox(&message_id)?;
-                if item.kind == OutboxKind::Message {
-                    let m = store.message(&item.message_id)?;
-                    if m.is_some_and(|m| m.state == MessageState::Queued) {
-                        let mut v = l.views();
-                        v.updated(store.set_state(&item.message_id, &MessageState::Sent)?);
-                    }
-                    l.settle(&item.message_id, Ok(()));
-                }
-            }
+        ChatEvent::Message(_) | ChatEvent::Sent { .. } => {
+            apply_burst(c, l, vec![ev]);
         }
         ChatEvent::Failed { message_id, reason } => {
             let Some(item) = store.outbox_item(&message_id)? else {
@@ -838,11 +949,7 @@ fn apply(c: &Client, l: &Arc<Local>, ev: ChatEvent) -> Result<()> {
                 l.settle(&item.message_id, Err(Error::Network(reason.clone())));
             }
             // The session is gone: everything unacknowledged goes again, in order.
-            for i in store.outbox()? {
-                if i.in_flight {
-                    store.set_in_flight(&i.op_id, false)?;
-                }
-            }
+            store.reset_in_flight()?;
             if item.attempts >= MAX_ATTEMPTS {
                 let reason = format!("not sent after {MAX_ATTEMPTS} attempts: {reason}");
                 fail(l, &item, &reason, Some(Error::Network(reason.clone())))?;
@@ -996,10 +1103,7 @@ fn transient(e: &Error) -> bool {
 }
 
 async fn drain(c: &Client, l: &Arc<Local>) -> Result<()> {
-    for item in l.store.outbox()? {
-        if item.in_flight || item.failed {
-            continue;
-        }
+    for item in l.store.pending_outbox()? {
         if c.chat().connection_state() != ConnectionState::Connected {
             return Ok(());
         }

@@ -12,8 +12,15 @@
 //!   file is left untouched;
 //! - every write that must stay consistent (a message and its outbox row) is one transaction;
 //! - calls are short and synchronous under one lock: the connection is never held across an
-//!   await.
+//!   await;
+//! - durability follows what a write holds: the app's own sends (the outbox) are synced to
+//!   disk at commit (`synchronous = FULL`), everything else the server has and the next sync
+//!   brings back (received messages, acknowledgements, markers, dialogs) survives a crash of
+//!   the app but may be lost with the power (`NORMAL`, WAL: never a damaged file);
+//! - the hot path (received messages, acknowledgements) writes a whole burst in one
+//!   transaction with cached statements ([`Store::put_received`], [`Store::ack_sent`]).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -282,9 +289,70 @@ pub struct OutboxItem {
     pub failed: bool,
 }
 
+/// Statements kept prepared per connection (the hot path and the reads of live views use
+/// about 30 distinct ones).
+const STATEMENT_CACHE: usize = 64;
+
+/// The connection and its current `synchronous` mode.
+struct Db {
+    conn: Connection,
+    /// A file store (where the sync mode matters).
+    file: bool,
+    /// The connection is in `FULL` mode now (else `NORMAL`).
+    full: bool,
+}
+
+impl Db {
+    /// Puts the connection in the sync mode a write needs (a no-op in memory or when it
+    /// is in that mode already). Outside any transaction.
+    fn sync(&mut self, full: bool) -> rusqlite::Result<()> {
+        if self.file && self.full != full {
+            let sql = if full {
+                "PRAGMA synchronous = FULL"
+            } else {
+                "PRAGMA synchronous = NORMAL"
+            };
+            self.conn.prepare_cached(sql)?.raw_execute()?;
+            self.full = full;
+        }
+        Ok(())
+    }
+}
+
+/// A received message for [`Store::put_received`]: the message and whether it adds to
+/// its dialog's unread count.
+pub type Incoming = (LocalMessage, bool);
+
+/// What [`Store::put_received`] wrote.
+#[derive(Debug, Default)]
+pub struct Received {
+    /// The messages added (ids not stored before), in arrival order, with their `seq`.
+    pub added: Vec<LocalMessage>,
+    /// The dialogs whose preview, unread count or activity changed, as stored, once each.
+    pub dialogs: Vec<Dialog>,
+    /// The dialogs of added messages that the store does not know (to fetch), once each.
+    pub unknown: Vec<String>,
+    /// Messages that could not be written (each tried on its own after the burst's
+    /// transaction failed): the others are stored all the same.
+    pub errors: Vec<Error>,
+}
+
+/// One acknowledged send, as [`Store::ack_sent`] applied it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Acked {
+    /// The acknowledged stanza id (the outbox row, now removed).
+    pub op_id: String,
+    /// The message it sent, edited or deleted.
+    pub message_id: String,
+    /// What the row did.
+    pub kind: OutboxKind,
+    /// The message, when the acknowledgement moved it from `Queued` to `Sent`.
+    pub sent: Option<LocalMessage>,
+}
+
 /// The SQLite store of one user.
 pub struct Store {
-    conn: Mutex<Connection>,
+    db: Mutex<Db>,
     path: Option<PathBuf>,
 }
 
@@ -325,8 +393,26 @@ pub fn dialog_activity(d: &Dialog) -> i64 {
         .unwrap_or(0)
 }
 
-const MESSAGE_COLUMNS: &str = "seq, id, dialog_id, sender_id, recipient_id, body, date_sent, \
-    state, failure, outgoing, edited, attachments, custom, read_ids, delivered_ids, reactions";
+/// The columns [`message_row`] reads, as a literal (for `concat!`).
+macro_rules! message_columns {
+    () => {
+        "seq, id, dialog_id, sender_id, recipient_id, body, date_sent, state, failure, \
+         outgoing, edited, attachments, custom, read_ids, delivered_ids, reactions"
+    };
+}
+
+const MESSAGE_COLUMNS: &str = message_columns!();
+/// One message by id.
+const MESSAGE_BY_ID: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE id = ?1"
+);
+/// One dialog by id, with its local unread count.
+const DIALOG_BY_ID: &str = "SELECT json, unread FROM dialogs WHERE id = ?1";
+/// Records a dialog's new preview and unread count (see [`Store::bump_dialog`]).
+const DIALOG_BUMP: &str = "UPDATE dialogs SET json = ?2, unread = ?3, \
+    activity = max(activity, ?4) WHERE id = ?1";
 
 fn message_row(r: &Row<'_>) -> rusqlite::Result<LocalMessage> {
     Ok(LocalMessage {
@@ -348,17 +434,21 @@ fn message_row(r: &Row<'_>) -> rusqlite::Result<LocalMessage> {
     })
 }
 
+fn outbox_kind(code: i64) -> OutboxKind {
+    match code {
+        1 => OutboxKind::Edit,
+        2 => OutboxKind::Delete,
+        _ => OutboxKind::Message,
+    }
+}
+
 fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxItem> {
     Ok(OutboxItem {
         seq: r.get(0)?,
         op_id: r.get(1)?,
         message_id: r.get(2)?,
         dialog_id: r.get(3)?,
-        kind: match r.get::<_, i64>(4)? {
-            1 => OutboxKind::Edit,
-            2 => OutboxKind::Delete,
-            _ => OutboxKind::Message,
-        },
+        kind: outbox_kind(r.get(4)?),
         payload: from_json(&r.get::<_, String>(5)?),
         in_flight: r.get(6)?,
         attempts: r.get::<_, i64>(7)? as u32,
@@ -423,19 +513,25 @@ impl Store {
         if path.is_some() {
             conn.pragma_update(None, "journal_mode", "WAL")
                 .map_err(db_err)?;
-            // Every committed queue write survives a crash or power loss.
-            conn.pragma_update(None, "synchronous", "FULL")
+            // Writes of what the server has survive a crash of the app; queue writes switch
+            // to FULL (see `Db::sync`) and survive a power loss too.
+            conn.pragma_update(None, "synchronous", "NORMAL")
                 .map_err(db_err)?;
         }
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db_err)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         migrate(&mut conn, SCHEMA_VERSION)?;
         // A process that died with sends in flight: they go out again (same ids; the server
         // drops repeats).
         conn.execute("UPDATE outbox SET in_flight = 0 WHERE in_flight = 1", [])
             .map_err(db_err)?;
         Ok(Self {
-            conn: Mutex::new(conn),
+            db: Mutex::new(Db {
+                conn,
+                file: path.is_some(),
+                full: false,
+            }),
             path: path.map(Path::to_path_buf),
         })
     }
@@ -445,21 +541,38 @@ impl Store {
         self.path.as_deref()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Db> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A write (or read) of what the server has: crash-safe, not synced to disk.
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
-        f(&mut self.lock()).map_err(db_err)
+        let mut db = self.lock();
+        db.sync(false).map_err(db_err)?;
+        f(&mut db.conn).map_err(db_err)
     }
 
+    /// One transaction of what the server has (see [`Store::with`]).
     fn tx<T>(&self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
-        self.with(|c| {
-            let tx = c.transaction()?;
-            let v = f(&tx)?;
-            tx.commit()?;
-            Ok(v)
-        })
+        self.tx_as(false, f)
+    }
+
+    /// One transaction of the send queue: synced to disk at commit.
+    fn durable_tx<T>(&self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
+        self.tx_as(true, f)
+    }
+
+    fn tx_as<T>(
+        &self,
+        full: bool,
+        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let mut db = self.lock();
+        db.sync(full).map_err(db_err)?;
+        let tx = db.conn.transaction().map_err(db_err)?;
+        let v = f(&tx).map_err(db_err)?;
+        tx.commit().map_err(db_err)?;
+        Ok(v)
     }
 
     /// Opens an existing store file read-only, without migrating or writing anything (not
@@ -481,7 +594,11 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(2))
             .map_err(db_err)?;
         Ok(Self {
-            conn: Mutex::new(conn),
+            db: Mutex::new(Db {
+                conn,
+                file: false,
+                full: false,
+            }),
             path: Some(path.to_path_buf()),
         })
     }
@@ -612,12 +729,9 @@ impl Store {
     /// A dialog with its local unread count, last message and activity applied.
     pub fn dialog(&self, id: &str) -> Result<Option<Dialog>> {
         self.with(|c| {
-            c.query_row(
-                "SELECT json, unread FROM dialogs WHERE id = ?1",
-                [id],
-                dialog_row,
-            )
-            .optional()
+            c.prepare_cached(DIALOG_BY_ID)?
+                .query_row([id], dialog_row)
+                .optional()
         })
     }
 
@@ -696,21 +810,11 @@ impl Store {
         let Some(mut d) = self.dialog(&m.dialog_id)? else {
             return Ok(None);
         };
-        if d.last_message_date_sent.is_none_or(|t| t <= m.date_sent) {
-            d.last_message = Some(m.body.clone());
-            d.last_message_id = Some(m.id.clone());
-            d.last_message_user_id = Some(m.sender_id);
-            d.last_message_date_sent = Some(m.date_sent);
-        }
-        let count = d.unread_messages_count.unwrap_or(0) + unread;
-        d.unread_messages_count = Some(count);
+        let count = bump(&mut d, m, unread);
         self.with(|c| {
-            c.execute(
-                "UPDATE dialogs SET json = ?2, unread = ?3, activity = max(activity, ?4) \
-                 WHERE id = ?1",
-                params![d.id, json(&d), count as i64, m.date_sent],
-            )
-            .map(drop)
+            c.prepare_cached(DIALOG_BUMP)?
+                .execute(params![d.id, json(&d), count as i64, m.date_sent])
+                .map(drop)
         })?;
         self.dialog(&m.dialog_id)
     }
@@ -771,26 +875,14 @@ impl Store {
     pub fn put_messages(&self, msgs: &[LocalMessage]) -> Result<Vec<LocalMessage>> {
         let mut added = Vec::new();
         self.tx(|tx| {
-            let mut upd = tx.prepare_cached(
-                "UPDATE messages SET read_ids = ?2, delivered_ids = ?3, reactions = ?4, \
-                 body = ?5, state = CASE WHEN state IN (1, 2, 3) AND ?6 IN (1, 2, 3) \
-                 THEN max(state, ?6) ELSE state END WHERE id = ?1",
-            )?;
             for m in msgs {
-                let n = insert_message(tx, m, "INSERT OR IGNORE")?;
+                let n = insert_message(tx, m, true)?;
                 if n == 1 {
                     let mut m = m.clone();
                     m.seq = tx.last_insert_rowid();
                     added.push(m);
                 } else {
-                    upd.execute(params![
-                        m.id,
-                        json(&m.read_ids),
-                        json(&m.delivered_ids),
-                        json(&m.reactions),
-                        m.body,
-                        m.state.code()
-                    ])?;
+                    merge_message(tx, m)?;
                 }
             }
             Ok(())
@@ -798,15 +890,94 @@ impl Store {
         Ok(added)
     }
 
+    /// Writes a burst of received messages (real-time, oldest first) in one transaction:
+    /// unknown ids are added (and bump their dialog's preview, activity and, when flagged,
+    /// unread count, as [`Store::bump_dialog`]), known ones get the server's state merged
+    /// (as [`Store::put_messages`]). Each touched dialog is read and written once.
+    ///
+    /// If the transaction fails, nothing of it is kept and every message is then written on
+    /// its own, so that one bad message loses no other: [`Received::errors`] lists those
+    /// that still failed. Errors: `Store` only when the first attempt of a single message
+    /// fails.
+    pub fn put_received(&self, msgs: Vec<Incoming>) -> Result<Received> {
+        match self.tx(|tx| received_tx(tx, &msgs)) {
+            Ok((seqs, dialogs, unknown)) => Ok(received(msgs, &seqs, dialogs, unknown)),
+            Err(e) if msgs.len() <= 1 => Err(e),
+            Err(e) => {
+                tracing::warn!(target: "cubechat_core::store", error = %e, count = msgs.len(),
+                    "a burst of received messages failed; writing them one by one");
+                let mut all = Received::default();
+                for m in msgs {
+                    let one = std::slice::from_ref(&m);
+                    match self.tx(|tx| received_tx(tx, one)) {
+                        Ok((seqs, dialogs, unknown)) => {
+                            let r = received(vec![m], &seqs, dialogs, unknown);
+                            all.added.extend(r.added);
+                            for d in r.dialogs {
+                                match all.dialogs.iter_mut().find(|x| x.id == d.id) {
+                                    Some(x) => *x = d,
+                                    None => all.dialogs.push(d),
+                                }
+                            }
+                            for u in r.unknown {
+                                if !all.unknown.contains(&u) {
+                                    all.unknown.push(u);
+                                }
+                            }
+                        }
+                        Err(e) => all.errors.push(e),
+                    }
+                }
+                Ok(all)
+            }
+        }
+    }
+
+    /// Applies a burst of the server's acknowledgements (stanza ids) in one transaction:
+    /// each known outbox row is removed and a message it sent moves from `Queued` to
+    /// `Sent`. Unknown ids are skipped. Returns the rows found, in order.
+    pub fn ack_sent(&self, op_ids: &[&str]) -> Result<Vec<Acked>> {
+        self.tx(|tx| {
+            let mut find =
+                tx.prepare_cached("SELECT message_id, kind FROM outbox WHERE op_id = ?1")?;
+            let mut del = tx.prepare_cached("DELETE FROM outbox WHERE op_id = ?1")?;
+            let mut sent = tx.prepare_cached(
+                "UPDATE messages SET state = 1, failure = NULL WHERE id = ?1 AND state = 0",
+            )?;
+            let mut read = tx.prepare_cached(MESSAGE_BY_ID)?;
+            let mut acked = Vec::with_capacity(op_ids.len());
+            for op_id in op_ids {
+                let row: Option<(String, i64)> = find
+                    .query_row([op_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                let Some((message_id, kind)) = row else {
+                    continue;
+                };
+                del.execute([op_id])?;
+                let kind = outbox_kind(kind);
+                let moved = kind == OutboxKind::Message && sent.execute([&message_id])? == 1;
+                let sent = if moved {
+                    read.query_row([&message_id], message_row).optional()?
+                } else {
+                    None
+                };
+                acked.push(Acked {
+                    op_id: (*op_id).to_owned(),
+                    message_id,
+                    kind,
+                    sent,
+                });
+            }
+            Ok(acked)
+        })
+    }
+
     /// The stored message `id`, if any.
     pub fn message(&self, id: &str) -> Result<Option<LocalMessage>> {
         self.with(|c| {
-            c.query_row(
-                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
-                [id],
-                message_row,
-            )
-            .optional()
+            c.prepare_cached(MESSAGE_BY_ID)?
+                .query_row([id], message_row)
+                .optional()
         })
     }
 
@@ -1045,13 +1216,41 @@ impl Store {
         let mut m = m.clone();
         m.state = MessageState::Queued;
         m.outgoing = true;
-        self.tx(|tx| {
+        self.durable_tx(|tx| {
             // A plain INSERT: an id that exists already fails the whole write.
-            insert_message(tx, &m, "INSERT")?;
+            insert_message(tx, &m, false)?;
             m.seq = tx.last_insert_rowid();
             insert_outbox(tx, &m.id, &m.id, &m.dialog_id, OutboxKind::Message, payload)
         })?;
         Ok(m)
+    }
+
+    /// The send queue's one write of a new message: its local echo and its outbox row (as
+    /// [`Store::enqueue_message`]) and, when it is saved to history, the dialog's preview
+    /// and activity (as [`Store::bump_dialog`]), in one transaction synced to disk. Returns
+    /// the stored message and the changed dialog (`None`: not saved to history, or a dialog
+    /// the store does not know).
+    pub fn queue_new_message(
+        &self,
+        m: &LocalMessage,
+        payload: &Payload,
+    ) -> Result<(LocalMessage, Option<Dialog>)> {
+        let mut m = m.clone();
+        m.state = MessageState::Queued;
+        m.outgoing = true;
+        let dialog = self.durable_tx(|tx| {
+            // A plain INSERT: an id that exists already fails the whole write.
+            insert_message(tx, &m, false)?;
+            m.seq = tx.last_insert_rowid();
+            insert_outbox(tx, &m.id, &m.id, &m.dialog_id, OutboxKind::Message, payload)?;
+            if !payload.save_to_history {
+                return Ok(None);
+            }
+            let mut touched = Touched::default();
+            touched.bump(tx, &m, 0)?;
+            Ok(touched.write(tx)?.0.pop())
+        })?;
+        Ok((m, dialog))
     }
 
     /// Queues an edit or a delete of a sent message (the local copy changes at once).
@@ -1062,7 +1261,7 @@ impl Store {
         kind: OutboxKind,
         payload: &Payload,
     ) -> Result<()> {
-        self.tx(|tx| {
+        self.durable_tx(|tx| {
             match kind {
                 OutboxKind::Edit => {
                     tx.execute(
@@ -1080,7 +1279,7 @@ impl Store {
 
     /// Changes the payload of a queued (not yet sent) message and its local copy.
     pub fn update_queued(&self, message_id: &str, payload: &Payload) -> Result<bool> {
-        self.tx(|tx| {
+        self.durable_tx(|tx| {
             let n = tx.execute(
                 "UPDATE outbox SET payload = ?2 WHERE op_id = ?1 AND kind = 0",
                 params![message_id, json(payload)],
@@ -1133,14 +1332,34 @@ impl Store {
         })
     }
 
+    /// The sends the queue may start now (neither in flight nor failed), in order.
+    pub fn pending_outbox(&self) -> Result<Vec<OutboxItem>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT seq, op_id, message_id, dialog_id, kind, payload, in_flight, attempts, \
+                 failed FROM outbox WHERE in_flight = 0 AND failed = 0 ORDER BY seq",
+            )?;
+            let rows = st.query_map([], outbox_row)?;
+            rows.collect()
+        })
+    }
+
     /// Marks a row as handed to the connection (or back to waiting).
     pub fn set_in_flight(&self, op_id: &str, in_flight: bool) -> Result<()> {
         self.with(|c| {
-            c.execute(
+            c.prepare_cached(
                 "UPDATE outbox SET in_flight = ?2, attempts = attempts + ?2 WHERE op_id = ?1",
-                params![op_id, in_flight],
-            )
+            )?
+            .execute(params![op_id, in_flight])
             .map(drop)
+        })
+    }
+
+    /// Puts every send in flight back to waiting (its session is gone); returns how many.
+    pub fn reset_in_flight(&self) -> Result<usize> {
+        self.with(|c| {
+            c.prepare_cached("UPDATE outbox SET in_flight = 0 WHERE in_flight = 1")?
+                .execute([])
         })
     }
 
@@ -1152,7 +1371,7 @@ impl Store {
     /// Fails a queued message: its outbox row stays (flagged, skipped by the queue) for
     /// `retry`, the message shows the reason.
     pub fn fail_queued(&self, message_id: &str, reason: &str) -> Result<Option<LocalMessage>> {
-        self.tx(|tx| {
+        self.durable_tx(|tx| {
             tx.execute(
                 "UPDATE outbox SET failed = 1, in_flight = 0 WHERE op_id = ?1 AND kind = 0",
                 [message_id],
@@ -1170,7 +1389,7 @@ impl Store {
     /// or one whose send must be repeated with `payload` (no row left, e.g. bounced after
     /// the server acknowledged it).
     pub fn requeue(&self, message_id: &str, payload: &Payload, dialog_id: &str) -> Result<()> {
-        self.tx(|tx| {
+        self.durable_tx(|tx| {
             let kept: Option<String> = tx
                 .query_row(
                     "SELECT payload FROM outbox WHERE op_id = ?1 AND kind = 0",
@@ -1197,7 +1416,7 @@ impl Store {
 
     /// Drops a queued or failed message and any send of it.
     pub fn cancel(&self, message_id: &str) -> Result<()> {
-        self.tx(|tx| {
+        self.durable_tx(|tx| {
             tx.execute("DELETE FROM outbox WHERE message_id = ?1", [message_id])?;
             tx.execute("DELETE FROM messages WHERE id = ?1", [message_id])?;
             Ok(())
@@ -1205,13 +1424,59 @@ impl Store {
     }
 }
 
-/// Inserts a message row; `verb` is `INSERT` or `INSERT OR IGNORE`. Returns rows written.
-fn insert_message(tx: &Transaction<'_>, m: &LocalMessage, verb: &str) -> rusqlite::Result<usize> {
-    let mut st = tx.prepare_cached(&format!(
-        "{verb} INTO messages (id, dialog_id, sender_id, recipient_id, body, date_sent, state, \
-         failure, outgoing, edited, attachments, custom, read_ids, delivered_ids, reactions) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
-    ))?;
+/// The columns and values of a new message row (after `INSERT` or `INSERT OR IGNORE`).
+macro_rules! message_insert {
+    ($verb:literal) => {
+        concat!(
+            $verb,
+            " INTO messages (id, dialog_id, sender_id, recipient_id, body, date_sent, state, \
+             failure, outgoing, edited, attachments, custom, read_ids, delivered_ids, reactions) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+        )
+    };
+}
+
+/// Known messages get the server's statuses, reactions and body, keeping local queue state.
+const MESSAGE_MERGE: &str = "UPDATE messages SET read_ids = ?2, delivered_ids = ?3, \
+    reactions = ?4, body = ?5, state = CASE WHEN state IN (1, 2, 3) AND ?6 IN (1, 2, 3) \
+    THEN max(state, ?6) ELSE state END WHERE id = ?1";
+
+/// The JSON of a list column, without serde for the usual empty list.
+fn json_list<T: Serialize>(v: &[T]) -> Cow<'static, str> {
+    if v.is_empty() {
+        Cow::Borrowed("[]")
+    } else {
+        Cow::Owned(json(&v))
+    }
+}
+
+/// The JSON of the custom parameters, without serde when there are none.
+fn json_custom(v: &BTreeMap<String, String>) -> Cow<'static, str> {
+    if v.is_empty() {
+        Cow::Borrowed("{}")
+    } else {
+        Cow::Owned(json(v))
+    }
+}
+
+/// The JSON of a reactions summary, without serde when there are none (`{}` reads back as
+/// the empty summary).
+fn json_reactions(r: &ReactionsSummary) -> Cow<'static, str> {
+    if r.own.is_empty() && r.total.is_empty() {
+        Cow::Borrowed("{}")
+    } else {
+        Cow::Owned(json(r))
+    }
+}
+
+/// Inserts a message row, failing on a known id (`ignore`: skipping it). Returns rows
+/// written.
+fn insert_message(tx: &Transaction<'_>, m: &LocalMessage, ignore: bool) -> rusqlite::Result<usize> {
+    let mut st = tx.prepare_cached(if ignore {
+        message_insert!("INSERT OR IGNORE")
+    } else {
+        message_insert!("INSERT")
+    })?;
     st.execute(params![
         m.id,
         m.dialog_id,
@@ -1226,11 +1491,90 @@ fn insert_message(tx: &Transaction<'_>, m: &LocalMessage, verb: &str) -> rusqlit
         },
         m.outgoing,
         m.edited,
-        json(&m.attachments),
-        json(&m.custom),
-        json(&m.read_ids),
-        json(&m.delivered_ids),
-        json(&m.reactions),
+        json_list(&m.attachments),
+        json_custom(&m.custom),
+        json_list(&m.read_ids),
+        json_list(&m.delivered_ids),
+        json_reactions(&m.reactions),
+    ])
+}
+
+/// Applies a new message to a dialog's preview (if it is not older than the current last
+/// message) and adds `unread` to its unread count; returns the new count.
+fn bump(d: &mut Dialog, m: &LocalMessage, unread: u64) -> u64 {
+    if d.last_message_date_sent.is_none_or(|t| t <= m.date_sent) {
+        d.last_message = Some(m.body.clone());
+        d.last_message_id = Some(m.id.clone());
+        d.last_message_user_id = Some(m.sender_id);
+        d.last_message_date_sent = Some(m.date_sent);
+    }
+    let count = d.unread_messages_count.unwrap_or(0) + unread;
+    d.unread_messages_count = Some(count);
+    count
+}
+
+/// The dialogs a burst of writes changed: each read once, written once at the end.
+#[derive(Default)]
+struct Touched {
+    /// The dialog and the newest `date_sent` applied to it.
+    known: Vec<(Dialog, i64)>,
+    unknown: Vec<String>,
+}
+
+impl Touched {
+    /// Applies an added message to its dialog (read from `tx` the first time).
+    fn bump(
+        &mut self,
+        tx: &Transaction<'_>,
+        m: &LocalMessage,
+        unread: u64,
+    ) -> rusqlite::Result<()> {
+        let at = match self.known.iter().position(|(d, _)| d.id == m.dialog_id) {
+            Some(i) => i,
+            None => {
+                if self.unknown.contains(&m.dialog_id) {
+                    return Ok(());
+                }
+                let d = tx
+                    .prepare_cached(DIALOG_BY_ID)?
+                    .query_row([&m.dialog_id], dialog_row)
+                    .optional()?;
+                let Some(d) = d else {
+                    self.unknown.push(m.dialog_id.clone());
+                    return Ok(());
+                };
+                self.known.push((d, i64::MIN));
+                self.known.len() - 1
+            }
+        };
+        let (d, newest) = &mut self.known[at];
+        bump(d, m, unread);
+        *newest = (*newest).max(m.date_sent);
+        Ok(())
+    }
+
+    /// Writes the changed dialogs and returns them.
+    fn write(self, tx: &Transaction<'_>) -> rusqlite::Result<(Vec<Dialog>, Vec<String>)> {
+        let mut st = tx.prepare_cached(DIALOG_BUMP)?;
+        let mut dialogs = Vec::with_capacity(self.known.len());
+        for (d, newest) in self.known {
+            let unread = d.unread_messages_count.unwrap_or(0) as i64;
+            st.execute(params![d.id, json(&d), unread, newest])?;
+            dialogs.push(d);
+        }
+        Ok((dialogs, self.unknown))
+    }
+}
+
+/// Merges a known message's server state in (see [`MESSAGE_MERGE`]).
+fn merge_message(tx: &Transaction<'_>, m: &LocalMessage) -> rusqlite::Result<usize> {
+    tx.prepare_cached(MESSAGE_MERGE)?.execute(params![
+        m.id,
+        json_list(&m.read_ids),
+        json_list(&m.delivered_ids),
+        json_reactions(&m.reactions),
+        m.body,
+        m.state.code()
     ])
 }
 
@@ -1248,6 +1592,49 @@ fn insert_outbox(
         params![op_id, message_id, dialog_id, kind as i64, json(payload)],
     )
     .map(drop)
+}
+
+/// One attempt at a burst of received messages: the `seq` of each added one (`None`: known
+/// id), the changed dialogs, the unknown ones.
+type ReceivedRows = (Vec<Option<i64>>, Vec<Dialog>, Vec<String>);
+
+fn received_tx(tx: &Transaction<'_>, msgs: &[Incoming]) -> rusqlite::Result<ReceivedRows> {
+    let mut seqs = Vec::with_capacity(msgs.len());
+    let mut touched = Touched::default();
+    for (m, unread) in msgs {
+        if insert_message(tx, m, true)? == 1 {
+            seqs.push(Some(tx.last_insert_rowid()));
+            touched.bump(tx, m, u64::from(*unread))?;
+        } else {
+            merge_message(tx, m)?;
+            seqs.push(None);
+        }
+    }
+    let (dialogs, unknown) = touched.write(tx)?;
+    Ok((seqs, dialogs, unknown))
+}
+
+/// The result of a committed burst: the added messages moved out of `msgs`.
+fn received(
+    msgs: Vec<Incoming>,
+    seqs: &[Option<i64>],
+    dialogs: Vec<Dialog>,
+    unknown: Vec<String>,
+) -> Received {
+    let added = msgs
+        .into_iter()
+        .zip(seqs)
+        .filter_map(|((mut m, _), seq)| {
+            m.seq = (*seq)?;
+            Some(m)
+        })
+        .collect();
+    Received {
+        added,
+        dialogs,
+        unknown,
+        errors: Vec::new(),
+    }
 }
 
 fn dialog_row(r: &Row<'_>) -> rusqlite::Result<Dialog> {
@@ -1545,6 +1932,203 @@ mod tests {
         let d = s.relink_last("d", "b").unwrap().unwrap();
         assert_eq!(d.last_message_id.as_deref(), Some("a"));
         assert_eq!(d.last_message_date_sent, Some(20));
+    }
+
+    /// Counts the commits of a store's connection from now on.
+    fn count_commits(s: &Store) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let n = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = n.clone();
+        s.lock().conn.commit_hook(Some(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            false
+        }));
+        n
+    }
+
+    #[test]
+    fn a_burst_of_received_messages_is_one_commit_in_order() {
+        use std::sync::atomic::Ordering;
+        let p = temp_file("burst");
+        let s = Store::open(Some(&p)).unwrap();
+        s.put_dialogs(&[dialog("d", Some(1)), dialog("e", Some(1))])
+            .unwrap();
+        s.put_messages(&[msg("known", "d", 50, 2)]).unwrap();
+        let commits = count_commits(&s);
+        let mut burst: Vec<Incoming> = (0..100)
+            .map(|i| {
+                let d = if i % 3 == 0 { "e" } else { "d" };
+                (msg(&format!("m{i:03}"), d, 100 + i / 10, 2), true)
+            })
+            .collect();
+        // A repeat (merged, not added), an own message from another device (no unread)
+        // and one of a dialog the store does not know.
+        let mut known = msg("known", "d", 50, 2);
+        known.read_ids = vec![1];
+        burst.insert(50, (known, true));
+        burst.push((msg("own", "d", 200, 1), false));
+        burst.push((msg("x1", "unknown", 200, 2), true));
+        burst.push((msg("x2", "unknown", 201, 2), true));
+        let r = s.put_received(burst).unwrap();
+        assert_eq!(commits.load(Ordering::SeqCst), 1, "one transaction");
+        assert!(r.errors.is_empty());
+        assert_eq!(r.added.len(), 103);
+        let ids: Vec<&str> = r.added.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids[..3], ["m000", "m001", "m002"]);
+        assert_eq!(ids[100..], ["own", "x1", "x2"]);
+        assert!(
+            r.added.windows(2).all(|w| w[0].seq < w[1].seq),
+            "arrival order"
+        );
+        assert_eq!(r.unknown, ["unknown"]);
+        assert_eq!(s.message("known").unwrap().unwrap().read_ids, [1]);
+        assert_eq!(s.message("x2").unwrap().unwrap().dialog_id, "unknown");
+        // Each dialog once, as stored: the newest message and the unread count.
+        assert_eq!(r.dialogs.len(), 2);
+        for d in &r.dialogs {
+            assert_eq!(Some(d), s.dialog(&d.id).unwrap().as_ref());
+        }
+        let d = s.dialog("d").unwrap().unwrap();
+        assert_eq!(d.last_message_id.as_deref(), Some("own"));
+        assert_eq!(d.unread_messages_count, Some(66));
+        let e = s.dialog("e").unwrap().unwrap();
+        assert_eq!(e.last_message_id.as_deref(), Some("m099"));
+        assert_eq!(e.unread_messages_count, Some(34));
+        assert_eq!(s.dialog_key("e").unwrap(), Some(109));
+        let timeline: Vec<String> = s
+            .timeline("d", None, 1000)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(timeline.len(), 68);
+        assert_eq!(timeline[..3], ["known", "m001", "m002"]);
+        assert_eq!(timeline.last().unwrap(), "own");
+        // The same burst again adds nothing.
+        let again = s
+            .put_received(vec![(msg("m001", "d", 100, 2), true)])
+            .unwrap();
+        assert!(again.added.is_empty() && again.dialogs.is_empty());
+        drop(s);
+        cleanup(&p);
+    }
+
+    #[test]
+    fn a_failure_in_a_burst_loses_no_other_message() {
+        use std::sync::atomic::Ordering;
+        let s = Store::open(None).unwrap();
+        s.put_dialogs(&[dialog("d", Some(1))]).unwrap();
+        // The row of "bad" cannot be written (as a full disk or a damaged page would).
+        s.lock()
+            .conn
+            .execute_batch(
+                "CREATE TEMP TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.id = 'bad' \
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            )
+            .unwrap();
+        let commits = count_commits(&s);
+        let burst: Vec<Incoming> = ["a", "b", "bad", "c", "d"]
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (msg(id, "d", 10 + i as i64, 2), true))
+            .collect();
+        let r = s.put_received(burst).unwrap();
+        let ids: Vec<&str> = r.added.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c", "d"]);
+        assert_eq!(r.errors.len(), 1);
+        assert!(matches!(&r.errors[0], Error::Store(e) if e.contains("refused")));
+        assert_eq!(commits.load(Ordering::SeqCst), 4, "then one by one");
+        assert_eq!(r.dialogs.len(), 1);
+        let d = s.dialog("d").unwrap().unwrap();
+        assert_eq!(d.unread_messages_count, Some(4));
+        assert_eq!(d.last_message_id.as_deref(), Some("d"));
+        let left: Vec<String> = s
+            .timeline("d", None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(left, ["a", "b", "c", "d"]);
+        // A single message that fails is an error.
+        assert!(s
+            .put_received(vec![(msg("bad", "d", 20, 2), true)])
+            .is_err());
+    }
+
+    #[test]
+    fn a_queued_message_and_its_acknowledgement_are_one_write_each() {
+        use std::sync::atomic::Ordering;
+        let p = temp_file("ack");
+        let s = Store::open(Some(&p)).unwrap();
+        s.put_dialogs(&[dialog("d", Some(1))]).unwrap();
+        let commits = count_commits(&s);
+        let history = Payload {
+            save_to_history: true,
+            ..Default::default()
+        };
+        let (q1, d) = s
+            .queue_new_message(&msg("q1", "d", 5, 1), &history)
+            .unwrap();
+        assert_eq!(q1.state, MessageState::Queued);
+        assert_eq!(d.unwrap().last_message_id.as_deref(), Some("q1"));
+        let (q2, d) = s
+            .queue_new_message(&msg("q2", "d", 6, 1), &Payload::default())
+            .unwrap();
+        assert!(d.is_none(), "not saved to history: no preview");
+        assert!(q2.seq > q1.seq);
+        assert_eq!(commits.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            s.pending_outbox().unwrap().len(),
+            2,
+            "both wait for the queue"
+        );
+        s.set_in_flight("q1", true).unwrap();
+        s.set_in_flight("q2", true).unwrap();
+        assert!(s.pending_outbox().unwrap().is_empty());
+        s.enqueue_change("e1", &q1, OutboxKind::Edit, &Payload::default())
+            .unwrap();
+        s.set_in_flight("e1", true).unwrap();
+        let before = commits.load(Ordering::SeqCst);
+        let acked = s.ack_sent(&["q1", "nope", "e1", "q2"]).unwrap();
+        assert_eq!(commits.load(Ordering::SeqCst), before + 1);
+        let ops: Vec<(&str, OutboxKind, bool)> = acked
+            .iter()
+            .map(|a| (a.op_id.as_str(), a.kind, a.sent.is_some()))
+            .collect();
+        assert_eq!(
+            ops,
+            [
+                ("q1", OutboxKind::Message, true),
+                ("e1", OutboxKind::Edit, false),
+                ("q2", OutboxKind::Message, true)
+            ]
+        );
+        assert_eq!(acked[0].sent.as_ref().unwrap().state, MessageState::Sent);
+        assert!(s.outbox().unwrap().is_empty());
+        assert_eq!(s.message("q2").unwrap().unwrap().state, MessageState::Sent);
+        assert!(s.ack_sent(&["q1"]).unwrap().is_empty(), "acknowledged once");
+        drop(s);
+        cleanup(&p);
+    }
+
+    #[test]
+    fn only_queue_writes_are_synced_to_disk() {
+        let p = temp_file("sync");
+        let s = Store::open(Some(&p)).unwrap();
+        let mode = |s: &Store| -> i64 {
+            s.lock()
+                .conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(mode(&s), 1, "NORMAL");
+        s.queue_new_message(&msg("q", "d", 5, 1), &Payload::default())
+            .unwrap();
+        assert_eq!(mode(&s), 2, "FULL for the queue");
+        s.put_received(vec![(msg("r", "d", 6, 2), true)]).unwrap();
+        assert_eq!(mode(&s), 1);
+        drop(s);
+        cleanup(&p);
     }
 
     #[test]
