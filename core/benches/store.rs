@@ -9,8 +9,11 @@
 //! - `send/queue_and_ack_old`: an outgoing message as the send queue handled it before: the
 //!   local echo and its outbox row, the dialog preview, "in flight", then the server's
 //!   acknowledgement, each its own write.
-//! - `send/queue_and_ack`: the same through [`Store::queue_new_message`] (one write, synced
-//!   to disk), `set_in_flight`, and [`Store::ack_sent`] of a burst of one.
+//! - `send/queue_and_ack_durable`: the same through [`Store::queue_new_message`] synced to
+//!   disk (as while offline), [`Store::start_sending`] and [`Store::ack_sent`] of one.
+//! - `send/burst_N`: the engine's path while connected: `N` messages queued (each its own
+//!   write, not synced), handed over together (one commit synced to disk: the group
+//!   commit), acknowledged together; reported per message.
 //!
 //! Every bench writes to a fresh store file in the OS temp dir (the engine's store is a file
 //! in WAL mode), removed at the end.
@@ -176,20 +179,42 @@ fn send(c: &mut Criterion) {
     drop(t);
     let t = TempStore::new("send");
     let mut n = 0;
-    g.bench_function("queue_and_ack", |b| {
+    g.bench_function("queue_and_ack_durable", |b| {
         b.iter(|| {
             n += 1;
             let s = t.store();
             let m = message(n, ME);
-            let (m, d) = s.queue_new_message(&m, &payload(&m)).unwrap();
+            let (m, d) = s.queue_new_message(&m, &payload(&m), true).unwrap();
             assert!(d.is_some());
-            s.set_in_flight(&m.id, true).unwrap();
+            s.start_sending(&[m.id.as_str()]).unwrap();
             let acked = s.ack_sent(&[m.id.as_str()]).unwrap();
             assert!(acked[0].sent.is_some());
             acked
         })
     });
     drop(t);
+    for burst in [1u64, 16, 64] {
+        let t = TempStore::new("sendburst");
+        let mut n = 0;
+        g.throughput(Throughput::Elements(burst));
+        g.bench_function(format!("burst_{burst}"), |b| {
+            b.iter(|| {
+                let s = t.store();
+                let ids: Vec<String> = (0..burst)
+                    .map(|_| {
+                        n += 1;
+                        let m = message(n, ME);
+                        s.queue_new_message(&m, &payload(&m), false).unwrap().0.id
+                    })
+                    .collect();
+                let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+                s.start_sending(&ids).unwrap();
+                let acked = s.ack_sent(&ids).unwrap();
+                assert_eq!(acked.len() as u64, burst);
+                acked
+            })
+        });
+    }
     g.finish();
 }
 

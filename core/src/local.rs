@@ -691,9 +691,12 @@ impl Client {
             let mut v = local.views();
             // With its dialog's preview when it is saved to history (a dialog the store does
             // not know catches up at the next sync).
+            // Queued while connected, it is synced to disk with the burst it goes out with
+            // (before it leaves); else at once.
+            let connected = self.chat().connection_state() == ConnectionState::Connected;
             local
                 .store
-                .queue_new_message(&msg, &payload)
+                .queue_new_message(&msg, &payload, !connected)
                 .map(|(msg, dialog)| {
                     v.messages(std::slice::from_ref(&msg));
                     v.dialog_changed(dialog);
@@ -1078,10 +1081,14 @@ async fn queue_worker(client: Weak<Client>, local: Weak<Local>) {
         let Some(l) = local.upgrade() else { return };
         {
             let Some(c) = client.upgrade() else { return };
-            if c.chat().connection_state() == ConnectionState::Connected {
-                if let Err(e) = drain(&c, &l).await {
-                    warn!(target: "cubechat_core::queue", error = %e, "send queue stopped");
-                }
+            let r = if c.chat().connection_state() == ConnectionState::Connected {
+                drain(&c, &l).await
+            } else {
+                // Queued while connected, but the connection went first: on disk now.
+                l.store.sync_queue()
+            };
+            if let Err(e) = r {
+                warn!(target: "cubechat_core::queue", error = %e, "send queue stopped");
             }
         }
         // Holding the Local while waiting is fine: closing it aborts this task.
@@ -1103,93 +1110,119 @@ fn transient(e: &Error) -> bool {
 }
 
 async fn drain(c: &Client, l: &Arc<Local>) -> Result<()> {
-    for item in l.store.pending_outbox()? {
+    let items = l.store.pending_outbox()?;
+    // `items[k..marked]` were marked in flight with the current group, not yet handed over.
+    let mut marked = 0;
+    for (k, item) in items.iter().enumerate() {
         if c.chat().connection_state() != ConnectionState::Connected {
-            return Ok(());
+            return hand_back(l, &items[k..marked.max(k)]);
         }
-        let sent = match item.kind {
-            OutboxKind::Message => {
-                let mut p = item.payload.clone();
-                while let Some(f) = p.files.first().cloned() {
-                    let up = NewUpload {
-                        source: UploadSource::File(f.path.clone()),
-                        name: f.name.clone(),
-                        content_type: f.content_type.clone(),
-                        public: f.public,
-                    };
-                    match c.files().upload(up, None, None).await {
-                        Ok(blob) => {
-                            p.attachments.push(Attachment::from_blob(&blob));
-                            p.files.remove(0);
-                            let mut v = l.views();
-                            l.store.update_queued(&item.message_id, &p)?;
-                            v.timeline(&item.dialog_id);
-                        }
-                        Err(e) if transient(&e) => {
-                            // Later messages wait too (order); try again in a while.
-                            info!(target: "cubechat_core::queue", error = %e, "attachment upload will be retried");
-                            retry_later(l);
-                            return Ok(());
-                        }
-                        Err(e) => {
-                            fail(l, &item, &format!("attachment upload failed: {e}"), Some(e))?;
-                            break;
-                        }
+        let sent = if item.kind == OutboxKind::Message && !item.payload.files.is_empty() {
+            let mut p = item.payload.clone();
+            while let Some(f) = p.files.first().cloned() {
+                let up = NewUpload {
+                    source: UploadSource::File(f.path.clone()),
+                    name: f.name.clone(),
+                    content_type: f.content_type.clone(),
+                    public: f.public,
+                };
+                match c.files().upload(up, None, None).await {
+                    Ok(blob) => {
+                        p.attachments.push(Attachment::from_blob(&blob));
+                        p.files.remove(0);
+                        let mut v = l.views();
+                        l.store.update_queued(&item.message_id, &p)?;
+                        v.timeline(&item.dialog_id);
+                    }
+                    Err(e) if transient(&e) => {
+                        // Later messages wait too (order); try again in a while.
+                        info!(target: "cubechat_core::queue", error = %e, "attachment upload will be retried");
+                        retry_later(l);
+                        return hand_back(l, &[]);
+                    }
+                    Err(e) => {
+                        fail(l, item, &format!("attachment upload failed: {e}"), Some(e))?;
+                        break;
                     }
                 }
-                if !p.files.is_empty() {
-                    continue;
-                }
-                let m = OutgoingMessage {
-                    dialog_id: item.dialog_id.clone(),
-                    recipient_id: p.recipient_id,
-                    body: p.body.clone(),
-                    attachments: p.attachments.clone(),
-                    custom: p.custom.clone(),
-                    save_to_history: p.save_to_history,
-                    date_sent: Some(p.date_sent),
-                    markable: p.markable,
-                    silent: p.silent,
-                };
-                l.store.set_in_flight(&item.op_id, true)?;
-                c.chat().send_message_as(&item.op_id, m)
             }
-            OutboxKind::Edit => {
-                l.store.set_in_flight(&item.op_id, true)?;
-                c.chat().send_edit_as(
-                    &item.op_id,
-                    &item.dialog_id,
-                    item.payload.recipient_id,
-                    &item.message_id,
-                    &item.payload.body,
-                    item.payload.last,
-                )
+            if !p.files.is_empty() {
+                continue;
             }
-            OutboxKind::Delete => {
-                l.store.set_in_flight(&item.op_id, true)?;
-                c.chat().send_delete_as(
-                    &item.op_id,
-                    &item.dialog_id,
-                    item.payload.recipient_id,
-                    &item.message_id,
-                )
+            l.store.start_sending(&[item.op_id.as_str()])?;
+            marked = k + 1;
+            send_item(c, item, &p)
+        } else {
+            if k >= marked {
+                // This item and the ones after it that need no upload are handed over
+                // together: one commit marks them in flight, synced to disk with every
+                // queue write before it (a group commit).
+                marked = k + items[k..]
+                    .iter()
+                    .take_while(|i| i.kind != OutboxKind::Message || i.payload.files.is_empty())
+                    .count();
+                let ids: Vec<&str> = items[k..marked].iter().map(|i| i.op_id.as_str()).collect();
+                l.store.start_sending(&ids)?;
             }
+            send_item(c, item, &item.payload)
         };
         match sent {
             Ok(()) => {
                 debug!(target: "cubechat_core::queue", id = %item.op_id, "handed to the connection")
             }
-            Err(Error::ChatNotConnected) => {
-                l.store.set_in_flight(&item.op_id, false)?;
-                return Ok(());
-            }
+            Err(Error::ChatNotConnected) => return hand_back(l, &items[k..marked.max(k + 1)]),
             Err(e) => {
-                l.store.set_in_flight(&item.op_id, false)?;
-                fail(l, &item, &e.to_string(), Some(e))?;
+                l.store.stop_sending(&[item.op_id.as_str()])?;
+                fail(l, item, &e.to_string(), Some(e))?;
             }
         }
     }
     Ok(())
+}
+
+/// Hands one outbox item (marked in flight) to the connection; `p`: its payload with the
+/// files uploaded.
+fn send_item(c: &Client, item: &OutboxItem, p: &Payload) -> Result<()> {
+    match item.kind {
+        OutboxKind::Message => {
+            let m = OutgoingMessage {
+                dialog_id: item.dialog_id.clone(),
+                recipient_id: p.recipient_id,
+                body: p.body.clone(),
+                attachments: p.attachments.clone(),
+                custom: p.custom.clone(),
+                save_to_history: p.save_to_history,
+                date_sent: Some(p.date_sent),
+                markable: p.markable,
+                silent: p.silent,
+            };
+            c.chat().send_message_as(&item.op_id, m)
+        }
+        OutboxKind::Edit => c.chat().send_edit_as(
+            &item.op_id,
+            &item.dialog_id,
+            item.payload.recipient_id,
+            &item.message_id,
+            &item.payload.body,
+            item.payload.last,
+        ),
+        OutboxKind::Delete => c.chat().send_delete_as(
+            &item.op_id,
+            &item.dialog_id,
+            item.payload.recipient_id,
+            &item.message_id,
+        ),
+    }
+}
+
+/// The queue stops before the end: `rest` (marked in flight, not handed over) waits again,
+/// and whatever was queued without a sync to disk is synced now.
+fn hand_back(l: &Local, rest: &[OutboxItem]) -> Result<()> {
+    if !rest.is_empty() {
+        let ids: Vec<&str> = rest.iter().map(|i| i.op_id.as_str()).collect();
+        l.store.stop_sending(&ids)?;
+    }
+    l.store.sync_queue()
 }
 
 fn retry_later(l: &Arc<Local>) {

@@ -14,9 +14,13 @@
 //! - calls are short and synchronous under one lock: the connection is never held across an
 //!   await;
 //! - durability follows what a write holds: the app's own sends (the outbox) are synced to
-//!   disk at commit (`synchronous = FULL`), everything else the server has and the next sync
-//!   brings back (received messages, acknowledgements, markers, dialogs) survives a crash of
-//!   the app but may be lost with the power (`NORMAL`, WAL: never a damaged file);
+//!   disk (`synchronous = FULL`) before they can leave the device: at commit, or, for a
+//!   message queued while connected ([`Store::queue_new_message`] not `durable`), by the
+//!   one commit that hands a whole burst to the connection ([`Store::start_sending`], a
+//!   group commit) or by [`Store::sync_queue`]; everything else the server has and the
+//!   next sync brings back (received messages, acknowledgements, markers, dialogs)
+//!   survives a crash of the app but may be lost with the power (`NORMAL`, WAL: never a
+//!   damaged file);
 //! - the hot path (received messages, acknowledgements) writes a whole burst in one
 //!   transaction with cached statements ([`Store::put_received`], [`Store::ack_sent`]).
 
@@ -25,7 +29,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row, Statement, Transaction};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -300,6 +304,8 @@ struct Db {
     file: bool,
     /// The connection is in `FULL` mode now (else `NORMAL`).
     full: bool,
+    /// Queue writes were committed without a sync to disk since the last one.
+    queue_unsynced: bool,
 }
 
 impl Db {
@@ -317,6 +323,19 @@ impl Db {
         }
         Ok(())
     }
+}
+
+/// How a transaction reaches the disk.
+#[derive(Clone, Copy)]
+enum Durability {
+    /// Crash-safe, not synced (what the server has).
+    Normal,
+    /// Synced at commit (the queue), with every write before it.
+    Full,
+    /// A queue write whose sync comes later ([`Store::start_sending`], [`Store::sync_queue`]).
+    Deferred,
+    /// Synced at commit if deferred queue writes wait for it.
+    IfQueueWaits,
 }
 
 /// A received message for [`Store::put_received`]: the message and whether it adds to
@@ -391,6 +410,18 @@ pub fn dialog_activity(d: &Dialog) -> i64 {
                 .and_then(cubechat_wire::time::parse_iso8601)
         })
         .unwrap_or(0)
+}
+
+/// The columns and values of a new message row (after `INSERT` or `INSERT OR IGNORE`).
+macro_rules! message_insert {
+    ($verb:literal) => {
+        concat!(
+            $verb,
+            " INTO messages (id, dialog_id, sender_id, recipient_id, body, date_sent, state, \
+             failure, outgoing, edited, attachments, custom, read_ids, delivered_ids, reactions) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+        )
+    };
 }
 
 /// The columns [`message_row`] reads, as a literal (for `concat!`).
@@ -531,6 +562,7 @@ impl Store {
                 conn,
                 file: path.is_some(),
                 full: false,
+                queue_unsynced: false,
             }),
             path: path.map(Path::to_path_buf),
         })
@@ -554,25 +586,55 @@ impl Store {
 
     /// One transaction of what the server has (see [`Store::with`]).
     fn tx<T>(&self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
-        self.tx_as(false, f)
+        self.tx_as(Durability::Normal, f)
     }
 
     /// One transaction of the send queue: synced to disk at commit.
     fn durable_tx<T>(&self, f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>) -> Result<T> {
-        self.tx_as(true, f)
+        self.tx_as(Durability::Full, f)
     }
 
     fn tx_as<T>(
         &self,
-        full: bool,
+        how: Durability,
         f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T> {
+        // Decided, committed and recorded under one lock: a queue write is either synced
+        // by a commit or seen as waiting for one.
         let mut db = self.lock();
+        let full = match how {
+            Durability::Full => true,
+            Durability::IfQueueWaits => db.queue_unsynced,
+            Durability::Normal | Durability::Deferred => false,
+        };
         db.sync(full).map_err(db_err)?;
         let tx = db.conn.transaction().map_err(db_err)?;
         let v = f(&tx).map_err(db_err)?;
         tx.commit().map_err(db_err)?;
+        if full {
+            // The WAL is synced up to this commit, earlier queue writes included.
+            db.queue_unsynced = false;
+        } else if matches!(how, Durability::Deferred) {
+            db.queue_unsynced = true;
+        }
         Ok(v)
+    }
+
+    /// Syncs queue writes committed without a sync (see [`Store::queue_new_message`]) to
+    /// disk: for the send queue when it cannot send them now. A no-op when there are none.
+    pub fn sync_queue(&self) -> Result<()> {
+        let mut db = self.lock();
+        if !db.queue_unsynced {
+            return Ok(());
+        }
+        db.sync(false).map_err(db_err)?;
+        // In WAL mode with `synchronous = NORMAL` a checkpoint syncs the WAL first, then the
+        // database file once it is copied.
+        db.conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(db_err)?;
+        db.queue_unsynced = false;
+        Ok(())
     }
 
     /// Opens an existing store file read-only, without migrating or writing anything (not
@@ -598,6 +660,7 @@ impl Store {
                 conn,
                 file: false,
                 full: false,
+                queue_unsynced: false,
             }),
             path: Some(path.to_path_buf()),
         })
@@ -875,14 +938,15 @@ impl Store {
     pub fn put_messages(&self, msgs: &[LocalMessage]) -> Result<Vec<LocalMessage>> {
         let mut added = Vec::new();
         self.tx(|tx| {
+            let mut insert = tx.prepare_cached(message_insert!("INSERT OR IGNORE"))?;
+            let mut merge = tx.prepare_cached(MESSAGE_MERGE)?;
             for m in msgs {
-                let n = insert_message(tx, m, true)?;
-                if n == 1 {
+                if insert_row(&mut insert, m)? == 1 {
                     let mut m = m.clone();
                     m.seq = tx.last_insert_rowid();
                     added.push(m);
                 } else {
-                    merge_message(tx, m)?;
+                    merge_row(&mut merge, m)?;
                 }
             }
             Ok(())
@@ -1227,18 +1291,26 @@ impl Store {
 
     /// The send queue's one write of a new message: its local echo and its outbox row (as
     /// [`Store::enqueue_message`]) and, when it is saved to history, the dialog's preview
-    /// and activity (as [`Store::bump_dialog`]), in one transaction synced to disk. Returns
-    /// the stored message and the changed dialog (`None`: not saved to history, or a dialog
-    /// the store does not know).
+    /// and activity (as [`Store::bump_dialog`]), in one transaction. `durable`: synced to
+    /// disk at commit; else the sync comes with [`Store::start_sending`] (before the message
+    /// leaves, together with the rest of its burst) or [`Store::sync_queue`]. Returns the
+    /// stored message and the changed dialog (`None`: not saved to history, or a dialog the
+    /// store does not know).
     pub fn queue_new_message(
         &self,
         m: &LocalMessage,
         payload: &Payload,
+        durable: bool,
     ) -> Result<(LocalMessage, Option<Dialog>)> {
         let mut m = m.clone();
         m.state = MessageState::Queued;
         m.outgoing = true;
-        let dialog = self.durable_tx(|tx| {
+        let how = if durable {
+            Durability::Full
+        } else {
+            Durability::Deferred
+        };
+        let dialog = self.tx_as(how, |tx| {
             // A plain INSERT: an id that exists already fails the whole write.
             insert_message(tx, &m, false)?;
             m.seq = tx.last_insert_rowid();
@@ -1355,6 +1427,33 @@ impl Store {
         })
     }
 
+    /// Hands sends to the connection: marks the rows in flight (one more attempt each) in
+    /// one transaction, synced to disk when queue writes wait for a sync (a group commit:
+    /// nothing leaves the device before it is on disk).
+    pub fn start_sending(&self, op_ids: &[&str]) -> Result<()> {
+        self.tx_as(Durability::IfQueueWaits, |tx| {
+            let mut st = tx.prepare_cached(
+                "UPDATE outbox SET in_flight = 1, attempts = attempts + 1 WHERE op_id = ?1",
+            )?;
+            for id in op_ids {
+                st.execute([id])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Puts sends that could not be handed over back to waiting (their attempts stay
+    /// counted), in one transaction.
+    pub fn stop_sending(&self, op_ids: &[&str]) -> Result<()> {
+        self.tx(|tx| {
+            let mut st = tx.prepare_cached("UPDATE outbox SET in_flight = 0 WHERE op_id = ?1")?;
+            for id in op_ids {
+                st.execute([id])?;
+            }
+            Ok(())
+        })
+    }
+
     /// Puts every send in flight back to waiting (its session is gone); returns how many.
     pub fn reset_in_flight(&self) -> Result<usize> {
         self.with(|c| {
@@ -1424,18 +1523,6 @@ impl Store {
     }
 }
 
-/// The columns and values of a new message row (after `INSERT` or `INSERT OR IGNORE`).
-macro_rules! message_insert {
-    ($verb:literal) => {
-        concat!(
-            $verb,
-            " INTO messages (id, dialog_id, sender_id, recipient_id, body, date_sent, state, \
-             failure, outgoing, edited, attachments, custom, read_ids, delivered_ids, reactions) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
-        )
-    };
-}
-
 /// Known messages get the server's statuses, reactions and body, keeping local queue state.
 const MESSAGE_MERGE: &str = "UPDATE messages SET read_ids = ?2, delivered_ids = ?3, \
     reactions = ?4, body = ?5, state = CASE WHEN state IN (1, 2, 3) AND ?6 IN (1, 2, 3) \
@@ -1477,6 +1564,12 @@ fn insert_message(tx: &Transaction<'_>, m: &LocalMessage, ignore: bool) -> rusql
     } else {
         message_insert!("INSERT")
     })?;
+    insert_row(&mut st, m)
+}
+
+/// Runs a `message_insert!` statement for `m` (prepared once per burst by the hot path:
+/// taking a statement from the cache and giving it back costs about as much as binding).
+fn insert_row(st: &mut Statement<'_>, m: &LocalMessage) -> rusqlite::Result<usize> {
     st.execute(params![
         m.id,
         m.dialog_id,
@@ -1567,8 +1660,8 @@ impl Touched {
 }
 
 /// Merges a known message's server state in (see [`MESSAGE_MERGE`]).
-fn merge_message(tx: &Transaction<'_>, m: &LocalMessage) -> rusqlite::Result<usize> {
-    tx.prepare_cached(MESSAGE_MERGE)?.execute(params![
+fn merge_row(st: &mut Statement<'_>, m: &LocalMessage) -> rusqlite::Result<usize> {
+    st.execute(params![
         m.id,
         json_list(&m.read_ids),
         json_list(&m.delivered_ids),
@@ -1601,12 +1694,14 @@ type ReceivedRows = (Vec<Option<i64>>, Vec<Dialog>, Vec<String>);
 fn received_tx(tx: &Transaction<'_>, msgs: &[Incoming]) -> rusqlite::Result<ReceivedRows> {
     let mut seqs = Vec::with_capacity(msgs.len());
     let mut touched = Touched::default();
+    let mut insert = tx.prepare_cached(message_insert!("INSERT OR IGNORE"))?;
+    let mut merge = tx.prepare_cached(MESSAGE_MERGE)?;
     for (m, unread) in msgs {
-        if insert_message(tx, m, true)? == 1 {
+        if insert_row(&mut insert, m)? == 1 {
             seqs.push(Some(tx.last_insert_rowid()));
             touched.bump(tx, m, u64::from(*unread))?;
         } else {
-            merge_message(tx, m)?;
+            merge_row(&mut merge, m)?;
             seqs.push(None);
         }
     }
@@ -2067,12 +2162,12 @@ mod tests {
             ..Default::default()
         };
         let (q1, d) = s
-            .queue_new_message(&msg("q1", "d", 5, 1), &history)
+            .queue_new_message(&msg("q1", "d", 5, 1), &history, true)
             .unwrap();
         assert_eq!(q1.state, MessageState::Queued);
         assert_eq!(d.unwrap().last_message_id.as_deref(), Some("q1"));
         let (q2, d) = s
-            .queue_new_message(&msg("q2", "d", 6, 1), &Payload::default())
+            .queue_new_message(&msg("q2", "d", 6, 1), &Payload::default(), false)
             .unwrap();
         assert!(d.is_none(), "not saved to history: no preview");
         assert!(q2.seq > q1.seq);
@@ -2082,9 +2177,18 @@ mod tests {
             2,
             "both wait for the queue"
         );
-        s.set_in_flight("q1", true).unwrap();
-        s.set_in_flight("q2", true).unwrap();
+        s.start_sending(&["q1", "q2"]).unwrap();
+        assert_eq!(
+            commits.load(Ordering::SeqCst),
+            3,
+            "one commit for the burst"
+        );
         assert!(s.pending_outbox().unwrap().is_empty());
+        s.stop_sending(&["q2"]).unwrap();
+        let back = s.pending_outbox().unwrap();
+        assert_eq!(back.len(), 1);
+        assert_eq!((back[0].op_id.as_str(), back[0].attempts), ("q2", 1));
+        s.start_sending(&["q2"]).unwrap();
         s.enqueue_change("e1", &q1, OutboxKind::Edit, &Payload::default())
             .unwrap();
         s.set_in_flight("e1", true).unwrap();
@@ -2121,12 +2225,27 @@ mod tests {
                 .query_row("PRAGMA synchronous", [], |r| r.get(0))
                 .unwrap()
         };
+        let unsynced = |s: &Store| s.lock().queue_unsynced;
         assert_eq!(mode(&s), 1, "NORMAL");
-        s.queue_new_message(&msg("q", "d", 5, 1), &Payload::default())
+        s.queue_new_message(&msg("q", "d", 5, 1), &Payload::default(), true)
             .unwrap();
         assert_eq!(mode(&s), 2, "FULL for the queue");
+        assert!(!unsynced(&s));
         s.put_received(vec![(msg("r", "d", 6, 2), true)]).unwrap();
         assert_eq!(mode(&s), 1);
+        // Queued while connected: synced with the burst that goes out, or on demand.
+        s.queue_new_message(&msg("q2", "d", 7, 1), &Payload::default(), false)
+            .unwrap();
+        assert_eq!(mode(&s), 1);
+        assert!(unsynced(&s));
+        s.start_sending(&["q2"]).unwrap();
+        assert_eq!(mode(&s), 2);
+        assert!(!unsynced(&s));
+        s.queue_new_message(&msg("q3", "d", 8, 1), &Payload::default(), false)
+            .unwrap();
+        assert!(unsynced(&s));
+        s.sync_queue().unwrap();
+        assert!(!unsynced(&s));
         drop(s);
         cleanup(&p);
     }
