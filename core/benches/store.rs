@@ -15,16 +15,22 @@
 //!   write, not synced), handed over together (one commit synced to disk: the group
 //!   commit), acknowledged together; reported per message.
 //!
-//! Every bench writes to a fresh store file in the OS temp dir (the engine's store is a file
-//! in WAL mode), removed at the end.
+//! Each is measured twice: `receive/...` and `send/...` in wall time (what a caller waits,
+//! syncs to disk included), `receive_cpu/...` and `send_cpu/...` in this thread's CPU time,
+//! user and system (Linux `/proc/thread-self/schedstat`; wall time elsewhere), the figure
+//! of the "client CPU per message". Every bench writes to a fresh store file in the
+//! OS temp dir (the engine's store is a file in WAL mode), removed at the end.
 
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    black_box, criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput,
+};
 use cubechat_core::store::{LocalMessage, MessageState, Payload, Store};
 use cubechat_wire::chat::{Dialog, ReactionsSummary};
 
@@ -111,16 +117,61 @@ fn payload(m: &LocalMessage) -> Payload {
     }
 }
 
-fn receive(c: &mut Criterion) {
-    let mut g = c.benchmark_group("receive");
+/// This thread's CPU time (user + system), where Linux reports it.
+fn thread_cpu() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+        .map(Duration::from_nanos)
+}
+
+/// Runs `f` (which handles `per_iter` messages) as the bench `name`, in wall time or, with
+/// `cpu`, in this thread's CPU time.
+fn bench<T>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    cpu: bool,
+    per_iter: u64,
+    mut f: impl FnMut() -> T,
+) {
+    g.throughput(Throughput::Elements(per_iter));
+    g.bench_function(name, |b| {
+        if !cpu {
+            b.iter(&mut f);
+            return;
+        }
+        b.iter_custom(|iters| {
+            let (c0, t0) = (thread_cpu(), Instant::now());
+            for _ in 0..iters {
+                black_box(f());
+            }
+            match (c0, thread_cpu()) {
+                (Some(a), Some(b)) => b.saturating_sub(a),
+                _ => t0.elapsed(),
+            }
+        })
+    });
+}
+
+fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut g = c.benchmark_group(name);
     g.sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
-        .throughput(Throughput::Elements(1));
-    let t = TempStore::new("one");
-    let mut n = 0;
-    g.bench_function("one_by_one", |b| {
-        b.iter(|| {
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    g
+}
+
+fn receive(c: &mut Criterion) {
+    for (group_name, cpu, bursts) in [
+        ("receive", false, &[1u64, 16, 64, 256][..]),
+        ("receive_cpu", true, &[1, 256][..]),
+    ] {
+        let mut g = group(c, group_name);
+        let t = TempStore::new("one");
+        let mut n = 0;
+        bench(&mut g, "one_by_one", cpu, 1, || {
             n += 1;
             let m = message(n, PEER);
             let added = t.store().put_messages(std::slice::from_ref(&m)).unwrap();
@@ -128,15 +179,12 @@ fn receive(c: &mut Criterion) {
                 t.store().bump_dialog(m, 1).unwrap();
             }
             added.len()
-        })
-    });
-    drop(t);
-    for burst in [1u64, 16, 64, 256] {
-        let t = TempStore::new("burst");
-        let mut n = 0;
-        g.throughput(Throughput::Elements(burst));
-        g.bench_function(format!("burst_{burst}"), |b| {
-            b.iter(|| {
+        });
+        drop(t);
+        for &burst in bursts {
+            let t = TempStore::new("burst");
+            let mut n = 0;
+            bench(&mut g, &format!("burst_{burst}"), cpu, burst, || {
                 let msgs: Vec<(LocalMessage, bool)> = (0..burst)
                     .map(|_| {
                         n += 1;
@@ -146,22 +194,21 @@ fn receive(c: &mut Criterion) {
                 let r = t.store().put_received(msgs).unwrap();
                 assert_eq!(r.added.len() as u64, burst);
                 r
-            })
-        });
+            });
+        }
+        g.finish();
     }
-    g.finish();
 }
 
 fn send(c: &mut Criterion) {
-    let mut g = c.benchmark_group("send");
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
-        .throughput(Throughput::Elements(1));
-    let t = TempStore::new("send");
-    let mut n = 0;
-    g.bench_function("queue_and_ack_old", |b| {
-        b.iter(|| {
+    for (group_name, cpu, bursts) in [
+        ("send", false, &[1u64, 16, 64][..]),
+        ("send_cpu", true, &[64][..]),
+    ] {
+        let mut g = group(c, group_name);
+        let t = TempStore::new("send");
+        let mut n = 0;
+        bench(&mut g, "queue_and_ack_old", cpu, 1, || {
             n += 1;
             let s = t.store();
             let m = message(n, ME);
@@ -174,13 +221,11 @@ fn send(c: &mut Criterion) {
             let stored = s.message(&item.message_id).unwrap().unwrap();
             assert_eq!(stored.state, MessageState::Queued);
             s.set_state(&item.message_id, &MessageState::Sent).unwrap()
-        })
-    });
-    drop(t);
-    let t = TempStore::new("send");
-    let mut n = 0;
-    g.bench_function("queue_and_ack_durable", |b| {
-        b.iter(|| {
+        });
+        drop(t);
+        let t = TempStore::new("send");
+        let mut n = 0;
+        bench(&mut g, "queue_and_ack_durable", cpu, 1, || {
             n += 1;
             let s = t.store();
             let m = message(n, ME);
@@ -190,15 +235,12 @@ fn send(c: &mut Criterion) {
             let acked = s.ack_sent(&[m.id.as_str()]).unwrap();
             assert!(acked[0].sent.is_some());
             acked
-        })
-    });
-    drop(t);
-    for burst in [1u64, 16, 64] {
-        let t = TempStore::new("sendburst");
-        let mut n = 0;
-        g.throughput(Throughput::Elements(burst));
-        g.bench_function(format!("burst_{burst}"), |b| {
-            b.iter(|| {
+        });
+        drop(t);
+        for &burst in bursts {
+            let t = TempStore::new("sendburst");
+            let mut n = 0;
+            bench(&mut g, &format!("burst_{burst}"), cpu, burst, || {
                 let s = t.store();
                 let ids: Vec<String> = (0..burst)
                     .map(|_| {
@@ -212,10 +254,10 @@ fn send(c: &mut Criterion) {
                 let acked = s.ack_sent(&ids).unwrap();
                 assert_eq!(acked.len() as u64, burst);
                 acked
-            })
-        });
+            });
+        }
+        g.finish();
     }
-    g.finish();
 }
 
 criterion_group!(benches, receive, send);
