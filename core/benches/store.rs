@@ -230,7 +230,7 @@ fn send(c: &mut Criterion) {
             let s = t.store();
             let m = message(n, ME);
             let (m, d) = s.queue_new_message(&m, &payload(&m), true).unwrap();
-            assert!(d.is_some());
+            assert!(d);
             s.start_sending(&[m.id.as_str()]).unwrap();
             let acked = s.ack_sent(&[m.id.as_str()]).unwrap();
             assert!(acked[0].sent.is_some());

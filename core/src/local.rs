@@ -697,9 +697,11 @@ impl Client {
             local
                 .store
                 .queue_new_message(&msg, &payload, !connected)
-                .map(|(msg, dialog)| {
+                .map(|(msg, dialog_changed)| {
                     v.messages(std::slice::from_ref(&msg));
-                    v.dialog_changed(dialog);
+                    if dialog_changed {
+                        v.dialogs();
+                    }
                     msg
                 })
         };

@@ -347,8 +347,8 @@ pub type Incoming = (LocalMessage, bool);
 pub struct Received {
     /// The messages added (ids not stored before), in arrival order, with their `seq`.
     pub added: Vec<LocalMessage>,
-    /// The dialogs whose preview, unread count or activity changed, as stored, once each.
-    pub dialogs: Vec<Dialog>,
+    /// The ids of the dialogs whose preview, unread count or activity changed, once each.
+    pub dialogs: Vec<String>,
     /// The dialogs of added messages that the store does not know (to fetch), once each.
     pub unknown: Vec<String>,
     /// Messages that could not be written (each tried on its own after the burst's
@@ -441,6 +441,15 @@ const MESSAGE_BY_ID: &str = concat!(
 );
 /// One dialog by id, with its local unread count.
 const DIALOG_BY_ID: &str = "SELECT json, unread FROM dialogs WHERE id = ?1";
+/// Adds new messages to a dialog's unread count and activity.
+const DIALOG_COUNT: &str = "UPDATE dialogs SET unread = unread + ?2, \
+    activity = max(activity, ?3) WHERE id = ?1";
+/// Makes a message the dialog's last one unless the stored last one is newer (a stored text
+/// that is not JSON is left alone: it reads as an empty dialog, see `from_json`).
+const DIALOG_LAST: &str = "UPDATE dialogs SET json = json_set(json, '$.last_message', ?2, \
+    '$.last_message_id', ?3, '$.last_message_user_id', ?4, '$.last_message_date_sent', ?5) \
+    WHERE id = ?1 AND json_valid(json) AND coalesce(CASE WHEN json_valid(json) THEN \
+    json_extract(json, '$.last_message_date_sent') END, ?5) <= ?5";
 /// Records a dialog's new preview and unread count (see [`Store::bump_dialog`]).
 const DIALOG_BUMP: &str = "UPDATE dialogs SET json = ?2, unread = ?3, \
     activity = max(activity, ?4) WHERE id = ?1";
@@ -978,9 +987,8 @@ impl Store {
                             let r = received(vec![m], &seqs, dialogs, unknown);
                             all.added.extend(r.added);
                             for d in r.dialogs {
-                                match all.dialogs.iter_mut().find(|x| x.id == d.id) {
-                                    Some(x) => *x = d,
-                                    None => all.dialogs.push(d),
+                                if !all.dialogs.contains(&d) {
+                                    all.dialogs.push(d);
                                 }
                             }
                             for u in r.unknown {
@@ -1294,14 +1302,14 @@ impl Store {
     /// and activity (as [`Store::bump_dialog`]), in one transaction. `durable`: synced to
     /// disk at commit; else the sync comes with [`Store::start_sending`] (before the message
     /// leaves, together with the rest of its burst) or [`Store::sync_queue`]. Returns the
-    /// stored message and the changed dialog (`None`: not saved to history, or a dialog the
-    /// store does not know).
+    /// stored message and whether its dialog changed (not when it is not saved to history
+    /// or the store does not know the dialog).
     pub fn queue_new_message(
         &self,
         m: &LocalMessage,
         payload: &Payload,
         durable: bool,
-    ) -> Result<(LocalMessage, Option<Dialog>)> {
+    ) -> Result<(LocalMessage, bool)> {
         let mut m = m.clone();
         m.state = MessageState::Queued;
         m.outgoing = true;
@@ -1316,11 +1324,11 @@ impl Store {
             m.seq = tx.last_insert_rowid();
             insert_outbox(tx, &m.id, &m.id, &m.dialog_id, OutboxKind::Message, payload)?;
             if !payload.save_to_history {
-                return Ok(None);
+                return Ok(false);
             }
             let mut touched = Touched::default();
-            touched.bump(tx, &m, 0)?;
-            Ok(touched.write(tx)?.0.pop())
+            touched.bump(&m, 0);
+            Ok(!touched.write(tx)?.0.is_empty())
         })?;
         Ok((m, dialog))
     }
@@ -1606,56 +1614,65 @@ fn bump(d: &mut Dialog, m: &LocalMessage, unread: u64) -> u64 {
     count
 }
 
-/// The dialogs a burst of writes changed: each read once, written once at the end.
-#[derive(Default)]
-struct Touched {
-    /// The dialog and the newest `date_sent` applied to it.
-    known: Vec<(Dialog, i64)>,
-    unknown: Vec<String>,
+/// What a burst of new messages does to one dialog.
+struct Bump<'a> {
+    dialog_id: &'a str,
+    /// The message that becomes the dialog's last one unless the stored one is newer: the
+    /// last of the newest `date_sent` (as the messages one by one would leave it).
+    last: &'a LocalMessage,
+    unread: u64,
 }
 
-impl Touched {
-    /// Applies an added message to its dialog (read from `tx` the first time).
-    fn bump(
-        &mut self,
-        tx: &Transaction<'_>,
-        m: &LocalMessage,
-        unread: u64,
-    ) -> rusqlite::Result<()> {
-        let at = match self.known.iter().position(|(d, _)| d.id == m.dialog_id) {
-            Some(i) => i,
-            None => {
-                if self.unknown.contains(&m.dialog_id) {
-                    return Ok(());
+/// The dialogs a burst of new messages touches, written once each at the end, in SQL
+/// (`json_set` on the stored JSON: no decode and encode of the dialog per burst).
+#[derive(Default)]
+struct Touched<'a> {
+    bumps: Vec<Bump<'a>>,
+}
+
+impl<'a> Touched<'a> {
+    /// Counts an added message for its dialog.
+    fn bump(&mut self, m: &'a LocalMessage, unread: u64) {
+        match self.bumps.iter_mut().find(|b| b.dialog_id == m.dialog_id) {
+            Some(b) => {
+                if m.date_sent >= b.last.date_sent {
+                    b.last = m;
                 }
-                let d = tx
-                    .prepare_cached(DIALOG_BY_ID)?
-                    .query_row([&m.dialog_id], dialog_row)
-                    .optional()?;
-                let Some(d) = d else {
-                    self.unknown.push(m.dialog_id.clone());
-                    return Ok(());
-                };
-                self.known.push((d, i64::MIN));
-                self.known.len() - 1
+                b.unread += unread;
             }
-        };
-        let (d, newest) = &mut self.known[at];
-        bump(d, m, unread);
-        *newest = (*newest).max(m.date_sent);
-        Ok(())
+            None => self.bumps.push(Bump {
+                dialog_id: &m.dialog_id,
+                last: m,
+                unread,
+            }),
+        }
     }
 
-    /// Writes the changed dialogs and returns them.
-    fn write(self, tx: &Transaction<'_>) -> rusqlite::Result<(Vec<Dialog>, Vec<String>)> {
-        let mut st = tx.prepare_cached(DIALOG_BUMP)?;
-        let mut dialogs = Vec::with_capacity(self.known.len());
-        for (d, newest) in self.known {
-            let unread = d.unread_messages_count.unwrap_or(0) as i64;
-            st.execute(params![d.id, json(&d), unread, newest])?;
-            dialogs.push(d);
+    /// Writes the dialogs (as [`Store::bump_dialog`] would, message by message) and returns
+    /// the ids of those changed and of those the store does not know.
+    fn write(self, tx: &Transaction<'_>) -> rusqlite::Result<(Vec<String>, Vec<String>)> {
+        let (mut changed, mut unknown) = (Vec::new(), Vec::new());
+        if self.bumps.is_empty() {
+            return Ok((changed, unknown));
         }
-        Ok((dialogs, self.unknown))
+        let mut count = tx.prepare_cached(DIALOG_COUNT)?;
+        let mut last = tx.prepare_cached(DIALOG_LAST)?;
+        for b in self.bumps {
+            let m = b.last;
+            if count.execute(params![b.dialog_id, b.unread as i64, m.date_sent])? == 0 {
+                unknown.push(b.dialog_id.to_owned());
+                continue;
+            }
+            last.execute(params![
+                b.dialog_id,
+                m.body,
+                m.id,
+                m.sender_id as i64,
+                m.date_sent
+            ])?;
+            changed.push(b.dialog_id.to_owned());
+        }
+        Ok((changed, unknown))
     }
 }
 
@@ -1689,7 +1706,7 @@ fn insert_outbox(
 
 /// One attempt at a burst of received messages: the `seq` of each added one (`None`: known
 /// id), the changed dialogs, the unknown ones.
-type ReceivedRows = (Vec<Option<i64>>, Vec<Dialog>, Vec<String>);
+type ReceivedRows = (Vec<Option<i64>>, Vec<String>, Vec<String>);
 
 fn received_tx(tx: &Transaction<'_>, msgs: &[Incoming]) -> rusqlite::Result<ReceivedRows> {
     let mut seqs = Vec::with_capacity(msgs.len());
@@ -1699,7 +1716,7 @@ fn received_tx(tx: &Transaction<'_>, msgs: &[Incoming]) -> rusqlite::Result<Rece
     for (m, unread) in msgs {
         if insert_row(&mut insert, m)? == 1 {
             seqs.push(Some(tx.last_insert_rowid()));
-            touched.bump(tx, m, u64::from(*unread))?;
+            touched.bump(m, u64::from(*unread));
         } else {
             merge_row(&mut merge, m)?;
             seqs.push(None);
@@ -1713,7 +1730,7 @@ fn received_tx(tx: &Transaction<'_>, msgs: &[Incoming]) -> rusqlite::Result<Rece
 fn received(
     msgs: Vec<Incoming>,
     seqs: &[Option<i64>],
-    dialogs: Vec<Dialog>,
+    dialogs: Vec<String>,
     unknown: Vec<String>,
 ) -> Received {
     let added = msgs
@@ -2078,11 +2095,8 @@ mod tests {
         assert_eq!(r.unknown, ["unknown"]);
         assert_eq!(s.message("known").unwrap().unwrap().read_ids, [1]);
         assert_eq!(s.message("x2").unwrap().unwrap().dialog_id, "unknown");
-        // Each dialog once, as stored: the newest message and the unread count.
-        assert_eq!(r.dialogs.len(), 2);
-        for d in &r.dialogs {
-            assert_eq!(Some(d), s.dialog(&d.id).unwrap().as_ref());
-        }
+        // Each dialog once: the newest message and the unread count.
+        assert_eq!(r.dialogs, ["e", "d"], "in order of first message");
         let d = s.dialog("d").unwrap().unwrap();
         assert_eq!(d.last_message_id.as_deref(), Some("own"));
         assert_eq!(d.unread_messages_count, Some(66));
@@ -2106,6 +2120,46 @@ mod tests {
         assert!(again.added.is_empty() && again.dialogs.is_empty());
         drop(s);
         cleanup(&p);
+    }
+
+    #[test]
+    fn a_burst_leaves_its_dialogs_as_the_messages_one_by_one_would() {
+        for (stored, dates) in [
+            (Some(8), vec![5, 9, 7, 9, 3]),
+            (Some(20), vec![5, 9, 7]),
+            (None, vec![4, 2]),
+            (Some(6), vec![6, 6]),
+        ] {
+            let (burst, single) = (Store::open(None).unwrap(), Store::open(None).unwrap());
+            let mut d = dialog("d", stored);
+            d.last_message_id = Some("before".into());
+            d.unread_messages_count = Some(3);
+            for s in [&burst, &single] {
+                s.put_dialogs(std::slice::from_ref(&d)).unwrap();
+            }
+            let msgs: Vec<LocalMessage> = dates
+                .iter()
+                .enumerate()
+                .map(|(i, t)| msg(&format!("m{i}"), "d", *t, 2 + i as u64))
+                .collect();
+            for m in &msgs {
+                let added = single.put_messages(std::slice::from_ref(m)).unwrap();
+                single.bump_dialog(&added[0], 1).unwrap();
+            }
+            let r = burst
+                .put_received(msgs.iter().map(|m| (m.clone(), true)).collect())
+                .unwrap();
+            assert_eq!(r.dialogs, ["d"]);
+            let (a, b) = (
+                burst.dialog("d").unwrap().unwrap(),
+                single.dialog("d").unwrap().unwrap(),
+            );
+            assert_eq!(a, b, "stored {stored:?}, dates {dates:?}");
+            assert_eq!(
+                burst.dialog_key("d").unwrap(),
+                single.dialog_key("d").unwrap()
+            );
+        }
     }
 
     #[test]
@@ -2165,11 +2219,15 @@ mod tests {
             .queue_new_message(&msg("q1", "d", 5, 1), &history, true)
             .unwrap();
         assert_eq!(q1.state, MessageState::Queued);
-        assert_eq!(d.unwrap().last_message_id.as_deref(), Some("q1"));
+        assert!(d);
+        assert_eq!(
+            s.dialog("d").unwrap().unwrap().last_message_id.as_deref(),
+            Some("q1")
+        );
         let (q2, d) = s
             .queue_new_message(&msg("q2", "d", 6, 1), &Payload::default(), false)
             .unwrap();
-        assert!(d.is_none(), "not saved to history: no preview");
+        assert!(!d, "not saved to history: no preview");
         assert!(q2.seq > q1.seq);
         assert_eq!(commits.load(Ordering::SeqCst), 2);
         assert_eq!(
