@@ -441,15 +441,14 @@ const MESSAGE_BY_ID: &str = concat!(
 );
 /// One dialog by id, with its local unread count.
 const DIALOG_BY_ID: &str = "SELECT json, unread FROM dialogs WHERE id = ?1";
-/// Adds new messages to a dialog's unread count and activity.
-const DIALOG_COUNT: &str = "UPDATE dialogs SET unread = unread + ?2, \
-    activity = max(activity, ?3) WHERE id = ?1";
-/// Makes a message the dialog's last one unless the stored last one is newer (a stored text
-/// that is not JSON is left alone: it reads as an empty dialog, see `from_json`).
-const DIALOG_LAST: &str = "UPDATE dialogs SET json = json_set(json, '$.last_message', ?2, \
-    '$.last_message_id', ?3, '$.last_message_user_id', ?4, '$.last_message_date_sent', ?5) \
-    WHERE id = ?1 AND json_valid(json) AND coalesce(CASE WHEN json_valid(json) THEN \
-    json_extract(json, '$.last_message_date_sent') END, ?5) <= ?5";
+/// New messages of a dialog: adds to its unread count and activity, and makes the newest
+/// one its last message unless the stored last one is newer (a stored text that is not
+/// JSON is left alone: it reads as an empty dialog, see `from_json`).
+const DIALOG_NEW_MESSAGES: &str = "UPDATE dialogs SET unread = unread + ?6, \
+    activity = max(activity, ?5), json = CASE WHEN json_valid(json) AND \
+    coalesce(json_extract(json, '$.last_message_date_sent'), ?5) <= ?5 THEN \
+    json_set(json, '$.last_message', ?2, '$.last_message_id', ?3, \
+    '$.last_message_user_id', ?4, '$.last_message_date_sent', ?5) ELSE json END WHERE id = ?1";
 /// Records a dialog's new preview and unread count (see [`Store::bump_dialog`]).
 const DIALOG_BUMP: &str = "UPDATE dialogs SET json = ?2, unread = ?3, \
     activity = max(activity, ?4) WHERE id = ?1";
@@ -1655,22 +1654,22 @@ impl<'a> Touched<'a> {
         if self.bumps.is_empty() {
             return Ok((changed, unknown));
         }
-        let mut count = tx.prepare_cached(DIALOG_COUNT)?;
-        let mut last = tx.prepare_cached(DIALOG_LAST)?;
+        let mut st = tx.prepare_cached(DIALOG_NEW_MESSAGES)?;
         for b in self.bumps {
             let m = b.last;
-            if count.execute(params![b.dialog_id, b.unread as i64, m.date_sent])? == 0 {
-                unknown.push(b.dialog_id.to_owned());
-                continue;
-            }
-            last.execute(params![
+            let n = st.execute(params![
                 b.dialog_id,
                 m.body,
                 m.id,
                 m.sender_id as i64,
-                m.date_sent
+                m.date_sent,
+                b.unread as i64
             ])?;
-            changed.push(b.dialog_id.to_owned());
+            if n == 0 {
+                unknown.push(b.dialog_id.to_owned());
+            } else {
+                changed.push(b.dialog_id.to_owned());
+            }
         }
         Ok((changed, unknown))
     }
