@@ -15,10 +15,11 @@
 //!   from the store, then from the server (`date_sent[lte]`).
 //! - **Send queue**: the one way a chat message goes out. [`SendQueue::send_message`] and
 //!   [`SendQueue::enqueue_message`] write the message (its local echo, shown in its timeline at
-//!   once) and its outbox row in one transaction before anything is sent; a worker drains the
-//!   outbox in order whenever chat is connected (again after a restart: rows still "in
-//!   flight" are sent again with the same id, and the server drops repeats). Files of queued
-//!   messages upload first. `Sent`, `Failed`, delivered and read events move the message's
+//!   once) and its outbox row in one transaction before anything is sent (on disk before it
+//!   leaves: synced at once while offline, by the one commit that hands its burst over while
+//!   connected); a worker drains the outbox in order whenever chat is connected (again after
+//!   a restart: rows still "in flight" are sent again with the same id, and the server drops
+//!   repeats). Files of queued messages upload first. `Sent`, `Failed`, delivered and read events move the message's
 //!   [`MessageState`]; a [`Sending`] (what `send_message` returns) resolves with the first
 //!   of `Sent` or a failure.
 //!
