@@ -1728,8 +1728,15 @@ mod tests {
     }
 
     /// One random change: a message (often out of order), a local echo, its ack, an
-    /// edit, a deletion, a reaction, a receipt, or a dialog renamed by the app.
-    fn one_change(c: &Client, l: &Arc<Local>, dialogs: &[String], ids: &Mutex<Vec<String>>) {
+    /// edit, a deletion, a reaction, a receipt, or a dialog renamed by the app. Chat events
+    /// go to `burst` (applied together by the caller, as the event applier does).
+    fn one_change(
+        c: &Client,
+        l: &Arc<Local>,
+        dialogs: &[String],
+        ids: &Mutex<Vec<String>>,
+        burst: &mut Vec<ChatEvent>,
+    ) {
         let mut rng = rand::thread_rng();
         let d = &dialogs[rng.gen_range(0..dialogs.len())];
         let pick = |rng: &mut rand::rngs::ThreadRng| {
@@ -1823,7 +1830,7 @@ mod tests {
                 lock(ids).push(m.id.clone());
             }
         }
-        apply(c, l, ev).unwrap();
+        burst.push(ev);
     }
 
     enum Opened {
@@ -1864,7 +1871,12 @@ mod tests {
                 let (c, l, dialogs, ids) = (c.clone(), l.clone(), dialogs.clone(), ids.clone());
                 writers.push(tokio::spawn(async move {
                     for _ in 0..30 {
-                        one_change(&c, &l, &dialogs, &ids);
+                        // Bursts of 1 to 4 events, as queued when the applier wakes.
+                        let mut burst = Vec::new();
+                        for _ in 0..rand::random::<u32>() % 4 + 1 {
+                            one_change(&c, &l, &dialogs, &ids, &mut burst);
+                        }
+                        apply_burst(&c, &l, burst);
                         if rand::random::<bool>() {
                             tokio::task::yield_now().await;
                         }
@@ -1927,5 +1939,28 @@ mod tests {
         }
         assert_eq!(views, 300);
         assert!(diffs > 0 && dialog_diffs > 0, "{diffs} {dialog_diffs}");
+    }
+
+    #[tokio::test]
+    async fn a_burst_from_an_unknown_dialog_is_stored_and_fetches_it_once() {
+        let c = Client::new(crate::Config::new(7, "k", "https://api.example.com")).unwrap();
+        let l = c.local_for(ME).unwrap();
+        let d = new_id();
+        let base = 1_704_067_200;
+        let burst: Vec<ChatEvent> = (0..100).map(|i| incoming(&d, base + i, "hi")).collect();
+        apply_burst(&c, &l, burst);
+        let stored = l.store.timeline(&d, None, 1000).unwrap();
+        assert_eq!(stored.len(), 100, "every message, in order");
+        assert!(stored.windows(2).all(|w| w[0].date_sent < w[1].date_sent));
+        // One fetch registered (this runtime has not run it yet), not one per message.
+        assert_eq!(lock(&l.refreshing).len(), 1);
+        assert_eq!(lock(&l.refreshing).get(&d), Some(&false));
+        // More messages meanwhile: the same fetch runs once more when it ends.
+        for i in 0..10 {
+            apply_burst(&c, &l, vec![incoming(&d, base + 100 + i, "hi")]);
+        }
+        assert_eq!(lock(&l.refreshing).len(), 1);
+        assert_eq!(lock(&l.refreshing).get(&d), Some(&true));
+        assert_eq!(l.store.timeline(&d, None, 1000).unwrap().len(), 110);
     }
 }
