@@ -295,21 +295,32 @@ async fn sm_server(mut sock: tokio::net::TcpStream) {
                 },
                 _ => {
                     // Count stanzas (top-level message/presence/iq) and answer requests.
-                    let next = [&b"<message"[..], b"<presence", b"<iq", b"<r "]
-                        .iter()
-                        .filter_map(|t| find(&buf, t, pos).map(|p| (p, *t)))
-                        .min_by_key(|(p, _)| *p);
-                    match next {
-                        Some((p, t)) => {
-                            pos = p + t.len();
-                            if t == b"<r " {
+                    match buf[pos..].iter().position(|&c| c == b'<') {
+                        Some(p)
+                            if buf.len() - (pos + p) >= 10
+                                || buf.get(pos + p + 1) == Some(&b'/') =>
+                        {
+                            let tag = &buf[pos + p + 1..];
+                            pos += p + 1;
+                            if tag.starts_with(b"r ") || tag.starts_with(b"r/") {
                                 out.push_str(&format!("<a xmlns='urn:xmpp:sm:3' h='{count}'/>"));
-                            } else {
+                            } else if tag.starts_with(b"message")
+                                || tag.starts_with(b"presence")
+                                || tag.starts_with(b"iq ")
+                            {
                                 count += 1;
                             }
                             true
                         }
-                        None => false,
+                        // Not enough bytes to tell the tag: wait for more.
+                        Some(p) => {
+                            pos += p;
+                            false
+                        }
+                        None => {
+                            pos = buf.len();
+                            false
+                        }
                     }
                 }
             };
@@ -317,9 +328,8 @@ async fn sm_server(mut sock: tokio::net::TcpStream) {
                 break;
             }
         }
-        // Keep only what may hold an unfinished tag.
-        let keep = pos.max(buf.len().saturating_sub(16));
-        buf.drain(..keep);
+        // Keep only what is not read yet.
+        buf.drain(..pos);
         pos = 0;
         if !out.is_empty() && sock.write_all(out.as_bytes()).await.is_err() {
             return;
