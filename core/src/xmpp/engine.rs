@@ -483,6 +483,11 @@ struct Engine {
     /// order stream management acknowledges them in): the engine loop waits on the oldest
     /// only, instead of a task per stanza.
     acks: VecDeque<(String, StanzaToken)>,
+    /// The connection is lost and not yet resumed or replaced.
+    suspended: bool,
+    /// Tracked stanzas given while suspended, held back until the stream is up again (see
+    /// [`Engine::release_held`]).
+    held: VecDeque<(Box<Stanza>, String)>,
 }
 
 /// The event of a tracked stanza whose token resolved (`None`: its worker dropped it).
@@ -510,23 +515,42 @@ async fn oldest_acked(acks: &mut VecDeque<(String, StanzaToken)>) -> Option<Stan
 
 impl Engine {
     /// Reports every tracked stanza at the front whose outcome is known, in order; the first
-    /// one's outcome is `first` when the loop already waited for it.
-    fn drain_acks(&mut self, mut first: Option<Option<StanzaState>>) {
+    /// one's outcome is `first` when the loop already waited for it. Returns how many failed.
+    fn drain_acks(&mut self, mut first: Option<Option<StanzaState>>) -> usize {
+        let mut failed = 0;
         loop {
             let st = match first.take() {
                 Some(st) => st,
                 None => match self.acks.front_mut() {
                     Some((_, token)) => match token.wait_for(StanzaStage::Acked).now_or_never() {
                         Some(st) => st,
-                        None => return,
+                        None => return failed,
                     },
-                    None => return,
+                    None => return failed,
                 },
             };
             let Some((id, _)) = self.acks.pop_front() else {
-                return;
+                return failed;
             };
-            self.ctx.shared.emit(ack_event(id, st));
+            let ev = ack_event(id, st);
+            failed += usize::from(matches!(ev, ChatEvent::Failed { .. }));
+            self.ctx.shared.emit(ev);
+        }
+    }
+
+    /// The stream is up again: the tracked stanzas held while it was down go out now, after
+    /// what the stream itself resends. After a fresh session (`lost` = tracked stanzas of the
+    /// old one were dropped unacknowledged, and reported `Failed`), they are reported
+    /// `Failed` instead: the send queue resends everything unacknowledged in order, so a
+    /// newer message never reaches the peer before an older one that was lost.
+    async fn release_held(&mut self, lost: bool) {
+        self.suspended = false;
+        for (stanza, id) in std::mem::take(&mut self.held) {
+            if lost {
+                self.ctx.shared.emit(ack_event(id, None));
+            } else {
+                self.send(stanza, Some(id)).await;
+            }
         }
     }
 
@@ -578,7 +602,10 @@ impl Engine {
                     Some(Event::Stream(StreamEvent::Reset { bound_jid, .. })) => {
                         debug!(target: "cubechat_core::xmpp", jid = %bound_jid, "session bound");
                         *lock(&self.ctx.shared.bound) = Some(bound_jid.to_string());
+                        // The old session's unacknowledged stanzas are dropped by now.
+                        let lost = self.drain_acks(None) > 0;
                         self.on_reset().await;
+                        self.release_held(lost).await;
                     }
                     Some(Event::Stream(StreamEvent::Resumed)) => {
                         debug!(target: "cubechat_core::xmpp", "session resumed");
@@ -587,14 +614,21 @@ impl Engine {
                             fresh: false,
                         });
                         self.ctx.apply(actions);
+                        self.release_held(false).await;
                     }
                     Some(Event::Stream(StreamEvent::Suspended)) => {
                         debug!(target: "cubechat_core::xmpp", "connection lost");
+                        self.suspended = true;
                     }
                     Some(Event::Stanza(s)) => self.on_stanza(s).await,
                 },
-                st = oldest_acked(&mut self.acks) => self.drain_acks(Some(st)),
+                st = oldest_acked(&mut self.acks) => {
+                    self.drain_acks(Some(st));
+                }
                 cmd = cmds.recv() => match cmd {
+                    Some(Cmd::Send(el, Some(id))) if self.suspended => {
+                        self.held.push_back((el, id));
+                    }
                     Some(Cmd::Send(el, track)) => self.send(el, track).await,
                     Some(Cmd::Close(done)) => {
                         self.close().await;
@@ -611,6 +645,9 @@ impl Engine {
         // Report the tracked stanzas: acknowledged before the end, or lost with it.
         self.drain_acks(None);
         for (id, _) in std::mem::take(&mut self.acks) {
+            self.ctx.shared.emit(ack_event(id, None));
+        }
+        for (_, id) in std::mem::take(&mut self.held) {
             self.ctx.shared.emit(ack_event(id, None));
         }
         // Fail whoever still waits for connect_chat.
@@ -1010,6 +1047,8 @@ impl ChatShared {
             ctx: ctx.clone(),
             stream: Some(stream),
             acks: VecDeque::new(),
+            suspended: false,
+            held: VecDeque::new(),
         };
         tokio::spawn(engine.run(cmd_rx));
         *lock(&self.session) = Some(Arc::new(Session { cmd: cmd_tx, ctx }));
