@@ -118,7 +118,7 @@ impl ChatHost for NoHost {
     fn chat_starting(&self, _user_id: u64) {}
 }
 
-/// A chat session connected over loopback TCP to [`sm_server`], a minimal XMPP server with
+/// A chat session connected over loopback TCP to `sm_server`, a minimal XMPP server with
 /// stream management that acknowledges (`<a h=…/>`) every `<r/>`: what sending costs the
 /// engine up to the `Sent` event (stanza, queue, serialisation, socket, ack handling).
 pub struct Loopback {
