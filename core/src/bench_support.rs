@@ -135,7 +135,7 @@ impl Loopback {
         let port = listener.local_addr().unwrap().port();
         let server = tokio::spawn(async move {
             if let Ok((sock, _)) = listener.accept().await {
-                sm_server(sock).await;
+                sm_server(sock, Script::default()).await;
             }
         });
         let mut cfg = Config::new(7, "k", "https://api.example.com");
@@ -217,9 +217,31 @@ fn attr(hay: &[u8], at: usize, name: &str) -> Option<String> {
     None
 }
 
-/// A minimal c2s server: stream header, SASL PLAIN (any credentials), restart, bind, stream
-/// management (enable; an `<a/>` answering every `<r/>` with the count of stanzas received).
-async fn sm_server(mut sock: tokio::net::TcpStream) {
+/// What [`sm_server`] does on one connection besides the handshake.
+#[derive(Debug, Clone)]
+pub(crate) struct Script {
+    /// Answer `<r/>` with `<a/>` (else acknowledge nothing).
+    pub(crate) ack: bool,
+    /// Close the connection once this many messages arrived.
+    pub(crate) close_after: Option<usize>,
+    /// The ids of the messages received, in order.
+    pub(crate) seen: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Self {
+            ack: true,
+            close_after: None,
+            seen: Arc::default(),
+        }
+    }
+}
+
+/// A minimal c2s server: stream header, SASL PLAIN (any credentials), restart, resumption
+/// refused (`<failed/>`), bind, stream management (enable; an `<a/>` answering every `<r/>`
+/// with the count of stanzas received, as `script` says).
+pub(crate) async fn sm_server(mut sock: tokio::net::TcpStream, script: Script) {
     const HEADER: &str = concat!(
         "<?xml version='1.0'?><stream:stream xmlns='jabber:client' ",
         "xmlns:stream='http://etherx.jabber.org/streams' version='1.0' from='localhost' id='s'>"
@@ -269,19 +291,32 @@ async fn sm_server(mut sock: tokio::net::TcpStream) {
                     None => false,
                 },
                 3 => {
-                    match find(&buf, b"<iq", pos).and_then(|p| Some((p, find(&buf, b"</iq>", p)?)))
-                    {
-                        Some((start, end)) => {
+                    let resume = find(&buf, b"<resume", pos);
+                    let bind =
+                        find(&buf, b"<iq", pos).and_then(|p| Some((p, find(&buf, b"</iq>", p)?)));
+                    match (resume, bind) {
+                        (Some(r), q) if q.is_none_or(|(p, _)| r < p) => match find(&buf, b">", r) {
+                            Some(end) => {
+                                pos = end + 1;
+                                out.push_str(concat!(
+                                    "<failed xmlns='urn:xmpp:sm:3' h='0'><item-not-found ",
+                                    "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"
+                                ));
+                                true
+                            }
+                            None => false,
+                        },
+                        (_, Some((start, end))) => {
                             let id = attr(&buf, start, "id").unwrap_or_default();
                             pos = end + 5;
                             out.push_str(&format!(
-                            "<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>\
-                             <jid>9-7@localhost/bench</jid></bind></iq>"
-                        ));
+                                "<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>\
+                                 <jid>9-7@localhost/bench</jid></bind></iq>"
+                            ));
                             stage = 4;
                             true
                         }
-                        None => false,
+                        _ => false,
                     }
                 }
                 4 => match find(&buf, b"<enable", pos).and_then(|p| find(&buf, b">", p)) {
@@ -295,33 +330,37 @@ async fn sm_server(mut sock: tokio::net::TcpStream) {
                 },
                 _ => {
                     // Count stanzas (top-level message/presence/iq) and answer requests.
-                    match buf[pos..].iter().position(|&c| c == b'<') {
-                        Some(p)
-                            if buf.len() - (pos + p) >= 10
-                                || buf.get(pos + p + 1) == Some(&b'/') =>
-                        {
-                            let tag = &buf[pos + p + 1..];
-                            pos += p + 1;
-                            if tag.starts_with(b"r ") || tag.starts_with(b"r/") {
-                                out.push_str(&format!("<a xmlns='urn:xmpp:sm:3' h='{count}'/>"));
-                            } else if tag.starts_with(b"message")
-                                || tag.starts_with(b"presence")
-                                || tag.starts_with(b"iq ")
-                            {
-                                count += 1;
-                            }
-                            true
-                        }
-                        // Not enough bytes to tell the tag: wait for more.
-                        Some(p) => {
-                            pos += p;
-                            false
-                        }
-                        None => {
-                            pos = buf.len();
-                            false
-                        }
+                    let Some(p) = buf[pos..].iter().position(|&c| c == b'<') else {
+                        pos = buf.len();
+                        break;
+                    };
+                    let start = pos + p;
+                    let tag = &buf[start + 1..];
+                    let known = tag.len() >= 10 || tag.first() == Some(&b'/');
+                    // A message is read when its whole start tag is here (for its id).
+                    if !known || (tag.starts_with(b"message") && find(&buf, b">", start).is_none())
+                    {
+                        // Not enough bytes to tell: wait for more.
+                        pos = start;
+                        break;
                     }
+                    pos = start + 1;
+                    if tag.starts_with(b"r ") || tag.starts_with(b"r/") {
+                        if script.ack {
+                            out.push_str(&format!("<a xmlns='urn:xmpp:sm:3' h='{count}'/>"));
+                        }
+                    } else if tag.starts_with(b"message") {
+                        count += 1;
+                        let id = attr(&buf, start, "id").unwrap_or_default();
+                        let mut seen = script.seen.lock().unwrap();
+                        seen.push(id);
+                        if script.close_after == Some(seen.len()) {
+                            return;
+                        }
+                    } else if tag.starts_with(b"presence") || tag.starts_with(b"iq ") {
+                        count += 1;
+                    }
+                    true
                 }
             };
             if !progressed {

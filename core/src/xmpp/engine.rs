@@ -515,42 +515,42 @@ async fn oldest_acked(acks: &mut VecDeque<(String, StanzaToken)>) -> Option<Stan
 
 impl Engine {
     /// Reports every tracked stanza at the front whose outcome is known, in order; the first
-    /// one's outcome is `first` when the loop already waited for it. Returns how many failed.
-    fn drain_acks(&mut self, mut first: Option<Option<StanzaState>>) -> usize {
-        let mut failed = 0;
+    /// one's outcome is `first` when the loop already waited for it. A stanza reported
+    /// `Failed` (lost with a session that could not be resumed) fails every held one too:
+    /// they are newer, and the send queue resends all that is unacknowledged in order, so a
+    /// newer message never reaches the peer ahead of an older one that was lost.
+    fn drain_acks(&mut self, mut first: Option<Option<StanzaState>>) {
         loop {
             let st = match first.take() {
                 Some(st) => st,
                 None => match self.acks.front_mut() {
                     Some((_, token)) => match token.wait_for(StanzaStage::Acked).now_or_never() {
                         Some(st) => st,
-                        None => return failed,
+                        None => return,
                     },
-                    None => return failed,
+                    None => return,
                 },
             };
             let Some((id, _)) = self.acks.pop_front() else {
-                return failed;
+                return;
             };
             let ev = ack_event(id, st);
-            failed += usize::from(matches!(ev, ChatEvent::Failed { .. }));
+            let failed = matches!(ev, ChatEvent::Failed { .. });
             self.ctx.shared.emit(ev);
+            if failed {
+                for (_, id) in std::mem::take(&mut self.held) {
+                    self.ctx.shared.emit(ack_event(id, None));
+                }
+            }
         }
     }
 
-    /// The stream is up again: the tracked stanzas held while it was down go out now, after
-    /// what the stream itself resends. After a fresh session (`lost` = tracked stanzas of the
-    /// old one were dropped unacknowledged, and reported `Failed`), they are reported
-    /// `Failed` instead: the send queue resends everything unacknowledged in order, so a
-    /// newer message never reaches the peer before an older one that was lost.
-    async fn release_held(&mut self, lost: bool) {
+    /// The stream is up again: the tracked stanzas held while it was down (and not failed
+    /// since, see [`Engine::drain_acks`]) go out now, after what the stream itself resends.
+    async fn release_held(&mut self) {
         self.suspended = false;
         for (stanza, id) in std::mem::take(&mut self.held) {
-            if lost {
-                self.ctx.shared.emit(ack_event(id, None));
-            } else {
-                self.send(stanza, Some(id)).await;
-            }
+            self.send(stanza, Some(id)).await;
         }
     }
 
@@ -594,6 +594,10 @@ impl Engine {
     async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
         while let Some(stream) = self.stream.as_mut() {
             tokio::select! {
+                // The stream's events first: a command given after the connection was
+                // reported lost (its `Reconnecting` state is set after the stream queued
+                // `Suspended`) is handled after it, so it is held.
+                biased;
                 ev = stream.next() => match ev {
                     None => {
                         self.stream = None;
@@ -603,9 +607,10 @@ impl Engine {
                         debug!(target: "cubechat_core::xmpp", jid = %bound_jid, "session bound");
                         *lock(&self.ctx.shared.bound) = Some(bound_jid.to_string());
                         // The old session's unacknowledged stanzas are dropped by now.
-                        let lost = self.drain_acks(None) > 0;
+                        // What the old session lost unacknowledged is reported by now.
+                        self.drain_acks(None);
                         self.on_reset().await;
-                        self.release_held(lost).await;
+                        self.release_held().await;
                     }
                     Some(Event::Stream(StreamEvent::Resumed)) => {
                         debug!(target: "cubechat_core::xmpp", "session resumed");
@@ -614,7 +619,7 @@ impl Engine {
                             fresh: false,
                         });
                         self.ctx.apply(actions);
-                        self.release_held(false).await;
+                        self.release_held().await;
                     }
                     Some(Event::Stream(StreamEvent::Suspended)) => {
                         debug!(target: "cubechat_core::xmpp", "connection lost");
@@ -1507,6 +1512,98 @@ mod tests {
         let r = wire::classify(&back);
         assert_eq!(r.what, Incoming::Chat { body: "<\r".into() });
         assert_eq!(r.extra.custom["k"], "a\r\nb&<\r");
+    }
+
+    /// Waits (bounded) for a connection state matching `want`.
+    async fn state(rx: &mut ConnectionStates, want: impl Fn(&ConnectionState) -> bool) {
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(s) = rx.recv().await {
+                if want(&s) {
+                    return;
+                }
+            }
+            panic!("state stream ended");
+        })
+        .await
+        .expect("state not reached in 20 s");
+    }
+
+    /// A message lost with a session that could not be resumed is reported `Failed`, and
+    /// so is a message given while the connection was down: it is not sent on the fresh
+    /// session ahead of the lost one (the send queue resends both, in order). A message given
+    /// once connected again is sent and acknowledged.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_message_given_while_down_does_not_overtake_one_lost_with_the_session() {
+        use crate::bench_support::{sm_server, Script};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let second = Script::default();
+        let seen = second.seen.clone();
+        let server = tokio::spawn(async move {
+            // First connection: nothing acknowledged, closed after the first message.
+            let (a, _) = listener.accept().await.unwrap();
+            let first = Script {
+                ack: false,
+                close_after: Some(1),
+                ..Script::default()
+            };
+            sm_server(a, first).await;
+            // Second: resumption refused, a fresh session, everything acknowledged.
+            let (b, _) = listener.accept().await.unwrap();
+            sm_server(b, second).await;
+        });
+        let mut cfg = Config::new(7, "k", "https://api.example.com");
+        cfg.chat.host = "127.0.0.1".into();
+        cfg.chat.domain = "localhost".into();
+        cfg.chat.port = port;
+        cfg.chat.insecure_plaintext = true;
+        cfg.reconnect.initial_delay = Duration::from_millis(200);
+        let host: Weak<dyn ChatHost> = Weak::<NoHost>::new();
+        let shared = Arc::new(ChatShared::new(cfg, host));
+        let mut events = shared.subscribe_chat();
+        let mut states = shared.subscribe_connection().1;
+        shared
+            .connect_chat(ChatAuth::Password {
+                user_id: Some(9),
+                password: "pw".into(),
+            })
+            .await
+            .unwrap();
+        let m = || OutgoingMessage::new("d1", Some(5), "hi");
+        let ids = [
+            "000000000000000000000001",
+            "000000000000000000000002",
+            "000000000000000000000003",
+        ];
+        shared.send_message_as(ids[0], m()).unwrap();
+        state(&mut states, |s| {
+            matches!(s, ConnectionState::Reconnecting { .. })
+        })
+        .await;
+        shared.send_message_as(ids[1], m()).unwrap();
+        state(&mut states, |s| *s == ConnectionState::Connected).await;
+        shared.send_message_as(ids[2], m()).unwrap();
+        let mut outcomes = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while outcomes.len() < 3 {
+                match events.recv().await.unwrap() {
+                    ChatEvent::Sent { message_id } => outcomes.push((message_id, true)),
+                    ChatEvent::Failed { message_id, .. } => outcomes.push((message_id, false)),
+                    _ => {}
+                }
+            }
+        })
+        .await
+        .expect("three outcomes in 20 s");
+        let want: Vec<(String, bool)> = vec![
+            (ids[0].into(), false),
+            (ids[1].into(), false),
+            (ids[2].into(), true),
+        ];
+        assert_eq!(outcomes, want);
+        assert_eq!(*seen.lock().unwrap(), vec![ids[2].to_owned()]);
+        shared.disconnect_chat().await;
+        server.abort();
     }
 
     #[test]
