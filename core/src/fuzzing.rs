@@ -27,7 +27,10 @@ pub fn message_roundtrip(body: &str, custom: &BTreeMap<String, String>) {
         );
         return;
     }
-    let el = message_stanza(ChatKind::Chat, "id1", "6-1@chat.local", m);
+    let el = match message_stanza(ChatKind::Chat, "id1", "6-1@chat.local", m) {
+        Some(tokio_xmpp::Stanza::Message(m)) => Element::from(m),
+        _ => panic!("an accepted message has no stanza"),
+    };
     let xml = String::from(&el);
     let back: Element = xml.parse().unwrap();
     let r = stanza::classify(&back);

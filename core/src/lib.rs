@@ -30,6 +30,8 @@
 pub mod address_book;
 pub mod api;
 pub mod auth;
+#[doc(hidden)]
+pub mod bench_support;
 pub mod chat;
 pub mod client;
 pub mod config;

@@ -178,7 +178,7 @@ impl ExtraParams {
     pub fn from_element(e: &Element) -> Self {
         let mut p = Self::default();
         for c in e.children() {
-            let text = c.text();
+            let text = text_of(c);
             match c.name() {
                 "attachment" => p.attachments.push(attachment_of(c)),
                 "save_to_history" => p.save_to_history = is_true(&text),
@@ -186,17 +186,29 @@ impl ExtraParams {
                 "date_sent" => p.date_sent = parse_date_sent(&text),
                 "silent" => p.silent = is_true(&text),
                 "markable" => p.markable = is_true(&text),
-                "moduleIdentifier" if !text.is_empty() => p.module_identifier = Some(text),
+                "moduleIdentifier" if !text.is_empty() => {
+                    p.module_identifier = Some(text.into_owned());
+                }
                 name if c.children().next().is_some() => {
                     p.custom.insert(name.into(), nested_json(c).to_string());
                 }
                 name if !text.is_empty() && !is_control_key(name) => {
-                    p.custom.insert(name.into(), text);
+                    p.custom.insert(name.into(), text.into_owned());
                 }
                 _ => {}
             }
         }
         p
+    }
+}
+
+/// The text of `e` (all its text nodes), borrowed when it is one node (the usual case).
+fn text_of(e: &Element) -> std::borrow::Cow<'_, str> {
+    let mut texts = e.texts();
+    match (texts.next(), texts.next()) {
+        (None, _) => std::borrow::Cow::Borrowed(""),
+        (Some(t), None) => std::borrow::Cow::Borrowed(t),
+        _ => std::borrow::Cow::Owned(e.text()),
     }
 }
 
@@ -340,11 +352,21 @@ fn dialog_extra(dialog_id: &str) -> Element {
 
 /// A delivered (`received`) or read (`displayed`) marker, to the sender's user JID.
 pub fn marker(id: &str, to: &str, read: bool, message_id: &str, dialog_id: &str) -> Element {
-    let name = if read { "displayed" } else { "received" };
+    let [m, extra] = marker_payloads(read, message_id, dialog_id);
     message("chat", Some(id), to)
-        .append(with_attr(name, NS_MARKERS, &[("id", message_id)]))
-        .append(dialog_extra(dialog_id))
+        .append(m)
+        .append(extra)
         .build()
+}
+
+/// The children of a [`marker`] stanza, in order: the marker and the `extraParams` with the
+/// dialog id.
+pub fn marker_payloads(read: bool, message_id: &str, dialog_id: &str) -> [Element; 2] {
+    let name = if read { "displayed" } else { "received" };
+    [
+        with_attr(name, NS_MARKERS, &[("id", message_id)]),
+        dialog_extra(dialog_id),
+    ]
 }
 
 /// An edit: new body, `<replace id last/>`, and the dialog id.
@@ -546,9 +568,47 @@ pub struct Received {
 /// Classifies a `<message>` element. Carbons are not unwrapped here (see [`unwrap_carbon`]).
 pub fn classify(m: &Element) -> Received {
     let attr = |k: &str| m.attr(k).unwrap_or_default().to_owned();
-    let kind = attr("type");
-    let child = |name: &str| m.children().find(|c| c.name() == name);
-    let body = child("body").map(|b| b.text()).unwrap_or_default();
+    let body = m
+        .children()
+        .find(|c| c.name() == "body")
+        .map(|b| b.text())
+        .unwrap_or_default();
+    classify_parts(
+        Header {
+            id: m.attr("id").map(str::to_owned),
+            kind: attr("type"),
+            from: attr("from"),
+            to: attr("to"),
+        },
+        body,
+        || m.children(),
+    )
+}
+
+/// The attributes of a received `<message>` that [`classify_parts`] keeps.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Header {
+    /// The `id` attribute, if any.
+    pub id: Option<String>,
+    /// The `type` attribute (empty when absent).
+    pub kind: String,
+    /// The `from` attribute (empty when absent).
+    pub from: String,
+    /// The `to` attribute (empty when absent).
+    pub to: String,
+}
+
+/// [`classify`] on a message already taken apart (as a typed stanza holds it): its
+/// attributes, the text of its first `<body>` (empty if none) and its child elements (the
+/// body elements among them or not), as a function that iterates them afresh. No copy of
+/// the tree is made.
+pub fn classify_parts<'a, I, F>(h: Header, body: String, children: F) -> Received
+where
+    I: Iterator<Item = &'a Element>,
+    F: Fn() -> I,
+{
+    let Header { id, kind, from, to } = h;
+    let child = |name: &str| children().find(|c| c.name() == name);
     let extra = child("extraParams")
         .map(ExtraParams::from_element)
         .unwrap_or_default();
@@ -615,10 +675,10 @@ pub fn classify(m: &Element) -> Received {
         Incoming::Chat { body }
     };
     Received {
-        id: m.attr("id").map(str::to_owned),
+        id,
         kind,
-        from: attr("from"),
-        to: attr("to"),
+        from,
+        to,
         extra,
         delay,
         what,

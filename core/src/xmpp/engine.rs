@@ -4,7 +4,7 @@
 //!
 //! [`Client`]: crate::Client
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -15,9 +15,15 @@ use rand::Rng;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 use tokio_xmpp::{
-    jid::BareJid,
-    parsers::{iq::Iq, message::Message, presence::Presence},
-    stanzastream::{Connection, Event, StanzaStage, StanzaState, StanzaStream, StreamEvent},
+    jid::{BareJid, Jid},
+    parsers::{
+        iq::Iq,
+        message::{Id as MessageId, Lang, Message, MessageType},
+        presence::Presence,
+    },
+    stanzastream::{
+        Connection, Event, StanzaStage, StanzaState, StanzaStream, StanzaToken, StreamEvent,
+    },
     xmlstream::Timeouts as XmlTimeouts,
     Stanza,
 };
@@ -28,7 +34,9 @@ use cubechat_wire::stanza::Incoming;
 use cubechat_wire::stanza::{self as wire, room_jid, user_jid, ChatKind, ExtraParams};
 
 use super::connector::{self, Connector, LoginError, Transport};
-use super::inbound::{answers_join, inbound, Context, Effect};
+#[cfg(test)]
+use super::inbound::inbound;
+use super::inbound::{answers_join, inbound_stanza, Context, Effect};
 use super::reconnect::{Action, Input, Reconnect};
 use super::util::{
     check_attachments, check_content, check_custom, check_dialog_id, check_text, new_message_id,
@@ -142,16 +150,31 @@ impl ChatShared {
     }
 
     pub(super) fn send(&self, el: Element, track: Option<String>) -> Result<()> {
+        self.send_stanza(to_stanza(el), track)
+    }
+
+    /// Sends a typed stanza (`None`: it could not be built, reported `Failed` when tracked).
+    fn send_stanza(&self, stanza: Option<Stanza>, track: Option<String>) -> Result<()> {
         let s = self.session()?;
+        let Some(stanza) = stanza else {
+            warn!(target: "cubechat_core::xmpp", "dropping a stanza that does not serialise");
+            if let Some(id) = track {
+                self.emit(ChatEvent::Failed {
+                    message_id: id,
+                    reason: "invalid stanza".into(),
+                });
+            }
+            return Ok(());
+        };
         s.cmd
-            .send(Cmd::Send(el, track))
+            .send(Cmd::Send(Box::new(stanza), track))
             .map_err(|_| Error::ChatNotConnected)
     }
 }
 
 enum Cmd {
     /// A stanza; `Some(id)` = report `Sent`/`Failed` for it.
-    Send(Element, Option<String>),
+    Send(Box<Stanza>, Option<String>),
     Close(oneshot::Sender<()>),
 }
 
@@ -177,6 +200,8 @@ struct Ctx {
     ctl: Control,
     connector: Connector,
     jid: BareJid,
+    /// `jid` as text (carbons are accepted from it only).
+    bare: String,
     me: u64,
     app_id: u64,
     domain: String,
@@ -446,48 +471,111 @@ fn to_stanza(el: Element) -> Option<Stanza> {
     }
 }
 
+/// What the session must do about a stanza the stream delivered (see [`inbound`]).
+fn stanza_effects(cx: &Context<'_>, s: Stanza) -> Vec<Effect> {
+    inbound_stanza(cx, s)
+}
+
 struct Engine {
     ctx: Arc<Ctx>,
     stream: Option<StanzaStream>,
+    /// The tracked stanzas sent and not yet acknowledged or failed, in send order (the
+    /// order stream management acknowledges them in): the engine loop waits on the oldest
+    /// only, instead of a task per stanza.
+    acks: VecDeque<(String, StanzaToken)>,
+    /// The connection is lost and not yet resumed or replaced.
+    suspended: bool,
+    /// Tracked stanzas given while suspended, held back until the stream is up again (see
+    /// [`Engine::release_held`]).
+    held: VecDeque<(Box<Stanza>, String)>,
+}
+
+/// The event of a tracked stanza whose token resolved (`None`: its worker dropped it).
+fn ack_event(id: String, st: Option<StanzaState>) -> ChatEvent {
+    match st {
+        Some(StanzaState::Acked { .. }) => ChatEvent::Sent { message_id: id },
+        Some(StanzaState::Failed { .. }) => ChatEvent::Failed {
+            message_id: id,
+            reason: "could not be sent".into(),
+        },
+        _ => ChatEvent::Failed {
+            message_id: id,
+            reason: "lost with the connection".into(),
+        },
+    }
+}
+
+/// Waits until the oldest tracked stanza is acknowledged or failed (never, when none is).
+async fn oldest_acked(acks: &mut VecDeque<(String, StanzaToken)>) -> Option<StanzaState> {
+    match acks.front_mut() {
+        Some((_, token)) => token.wait_for(StanzaStage::Acked).await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Engine {
-    /// Enqueues a stanza. `StanzaStream::send` panics if its worker died: guarded.
-    async fn send(&mut self, el: Element, track: Option<String>) {
-        let Some(stanza) = to_stanza(el) else {
-            warn!(target: "cubechat_core::xmpp", "dropping a stanza that does not serialise");
-            if let Some(id) = track {
-                self.ctx.shared.emit(ChatEvent::Failed {
-                    message_id: id,
-                    reason: "invalid stanza".into(),
-                });
+    /// Reports every tracked stanza at the front whose outcome is known, in order; the first
+    /// one's outcome is `first` when the loop already waited for it. A stanza reported
+    /// `Failed` (lost with a session that could not be resumed) fails every held one too:
+    /// they are newer, and the send queue resends all that is unacknowledged in order, so a
+    /// newer message never reaches the peer ahead of an older one that was lost.
+    fn drain_acks(&mut self, mut first: Option<Option<StanzaState>>) {
+        loop {
+            let st = match first.take() {
+                Some(st) => st,
+                None => match self.acks.front_mut() {
+                    Some((_, token)) => match token.wait_for(StanzaStage::Acked).now_or_never() {
+                        Some(st) => st,
+                        None => return,
+                    },
+                    None => return,
+                },
+            };
+            let Some((id, _)) = self.acks.pop_front() else {
+                return;
+            };
+            let ev = ack_event(id, st);
+            let failed = matches!(ev, ChatEvent::Failed { .. });
+            self.ctx.shared.emit(ev);
+            if failed {
+                for (_, id) in std::mem::take(&mut self.held) {
+                    self.ctx.shared.emit(ack_event(id, None));
+                }
             }
-            return;
-        };
+        }
+    }
+
+    /// The stream is up again: the tracked stanzas held while it was down (and not failed
+    /// since, see [`Engine::drain_acks`]) go out now, after what the stream itself resends.
+    async fn release_held(&mut self) {
+        self.suspended = false;
+        for (stanza, id) in std::mem::take(&mut self.held) {
+            self.send(stanza, Some(id)).await;
+        }
+    }
+
+    /// Enqueues an element-built stanza (see [`Engine::send`]).
+    async fn send_el(&mut self, el: Element) {
+        match to_stanza(el) {
+            Some(s) => self.send(Box::new(s), None).await,
+            None => {
+                warn!(target: "cubechat_core::xmpp", "dropping a stanza that does not serialise");
+            }
+        }
+    }
+
+    /// Enqueues a stanza. `StanzaStream::send` panics if its worker died: guarded.
+    async fn send(&mut self, stanza: Box<Stanza>, track: Option<String>) {
         let Some(stream) = self.stream.as_ref() else {
             return;
         };
-        let token = std::panic::AssertUnwindSafe(stream.send(Box::new(stanza)))
+        let token = std::panic::AssertUnwindSafe(stream.send(stanza))
             .catch_unwind()
             .await;
         match token {
-            Ok(mut token) => {
+            Ok(token) => {
                 if let Some(id) = track {
-                    let shared = self.ctx.shared.clone();
-                    tokio::spawn(async move {
-                        let ev = match token.wait_for(StanzaStage::Acked).await {
-                            Some(StanzaState::Acked { .. }) => ChatEvent::Sent { message_id: id },
-                            Some(StanzaState::Failed { .. }) => ChatEvent::Failed {
-                                message_id: id,
-                                reason: "could not be sent".into(),
-                            },
-                            _ => ChatEvent::Failed {
-                                message_id: id,
-                                reason: "lost with the connection".into(),
-                            },
-                        };
-                        shared.emit(ev);
-                    });
+                    self.acks.push_back((id, token));
                 }
             }
             Err(_) => {
@@ -506,6 +594,10 @@ impl Engine {
     async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
         while let Some(stream) = self.stream.as_mut() {
             tokio::select! {
+                // The stream's events first: a command given after the connection was
+                // reported lost (its `Reconnecting` state is set after the stream queued
+                // `Suspended`) is handled after it, so it is held.
+                biased;
                 ev = stream.next() => match ev {
                     None => {
                         self.stream = None;
@@ -514,7 +606,11 @@ impl Engine {
                     Some(Event::Stream(StreamEvent::Reset { bound_jid, .. })) => {
                         debug!(target: "cubechat_core::xmpp", jid = %bound_jid, "session bound");
                         *lock(&self.ctx.shared.bound) = Some(bound_jid.to_string());
+                        // The old session's unacknowledged stanzas are dropped by now.
+                        // What the old session lost unacknowledged is reported by now.
+                        self.drain_acks(None);
                         self.on_reset().await;
+                        self.release_held().await;
                     }
                     Some(Event::Stream(StreamEvent::Resumed)) => {
                         debug!(target: "cubechat_core::xmpp", "session resumed");
@@ -523,13 +619,21 @@ impl Engine {
                             fresh: false,
                         });
                         self.ctx.apply(actions);
+                        self.release_held().await;
                     }
                     Some(Event::Stream(StreamEvent::Suspended)) => {
                         debug!(target: "cubechat_core::xmpp", "connection lost");
+                        self.suspended = true;
                     }
                     Some(Event::Stanza(s)) => self.on_stanza(s).await,
                 },
+                st = oldest_acked(&mut self.acks) => {
+                    self.drain_acks(Some(st));
+                }
                 cmd = cmds.recv() => match cmd {
+                    Some(Cmd::Send(el, Some(id))) if self.suspended => {
+                        self.held.push_back((el, id));
+                    }
                     Some(Cmd::Send(el, track)) => self.send(el, track).await,
                     Some(Cmd::Close(done)) => {
                         self.close().await;
@@ -542,6 +646,14 @@ impl Engine {
                     }
                 },
             }
+        }
+        // Report the tracked stanzas: acknowledged before the end, or lost with it.
+        self.drain_acks(None);
+        for (id, _) in std::mem::take(&mut self.acks) {
+            self.ctx.shared.emit(ack_event(id, None));
+        }
+        for (_, id) in std::mem::take(&mut self.held) {
+            self.ctx.shared.emit(ack_event(id, None));
         }
         // Fail whoever still waits for connect_chat.
         self.ctx
@@ -585,17 +697,17 @@ impl Engine {
             .attr(nc("id"), format!("{}:enableCarbons", new_id()))
             .append(Element::bare("enable", wire::NS_CARBONS))
             .build();
-        self.send(carbons, None).await;
-        self.send(Element::bare("presence", wire::NS_CLIENT), None)
+        self.send_el(carbons).await;
+        self.send_el(Element::bare("presence", wire::NS_CLIENT))
             .await;
         let rooms: Vec<String> = lock(&self.ctx.shared.rooms).iter().cloned().collect();
         for d in rooms {
             let el = join_presence(&self.ctx, &format!("{}:join", new_id()), &d);
-            self.send(el, None).await;
+            self.send_el(el).await;
         }
         // Status-streaming subscriptions and the active/inactive mark (§6.9, §6.10).
         for el in super::presence::on_reset(&self.ctx.shared, self.ctx.app_id, &self.ctx.domain) {
-            self.send(el, None).await;
+            self.send_el(el).await;
         }
         // Connected, `connect_chat` resolved, and the SM work-around's reconnection.
         let actions = self.ctx.on(Input::Up {
@@ -608,19 +720,14 @@ impl Engine {
     /// An inbound stanza: the pure inbound function decides, then its effects are carried
     /// out here, in order, on the session's state and stream.
     async fn on_stanza(&mut self, s: Stanza) {
-        let el = match s {
-            Stanza::Message(m) => Element::from(m),
-            Stanza::Presence(p) => Element::from(p),
-            Stanza::Iq(iq) => Element::from(iq),
-        };
-        let my_bare = self.ctx.jid.to_string();
+        let ctx = self.ctx.clone();
         let cx = Context {
-            me: self.ctx.me,
-            my_bare: &my_bare,
+            me: ctx.me,
+            my_bare: &ctx.bare,
             auto_delivered: self.ctx.auto_delivered,
             now: now_unix(),
         };
-        for effect in inbound(&cx, el) {
+        for effect in stanza_effects(&cx, s) {
             self.carry_out(effect).await;
         }
     }
@@ -636,12 +743,16 @@ impl Engine {
                 }
                 if let Some(r) = receipt {
                     let to = user_jid(r.to_user, self.ctx.app_id, &self.ctx.domain);
-                    let el = wire::marker(&new_id(), &to, false, &r.message_id, &r.dialog_id);
-                    self.send(el, None).await;
+                    match marker_stanza(&new_id(), &to, false, &r.message_id, &r.dialog_id) {
+                        Some(s) => self.send(Box::new(s), None).await,
+                        None => {
+                            debug!(target: "cubechat_core::xmpp", "receipt not sent: invalid address")
+                        }
+                    }
                 }
                 shared.emit(event);
             }
-            Effect::Reply(el) => self.send(el, None).await,
+            Effect::Reply(el) => self.send_el(el).await,
             Effect::Answer {
                 id,
                 reply,
@@ -706,8 +817,14 @@ pub(crate) fn check_message_content(m: &OutgoingMessage) -> Result<()> {
     check_attachments(&m.attachments)
 }
 
-/// The `<message>` stanza of a checked outgoing message (§6.4).
-pub(crate) fn message_stanza(kind: ChatKind, id: &str, to: &str, m: OutgoingMessage) -> Element {
+/// The `<message>` stanza of a checked outgoing message (§6.4), built typed as the stream
+/// sends it (what `wire::chat_message` builds as an element); `None` if `to` is not a JID.
+pub(crate) fn message_stanza(
+    kind: ChatKind,
+    id: &str,
+    to: &str,
+    m: OutgoingMessage,
+) -> Option<Stanza> {
     let extra = ExtraParams {
         save_to_history: m.save_to_history,
         dialog_id: Some(m.dialog_id),
@@ -718,7 +835,40 @@ pub(crate) fn message_stanza(kind: ChatKind, id: &str, to: &str, m: OutgoingMess
         attachments: m.attachments,
         custom: m.custom,
     };
-    wire::chat_message(kind, id, to, &m.body, &extra)
+    let kind = match kind {
+        ChatKind::Chat => MessageType::Chat,
+        ChatKind::GroupChat => MessageType::Groupchat,
+    };
+    typed_message(kind, id, to, m.body, vec![extra.to_element()])
+}
+
+/// A delivered or read marker built typed (what `wire::marker` builds as an element).
+fn marker_stanza(
+    id: &str,
+    to: &str,
+    read: bool,
+    message_id: &str,
+    dialog_id: &str,
+) -> Option<Stanza> {
+    let payloads = wire::marker_payloads(read, message_id, dialog_id);
+    typed_message(MessageType::Chat, id, to, String::new(), payloads.into())
+}
+
+/// A `<message type to id>` with a body (when not empty) and `payloads`, in that order.
+fn typed_message(
+    kind: MessageType,
+    id: &str,
+    to: &str,
+    body: String,
+    payloads: Vec<Element>,
+) -> Option<Stanza> {
+    let mut m = Message::new_with_type(kind, Some(Jid::new(to).ok()?));
+    m.id = Some(MessageId(id.to_owned()));
+    if !body.is_empty() {
+        m.bodies.insert(Lang::default(), body);
+    }
+    m.payloads = payloads;
+    Some(Stanza::Message(m))
 }
 
 /// A `join_room` waiting: its presence's id, and where its answer goes.
@@ -877,6 +1027,7 @@ impl ChatShared {
                 ready: Mutex::new(Some(ready_tx)),
             },
             connector,
+            bare: jid.to_string(),
             jid,
             me,
             app_id: cfg.app_id,
@@ -900,6 +1051,9 @@ impl ChatShared {
         let engine = Engine {
             ctx: ctx.clone(),
             stream: Some(stream),
+            acks: VecDeque::new(),
+            suspended: false,
+            held: VecDeque::new(),
         };
         tokio::spawn(engine.run(cmd_rx));
         *lock(&self.session) = Some(Arc::new(Session { cmd: cmd_tx, ctx }));
@@ -1027,9 +1181,9 @@ impl ChatShared {
     /// Sends a checked message under a given id (the send queue keeps its ids).
     pub(crate) fn send_message_as(&self, id: &str, m: OutgoingMessage) -> Result<()> {
         let (kind, to) = self.target(&m.dialog_id, m.recipient_id)?;
-        let el = message_stanza(kind, id, &to, m);
+        let stanza = message_stanza(kind, id, &to, m);
         lock(&self.seen).insert(id);
-        self.send(el, Some(id.to_owned()))
+        self.send_stanza(stanza, Some(id.to_owned()))
     }
 
     /// The session side of `ChatSession::send_delivered`.
@@ -1064,8 +1218,8 @@ impl ChatShared {
             return Err(Error::InvalidInput("message id is empty".into()));
         }
         check_text("message id", message_id)?;
-        let el = wire::marker(&new_id(), &to, read, message_id, dialog_id);
-        self.send(el, None)
+        let stanza = marker_stanza(&new_id(), &to, read, message_id, dialog_id);
+        self.send_stanza(stanza, None)
     }
 
     /// The session side of `ChatSession::send_typing`.
@@ -1229,6 +1383,46 @@ impl ChatShared {
     }
 }
 
+// ------------------------------------------------------------------------ benchmarks
+
+/// `bench_support`: one stanza's bytes parsed as the stream parses them, through the
+/// engine's inbound mapping; the chat event it carries.
+pub(crate) fn bench_inbound(xml: &[u8], me: u64) -> Option<ChatEvent> {
+    let stanza: Stanza = xso::from_bytes(xml).ok()?;
+    let my_bare = user_jid(me, 7, "localhost");
+    let cx = Context {
+        me,
+        my_bare: &my_bare,
+        auto_delivered: true,
+        now: 0,
+    };
+    stanza_effects(&cx, stanza)
+        .into_iter()
+        .find_map(|e| match e {
+            Effect::Emit(ev) | Effect::EmitOnce { event: ev, .. } => Some(ev),
+            _ => None,
+        })
+}
+
+/// `bench_support`: what the engine writes for a message sent as `id` to user 5 of app 7.
+pub(crate) fn bench_outbound(id: &str, m: OutgoingMessage, out: &mut Vec<u8>) {
+    let to = user_jid(m.recipient_id.unwrap_or(5), 7, "localhost");
+    if check_message_content(&m).is_err() {
+        return;
+    }
+    if let Some(s) = message_stanza(ChatKind::Chat, id, &to, m) {
+        out.extend_from_slice(&xso::to_vec(&s).unwrap_or_default());
+    }
+}
+
+/// `bench_support`: what the engine writes for a delivered marker of message `id` of user 5.
+pub(crate) fn bench_marker(id: &str, out: &mut Vec<u8>) {
+    let to = user_jid(5, 7, "localhost");
+    if let Some(s) = marker_stanza(&new_id(), &to, false, id, "5f0c0ffee0c0ffee0c0ffee0") {
+        out.extend_from_slice(&xso::to_vec(&s).unwrap_or_default());
+    }
+}
+
 #[cfg(test)]
 /// A host that is never there (unit tests of the session state).
 struct NoHost;
@@ -1258,6 +1452,7 @@ pub(super) fn test_shared() -> ChatShared {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::xmpp::Attachment;
 
     /// Whether this self-presence, through the inbound function, resolves the pending join
     /// sent with `join_id` (as `Engine::carry_out` decides).
@@ -1309,11 +1504,106 @@ mod tests {
         let mut m = OutgoingMessage::new("5f0c0ffee0c0ffee0c0ffee0", Some(6), "<\r");
         m.custom.insert("k".into(), "a\r\nb&<\r".into());
         check_message_content(&m).unwrap();
-        let xml = String::from(&message_stanza(ChatKind::Chat, "id1", "6-1@chat.local", m));
+        let xml = match message_stanza(ChatKind::Chat, "id1", "6-1@chat.local", m) {
+            Some(Stanza::Message(m)) => String::from(&Element::from(m)),
+            _ => panic!("no message"),
+        };
         let back: Element = xml.parse().unwrap();
         let r = wire::classify(&back);
         assert_eq!(r.what, Incoming::Chat { body: "<\r".into() });
         assert_eq!(r.extra.custom["k"], "a\r\nb&<\r");
+    }
+
+    /// Waits (bounded) for a connection state matching `want`.
+    async fn state(rx: &mut ConnectionStates, want: impl Fn(&ConnectionState) -> bool) {
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(s) = rx.recv().await {
+                if want(&s) {
+                    return;
+                }
+            }
+            panic!("state stream ended");
+        })
+        .await
+        .expect("state not reached in 20 s");
+    }
+
+    /// A message lost with a session that could not be resumed is reported `Failed`, and
+    /// so is a message given while the connection was down: it is not sent on the fresh
+    /// session ahead of the lost one (the send queue resends both, in order). A message given
+    /// once connected again is sent and acknowledged.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_message_given_while_down_does_not_overtake_one_lost_with_the_session() {
+        use crate::bench_support::{sm_server, Script};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let second = Script::default();
+        let seen = second.seen.clone();
+        let server = tokio::spawn(async move {
+            // First connection: nothing acknowledged, closed after the first message.
+            let (a, _) = listener.accept().await.unwrap();
+            let first = Script {
+                ack: false,
+                close_after: Some(1),
+                ..Script::default()
+            };
+            sm_server(a, first).await;
+            // Second: resumption refused, a fresh session, everything acknowledged.
+            let (b, _) = listener.accept().await.unwrap();
+            sm_server(b, second).await;
+        });
+        let mut cfg = Config::new(7, "k", "https://api.example.com");
+        cfg.chat.host = "127.0.0.1".into();
+        cfg.chat.domain = "localhost".into();
+        cfg.chat.port = port;
+        cfg.chat.insecure_plaintext = true;
+        cfg.reconnect.initial_delay = Duration::from_millis(200);
+        let host: Weak<dyn ChatHost> = Weak::<NoHost>::new();
+        let shared = Arc::new(ChatShared::new(cfg, host));
+        let mut events = shared.subscribe_chat();
+        let mut states = shared.subscribe_connection().1;
+        shared
+            .connect_chat(ChatAuth::Password {
+                user_id: Some(9),
+                password: "pw".into(),
+            })
+            .await
+            .unwrap();
+        let m = || OutgoingMessage::new("d1", Some(5), "hi");
+        let ids = [
+            "000000000000000000000001",
+            "000000000000000000000002",
+            "000000000000000000000003",
+        ];
+        shared.send_message_as(ids[0], m()).unwrap();
+        state(&mut states, |s| {
+            matches!(s, ConnectionState::Reconnecting { .. })
+        })
+        .await;
+        shared.send_message_as(ids[1], m()).unwrap();
+        state(&mut states, |s| *s == ConnectionState::Connected).await;
+        shared.send_message_as(ids[2], m()).unwrap();
+        let mut outcomes = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while outcomes.len() < 3 {
+                match events.recv().await.unwrap() {
+                    ChatEvent::Sent { message_id } => outcomes.push((message_id, true)),
+                    ChatEvent::Failed { message_id, .. } => outcomes.push((message_id, false)),
+                    _ => {}
+                }
+            }
+        })
+        .await
+        .expect("three outcomes in 20 s");
+        let want: Vec<(String, bool)> = vec![
+            (ids[0].into(), false),
+            (ids[1].into(), false),
+            (ids[2].into(), true),
+        ];
+        assert_eq!(outcomes, want);
+        assert_eq!(*seen.lock().unwrap(), vec![ids[2].to_owned()]);
+        shared.disconnect_chat().await;
+        server.abort();
     }
 
     #[test]
@@ -1362,6 +1652,53 @@ mod tests {
             assert!(!shown.contains("hunter2"), "{shown}");
             assert!(shown.contains("<redacted>"), "{shown}");
         }
+    }
+
+    /// The typed stanzas the engine sends for messages and markers serialise to what the
+    /// element builders of `wire` (the reference, shared with cubeserver) build.
+    #[test]
+    fn typed_messages_and_markers_equal_the_wire_elements() {
+        let mut m = OutgoingMessage::new("d1", Some(6), "hi <there>");
+        m.custom.insert("mood".into(), "fine".into());
+        m.markable = true;
+        m.date_sent = Some(1_700_000_000);
+        m.attachments.push(Attachment {
+            kind: "image".into(),
+            uid: Some("u1".into()),
+            ..Default::default()
+        });
+        let extra = ExtraParams {
+            save_to_history: true,
+            dialog_id: Some("d1".into()),
+            date_sent: Some(1_700_000_000),
+            markable: true,
+            attachments: m.attachments.clone(),
+            custom: m.custom.clone(),
+            ..Default::default()
+        };
+        let el = |s: Option<Stanza>| match s {
+            Some(Stanza::Message(m)) => Element::from(m),
+            other => panic!("{other:?}"),
+        };
+        for (kind, to) in [
+            (ChatKind::Chat, "6-7@localhost"),
+            (ChatKind::GroupChat, "7_d1@muc.localhost"),
+        ] {
+            let typed = el(message_stanza(kind, "i1", to, m.clone()));
+            let reference = wire::chat_message(kind, "i1", to, &m.body, &extra);
+            assert_eq!(String::from(&typed), String::from(&reference));
+        }
+        let mut empty = m.clone();
+        empty.body = String::new();
+        let typed = el(message_stanza(ChatKind::Chat, "i1", "6-7@localhost", empty));
+        let reference = wire::chat_message(ChatKind::Chat, "i1", "6-7@localhost", "", &extra);
+        assert_eq!(String::from(&typed), String::from(&reference));
+        for read in [false, true] {
+            let typed = el(marker_stanza("i2", "6-7@localhost", read, "m1", "d1"));
+            let reference = wire::marker("i2", "6-7@localhost", read, "m1", "d1");
+            assert_eq!(String::from(&typed), String::from(&reference));
+        }
+        assert!(message_stanza(ChatKind::Chat, "i", "not a jid@", m).is_none());
     }
 
     #[test]

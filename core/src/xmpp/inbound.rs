@@ -1,5 +1,5 @@
-//! Inbound as a pure function: [`inbound`] maps one element the stream delivered to what the
-//! session must do about it ([`Effect`]s: events for the app, replies to send, answers to
+//! Inbound as a pure function: [`inbound_stanza`] maps one stanza the stream delivered to what
+//! the session must do about it ([`Effect`]s: events for the app, replies to send, answers to
 //! route, room bookkeeping). No I/O, no locks, no awaits, no clock and no randomness: what it
 //! needs to know comes in a [`Context`]. The engine task calls it for every stanza and then
 //! carries the effects out (`Engine::carry_out`), where the session's state (recent ids,
@@ -7,6 +7,8 @@
 
 use minidom::Element;
 use tokio_xmpp::parsers::iq::Iq;
+use tokio_xmpp::parsers::message::{Message, MessageType};
+use tokio_xmpp::Stanza;
 
 use cubechat_wire::stanza::{self as wire, bare, room_of, user_id_of, ExtraParams, Incoming};
 
@@ -98,9 +100,11 @@ pub(crate) struct Receipt {
     pub(crate) dialog_id: String,
 }
 
-/// What the session must do about `el`, a top-level element of the stream. Elements that
+/// What the session must do about `el`, a top-level element of the stream, read as an
+/// element (the tests' way in; the engine hands typed stanzas to `inbound_stanza`). Elements that
 /// are not stanzas (stream management's `<r/>` and `<a/>`, which the stream answers itself)
 /// and stanzas that need nothing give no effect.
+#[cfg(test)]
 pub(crate) fn inbound(cx: &Context<'_>, el: Element) -> Vec<Effect> {
     if el.ns() != wire::NS_CLIENT {
         return Vec::new();
@@ -111,6 +115,44 @@ pub(crate) fn inbound(cx: &Context<'_>, el: Element) -> Vec<Effect> {
         "iq" => Iq::try_from(el).map(iq).unwrap_or_default(),
         _ => Vec::new(),
     }
+}
+
+/// What the session must do about a stanza as the stream delivers it (typed): messages are read in place
+/// (their bodies and payloads, no element tree rebuilt; carbons, rare, take the element
+/// path), iqs are already typed, presences are read as elements.
+pub(crate) fn inbound_stanza(cx: &Context<'_>, s: Stanza) -> Vec<Effect> {
+    match s {
+        Stanza::Message(m) => message_typed(cx, m).into_iter().collect(),
+        Stanza::Presence(p) => presence(cx, &Element::from(p)),
+        Stanza::Iq(q) => iq(q),
+    }
+}
+
+fn message_typed(cx: &Context<'_>, mut m: Message) -> Option<Effect> {
+    let carbon = m
+        .payloads
+        .iter()
+        .any(|p| p.ns() == wire::NS_CARBONS && matches!(p.name(), "sent" | "received"));
+    if carbon {
+        return message(cx, Element::from(m));
+    }
+    let kind = match m.type_ {
+        MessageType::Chat => "chat",
+        MessageType::Groupchat => "groupchat",
+        MessageType::Headline => "headline",
+        MessageType::Error => "error",
+        MessageType::Normal => "",
+    };
+    // The first body, as the element's first `<body>` child would be.
+    let body = m.bodies.pop_first().map(|(_, b)| b).unwrap_or_default();
+    let h = wire::Header {
+        id: m.id.map(|i| i.0),
+        kind: kind.to_owned(),
+        from: m.from.map(|j| j.into_inner()).unwrap_or_default(),
+        to: m.to.map(|j| j.into_inner()).unwrap_or_default(),
+    };
+    let payloads = m.payloads;
+    message_effect(cx, wire::classify_parts(h, body, || payloads.iter()), false)
 }
 
 fn iq(iq: Iq) -> Vec<Effect> {
@@ -268,7 +310,11 @@ fn message(cx: &Context<'_>, m: Element) -> Option<Effect> {
         }
         None => (m, false),
     };
-    let r = wire::classify(&m);
+    message_effect(cx, wire::classify(&m), carbon)
+}
+
+/// The effect of a classified message (`carbon`: it came wrapped in a carbon).
+fn message_effect(cx: &Context<'_>, r: wire::Received, carbon: bool) -> Option<Effect> {
     let group = r.kind == "groupchat";
     let room = if group { room_of(&r.from) } else { None };
     let sender_id = match &room {
@@ -435,8 +481,14 @@ mod tests {
         }
     }
 
+    /// The effects of `xml` through the element path and, when it parses as a stanza, the
+    /// typed path the engine takes: both must agree.
     fn run(xml: &str) -> Vec<Effect> {
-        inbound(&cx(true), xml.parse().unwrap())
+        let by_element = inbound(&cx(true), xml.parse().unwrap());
+        if let Ok(s) = xso::from_bytes::<Stanza>(xml.as_bytes()) {
+            assert_eq!(inbound_stanza(&cx(true), s), by_element, "{xml}");
+        }
+        by_element
     }
 
     fn msg(from: &str, kind: &str, inner: &str) -> String {

@@ -59,9 +59,9 @@ use std::time::Duration;
 
 pub use cubechat_wire::chat::Attachment;
 
+pub(crate) use engine::{bench_inbound, bench_marker, bench_outbound, new_id, ChatShared};
 #[cfg(feature = "fuzzing")]
 pub(crate) use engine::{check_message_content, message_stanza};
-pub(crate) use engine::{new_id, ChatShared};
 pub(crate) use util::{
     check_attachments, check_params_size, check_params_text, check_text, now_unix,
 };
