@@ -138,8 +138,10 @@ start_server() {   # a fresh ejabberd with $1 cubechat users
 # One program: its last JSON line, with what the driver knows added.
 run_prog() {  # name run extra-args...
     local name=$1 run=$2; shift 2
-    local load rc cmd
+    local load rc cmd tw
+    tw=$(now)
     load=$(wait_quiet)
+    tw=$(since "$tw")
     echo "bench: run $run/$RUNS $name (machine ${load}% busy before)" >&2
     cmd=$(prog_cmd "$name")
     set +e
@@ -149,9 +151,9 @@ run_prog() {  # name run extra-args...
         > "$out/$name.$run.out" 2> "$out/$name.$run.err"
     rc=$?
     set -e
-    python3 - "$out/$name.$run.out" "$name" "$run" "$rc" "$load" >> "$raw" <<'PY'
+    python3 - "$out/$name.$run.out" "$name" "$run" "$rc" "$load" "$tw" >> "$raw" <<'PY'
 import json, sys
-path, name, run, rc, load = sys.argv[1:]
+path, name, run, rc, load, waited = sys.argv[1:]
 rec = None
 for line in reversed(open(path).read().splitlines()):
     try:
@@ -163,7 +165,8 @@ if rec is None:
     rec = {"error": f"no JSON output (exit {rc}); see {path[:-4]}.err"}
 elif rc != "0" and "error" not in rec:
     rec["error"] = f"exit {rc}"
-rec.update(peer=name, run=int(run), busy_pct_before=int(load), server_mam="off")
+rec.update(peer=name, run=int(run), busy_pct_before=int(load), quiet_wait_s=float(waited),
+           server_mam="off")
 print(json.dumps(rec, separators=(",", ":")))
 PY
     tail -n 1 "$raw" | cut -c1-300 >&2
@@ -196,9 +199,8 @@ t_mem=$(since "$t")
 
 # ---- the local store benchmark (10,000 dialogs / 1,000,000 messages) ----------------------------
 t=$(now)
-cargo build -q --release -p cubechat-core --example store_bench
 # shellcheck disable=SC2086
-"$CARGO_TARGET_DIR/release/examples/store_bench" --dir "$BENCH_WORK" $STORE_ARGS > "$out/store_bench.out"
+"$CARGO_TARGET_DIR/release/store_bench" --dir "$BENCH_WORK" $STORE_ARGS > "$out/store_bench.out"
 cat "$out/store_bench.out" >&2
 line=$(tail -n 1 "$out/store_bench.out")
 record "{\"peer\":\"store\",${line#\{}"

@@ -15,6 +15,7 @@ like the peers' fire-and-forget ``send()``; ``--send enqueue`` uses the synchron
 """
 
 import asyncio
+import faulthandler
 import os
 import shutil
 import sys
@@ -229,7 +230,10 @@ async def main(args):
     phases = {"connect": phase_connect, "throughput": phase_throughput, "rtt": phase_rtt}
     try:
         for name in args.phases.split(","):
-            out[name] = await phases[name](b)
+            try:
+                out[name] = await phases[name](b)
+            except (Exception, asyncio.TimeoutError) as e:
+                raise RuntimeError(f"phase {name}: {type(e).__name__} {e}") from e
     finally:
         if b.store_root:
             shutil.rmtree(b.store_root, ignore_errors=True)
@@ -246,6 +250,8 @@ if __name__ == "__main__":
         emit({"lib": "cubechat", "api": "python",
               "error": "cubechat always enables stream management (--sm on)"})
         sys.exit(2)
+    # A hang shows where it is: every thread's stack on stderr shortly before the deadline.
+    faulthandler.dump_traceback_later(max(1.0, args.deadline - 5), exit=False)
     try:
         result = asyncio.run(asyncio.wait_for(main(args), args.deadline))
     except (Exception, asyncio.TimeoutError) as e:  # bounded: report and exit non-zero
