@@ -233,7 +233,9 @@ async def main(args):
             try:
                 out[name] = await phases[name](b)
             except (Exception, asyncio.TimeoutError) as e:
-                raise RuntimeError(f"phase {name}: {type(e).__name__} {e}") from e
+                # the phases measured so far stay in the line, next to the error
+                out["error"] = f"phase {name}: {type(e).__name__} {e}"
+                break
     finally:
         if b.store_root:
             shutil.rmtree(b.store_root, ignore_errors=True)
@@ -258,3 +260,5 @@ if __name__ == "__main__":
         emit({"lib": "cubechat", "api": "python", "error": f"{type(e).__name__}: {e}"})
         sys.exit(2)
     emit(result)
+    if "error" in result:
+        sys.exit(2)

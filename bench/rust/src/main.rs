@@ -425,13 +425,13 @@ impl Flow {
 
 /// Sends `count` messages A→B within the window and waits until B received them all.
 async fn blast(b: &Bench, a: &Client, to: u64, flow: &Flow, count: u64) -> AnyResult<()> {
+    // Like the peers: each wait is bounded by --phase-timeout (the whole run by --deadline).
     let limit = b.args.phase_timeout;
     flow.target
         .store(flow.recv.load(Ordering::SeqCst) + count, Ordering::SeqCst);
-    let deadline = tokio::time::Instant::now() + limit;
     for _ in 0..count {
         while flow.window > 0 && flow.in_flight() >= flow.window {
-            tokio::time::timeout_at(deadline, flow.wake.notified())
+            timeout(limit, flow.wake.notified())
                 .await
                 .map_err(|_| "throughput: window wait timed out")?;
         }
@@ -443,7 +443,7 @@ async fn blast(b: &Bench, a: &Client, to: u64, flow: &Flow, count: u64) -> AnyRe
         flow.sent.fetch_add(1, Ordering::SeqCst);
     }
     while flow.recv.load(Ordering::SeqCst) < flow.target.load(Ordering::SeqCst) {
-        tokio::time::timeout_at(deadline, flow.done.notified())
+        timeout(limit, flow.done.notified())
             .await
             .map_err(|_| "throughput: not all messages arrived in time")?;
     }
@@ -526,25 +526,51 @@ async fn phase_rtt(b: &Bench) -> AnyResult<Value> {
     rb?;
     // B echoes every chat message back to A.
     let b2 = bc.clone();
+    let (echoed, echo_errors) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (echoed2, echo_errors2) = (echoed.clone(), echo_errors.clone());
     let echo = tokio::spawn(async move {
         while let Some(e) = b_rx.recv().await {
             if let ChatEvent::Message(m) = e {
                 if !m.body.is_empty() {
-                    let _ = b2
+                    let r = b2
                         .send_queue()
                         .send_message(chat_message(ua, false, &m.body));
+                    match r {
+                        Ok(_) => echoed2.fetch_add(1, Ordering::SeqCst),
+                        Err(_) => echo_errors2.fetch_add(1, Ordering::SeqCst),
+                    };
                 }
             }
         }
     });
-    for _ in 0..b.args.warmup * 25 {
-        ping(&a, &mut a_rx, ub, &b.body).await?;
+    // A lost pong says where it was lost: how far B got, and both connection states.
+    let lost = |i: usize,
+                e: Box<dyn std::error::Error + Send + Sync>|
+     -> Box<dyn std::error::Error + Send + Sync> {
+        format!(
+            "{e} (ping {i}: B received and echoed {}, echo errors {}; A {:?}, B {:?})",
+            echoed.load(Ordering::SeqCst),
+            echo_errors.load(Ordering::SeqCst),
+            a.chat().connection_state(),
+            bc.chat().connection_state()
+        )
+        .into()
+    };
+    let warm = b.args.warmup * 25;
+    for i in 0..warm {
+        ping(&a, &mut a_rx, ub, &b.body)
+            .await
+            .map_err(|e| lost(i, e))?;
     }
     let n = b.args.rtt_n;
     let mut rtts = Vec::with_capacity(n);
     let meter = Meter::start(b.args.server_pid);
-    for _ in 0..n {
-        rtts.push(ping(&a, &mut a_rx, ub, &b.body).await?);
+    for i in 0..n {
+        rtts.push(
+            ping(&a, &mut a_rx, ub, &b.body)
+                .await
+                .map_err(|e| lost(warm + i, e))?,
+        );
     }
     let m = meter.stop();
     tokio::join!(logout(&a), logout(&bc));
@@ -714,14 +740,19 @@ async fn mode_resume(b: &Bench) -> AnyResult<Value> {
 
 // ---- main -------------------------------------------------------------------------------
 
-async fn run(args: Args) -> AnyResult<Value> {
+async fn run(args: Args) -> Value {
     let ca = match &args.ca_file {
-        Some(p) => Some(std::fs::read_to_string(p)?),
+        Some(p) => match std::fs::read_to_string(p) {
+            Ok(pem) => Some(pem),
+            Err(e) => return json!({"lib": "cubechat", "error": format!("CA file: {e}")}),
+        },
         None => None,
     };
     let store_root = if args.store {
         let d = std::env::temp_dir().join(format!("cubechat-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&d)?;
+        if let Err(e) = std::fs::create_dir_all(&d) {
+            return json!({"lib": "cubechat", "error": format!("store dir: {e}")});
+        }
         Some(d)
     } else {
         None
@@ -743,12 +774,13 @@ async fn run(args: Args) -> AnyResult<Value> {
             "resume" => out["resume"] = mode_resume(&b).await?,
             _ => {
                 for phase in args.phases.split(',') {
-                    out[phase] = match phase {
-                        "connect" => phase_connect(&b).await?,
-                        "throughput" => phase_throughput(&b).await?,
-                        "rtt" => phase_rtt(&b).await?,
-                        other => return Err(format!("unknown phase {other}").into()),
+                    let r = match phase {
+                        "connect" => phase_connect(&b).await,
+                        "throughput" => phase_throughput(&b).await,
+                        "rtt" => phase_rtt(&b).await,
+                        other => Err(format!("unknown phase {other}").into()),
                     };
+                    out[phase] = r.map_err(|e| format!("phase {phase}: {e}"))?;
                 }
             }
         }
@@ -758,7 +790,11 @@ async fn run(args: Args) -> AnyResult<Value> {
     if let Some(d) = store_root {
         let _ = std::fs::remove_dir_all(d);
     }
-    result.map(|()| out)
+    // On a failure the phases measured so far stay in the line, next to the error.
+    if let Err(e) = result {
+        out["error"] = json!(e.to_string());
+    }
+    out
 }
 
 fn emit(mut v: Value) {
@@ -793,9 +829,9 @@ fn main() {
     let deadline = Duration::from_secs_f64(args.deadline);
     let r = rt.block_on(async { timeout(deadline, run(args)).await });
     match r {
-        Ok(Ok(v)) => emit(v),
-        Ok(Err(e)) => {
-            emit(json!({"lib": "cubechat", "error": e.to_string()}));
+        Ok(v) if v.get("error").is_none() => emit(v),
+        Ok(v) => {
+            emit(v);
             std::process::exit(2);
         }
         Err(_) => {
