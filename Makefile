@@ -30,7 +30,7 @@ DOC_CRATES:= -p cubechat-wire -p cubechat-core -p cubechat-ffi
 export CARGO_TERM_COLOR := never
 
 .PHONY: setup build bindings python kotlin swift android ios test test-rust test-python \
-        test-kotlin test-interop check-targets jar example-kotlin check-deps check-paths demo bench chaos lint clean fuzz \
+        test-kotlin test-interop check-targets jar example-kotlin check-deps check-paths demo bench bench-store chaos lint clean fuzz \
         swift-sources test-examples wheel wheel-check check-snippets
 
 setup:
@@ -194,9 +194,18 @@ check-targets:
 demo: python
 	CUBESERVER_BIN=$(TARGET)/cubeserver $(VENV)/bin/python scripts/demo.py
 
-## bench: store benchmark, reported (not a test): 10,000 dialogs + 1,000,000 messages, then
-## open + first dialog page + first timeline page (ms) and size on disk (release build).
+## bench: issue 16's performance report (not a test; needs root): cubechat (Rust API, and the
+## Python package over the release library) side by side with xmpp.js and slixmpp on a private
+## loopback ejabberd (3 interleaved runs, medians), memory with 1/100/1000 clients, reconnection
+## times, the stripped library's size and the store benchmark (10,000 dialogs, 1,000,000
+## messages). Writes bench/RESULTS.md and bench/results/ (bench/run.sh; bench/README.md).
+## `QUICK=1 make bench`: a smoke run with small counts (report under build/bench/results/).
 bench:
+	bench/run.sh
+
+## bench-store: the store benchmark alone: 10,000 dialogs + 1,000,000 messages, then open + first
+## dialog page + first timeline page (ms) and size on disk (release build).
+bench-store:
 	cargo run --release -p cubechat-core --example store_bench -- --dialogs 10000 --messages 1000000
 
 ## chaos: the full chaos run (10,000 messages over both send paths, >= 200 cuts, truncations,
