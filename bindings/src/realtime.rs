@@ -4,7 +4,6 @@
 //! dropped, on a cubechat thread (return quickly).
 
 use std::collections::HashMap;
-use std::future::IntoFuture;
 use std::sync::Arc;
 
 use cubechat_core::xmpp as core;
@@ -675,8 +674,10 @@ impl ChatClient {
             let _g = rt.enter();
             self.core().send_queue().send_message(message.into())
         };
-        let sending = sending?;
-        run(sending.into_future()).await
+        // Waiting for the outcome needs no runtime (a channel and the connection states):
+        // the caller's executor polls it directly, no task spawned per message (issue 16).
+        // Dropping the call's future drops only this wait; the message stays queued.
+        sending?.await.map_err(ChatError::from)
     }
 
     /// Tells `sender_id` that their message `message_id` was delivered.
