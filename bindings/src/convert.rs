@@ -122,7 +122,8 @@ pub struct ReconnectConfig {
     /// Reconnect at all.
     #[uniffi(default = true)]
     pub enabled: bool,
-    /// First delay in milliseconds.
+    /// Milliseconds to wait after the first failed attempt (the first attempt after a cut
+    /// goes at once); each further failure multiplies it by `multiplier`.
     #[uniffi(default = 1000)]
     pub initial_delay_ms: u64,
     /// Largest delay in milliseconds.

@@ -11,9 +11,10 @@ use std::sync::{Arc, Once, RwLock};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer};
+use tracing_subscriber::Layer;
 
 use crate::error::ChatError;
 
@@ -62,7 +63,8 @@ pub struct LogConfig {
     /// Lowest level recorded; `None` = `Info`.
     #[uniffi(default)]
     pub level: Option<LogLevel>,
-    /// A `tracing` env-filter directive (e.g. `cubechat_core=debug,warn`); overrides `level`.
+    /// Comma-separated `target=level` directives and a default level (e.g.
+    /// `cubechat_core=debug,warn`: a target is a module path prefix); overrides `level`.
     #[uniffi(default)]
     pub filter: Option<String>,
     /// Also write records to standard error.
@@ -140,7 +142,7 @@ pub fn init_platform(config: LogConfig, sink: Option<Arc<dyn LogSink>>) -> Resul
             .directive()
             .to_owned(),
     };
-    let filter = EnvFilter::try_new(&directive).map_err(|e| ChatError::InvalidInput {
+    let filter: Targets = directive.parse().map_err(|e| ChatError::InvalidInput {
         reason: format!("bad log filter: {e}"),
     })?;
     *SINK.write().unwrap_or_else(|p| p.into_inner()) = sink;

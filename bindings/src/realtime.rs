@@ -4,7 +4,6 @@
 //! dropped, on a cubechat thread (return quickly).
 
 use std::collections::HashMap;
-use std::future::IntoFuture;
 use std::sync::Arc;
 
 use cubechat_core::xmpp as core;
@@ -74,8 +73,9 @@ pub enum ConnectionState {
         /// The attempt about to start, from 1 (back to 1 after a connection that stayed up,
         /// or after `reconnect_now`).
         attempt: u32,
-        /// Milliseconds until it starts (the policy's backoff with jitter; 0 after
-        /// `reconnect_now` or when the network comes back).
+        /// Milliseconds until it starts: 0 for the first attempt after a cut, after
+        /// `reconnect_now` or when the network comes back; after a failed attempt, the
+        /// policy's backoff with jitter.
         next_delay_ms: u64,
     },
     /// Offline and not trying (closed by the app, network unavailable, reconnection disabled
@@ -674,8 +674,10 @@ impl ChatClient {
             let _g = rt.enter();
             self.core().send_queue().send_message(message.into())
         };
-        let sending = sending?;
-        run(sending.into_future()).await
+        // Waiting for the outcome needs no runtime (a channel and the connection states):
+        // the caller's executor polls it directly, no task spawned per message (issue 16).
+        // Dropping the call's future drops only this wait; the message stays queued.
+        sending?.await.map_err(ChatError::from)
     }
 
     /// Tells `sender_id` that their message `message_id` was delivered.

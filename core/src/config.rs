@@ -138,7 +138,8 @@ impl Default for Timeouts {
 pub struct ReconnectPolicy {
     /// Reconnect at all.
     pub enabled: bool,
-    /// Delay before the first attempt.
+    /// Delay after the first failed attempt (the first attempt after a cut goes at once);
+    /// each further failure multiplies it by `multiplier`.
     pub initial_delay: Duration,
     /// Upper bound of the delay.
     pub max_delay: Duration,

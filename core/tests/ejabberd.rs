@@ -567,6 +567,7 @@ async fn scenarios(ejd: &Ejabberd) {
 
     catch_up_and_failed_resumption(ejd, &a, &mut a_ev).await;
     backoff_and_giving_up(ejd).await;
+    reconnects_at_once(ejd).await;
 
     // ---- disconnect / destroy: idempotent
     b.chat().disconnect_chat().await;
@@ -855,7 +856,8 @@ async fn backoff_and_giving_up(ejd: &Ejabberd) {
     .await
     .expect("did not give up");
     let ms = |m| Duration::from_millis(m);
-    assert_eq!(seen, vec![(1, ms(50)), (2, ms(100)), (3, ms(200))]);
+    // The first attempt at once, then the backoff after each failed one.
+    assert_eq!(seen, vec![(1, ms(0)), (2, ms(50)), (3, ms(100))]);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(states.try_recv().is_err(), "kept trying after giving up");
     px.refuse.store(false, Ordering::SeqCst);
@@ -864,5 +866,60 @@ async fn backoff_and_giving_up(ejd: &Ejabberd) {
         *s == ConnectionState::Connected
     })
     .await;
+    c.chat().destroy_chat().await;
+}
+
+/// Issue 16: with the server reachable, a cut is repaired without waiting, whatever the
+/// backoff (`initial_delay` 30 s): `Reconnecting { attempt: 1, next_delay: 0 }`, then
+/// `Connected` within [`STEP`]; and `set_network_available(true)` ends a backoff wait at once.
+async fn reconnects_at_once(ejd: &Ejabberd) {
+    let px = proxy(ejd.c2s).await;
+    let mut cfg = config(ejd, px.port);
+    let long = Duration::from_secs(30);
+    cfg.reconnect.initial_delay = long;
+    cfg.reconnect.max_delay = long * 2;
+    cfg.reconnect.jitter = 0.0;
+    let c = Client::new(cfg).unwrap();
+    let (_, mut states) = c.chat().subscribe_connection();
+    c.chat().connect_chat(pw(8, "pw8")).await.unwrap();
+    let cut = std::time::Instant::now();
+    px.cut.send_modify(|v| *v += 1);
+    state(&mut states, "Reconnecting at once", |s| {
+        *s == ConnectionState::Reconnecting {
+            attempt: 1,
+            next_delay: Duration::ZERO,
+        }
+    })
+    .await;
+    let reconnecting = cut.elapsed();
+    state(&mut states, "Connected again without waiting", |s| {
+        *s == ConnectionState::Connected
+    })
+    .await;
+    // Not asserted (no timed assertions): what it took, for the record.
+    println!(
+        "cut: Reconnecting after {:.1} ms, Connected again after {:.1} ms",
+        reconnecting.as_secs_f64() * 1e3,
+        cut.elapsed().as_secs_f64() * 1e3
+    );
+    // Cut again right after that reconnection: a failed attempt (not stable yet), so this
+    // attempt waits the backoff; network up ends the wait.
+    px.cut.send_modify(|v| *v += 1);
+    state(
+        &mut states,
+        "Reconnecting after the backoff",
+        |s| matches!(s, ConnectionState::Reconnecting { next_delay, .. } if *next_delay >= long),
+    )
+    .await;
+    let woken = std::time::Instant::now();
+    c.chat().set_network_available(true);
+    state(&mut states, "Connected after network up", |s| {
+        *s == ConnectionState::Connected
+    })
+    .await;
+    println!(
+        "set_network_available(true): Connected after {:.1} ms",
+        woken.elapsed().as_secs_f64() * 1e3
+    );
     c.chat().destroy_chat().await;
 }

@@ -155,8 +155,9 @@ pub enum ConnectionState {
         /// The attempt about to start, from 1 (back to 1 after a connection that stayed
         /// up, or after `reconnect_now`).
         attempt: u32,
-        /// How long until it starts (the policy's backoff with jitter; zero after
-        /// `reconnect_now` or when the network comes back).
+        /// How long until it starts: zero for the first attempt after a cut, after
+        /// `reconnect_now` or when the network comes back; after a failed attempt, the
+        /// policy's backoff with jitter.
         next_delay: Duration,
     },
     /// Offline and not trying (closed by the app, network unavailable, reconnection disabled

@@ -3,9 +3,13 @@
 //! session's tasks feed it and carry the actions out, so every rule below is tested as a
 //! table (see the tests at the end).
 //!
-//! The rules: attempts follow the policy's backoff with jitter; a login that fails counts as
-//! a failed attempt, and so does a connection cut before it stayed up for `stable_after`
-//! (the first connection of `connect_chat` excepted); after `max_attempts` failures (or one
+//! The rules: the first attempt after a cut goes at once (no delay: a server that is
+//! reachable is back within a round trip); each attempt after a failed one waits the
+//! policy's backoff with jitter (`initial_delay` before the second attempt, growing from
+//! there); a login that fails counts as a failed attempt, and so does a connection cut
+//! before it stayed up for `stable_after` (the first connection of `connect_chat`
+//! excepted), so a server that drops every session right after login is retried ever more
+//! slowly; after `max_attempts` failures (or one
 //! with reconnection disabled) it reports `Disconnected` and waits for the user
 //! (`reconnect_now` or network up), then starts again at attempt 1; a rejected login waits
 //! for the user too (a token login first gets one renewed token); no network means
@@ -169,7 +173,12 @@ impl Reconnect {
                 self.next_attempt()
             }
             Input::Woken => match self.phase {
-                Phase::Delay => self.connect(),
+                Phase::Delay => {
+                    // Woken early (`reconnect_now`, network up) or not, this attempt is
+                    // the one that skips the wait: a failure after it waits again.
+                    self.immediate = false;
+                    self.connect()
+                }
                 Phase::User => {
                     self.immediate = true;
                     self.next_attempt()
@@ -264,6 +273,11 @@ impl Reconnect {
                 }]
             }
             Input::NetworkUp => {
+                if !self.network {
+                    // A network again: a fresh start, like `reconnect_now` (the attempts
+                    // that failed without one say nothing about the server).
+                    self.failures = 0;
+                }
                 self.network = true;
                 self.immediate = true;
                 vec![Action::Wake]
@@ -298,8 +312,9 @@ impl Reconnect {
         }
     }
 
-    /// Decides the next attempt: wait for the network, give up, or report and connect
-    /// (after the backoff delay unless `immediate`).
+    /// Decides the next attempt: wait for the network, give up, or report and connect (at
+    /// once for the first attempt or when `immediate`, else after the backoff delay of the
+    /// failures so far).
     fn next_attempt(&mut self) -> Vec<Action> {
         if !self.network {
             let reason = "network unavailable".to_owned();
@@ -328,10 +343,12 @@ impl Reconnect {
                 attempt - 1
             ));
         }
-        let delay = if std::mem::take(&mut self.immediate) {
+        // `failures` = 0: the first attempt after a cut, without waiting; after `n` failed
+        // attempts, the `n`th delay of the backoff.
+        let delay = if std::mem::take(&mut self.immediate) || self.failures == 0 {
             Duration::ZERO
         } else {
-            super::util::backoff_delay(&self.policy, attempt, (self.random)())
+            super::util::backoff_delay(&self.policy, self.failures, (self.random)())
         };
         let report = Action::Report(ConnectionState::Reconnecting {
             attempt,
@@ -503,11 +520,10 @@ mod tests {
         table(
             &mut r,
             vec![
-                (needed(t0), vec![reconnecting(1, ms(100)), Wait(ms(100))]),
+                (needed(t0), vec![reconnecting(1, Duration::ZERO), Connect]),
+                (failed("x"), vec![reconnecting(2, ms(100)), Wait(ms(100))]),
                 (Input::Woken, vec![Connect]),
-                (failed("x"), vec![reconnecting(2, ms(200)), Wait(ms(200))]),
-                (Input::Woken, vec![Connect]),
-                (failed("x"), vec![reconnecting(3, ms(400)), Wait(ms(400))]),
+                (failed("x"), vec![reconnecting(3, ms(200)), Wait(ms(200))]),
                 (Input::Woken, vec![Connect]),
                 (Input::LoginOk, vec![HandOver { hide_sm: false }]),
                 (
@@ -520,7 +536,7 @@ mod tests {
                 // Cut after less than `stable_after`: one more failed attempt.
                 (
                     needed(t0 + Duration::from_secs(29)),
-                    vec![reconnecting(4, ms(800)), Wait(ms(800))],
+                    vec![reconnecting(4, ms(400)), Wait(ms(400))],
                 ),
                 (Input::Woken, vec![Connect]),
                 (Input::LoginOk, vec![HandOver { hide_sm: false }]),
@@ -531,11 +547,12 @@ mod tests {
                     },
                     vec![Report(Connected)],
                 ),
-                // Up for `stable_after`: the backoff restarts.
+                // Up for `stable_after`: the backoff restarts, the first attempt at once.
                 (
                     needed(t0 + Duration::from_secs(30)),
-                    vec![reconnecting(1, ms(100)), Wait(ms(100))],
+                    vec![reconnecting(1, Duration::ZERO), Connect],
                 ),
+                (failed("x"), vec![reconnecting(2, ms(100)), Wait(ms(100))]),
             ],
         );
     }
@@ -546,7 +563,11 @@ mod tests {
         let t0 = connected(&mut r);
         assert_eq!(
             r.on(needed(t0)),
-            vec![reconnecting(1, ms(150)), Wait(ms(150))]
+            vec![reconnecting(1, Duration::ZERO), Connect]
+        );
+        assert_eq!(
+            r.on(failed("x")),
+            vec![reconnecting(2, ms(150)), Wait(ms(150))]
         );
     }
 
@@ -557,10 +578,9 @@ mod tests {
         table(
             &mut r,
             vec![
-                (needed(t0), vec![reconnecting(1, ms(100)), Wait(ms(100))]),
-                (Input::Woken, vec![Connect]),
+                (needed(t0), vec![reconnecting(1, Duration::ZERO), Connect]),
                 (Input::LoginOk, vec![HandOver { hide_sm: false }]),
-                (needed(t0), vec![reconnecting(2, ms(200)), Wait(ms(200))]),
+                (needed(t0), vec![reconnecting(2, ms(100)), Wait(ms(100))]),
             ],
         );
     }
@@ -578,11 +598,10 @@ mod tests {
         table(
             &mut r,
             vec![
-                (needed(t0), vec![reconnecting(1, ms(100)), Wait(ms(100))]),
-                (Input::Woken, vec![Connect]),
+                (needed(t0), vec![reconnecting(1, Duration::ZERO), Connect]),
                 (
                     failed("refused"),
-                    vec![reconnecting(2, ms(200)), Wait(ms(200))],
+                    vec![reconnecting(2, ms(100)), Wait(ms(100))],
                 ),
                 (Input::Woken, vec![Connect]),
                 (failed("refused"), vec![gave_up, WaitForUser]),
@@ -590,7 +609,7 @@ mod tests {
                 (Input::Woken, vec![reconnecting(1, Duration::ZERO), Connect]),
                 (
                     failed("refused"),
-                    vec![reconnecting(2, ms(200)), Wait(ms(200))],
+                    vec![reconnecting(2, ms(100)), Wait(ms(100))],
                 ),
             ],
         );
@@ -606,8 +625,7 @@ mod tests {
         table(
             &mut r,
             vec![
-                (needed(t0), vec![reconnecting(1, ms(100)), Wait(ms(100))]),
-                (Input::Woken, vec![Connect]),
+                (needed(t0), vec![reconnecting(1, Duration::ZERO), Connect]),
                 (Input::LoginOk, vec![HandOver { hide_sm: false }]),
                 (
                     Input::Up {
@@ -641,8 +659,7 @@ mod tests {
         table(
             &mut r,
             vec![
-                (needed(t0), vec![reconnecting(1, ms(100)), Wait(ms(100))]),
-                (Input::Woken, vec![Connect]),
+                (needed(t0), vec![reconnecting(1, Duration::ZERO), Connect]),
                 (
                     failed("refused"),
                     vec![
@@ -707,8 +724,7 @@ mod tests {
         table(
             &mut r,
             vec![
-                (needed(t0), vec![reconnecting(1, ms(100)), Wait(ms(100))]),
-                (Input::Woken, vec![Connect]),
+                (needed(t0), vec![reconnecting(1, Duration::ZERO), Connect]),
                 (rejected(true), vec![RenewToken]),
                 (
                     Input::TokenRenewed(true),
@@ -723,7 +739,7 @@ mod tests {
                 (Input::LoginOk, vec![HandOver { hide_sm: false }]),
                 // A new connection asked for (this one never came up: a failed attempt) may
                 // renew again; no new token: AuthFailed.
-                (needed(t0), vec![reconnecting(2, ms(200)), Wait(ms(200))]),
+                (needed(t0), vec![reconnecting(2, ms(100)), Wait(ms(100))]),
                 (Input::Woken, vec![Connect]),
                 (rejected(true), vec![RenewToken]),
                 (
@@ -758,8 +774,7 @@ mod tests {
         table(
             &mut r,
             vec![
-                (needed(t0), vec![reconnecting(1, ms(100)), Wait(ms(100))]),
-                (Input::Woken, vec![Connect]),
+                (needed(t0), vec![reconnecting(1, Duration::ZERO), Connect]),
                 (rejected(false), vec![Report(AuthFailed), WaitForUser]),
             ],
         );
@@ -772,8 +787,7 @@ mod tests {
         table(
             &mut r,
             vec![
-                (needed(t0), vec![reconnecting(1, ms(100)), Wait(ms(100))]),
-                (Input::Woken, vec![Connect]),
+                (needed(t0), vec![reconnecting(1, Duration::ZERO), Connect]),
                 (Input::NoCredentials, vec![Report(AuthFailed), WaitForUser]),
             ],
         );
@@ -803,11 +817,12 @@ mod tests {
             vec![
                 (Input::ReconnectNow { connected: true }, vec![Kill]),
                 (needed(t0), vec![reconnecting(1, Duration::ZERO), Connect]),
-                (failed("x"), vec![reconnecting(2, ms(200)), Wait(ms(200))]),
+                (failed("x"), vec![reconnecting(2, ms(100)), Wait(ms(100))]),
                 // During the delay: wakes it, and the attempts start again at 1.
                 (Input::ReconnectNow { connected: false }, vec![Wake]),
                 (Input::Woken, vec![Connect]),
-                (failed("x"), vec![reconnecting(2, Duration::ZERO), Connect]),
+                // That attempt failing: the backoff again, from the first delay.
+                (failed("x"), vec![reconnecting(2, ms(100)), Wait(ms(100))]),
             ],
         );
     }
@@ -817,13 +832,15 @@ mod tests {
         let mut r = state(policy());
         let t0 = connected(&mut r);
         let mut rows = Vec::new();
-        for attempt in 1..=3u32 {
-            let d = ms(100 << (attempt - 1));
+        rows.push((needed(t0), vec![reconnecting(1, Duration::ZERO), Connect]));
+        rows.push((Input::LoginOk, vec![HandOver { hide_sm: false }]));
+        for attempt in 2..=3u32 {
+            let d = ms(100 << (attempt - 2));
             rows.push((needed(t0), vec![reconnecting(attempt, d), Wait(d)]));
             rows.push((Input::Woken, vec![Connect]));
             rows.push((Input::LoginOk, vec![HandOver { hide_sm: false }]));
         }
-        rows.push((needed(t0), vec![reconnecting(4, ms(800)), Wait(ms(800))]));
+        rows.push((needed(t0), vec![reconnecting(4, ms(400)), Wait(ms(400))]));
         rows.push((Input::Woken, vec![Connect]));
         rows.push((Input::LoginOk, vec![HandOver { hide_sm: true }]));
         // Bound without SM: reconnect at once to enable it again.
@@ -847,10 +864,9 @@ mod tests {
         table(
             &mut r,
             vec![
-                (needed(t0), vec![reconnecting(1, ms(100)), Wait(ms(100))]),
-                (Input::Woken, vec![Connect]),
+                (needed(t0), vec![reconnecting(1, Duration::ZERO), Connect]),
                 (Input::LoginOk, vec![HandOver { hide_sm: false }]),
-                (needed(t0), vec![reconnecting(2, ms(200)), Wait(ms(200))]),
+                (needed(t0), vec![reconnecting(2, ms(100)), Wait(ms(100))]),
                 (
                     Input::Up {
                         at: t0,
@@ -861,7 +877,84 @@ mod tests {
                 (Input::Woken, vec![Connect]),
                 (Input::LoginOk, vec![HandOver { hide_sm: false }]),
                 // The stale `Up` did not count: this connection never came up either.
-                (needed(t0), vec![reconnecting(3, ms(400)), Wait(ms(400))]),
+                (needed(t0), vec![reconnecting(3, ms(200)), Wait(ms(200))]),
+            ],
+        );
+    }
+
+    #[test]
+    fn the_first_attempt_after_a_cut_goes_at_once_whatever_the_initial_delay() {
+        let mut r = state(ReconnectPolicy {
+            initial_delay: Duration::from_secs(30),
+            max_delay: Duration::from_secs(120),
+            ..policy()
+        });
+        let t0 = connected(&mut r);
+        let s30 = Duration::from_secs(30);
+        table(
+            &mut r,
+            vec![
+                // The cut of connect_chat's connection: at once; only a failure waits.
+                (needed(t0), vec![reconnecting(1, Duration::ZERO), Connect]),
+                (failed("x"), vec![reconnecting(2, s30), Wait(s30)]),
+                (Input::Woken, vec![Connect]),
+                (failed("x"), vec![reconnecting(3, s30 * 2), Wait(s30 * 2)]),
+                (Input::Woken, vec![Connect]),
+                (Input::LoginOk, vec![HandOver { hide_sm: false }]),
+                (
+                    Input::Up {
+                        at: t0,
+                        fresh: true,
+                    },
+                    vec![Report(Connected)],
+                ),
+                // Cut after it was stable: at once again.
+                (
+                    needed(t0 + s30),
+                    vec![reconnecting(1, Duration::ZERO), Connect],
+                ),
+                (Input::LoginOk, vec![HandOver { hide_sm: false }]),
+                (
+                    Input::Up {
+                        at: t0 + s30,
+                        fresh: false,
+                    },
+                    vec![Report(Connected)],
+                ),
+                // Cut sooner than `stable_after`: a failed attempt, so the next one waits.
+                (
+                    needed(t0 + s30 + ms(10)),
+                    vec![reconnecting(2, s30), Wait(s30)],
+                ),
+            ],
+        );
+    }
+
+    #[test]
+    fn network_up_goes_at_once_and_restarts_the_backoff() {
+        let mut r = state(policy());
+        let t0 = connected(&mut r);
+        let offline = Report(Disconnected {
+            reason: "network unavailable".into(),
+        });
+        table(
+            &mut r,
+            vec![
+                (needed(t0), vec![reconnecting(1, Duration::ZERO), Connect]),
+                (failed("x"), vec![reconnecting(2, ms(100)), Wait(ms(100))]),
+                // Network up while it was up all along: the waiting attempt goes at once,
+                // the backoff goes on after it.
+                (Input::NetworkUp, vec![Wake]),
+                (Input::Woken, vec![Connect]),
+                (failed("x"), vec![reconnecting(3, ms(200)), Wait(ms(200))]),
+                // The network goes during the wait: the attempt fails, then waits for it.
+                (Input::NetworkDown, vec![Kill]),
+                (Input::Woken, vec![Connect]),
+                (failed("x"), vec![offline, WaitForUser]),
+                // Back: at once, and the backoff starts again from the first delay.
+                (Input::NetworkUp, vec![Wake]),
+                (Input::Woken, vec![reconnecting(1, Duration::ZERO), Connect]),
+                (failed("x"), vec![reconnecting(2, ms(100)), Wait(ms(100))]),
             ],
         );
     }
@@ -873,7 +966,8 @@ mod tests {
         table(
             &mut r,
             vec![
-                (needed(t0), vec![reconnecting(1, ms(100)), Wait(ms(100))]),
+                (needed(t0), vec![reconnecting(1, Duration::ZERO), Connect]),
+                (failed("x"), vec![reconnecting(2, ms(100)), Wait(ms(100))]),
                 (Input::Stop, vec![Stop]),
                 (Input::Woken, vec![Stop]),
                 (Input::ReconnectNow { connected: false }, vec![]),

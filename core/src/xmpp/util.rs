@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 /// Longest message body accepted, in bytes (UTF-8).
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// Delay before reconnect attempt `attempt` (1-based): `initial * multiplier^(attempt-1)`,
+/// The `attempt`th backoff delay (1-based; the reconnection waits it after `attempt` failed
+/// attempts in a row, the first attempt going at once): `initial * multiplier^(attempt-1)`,
 /// capped at `max_delay`, then spread by `±jitter` using `r` in `[0, 1)`, never below 10 ms
 /// nor above `max_delay`.
 pub(crate) fn backoff_delay(p: &ReconnectPolicy, attempt: u32, r: f64) -> Duration {

@@ -1507,7 +1507,8 @@ async fn expired_adopted_token_on_reconnect_is_auth_failed_then_renewed() {
     c.chat().destroy_chat().await;
 }
 
-/// With the server unreachable, the delays grow (100, 200, 400 ms without jitter),
+/// With the server unreachable, the first attempt goes at once, then the delays grow (100,
+/// 200 ms without jitter),
 /// `max_attempts` gives up with `Disconnected`, nothing is tried after that, and
 /// `reconnect_now` recovers once the server is reachable again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1548,7 +1549,7 @@ async fn backoff_gives_up_then_reconnect_now_recovers() {
     .await
     .expect("did not give up");
     let ms = Duration::from_millis;
-    assert_eq!(seen, vec![(1, ms(100)), (2, ms(200)), (3, ms(400))]);
+    assert_eq!(seen, vec![(1, ms(0)), (2, ms(100)), (3, ms(200))]);
     assert_eq!(px.accepted(), 4, "the first connection and three attempts");
     assert!(
         settle(&mut states).await.is_empty(),
@@ -1558,6 +1559,74 @@ async fn backoff_gives_up_then_reconnect_now_recovers() {
     px.refuse.store(false, Ordering::SeqCst);
     u.c.chat().reconnect_now().await;
     connected(&mut states, "Connected after reconnect_now").await;
+    u.c.chat().destroy_chat().await;
+}
+
+/// Issue 16: a cut while the server is reachable is repaired at once, whatever the backoff.
+/// With `initial_delay` at 30 s, the first attempt after a cut goes without waiting (the
+/// stream resumes within [`STEP`], far below 30 s); only an attempt that failed makes the
+/// next one wait, and `set_network_available(true)` ends that wait at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_reconnects_at_once_whatever_the_initial_delay() {
+    let s = start().await;
+    sign_up(&s, "ivo").await;
+    let px = proxy(s.xmpp_port()).await;
+    let long = Duration::from_secs(30);
+    let u = log_in(&s, "ivo", |c| {
+        c.chat.port = px.port;
+        c.reconnect.initial_delay = long;
+        c.reconnect.max_delay = long * 2;
+        c.reconnect.jitter = 0.0;
+        // Every connection that came up counts as stable, so each cut below is a first
+        // attempt (by default one cut within 30 s of a reconnection is a failed attempt).
+        c.reconnect.stable_after = Duration::ZERO;
+    })
+    .await;
+    let (_, mut states) = u.c.chat().subscribe_connection();
+    let _ev = online(&u).await;
+    let jid = u.c.chat().chat_jid().unwrap();
+    drain(&mut states);
+
+    // Three cuts in a row (each after the connection came back): each goes at once.
+    for round in 1..=3 {
+        let cut = Instant::now();
+        px.sever();
+        state(&mut states, "Reconnecting at once", |s| {
+            *s == ConnectionState::Reconnecting {
+                attempt: 1,
+                next_delay: Duration::ZERO,
+            }
+        })
+        .await;
+        connected(&mut states, "Connected again without waiting").await;
+        // Not asserted (no timed assertions): what it took, for the report.
+        println!(
+            "cut {round}: Connected again after {:.1} ms",
+            cut.elapsed().as_secs_f64() * 1e3
+        );
+        assert_eq!(u.c.chat().chat_jid().unwrap(), jid, "resumed");
+    }
+    assert_eq!(px.accepted(), 4, "one attempt per cut");
+    // Cut with the server refused: the first attempt (at once) fails, so the next one waits
+    // the full initial delay...
+    drain(&mut states);
+    px.refuse.store(true, Ordering::SeqCst);
+    px.sever();
+    state(
+        &mut states,
+        "the attempt after a failed one waits",
+        |s| matches!(s, ConnectionState::Reconnecting { next_delay, .. } if *next_delay >= long),
+    )
+    .await;
+    // ...unless the network comes back: at once.
+    px.refuse.store(false, Ordering::SeqCst);
+    let woken = Instant::now();
+    u.c.chat().set_network_available(true);
+    connected(&mut states, "Connected after set_network_available(true)").await;
+    println!(
+        "set_network_available(true): Connected after {:.1} ms",
+        woken.elapsed().as_secs_f64() * 1e3
+    );
     u.c.chat().destroy_chat().await;
 }
 
