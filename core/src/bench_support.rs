@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::xmpp::{ChatAuth, ChatEvent, ChatEvents, ChatHost, ChatShared, OutgoingMessage};
+use crate::xmpp::{ChatAuth, ChatEvent, ChatEvents, ChatHost, ChatShared, NoHost, OutgoingMessage};
 
 /// This user in the canned stanzas: user 9 of app 7.
 pub const ME: u64 = 9;
@@ -101,21 +101,6 @@ pub fn dialogs_page_json(n: usize) -> String {
 pub fn decode_dialogs_page(json: &[u8]) -> usize {
     let page: cubechat_wire::chat::DialogsPage = serde_json::from_slice(json).unwrap();
     page.items.len()
-}
-
-struct NoHost;
-
-impl ChatHost for NoHost {
-    fn user_id(&self) -> Option<u64> {
-        None
-    }
-    fn session_token(&self) -> Option<String> {
-        None
-    }
-    fn renewed_token<'a>(&'a self, _stale: &'a str) -> crate::xmpp::HostFuture<'a> {
-        Box::pin(async { None })
-    }
-    fn chat_starting(&self, _user_id: u64) {}
 }
 
 /// A chat session connected over loopback TCP to `sm_server`, a minimal XMPP server with

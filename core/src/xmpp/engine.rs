@@ -1423,11 +1423,9 @@ pub(crate) fn bench_marker(id: &str, out: &mut Vec<u8>) {
     }
 }
 
-#[cfg(test)]
-/// A host that is never there (unit tests of the session state).
-struct NoHost;
+/// A host that is never there: unit tests of the session state and `bench_support`.
+pub(crate) struct NoHost;
 
-#[cfg(test)]
 impl ChatHost for NoHost {
     fn user_id(&self) -> Option<u64> {
         None

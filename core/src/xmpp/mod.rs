@@ -59,7 +59,7 @@ use std::time::Duration;
 
 pub use cubechat_wire::chat::Attachment;
 
-pub(crate) use engine::{bench_inbound, bench_marker, bench_outbound, new_id, ChatShared};
+pub(crate) use engine::{bench_inbound, bench_marker, bench_outbound, new_id, ChatShared, NoHost};
 #[cfg(feature = "fuzzing")]
 pub(crate) use engine::{check_message_content, message_stanza};
 pub(crate) use util::{
