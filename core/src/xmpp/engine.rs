@@ -1537,6 +1537,7 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let second = Script::default();
         let seen = second.seen.clone();
+        let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             // First connection: nothing acknowledged, closed after the first message.
             let (a, _) = listener.accept().await.unwrap();
@@ -1546,7 +1547,10 @@ mod tests {
                 ..Script::default()
             };
             sm_server(a, first).await;
-            // Second: resumption refused, a fresh session, everything acknowledged.
+            // Second: resumption refused, a fresh session, everything acknowledged. Served
+            // only once the test has given the second message, so that it is given while
+            // the connection is down (the first attempt after a cut goes at once).
+            let _ = go_rx.await;
             let (b, _) = listener.accept().await.unwrap();
             sm_server(b, second).await;
         });
@@ -1579,6 +1583,7 @@ mod tests {
         })
         .await;
         shared.send_message_as(ids[1], m()).unwrap();
+        let _ = go_tx.send(());
         state(&mut states, |s| *s == ConnectionState::Connected).await;
         shared.send_message_as(ids[2], m()).unwrap();
         let mut outcomes = Vec::new();
