@@ -1537,7 +1537,7 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let second = Script::default();
         let seen = second.seen.clone();
-        let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+        let (go_tx, go_rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             // First connection: nothing acknowledged, closed after the first message.
             let (a, _) = listener.accept().await.unwrap();
